@@ -1,0 +1,442 @@
+//! The JSON codec: size check, envelope check (`type` present and known), then typed decoding
+//! with serde, turning serde's failures into [`ProtoError`] variants a client can act on.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ProtoError;
+use crate::ids::{INVALID_ID_PREFIX, INVALID_VALUE_PREFIX};
+use crate::message::{ClientMessage, ServerMessage};
+use crate::MAX_FRAME_BYTES;
+
+/// Decodes one text frame from a device.
+pub fn decode_client(frame: &str) -> Result<ClientMessage, ProtoError> {
+    decode(frame, ClientMessage::TYPES)
+}
+
+/// Decodes one text frame from the server.
+pub fn decode_server(frame: &str) -> Result<ServerMessage, ProtoError> {
+    decode(frame, ServerMessage::TYPES)
+}
+
+/// Encodes a message as one text frame.
+pub fn encode<T: Serialize>(message: &T) -> String {
+    // Our message types contain only strings, integers, and maps with string keys, which
+    // serde_json always serializes.
+    serde_json::to_string(message).expect("protocol messages always serialize")
+}
+
+fn decode<T: DeserializeOwned>(frame: &str, known_types: &[&str]) -> Result<T, ProtoError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(ProtoError::FrameTooLarge {
+            size: frame.len(),
+            limit: MAX_FRAME_BYTES,
+        });
+    }
+    let value: Value =
+        serde_json::from_str(frame).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let Value::Object(map) = &value else {
+        return Err(ProtoError::Malformed(format!(
+            "expected a JSON object, got {}",
+            json_kind(&value)
+        )));
+    };
+    match map.get("type") {
+        None => return Err(ProtoError::MissingField("type".into())),
+        Some(Value::String(t)) if known_types.contains(&t.as_str()) => {}
+        Some(Value::String(t)) => {
+            // Echo at most a short prefix: the type is attacker-controlled.
+            let shown: String = t.chars().take(64).collect();
+            return Err(ProtoError::UnknownType(shown));
+        }
+        Some(other) => {
+            return Err(ProtoError::InvalidField {
+                field: "type".into(),
+                detail: format!("expected a string, got {}", json_kind(other)),
+            })
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
+fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ProtoError {
+    let path = err.path().to_string();
+    let detail = err.inner().to_string();
+    if let Some(rest) = detail.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return ProtoError::MissingField(field.to_owned());
+    }
+    // Tagged enums buffer their content, so serde loses the path; fall back to the message.
+    let field = if path == "." || path.is_empty() {
+        "(message)".to_owned()
+    } else {
+        path
+    };
+    if detail.starts_with(INVALID_ID_PREFIX) {
+        ProtoError::InvalidId { field, detail }
+    } else if let Some(rest) = detail.strip_prefix(INVALID_VALUE_PREFIX) {
+        ProtoError::InvalidField {
+            field,
+            detail: rest.trim_start_matches(": ").to_owned(),
+        }
+    } else {
+        ProtoError::InvalidField { field, detail }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorCode, ProtoError};
+    use crate::ids::{CallId, DeviceId, DisplayName, UserName};
+    use crate::message::{Candidate, ErrorMessage, Incoming, Invite, Sdp, Welcome};
+    use crate::reason::EndReason;
+
+    fn cid() -> CallId {
+        CallId::from_bytes([0xab; 16])
+    }
+    fn did() -> DeviceId {
+        DeviceId::from_bytes([0x01; 16])
+    }
+    fn sdp() -> Sdp {
+        Sdp::try_from("v=0\r\n".to_owned()).unwrap()
+    }
+    fn cand() -> Candidate {
+        Candidate {
+            candidate: "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        }
+    }
+
+    fn every_client_message() -> Vec<ClientMessage> {
+        vec![
+            ClientMessage::Hello {
+                versions: vec![1],
+                client: Some("ringwire-cli/0.1".parse::<DisplayName>().unwrap()),
+                calls: vec![cid()],
+            },
+            ClientMessage::Invite(Invite {
+                call_id: cid(),
+                to_user: "bob".parse().unwrap(),
+            }),
+            ClientMessage::Ringing { call_id: cid() },
+            ClientMessage::Accept { call_id: cid() },
+            ClientMessage::Decline { call_id: cid() },
+            ClientMessage::Busy { call_id: cid() },
+            ClientMessage::Cancel { call_id: cid() },
+            ClientMessage::Hangup { call_id: cid() },
+            ClientMessage::Offer {
+                call_id: cid(),
+                to_device: did(),
+                sdp: sdp(),
+            },
+            ClientMessage::Answer {
+                call_id: cid(),
+                to_device: did(),
+                sdp: sdp(),
+            },
+            ClientMessage::Candidate {
+                call_id: cid(),
+                to_device: did(),
+                candidate: cand(),
+            },
+            ClientMessage::Ping { nonce: 7 },
+        ]
+    }
+
+    fn every_server_message() -> Vec<ServerMessage> {
+        let user: UserName = "alice".parse().unwrap();
+        vec![
+            ServerMessage::Welcome(Welcome {
+                version: 1,
+                user: user.clone(),
+                display_name: Some("Alice".parse().unwrap()),
+                device_id: did(),
+                server_time_ms: 1,
+                ring_timeout_ms: 45_000,
+            }),
+            ServerMessage::Calling {
+                call_id: cid(),
+                to_user: user.clone(),
+                devices_online: 1,
+                devices_offline: 2,
+                ring_deadline_ms: 9,
+            },
+            ServerMessage::Incoming(Incoming {
+                call_id: cid(),
+                from_user: user,
+                from_display_name: None,
+                from_device: did(),
+                ring_deadline_ms: 9,
+                replayed: true,
+            }),
+            ServerMessage::Ringing {
+                call_id: cid(),
+                device_id: did(),
+            },
+            ServerMessage::Accepted {
+                call_id: cid(),
+                device_id: did(),
+            },
+            ServerMessage::Ended {
+                call_id: cid(),
+                reason: EndReason::Glare,
+                device_id: Some(did()),
+                replaced_by: Some(CallId::from_bytes([0xff; 16])),
+            },
+            ServerMessage::Offer {
+                call_id: cid(),
+                from_device: did(),
+                sdp: sdp(),
+            },
+            ServerMessage::Answer {
+                call_id: cid(),
+                from_device: did(),
+                sdp: sdp(),
+            },
+            ServerMessage::Candidate {
+                call_id: cid(),
+                from_device: did(),
+                candidate: cand(),
+            },
+            ServerMessage::Pong {
+                nonce: 7,
+                server_time_ms: 3,
+            },
+            ServerMessage::Error(
+                ErrorMessage::new(ErrorCode::RateLimited, "slow down")
+                    .with_call(Some(cid()))
+                    .with_ref_type("invite"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_client_message_round_trips_and_has_a_known_type() {
+        let all = every_client_message();
+        assert_eq!(all.len(), ClientMessage::TYPES.len());
+        for msg in all {
+            let text = encode(&msg);
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["type"], msg.type_name(), "{text}");
+            assert!(ClientMessage::TYPES.contains(&msg.type_name()));
+            assert_eq!(decode_client(&text).unwrap(), msg, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_server_message_round_trips_and_has_a_known_type() {
+        let all = every_server_message();
+        assert_eq!(all.len(), ServerMessage::TYPES.len());
+        for msg in all {
+            let text = encode(&msg);
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["type"], msg.type_name(), "{text}");
+            assert_eq!(decode_server(&text).unwrap(), msg, "{text}");
+        }
+    }
+
+    #[test]
+    fn relays_convert_both_ways() {
+        for msg in every_client_message() {
+            let original = msg.clone();
+            match msg.into_relay() {
+                Ok(relay) => {
+                    assert_eq!(ClientMessage::from_relay(relay.clone()), original);
+                    let delivered = ServerMessage::from_relay(relay.clone());
+                    assert_eq!(delivered.into_relay().unwrap(), relay);
+                }
+                Err(back) => assert_eq!(back, original),
+            }
+        }
+    }
+
+    #[test]
+    fn candidate_wire_shape_matches_webrtc_init() {
+        let text = encode(&ClientMessage::Candidate {
+            call_id: cid(),
+            to_device: did(),
+            candidate: cand(),
+        });
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["sdp_mid"], "0");
+        assert_eq!(v["sdp_m_line_index"], 0);
+        assert!(v["candidate"].as_str().unwrap().starts_with("candidate:"));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let text = format!(r#"{{"type":"accept","call_id":"{}","future":true}}"#, cid());
+        assert_eq!(
+            decode_client(&text).unwrap(),
+            ClientMessage::Accept { call_id: cid() }
+        );
+    }
+
+    #[test]
+    fn hello_defaults_optional_fields() {
+        let msg = decode_client(r#"{"type":"hello","versions":[1]}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Hello {
+                versions: vec![1],
+                client: None,
+                calls: vec![]
+            }
+        );
+    }
+
+    fn code_of(frame: &str) -> ErrorCode {
+        decode_client(frame).unwrap_err().code()
+    }
+
+    #[test]
+    fn malformed_frames_are_typed_errors() {
+        assert_eq!(code_of("not json"), ErrorCode::MalformedJson);
+        assert_eq!(code_of("[1,2]"), ErrorCode::MalformedJson);
+        assert_eq!(code_of("\"accept\""), ErrorCode::MalformedJson);
+        assert_eq!(code_of(r#"{"type":"accept""#), ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn unknown_and_missing_type() {
+        assert_eq!(
+            decode_client(r#"{"type":"teleport"}"#),
+            Err(ProtoError::UnknownType("teleport".into()))
+        );
+        assert_eq!(
+            decode_client(r#"{"call_id":"x"}"#),
+            Err(ProtoError::MissingField("type".into()))
+        );
+        assert_eq!(code_of(r#"{"type":5}"#), ErrorCode::InvalidField);
+        // A server-only type is unknown from a device.
+        assert_eq!(code_of(r#"{"type":"welcome"}"#), ErrorCode::UnknownType);
+        let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(1000));
+        match decode_client(&long) {
+            Err(ProtoError::UnknownType(t)) => assert_eq!(t.len(), 64),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_field_names_the_field() {
+        assert_eq!(
+            decode_client(r#"{"type":"accept"}"#),
+            Err(ProtoError::MissingField("call_id".into()))
+        );
+        let text = format!(r#"{{"type":"invite","call_id":"{}"}}"#, cid());
+        assert_eq!(
+            decode_client(&text),
+            Err(ProtoError::MissingField("to_user".into()))
+        );
+        let text = format!(
+            r#"{{"type":"offer","call_id":"{}","to_device":"{}"}}"#,
+            cid(),
+            did()
+        );
+        assert_eq!(
+            decode_client(&text),
+            Err(ProtoError::MissingField("sdp".into()))
+        );
+        assert_eq!(
+            decode_client(r#"{"type":"hello"}"#),
+            Err(ProtoError::MissingField("versions".into()))
+        );
+    }
+
+    #[test]
+    fn bad_ids_are_invalid_id() {
+        assert_eq!(
+            code_of(r#"{"type":"accept","call_id":"1234"}"#),
+            ErrorCode::InvalidId
+        );
+        let upper = "AB".repeat(16);
+        assert_eq!(
+            code_of(&format!(r#"{{"type":"accept","call_id":"{upper}"}}"#)),
+            ErrorCode::InvalidId
+        );
+        let text = format!(
+            r#"{{"type":"offer","call_id":"{}","to_device":"zz","sdp":"v=0"}}"#,
+            cid()
+        );
+        assert_eq!(code_of(&text), ErrorCode::InvalidId);
+        let text = r#"{"type":"hello","versions":[1],"calls":["nope"]}"#;
+        assert_eq!(code_of(text), ErrorCode::InvalidId);
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_invalid_field() {
+        assert_eq!(
+            code_of(r#"{"type":"accept","call_id":42}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code_of(r#"{"type":"ping","nonce":-1}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code_of(r#"{"type":"hello","versions":"1"}"#),
+            ErrorCode::InvalidField
+        );
+        let text = format!(
+            r#"{{"type":"invite","call_id":"{}","to_user":"Bad Name"}}"#,
+            cid()
+        );
+        assert_eq!(code_of(&text), ErrorCode::InvalidField);
+        let text = format!(
+            r#"{{"type":"offer","call_id":"{}","to_device":"{}","sdp":""}}"#,
+            cid(),
+            did()
+        );
+        assert_eq!(code_of(&text), ErrorCode::InvalidField);
+        let long = "c".repeat(2000);
+        let text = format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"{long}"}}"#,
+            cid(),
+            did()
+        );
+        assert_eq!(code_of(&text), ErrorCode::InvalidField);
+    }
+
+    #[test]
+    fn oversized_frames_are_rejected_before_parsing() {
+        let pad = "x".repeat(MAX_FRAME_BYTES);
+        let text = format!(r#"{{"type":"ping","nonce":1,"pad":"{pad}"}}"#);
+        assert_eq!(
+            decode_client(&text),
+            Err(ProtoError::FrameTooLarge {
+                size: text.len(),
+                limit: MAX_FRAME_BYTES
+            })
+        );
+        // Exactly at the limit is fine.
+        let fill = MAX_FRAME_BYTES - r#"{"type":"ping","nonce":1,"pad":""}"#.len();
+        let text = format!(
+            r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+            "x".repeat(fill)
+        );
+        assert_eq!(text.len(), MAX_FRAME_BYTES);
+        assert!(decode_client(&text).is_ok());
+    }
+
+    #[test]
+    fn every_error_has_a_message_that_names_the_problem() {
+        let e = decode_client(r#"{"type":"accept"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "missing field `call_id`");
+        let e = decode_client(r#"{"type":"accept","call_id":"1"}"#).unwrap_err();
+        assert!(e.to_string().contains("32 lowercase hex digits"), "{e}");
+    }
+}

@@ -1,0 +1,61 @@
+//! ringwire signaling protocol v1: the messages a device and the server exchange over a
+//! WebSocket, their JSON codec, and validation.
+//!
+//! Every frame is one JSON object with a `type` field. A device opens with [`ClientMessage::Hello`]
+//! listing the versions it speaks; the server answers [`ServerMessage::Welcome`] with the version
+//! both will use. Decoding is "parse, don't validate": [`decode_client`] and [`decode_server`]
+//! either return a message whose ids, names and sizes are already valid, or a [`ProtoError`]
+//! that maps to a wire [`ErrorCode`]. Unknown fields are ignored so newer peers can add fields;
+//! unknown `type`s are rejected.
+//!
+//! This crate does no IO and reads no clock. The full specification is `docs/protocol.md`.
+
+mod codec;
+mod error;
+mod ids;
+mod message;
+mod reason;
+
+pub use codec::{decode_client, decode_server, encode};
+pub use error::{ErrorCode, ProtoError};
+pub use ids::{CallId, DeviceId, DisplayName, UserName};
+pub use message::{
+    Candidate, ClientMessage, ErrorMessage, Incoming, Invite, Relay, RelayKind, Sdp, ServerMessage,
+    Welcome,
+};
+pub use reason::EndReason;
+
+/// The protocol versions this crate speaks, highest first.
+pub const SUPPORTED_VERSIONS: &[u32] = &[1];
+
+/// Frames larger than this are rejected with [`ErrorCode::FrameTooLarge`].
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Upper bound on an SDP blob inside a frame; leaves room for the envelope.
+pub const MAX_SDP_BYTES: usize = 60 * 1024;
+
+/// Upper bound on one ICE candidate line.
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+
+/// Upper bound on the number of call ids a device may list in `hello.calls`.
+pub const MAX_HELLO_CALLS: usize = 32;
+
+/// Picks the highest version both sides speak, or `None` when there is none.
+pub fn negotiate_version(offered: &[u32]) -> Option<u32> {
+    SUPPORTED_VERSIONS
+        .iter()
+        .copied()
+        .find(|v| offered.contains(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_highest_common_version() {
+        assert_eq!(negotiate_version(&[1, 2, 3]), Some(1));
+        assert_eq!(negotiate_version(&[2]), None);
+        assert_eq!(negotiate_version(&[]), None);
+    }
+}

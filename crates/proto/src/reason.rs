@@ -1,0 +1,91 @@
+//! Why a call ended. One closed set shared by the server, the engine and the call record; each
+//! reason also tells a phone which CallKit / ConnectionService end reason to report.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The reason carried by `ended` and stored in the call record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EndReason {
+    /// Another device of the callee accepted first. Sent to the callee's other devices.
+    AnsweredElsewhere,
+    /// Another device of the callee declined (or answered busy). Sent to the other devices.
+    DeclinedElsewhere,
+    /// The caller gave up before anyone accepted.
+    Cancelled,
+    /// Nobody accepted before the ring deadline.
+    NoAnswer,
+    /// The callee is already in a call.
+    Busy,
+    /// The callee declined.
+    Declined,
+    /// A participant hung up an accepted call.
+    Hangup,
+    /// A participant's connection to the server was lost and did not come back in time.
+    ConnectionLost,
+    /// Both users called each other at once; this call lost to the one with the higher id.
+    Glare,
+    /// The callee has no devices that could be reached.
+    Unavailable,
+}
+
+impl EndReason {
+    /// Every reason, for exhaustive tests and documentation.
+    pub const ALL: &'static [EndReason] = &[
+        EndReason::AnsweredElsewhere,
+        EndReason::DeclinedElsewhere,
+        EndReason::Cancelled,
+        EndReason::NoAnswer,
+        EndReason::Busy,
+        EndReason::Declined,
+        EndReason::Hangup,
+        EndReason::ConnectionLost,
+        EndReason::Glare,
+        EndReason::Unavailable,
+    ];
+
+    /// The wire spelling (`snake_case`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::AnsweredElsewhere => "answered_elsewhere",
+            EndReason::DeclinedElsewhere => "declined_elsewhere",
+            EndReason::Cancelled => "cancelled",
+            EndReason::NoAnswer => "no_answer",
+            EndReason::Busy => "busy",
+            EndReason::Declined => "declined",
+            EndReason::Hangup => "hangup",
+            EndReason::ConnectionLost => "connection_lost",
+            EndReason::Glare => "glare",
+            EndReason::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<EndReason> {
+        EndReason::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_spelling_matches_serde() {
+        for r in EndReason::ALL {
+            let json = serde_json::to_string(r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(EndReason::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(EndReason::parse("nope"), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! The call record as the router reports it: [`CallEvent`]s are emitted by the pure router and
+//! applied in order by the store, which folds them into one [`CallRecord`] per call. Applying an
+//! event twice changes nothing, so a replay after a crash cannot duplicate or corrupt a record.
+
+use ringwire_proto::{CallId, DeviceId, EndReason, UserName};
+use serde::Serialize;
+
+/// How a callee device learned about a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// It was connected at invite time and got `incoming` at once.
+    Socket,
+    /// It was offline at invite time and got `incoming` when it connected while the call rang.
+    Replay,
+    /// It was offline at invite time and has not connected since (a push target).
+    Offline,
+}
+
+impl Reach {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Socket => "socket",
+            Reach::Replay => "replay",
+            Reach::Offline => "offline",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Reach> {
+        [Reach::Socket, Reach::Replay, Reach::Offline]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A fact about a call, in the order the router decided it. Times are UNIX milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The invite was accepted by the router.
+    Started {
+        call_id: CallId,
+        caller_user: UserName,
+        caller_device: DeviceId,
+        callee_user: UserName,
+        invited_at_ms: u64,
+        ring_deadline_ms: u64,
+    },
+    /// A callee device was targeted (`Offline`) or sent `incoming` (`Socket`, `Replay`).
+    /// A later event for the same device updates how it was reached.
+    DeviceReached {
+        call_id: CallId,
+        device_id: DeviceId,
+        via: Reach,
+        at_ms: u64,
+    },
+    /// A callee device said `ringing`. The first one sets the call's first-ring time.
+    DeviceRang {
+        call_id: CallId,
+        device_id: DeviceId,
+        at_ms: u64,
+    },
+    /// The call was accepted on `device_id` (first accept wins; there is at most one).
+    Accepted {
+        call_id: CallId,
+        device_id: DeviceId,
+        at_ms: u64,
+    },
+    /// The call ended. Only the first `Ended` for a call is stored.
+    Ended {
+        call_id: CallId,
+        reason: EndReason,
+        by_device: Option<DeviceId>,
+        at_ms: u64,
+    },
+}
+
+impl CallEvent {
+    /// The call this event belongs to.
+    pub fn call_id(&self) -> CallId {
+        match self {
+            CallEvent::Started { call_id, .. }
+            | CallEvent::DeviceReached { call_id, .. }
+            | CallEvent::DeviceRang { call_id, .. }
+            | CallEvent::Accepted { call_id, .. }
+            | CallEvent::Ended { call_id, .. } => *call_id,
+        }
+    }
+}
+
+/// Where a call stands, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Invited, nobody accepted yet.
+    Ringing,
+    /// Accepted, not ended.
+    Active,
+    /// Over; `end_reason` says why.
+    Ended,
+}
+
+/// One callee device's part in a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallDeviceRecord {
+    pub device_id: DeviceId,
+    pub reached_via: Reach,
+    pub reached_at_ms: u64,
+    pub rang_at_ms: Option<u64>,
+}
+
+/// One call, as the history API returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    pub call_id: CallId,
+    pub caller_user: UserName,
+    pub caller_device: DeviceId,
+    pub callee_user: UserName,
+    pub state: CallState,
+    pub invited_at_ms: u64,
+    pub ring_deadline_ms: u64,
+    pub first_ring_at_ms: Option<u64>,
+    pub accepted_at_ms: Option<u64>,
+    pub answered_device: Option<DeviceId>,
+    pub ended_at_ms: Option<u64>,
+    pub end_reason: Option<EndReason>,
+    pub ended_by_device: Option<DeviceId>,
+    /// Callee devices, in the order they were reached.
+    pub devices: Vec<CallDeviceRecord>,
+}

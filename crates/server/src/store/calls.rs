@@ -1,0 +1,354 @@
+//! The call record: folding router [`CallEvent`]s into rows (idempotently) and reading calls
+//! back for history, recovery after a restart, and late devices.
+
+use std::collections::HashMap;
+
+use ringwire_proto::{CallId, DeviceId, EndReason, UserName};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Transaction};
+
+use super::row::Cols;
+use super::{ms_to_db, Store, StoreError};
+use crate::record::{CallDeviceRecord, CallEvent, CallRecord, CallState, Reach};
+
+/// The `calls` columns every read selects, in one place for all queries.
+macro_rules! call_columns {
+    () => {
+        "id, caller_user, caller_device, callee_user, state, invited_at, ring_deadline, \
+         first_ring_at, accepted_at, answered_device, ended_at, end_reason, ended_by_device"
+    };
+}
+
+/// Generates the two queries of one read: the calls, and the devices of exactly those calls
+/// (`$n` parameters are shared, the `WHERE` clause is written once).
+macro_rules! call_queries {
+    ($where:literal) => {
+        (
+            concat!("SELECT ", call_columns!(), " FROM calls ", $where),
+            concat!(
+                "SELECT call_id, device_id, reached_via, reached_at, rang_at FROM call_devices \
+                 WHERE call_id IN (SELECT id FROM calls ",
+                $where,
+                ") ORDER BY call_id, seq"
+            ),
+        )
+    };
+}
+
+/// Which calls a read returns.
+enum Filter<'a> {
+    One(CallId),
+    OfUser {
+        user: &'a UserName,
+        limit: u32,
+        before_ms: Option<u64>,
+    },
+    Open,
+    EndedSince(u64),
+}
+
+impl Filter<'_> {
+    /// (calls query, devices query).
+    fn sql(&self) -> (&'static str, &'static str) {
+        match self {
+            Filter::One(_) => call_queries!("WHERE id = $1"),
+            Filter::OfUser { .. } => call_queries!(
+                "WHERE (caller_user = $1 OR callee_user = $1) AND invited_at < $2 \
+                 ORDER BY invited_at DESC, id DESC LIMIT $3"
+            ),
+            Filter::Open => call_queries!("WHERE ended_at IS NULL ORDER BY invited_at, id"),
+            Filter::EndedSince(_) => {
+                call_queries!("WHERE ended_at >= $1 ORDER BY ended_at, id")
+            }
+        }
+    }
+
+    fn bind<'q>(&self, query: Query<'q, Any, AnyArguments>) -> Query<'q, Any, AnyArguments> {
+        match self {
+            Filter::One(id) => query.bind(id.to_string()),
+            Filter::OfUser {
+                user,
+                limit,
+                before_ms,
+            } => query
+                .bind(user.as_str().to_owned())
+                .bind(before_ms.map_or(i64::MAX, ms_to_db))
+                .bind(i64::from(*limit)),
+            Filter::Open => query,
+            Filter::EndedSince(since) => query.bind(ms_to_db(*since)),
+        }
+    }
+}
+
+fn state_str(state: CallState) -> &'static str {
+    match state {
+        CallState::Ringing => "ringing",
+        CallState::Active => "active",
+        CallState::Ended => "ended",
+    }
+}
+
+fn parse_state(s: &str) -> Option<CallState> {
+    [CallState::Ringing, CallState::Active, CallState::Ended]
+        .into_iter()
+        .find(|st| state_str(*st) == s)
+}
+
+fn call_from_row(row: &AnyRow) -> Result<CallRecord, StoreError> {
+    let c = Cols::new(row, "calls");
+    Ok(CallRecord {
+        call_id: c.valid("id", "call id")?,
+        caller_user: c.valid("caller_user", "user name")?,
+        caller_device: c.valid("caller_device", "device id")?,
+        callee_user: c.valid("callee_user", "user name")?,
+        state: c.parsed("state", "call state", parse_state)?,
+        invited_at_ms: c.ms("invited_at")?,
+        ring_deadline_ms: c.ms("ring_deadline")?,
+        first_ring_at_ms: c.opt_ms("first_ring_at")?,
+        accepted_at_ms: c.opt_ms("accepted_at")?,
+        answered_device: c.opt_valid("answered_device", "device id")?,
+        ended_at_ms: c.opt_ms("ended_at")?,
+        end_reason: c.opt_parsed("end_reason", "end reason", EndReason::parse)?,
+        ended_by_device: c.opt_valid("ended_by_device", "device id")?,
+        devices: Vec::new(),
+    })
+}
+
+fn call_device_from_row(row: &AnyRow) -> Result<(CallId, CallDeviceRecord), StoreError> {
+    let c = Cols::new(row, "call_devices");
+    let call_id = c.valid("call_id", "call id")?;
+    let device = CallDeviceRecord {
+        device_id: c.valid("device_id", "device id")?,
+        reached_via: c.parsed("reached_via", "reach", Reach::parse)?,
+        reached_at_ms: c.ms("reached_at")?,
+        rang_at_ms: c.opt_ms("rang_at")?,
+    };
+    Ok((call_id, device))
+}
+
+impl Store {
+    /// Applies one router event (see [`crate::record`]) in one transaction. Idempotent:
+    /// `Started` inserts if absent; `DeviceReached` keeps the first reach time and only upgrades
+    /// `offline` to `socket`/`replay`; `DeviceRang` sets the device's and the call's first ring
+    /// time once; `Accepted` only applies to a call still ringing and never accepted; `Ended`
+    /// only applies to a call not yet ended. Events for an unknown call are logged and ignored.
+    pub async fn apply(&self, event: &CallEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let CallEvent::Started {
+            call_id,
+            caller_user,
+            caller_device,
+            callee_user,
+            invited_at_ms,
+            ring_deadline_ms,
+        } = event
+        {
+            sqlx::query(
+                "INSERT INTO calls (id, caller_user, caller_device, callee_user, state, \
+                                    invited_at, ring_deadline) \
+                 VALUES ($1, $2, $3, $4, 'ringing', $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(call_id.to_string())
+            .bind(caller_user.as_str().to_owned())
+            .bind(caller_device.to_string())
+            .bind(callee_user.as_str().to_owned())
+            .bind(ms_to_db(*invited_at_ms))
+            .bind(ms_to_db(*ring_deadline_ms))
+            .execute(&mut *tx)
+            .await?;
+        } else if call_exists(&mut tx, event.call_id()).await? {
+            apply_to_existing(&mut tx, event).await?;
+        } else {
+            tracing::warn!(
+                call_id = %event.call_id(),
+                ?event,
+                "call record: ignoring an event for a call that was never started"
+            );
+            return Ok(());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One call with its callee devices.
+    pub async fn call(&self, id: CallId) -> Result<Option<CallRecord>, StoreError> {
+        Ok(self.load_calls(Filter::One(id)).await?.pop())
+    }
+
+    /// Calls where the user is caller or callee, newest first (`invited_at` descending), at
+    /// most `limit`, and, with `before_ms`, only those invited strictly before it (to fetch
+    /// the next page pass the last call's `invited_at_ms`).
+    pub async fn calls_of_user(
+        &self,
+        user: &UserName,
+        limit: u32,
+        before_ms: Option<u64>,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        self.load_calls(Filter::OfUser {
+            user,
+            limit,
+            before_ms,
+        })
+        .await
+    }
+
+    /// Calls not yet ended (for recovery after a restart), oldest first.
+    pub async fn open_calls(&self) -> Result<Vec<CallRecord>, StoreError> {
+        self.load_calls(Filter::Open).await
+    }
+
+    /// Calls that ended at or after `since_ms` (so a restarted server can still tell late
+    /// devices how a call ended), in the order they ended.
+    pub async fn calls_ended_since(&self, since_ms: u64) -> Result<Vec<CallRecord>, StoreError> {
+        self.load_calls(Filter::EndedSince(since_ms)).await
+    }
+
+    /// Runs both queries of `filter` in one transaction (one consistent snapshot) and attaches
+    /// each call's devices.
+    async fn load_calls(&self, filter: Filter<'_>) -> Result<Vec<CallRecord>, StoreError> {
+        let (calls_sql, devices_sql) = filter.sql();
+        let mut tx = self.pool.begin().await?;
+        let call_rows = filter
+            .bind(sqlx::query(calls_sql))
+            .fetch_all(&mut *tx)
+            .await?;
+        let device_rows = filter
+            .bind(sqlx::query(devices_sql))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+
+        let mut devices: HashMap<CallId, Vec<CallDeviceRecord>> = HashMap::new();
+        for row in &device_rows {
+            let (call_id, device) = call_device_from_row(row)?;
+            devices.entry(call_id).or_default().push(device);
+        }
+        call_rows
+            .iter()
+            .map(|row| {
+                let mut call = call_from_row(row)?;
+                call.devices = devices.remove(&call.call_id).unwrap_or_default();
+                Ok(call)
+            })
+            .collect()
+    }
+}
+
+async fn call_exists(tx: &mut Transaction<'static, Any>, id: CallId) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT id FROM calls WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
+}
+
+/// Applies every event but `Started` to a call known to exist.
+async fn apply_to_existing(
+    tx: &mut Transaction<'static, Any>,
+    event: &CallEvent,
+) -> Result<(), StoreError> {
+    match event {
+        CallEvent::Started { .. } => {}
+        CallEvent::DeviceReached {
+            call_id,
+            device_id,
+            via,
+            at_ms,
+        } => {
+            // A device reached for the first time gets the next sequence number of its call;
+            // a repeat keeps its first time and only upgrades `offline` to how it was reached.
+            sqlx::query(
+                "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) \
+                 VALUES ($1, $2, (SELECT COUNT(*) FROM call_devices WHERE call_id = $1), $3, $4) \
+                 ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
+                 WHERE call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline'",
+            )
+            .bind(call_id.to_string())
+            .bind(device_id.to_string())
+            .bind(via.as_str())
+            .bind(ms_to_db(*at_ms))
+            .execute(&mut **tx)
+            .await?;
+        }
+        CallEvent::DeviceRang {
+            call_id,
+            device_id,
+            at_ms,
+        } => {
+            let device = sqlx::query(
+                "UPDATE call_devices SET rang_at = $3 \
+                 WHERE call_id = $1 AND device_id = $2 AND rang_at IS NULL",
+            )
+            .bind(call_id.to_string())
+            .bind(device_id.to_string())
+            .bind(ms_to_db(*at_ms))
+            .execute(&mut **tx)
+            .await?;
+            if device.rows_affected() == 0 && !device_reached(tx, *call_id, *device_id).await? {
+                tracing::warn!(
+                    %call_id,
+                    %device_id,
+                    "call record: a device rang that was never reached; only the call's first \
+                     ring time is recorded"
+                );
+            }
+            sqlx::query(
+                "UPDATE calls SET first_ring_at = $2 WHERE id = $1 AND first_ring_at IS NULL",
+            )
+            .bind(call_id.to_string())
+            .bind(ms_to_db(*at_ms))
+            .execute(&mut **tx)
+            .await?;
+        }
+        CallEvent::Accepted {
+            call_id,
+            device_id,
+            at_ms,
+        } => {
+            sqlx::query(
+                "UPDATE calls SET accepted_at = $2, answered_device = $3, state = 'active' \
+                 WHERE id = $1 AND accepted_at IS NULL AND state = 'ringing'",
+            )
+            .bind(call_id.to_string())
+            .bind(ms_to_db(*at_ms))
+            .bind(device_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+        CallEvent::Ended {
+            call_id,
+            reason,
+            by_device,
+            at_ms,
+        } => {
+            sqlx::query(
+                "UPDATE calls SET ended_at = $2, end_reason = $3, ended_by_device = $4, \
+                                  state = 'ended' \
+                 WHERE id = $1 AND state <> 'ended'",
+            )
+            .bind(call_id.to_string())
+            .bind(ms_to_db(*at_ms))
+            .bind(reason.as_str())
+            .bind(by_device.map(|d| d.to_string()))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn device_reached(
+    tx: &mut Transaction<'static, Any>,
+    call_id: CallId,
+    device_id: DeviceId,
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT device_id FROM call_devices WHERE call_id = $1 AND device_id = $2")
+            .bind(call_id.to_string())
+            .bind(device_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
+}

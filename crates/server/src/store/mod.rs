@@ -1,0 +1,238 @@
+//! The server's persistent state: users, their devices (with the SHA-256 of each device token and
+//! the push tokens), and the call record folded from the router's [`CallEvent`]s. The store owns
+//! the database schema (the SQL migrations in `crates/server/migrations`, one set for SQLite and
+//! PostgreSQL alike) and is the only code that talks SQL. Every value read back is parsed with its
+//! type's own validation, so a hand-edited or damaged row surfaces as [`StoreError::Corrupt`]
+//! instead of a panic or an invalid id inside the server.
+//!
+//! [`CallEvent`]: crate::record::CallEvent
+
+mod calls;
+mod row;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use ringwire_proto::UserName;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use users::{hash_token, DeviceRecord, DeviceToken, UserRecord};
+
+/// The schema, embedded at compile time from `crates/server/migrations`.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// File name of the SQLite database inside a data directory.
+pub const SQLITE_FILE_NAME: &str = "ringwire.db";
+
+/// What can go wrong in the store. Every message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A user with this name already exists.
+    #[error("user \"{0}\" already exists; pick another name")]
+    UserExists(UserName),
+    /// No user has this name.
+    #[error("user \"{0}\" does not exist; add the user first or check the spelling")]
+    UserNotFound(UserName),
+    /// The database URL is not one the store can open (the text never contains a password).
+    #[error("cannot open database {0}; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE")]
+    InvalidUrl(String),
+    /// The database driver failed (connection lost, disk full, constraint violated, ...).
+    #[error("database error: {0}; check that the database is reachable and writable")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error(
+        "could not update the database schema: {0}; the database may belong to a newer \
+         ringwire version or have been changed by hand"
+    )]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data directory could not be created or used.
+    #[error("I/O error: {0}; check that the data directory exists and is writable")]
+    Io(#[from] std::io::Error),
+    /// A stored value failed to parse; the text names the table and column.
+    #[error("corrupt value in the database: {0}; repair or delete that row by hand")]
+    Corrupt(String),
+}
+
+/// Which database server is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone (all clones share one connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens by URL: "sqlite://PATH" (created if missing, WAL mode, busy timeout 5 s, foreign
+    /// keys on) or "postgres://..." (also "postgresql://..."); runs migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        // Idempotent: sqlx guards the installation with its own `std::sync::Once`.
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Each pooled connection would see its own empty database.
+                return Err(StoreError::InvalidUrl(format!(
+                    "{url:?} (in-memory SQLite is not supported)"
+                )));
+            }
+            (Backend::Sqlite, sqlite_url_with_create(url))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::InvalidUrl(format!("{:?}", redact_url(url))));
+        };
+
+        let mut options = AnyPoolOptions::new();
+        if backend == Backend::Sqlite {
+            // SQLite has one writer at a time anyway; a few readers are plenty.
+            options = options.max_connections(4).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        if backend == Backend::Sqlite {
+            // Persistent in the file; set once here, before the pool has concurrent users,
+            // because switching the journal mode cannot wait on the busy timeout.
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Creates `dir` if missing and opens `dir/ringwire.db` (SQLite).
+    pub async fn open_data_dir(dir: &Path) -> Result<Store, StoreError> {
+        tokio::fs::create_dir_all(dir).await?;
+        let file = dir.join(SQLITE_FILE_NAME);
+        let Some(path) = file.to_str() else {
+            return Err(StoreError::InvalidUrl(format!(
+                "{} (the path is not valid UTF-8)",
+                file.display()
+            )));
+        };
+        Store::open(&format!("sqlite://{}", percent_encode_path(path))).await
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Waits for in-flight queries and closes every connection. Later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that is going to write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits on the busy timeout instead
+    /// of failing when another writer committed in between.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// The pool, for raw SQL in tests.
+    #[cfg(test)]
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Adds `mode=rwc` (create if missing) unless the URL already chooses a mode.
+fn sqlite_url_with_create(url: &str) -> String {
+    match url.split_once('?') {
+        None => format!("{url}?mode=rwc"),
+        Some((_, query)) if query.split('&').any(|p| p.starts_with("mode=")) => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+    }
+}
+
+/// The URL without any `user:password@` part, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Percent-encodes everything in a file path except unreserved characters and `/`, so that
+/// `?`, `#`, `%` and spaces survive the URL round trip (sqlx decodes the path again).
+fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// UNIX milliseconds as stored (BIGINT). Times beyond year 292 million saturate.
+fn ms_to_db(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// The current time in UNIX milliseconds (only for the one method whose API has no `now_ms`).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(
+            sqlite_url_with_create("sqlite:///a/b.db"),
+            "sqlite:///a/b.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_create("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_create("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("mysql://root:secret@db/x"), "mysql://***@db/x");
+        assert_eq!(redact_url("foo"), "foo");
+    }
+
+    #[test]
+    fn paths_are_percent_encoded() {
+        assert_eq!(
+            percent_encode_path("/tmp/a b?#%.db"),
+            "/tmp/a%20b%3F%23%25.db"
+        );
+    }
+}

@@ -1,1 +1,359 @@
-fn main() {}
+//! `ringwire`: the command line. `serve` runs the signaling server; `user` and `device`
+//! administer the store directly (the server may be running; SQLite and PostgreSQL both allow
+//! it). Later issues add the softphone (`call`, `answer`, `demo`) and `bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ringwire_server::admin::{self, AdminError};
+use ringwire_server::config::LogFormat;
+use ringwire_server::server::open_store;
+use ringwire_server::{Server, ServerConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ringwire",
+    version,
+    about = "ringwire: native calls for mobile and hybrid apps — signaling server and tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the signaling server (defaults: --listen 127.0.0.1:8080 --data ./ringwire-data).
+    Serve(ServeArgs),
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage devices and their tokens.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+/// Where the configuration and the store are; shared by every command.
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// TOML configuration file (env RINGWIRE_CONFIG).
+    #[arg(long, global = true, env = "RINGWIRE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory holding the SQLite database [default: ./ringwire-data].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Database URL (postgres://… or sqlite://…), instead of the data directory.
+    #[arg(long, global = true)]
+    database: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Seconds an unanswered call rings [default: 45].
+    #[arg(long)]
+    ring_timeout: Option<u64>,
+    /// Seconds a call survives a participant's lost connection [default: 30].
+    #[arg(long)]
+    reconnect_grace: Option<u64>,
+    /// Token for the HTTP admin API (prefer RINGWIRE_ADMIN_TOKEN: flags show up in `ps`).
+    #[arg(long)]
+    admin_token: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Unique name: a-z 0-9 . _ - (up to 64).
+        name: String,
+        /// Name shown on the callee's incoming-call screen.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    /// Add a device to a user and print its token (shown only once).
+    Add {
+        /// The user that owns the device.
+        user: String,
+        /// A label such as "iPhone" or "laptop".
+        #[arg(long)]
+        label: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List a user's active devices.
+    List {
+        user: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a device's token; a connected device is disconnected by a running server only
+    /// when revoked through the admin API.
+    Revoke {
+        device_id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Defaults, then the config file, then the environment, then flags.
+fn load_config(store: &StoreArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::from_file(store.config.as_deref())?;
+    config.apply_env(|k| std::env::var(k).ok())?;
+    if let Some(d) = &store.data {
+        config.data_dir = d.clone();
+    }
+    if let Some(url) = &store.database {
+        config.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::User { command } => user(command).await,
+        Command::Device { command } => device(command).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(&args.store)?;
+    let flags = [
+        ("listen", args.listen),
+        (
+            "ring_timeout_secs",
+            args.ring_timeout.map(|v| v.to_string()),
+        ),
+        (
+            "reconnect_grace_secs",
+            args.reconnect_grace.map(|v| v.to_string()),
+        ),
+        ("admin_token", args.admin_token),
+        ("log_format", args.log_format),
+    ];
+    for (field, value) in flags {
+        if let Some(v) = value {
+            config
+                .set(field, &v)
+                .map_err(|e| anyhow::anyhow!("--{}: {e}", field.replace('_', "-")))?;
+        }
+    }
+    init_logging(config.log_format);
+    let server = Server::start(config).await?;
+    let stop = server.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; closing connections");
+        stop.trigger();
+    });
+    server.wait().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Prints an admin failure the same way in text and JSON, and picks the exit code.
+fn admin_failure(e: AdminError, json: bool) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
+        );
+    } else {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(2)
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UserCommand::Add {
+            name,
+            display_name,
+            json,
+            store,
+        } => {
+            let store = open_store(&load_config(&store)?)
+                .await
+                .context("opening the store")?;
+            let result = admin::add_user(&store, &name, display_name.as_deref()).await;
+            store.close().await;
+            match result {
+                Ok(user) if json => println!("{}", serde_json::to_string(&user)?),
+                Ok(user) => println!("added user {}", user.name),
+                Err(e) => return Ok(admin_failure(e, json)),
+            }
+        }
+        UserCommand::List { json, store } => {
+            let store = open_store(&load_config(&store)?)
+                .await
+                .context("opening the store")?;
+            let users = store.list_users().await;
+            store.close().await;
+            let users = users?;
+            if json {
+                println!("{}", serde_json::json!({"users": users}));
+            } else {
+                for u in users {
+                    match u.display_name {
+                        Some(d) => println!("{}\t{}", u.name, d),
+                        None => println!("{}", u.name),
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeviceCommand::Add {
+            user,
+            label,
+            json,
+            store,
+        } => {
+            let store = open_store(&load_config(&store)?)
+                .await
+                .context("opening the store")?;
+            let result = admin::add_device(&store, &user, label.as_deref()).await;
+            store.close().await;
+            match result {
+                Ok(created) if json => println!("{}", serde_json::to_string(&created)?),
+                Ok(created) => {
+                    println!(
+                        "device {} for {}",
+                        created.device.device_id, created.device.user
+                    );
+                    println!("token: {}", created.token);
+                    eprintln!("(store the token now: it is shown only once)");
+                }
+                Err(e) => return Ok(admin_failure(e, json)),
+            }
+        }
+        DeviceCommand::List { user, json, store } => {
+            let store = open_store(&load_config(&store)?)
+                .await
+                .context("opening the store")?;
+            let result = admin::list_devices(&store, &user).await;
+            store.close().await;
+            match result {
+                Ok(devices) if json => println!("{}", serde_json::json!({"devices": devices})),
+                Ok(devices) => {
+                    for d in devices {
+                        println!("{}\t{}", d.device_id, d.label.unwrap_or_default());
+                    }
+                }
+                Err(e) => return Ok(admin_failure(e, json)),
+            }
+        }
+        DeviceCommand::Revoke {
+            device_id,
+            json,
+            store,
+        } => {
+            let store = open_store(&load_config(&store)?)
+                .await
+                .context("opening the store")?;
+            let result = admin::revoke_device(&store, &device_id).await;
+            store.close().await;
+            match result {
+                Ok(id) if json => println!("{}", serde_json::json!({"revoked": id})),
+                Ok(id) => println!("revoked device {id}"),
+                Err(e) => return Ok(admin_failure(e, json)),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

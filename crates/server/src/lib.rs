@@ -2,8 +2,27 @@
 //!
 //! - [`router`]: the call router, a pure state machine (no IO, time passed in);
 //! - [`record`]: the call-record events the router emits and the records they fold into;
-//! - [`store`]: persistence with sqlx (SQLite by default, PostgreSQL by URL).
+//! - [`store`]: persistence with sqlx (SQLite by default, PostgreSQL by URL);
+//! - the driver: [`hub`] owns the router and carries out its outputs, [`connection`] serves
+//!   one WebSocket, [`writer`] applies call events to the store in order, [`http`] is the axum
+//!   surface, and [`server`] assembles them with graceful shutdown.
 
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod rate_limit;
 pub mod record;
 pub mod router;
+pub mod server;
 pub mod store;
+pub mod testing;
+pub mod writer;
+
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use server::Server;

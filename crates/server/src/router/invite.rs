@@ -8,9 +8,9 @@ use ringwire_proto::{
 };
 
 use super::call::{Call, Member, Phase, Role};
-use super::rate_limit::TokenBucket;
 use super::timers::Timer;
 use super::Router;
+use crate::rate_limit::TokenBucket;
 use crate::record::{CallEvent, Reach};
 
 impl Router {

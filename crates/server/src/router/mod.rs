@@ -19,7 +19,6 @@ mod actions;
 mod call;
 mod invite;
 mod presence;
-mod rate_limit;
 mod timers;
 
 #[cfg(test)]
@@ -32,9 +31,9 @@ use ringwire_proto::{
     ServerMessage, UserName,
 };
 
+use crate::rate_limit::TokenBucket;
 use crate::record::{CallEvent, CallRecord};
 use call::{Call, Ending, Phase};
-use rate_limit::TokenBucket;
 use timers::{Timer, TimerTable};
 
 /// Identifies one WebSocket connection, so a stale `Disconnected` from a replaced connection is

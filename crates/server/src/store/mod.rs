@@ -135,6 +135,12 @@ impl Store {
         }
     }
 
+    /// Checks that the database answers (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
     /// Waits for in-flight queries and closes every connection. Later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;

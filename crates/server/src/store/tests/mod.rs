@@ -1,20 +1,16 @@
 //! One conformance suite for the store, run against a real SQLite file and a real PostgreSQL
 //! server. Every PostgreSQL test creates its own `rw_test_<random hex>` database through the
-//! admin URL (`RINGWIRE_TEST_PG_URL`, default [`DEFAULT_PG_URL`]) and drops it afterwards, even
+//! admin URL (`RINGWIRE_TEST_PG_URL`, default [`crate::testing::DEFAULT_PG_URL`]) and drops it afterwards, even
 //! when the test fails. An unreachable server fails the PostgreSQL tests unless
 //! `RINGWIRE_SKIP_PG=1` is set.
 
 use std::panic::AssertUnwindSafe;
 
-use futures_util::FutureExt;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-
 use super::*;
+use crate::testing::PgTestDatabase;
+use futures_util::FutureExt;
 
 mod suite;
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A store on a fresh SQLite file in a temporary directory (removed on drop).
 struct SqliteTestDb {
@@ -42,76 +38,33 @@ impl SqliteTestDb {
     }
 }
 
-/// A store on a fresh PostgreSQL database, plus the admin connection that created it.
+/// A store on a fresh PostgreSQL database.
 struct PgTestDb {
-    admin: PgConnection,
-    name: String,
+    db: PgTestDatabase,
     url: String,
     store: Store,
 }
 
 impl PgTestDb {
-    /// `None` (after printing a skip line) when `RINGWIRE_SKIP_PG=1`; panics with instructions
-    /// when the server cannot be reached.
+    /// `None` when `RINGWIRE_SKIP_PG=1`; panics with instructions when PostgreSQL is unreachable.
     async fn create() -> Option<PgTestDb> {
-        if std::env::var("RINGWIRE_SKIP_PG").as_deref() == Ok("1") {
-            eprintln!("skipping PostgreSQL store test because RINGWIRE_SKIP_PG=1");
-            return None;
-        }
-        let admin_url =
-            std::env::var("RINGWIRE_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-        let admin_options: PgConnectOptions = admin_url.parse().unwrap_or_else(|e| {
-            panic!("RINGWIRE_TEST_PG_URL={admin_url:?} is not a PostgreSQL URL: {e}")
-        });
-        let mut admin = admin_options.connect().await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {admin_url} ({e}).\nStart it (for example \
-                 `pg_ctlcluster 15 main start` or `service postgresql start`), point \
-                 RINGWIRE_TEST_PG_URL at a server whose user may CREATE DATABASE, or set \
-                 RINGWIRE_SKIP_PG=1 to skip the PostgreSQL store tests."
-            )
-        });
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).expect("operating system random number generator");
-        let name = format!("rw_test_{}", hex::encode(bytes));
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "could not create test database {name} on {admin_url}: {e}; the user needs \
-                     the CREATEDB privilege"
-                )
-            });
-        let url = admin_options.database(&name).to_url_lossy().to_string();
+        let db = PgTestDatabase::create().await?;
+        let url = db.url.clone();
         let store = match Store::open(&url).await {
             Ok(store) => store,
             Err(e) => {
-                drop_pg_database(&mut admin, &name).await;
-                panic!("could not open the store on {name}: {e}");
+                db.destroy().await;
+                panic!("could not open the store on {url}: {e}");
             }
         };
         assert_eq!(store.backend(), "postgres");
-        Some(PgTestDb {
-            admin,
-            name,
-            url,
-            store,
-        })
+        Some(PgTestDb { db, url, store })
     }
 
-    /// Closes the store and drops the database (best effort: failures are only printed).
-    async fn destroy(mut self) {
+    /// Closes the store and drops the database.
+    async fn destroy(self) {
         self.store.close().await;
-        drop_pg_database(&mut self.admin, &self.name).await;
-        let _ = self.admin.close().await;
-    }
-}
-
-async fn drop_pg_database(admin: &mut PgConnection, name: &str) {
-    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await {
-        eprintln!("warning: could not drop test database {name}: {e}");
+        self.db.destroy().await;
     }
 }
 

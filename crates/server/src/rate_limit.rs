@@ -1,15 +1,15 @@
-//! Per-device token buckets that stop invite floods. Time is passed in, so the limiter is as
-//! deterministic as the router that owns it.
+//! Token buckets that stop floods: per device for invites (in the router) and per connection for
+//! all messages (in the connection task). Time is passed in, so the limiter stays deterministic.
 
 /// A token bucket: `burst` tokens, refilled one every `refill_ms`.
 #[derive(Debug, Clone)]
-pub(crate) struct TokenBucket {
+pub struct TokenBucket {
     tokens: f64,
     last_ms: u64,
 }
 
 impl TokenBucket {
-    pub(crate) fn full(burst: u32, now_ms: u64) -> Self {
+    pub fn full(burst: u32, now_ms: u64) -> Self {
         TokenBucket {
             tokens: f64::from(burst),
             last_ms: now_ms,
@@ -17,7 +17,7 @@ impl TokenBucket {
     }
 
     /// Takes one token, or says how long until one is available.
-    pub(crate) fn take(&mut self, burst: u32, refill_ms: u64, now_ms: u64) -> Result<(), u64> {
+    pub fn take(&mut self, burst: u32, refill_ms: u64, now_ms: u64) -> Result<(), u64> {
         let refill_ms = refill_ms.max(1);
         let elapsed = now_ms.saturating_sub(self.last_ms);
         self.last_ms = self.last_ms.max(now_ms);

@@ -1,0 +1,162 @@
+//! Assembles and runs the server: opens the store, restores calls that were ringing or active
+//! when the last process stopped, starts the record writer and the hub, serves HTTP, and on
+//! shutdown closes every connection with `shutting_down`, lets the hub stop, drains the record
+//! writer, and closes the store — so no decided call event is lost.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::unix_ms;
+use crate::config::{DatabaseLocation, ServerConfig};
+use crate::connection::ConnContext;
+use crate::error::ServerError;
+use crate::http::{routes, AppState};
+use crate::hub::spawn_hub;
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::store::{hash_token, Store};
+use crate::writer::RecordWriter;
+
+/// How long shutdown waits for connections to say goodbye.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+/// Opens the configured store (creating the data directory for SQLite).
+pub async fn open_store(config: &ServerConfig) -> Result<Store, ServerError> {
+    Ok(match config.database() {
+        DatabaseLocation::DataDir(dir) => Store::open_data_dir(&dir).await?,
+        DatabaseLocation::Url(url) => Store::open(&url).await?,
+    })
+}
+
+impl Server {
+    /// Starts serving; returns once the listener is bound.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        config.validate()?;
+        let store = open_store(&config).await?;
+        let router = Router::new(config.router());
+        let now = unix_ms();
+        let mut restored = store.open_calls().await?;
+        let retention = router.config().ended_retention_ms;
+        restored.extend(
+            store
+                .calls_ended_since(now.saturating_sub(retention))
+                .await?,
+        );
+        let open = restored.iter().filter(|c| c.ended_at_ms.is_none()).count();
+        if open > 0 {
+            tracing::info!(
+                calls = open,
+                "resuming calls that were open when the server stopped"
+            );
+        }
+
+        let metrics = Arc::new(Metrics::default());
+        let (writer, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
+        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = AppState {
+            conn: ConnContext {
+                hub,
+                store: store.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown_rx.clone(),
+                ring_timeout_ms: config.ring_timeout_secs * 1000,
+                max_messages_per_sec: config.max_messages_per_sec,
+            },
+            admin_token_hash: config.admin_token.as_deref().map(hash_token),
+            max_connections: config.max_connections,
+            next_conn: Arc::new(AtomicU64::new(1)),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(ServerError::Serve)?;
+        tracing::info!(%addr, store = store.backend(), admin_api = config.admin_token.is_some(), "ringwire server listening");
+        let app = routes(state);
+        let task = tokio::spawn(async move {
+            let mut stop = shutdown_rx;
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            // Upgraded WebSockets outlive axum's graceful shutdown: wait for them to close.
+            let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+            while metrics.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The hub stops when the last handle (held by connections and routes) is gone; it
+            // then drops the writer, which drains its queue and stops.
+            if tokio::time::timeout(DRAIN_TIMEOUT, hub_task).await.is_err() {
+                tracing::warn!("hub did not stop in time");
+            }
+            if tokio::time::timeout(DRAIN_TIMEOUT * 2, writer_task)
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    "call-record writer did not drain in time; some events may be lost"
+                );
+            }
+            store.close().await;
+            tracing::info!("ringwire server stopped");
+            served.map_err(ServerError::Serve)
+        });
+        Ok(Server {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Asks the server to stop and waits until it has.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`Server::shutdown`] or a fatal error).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(ServerError::Serve(std::io::Error::other(e))),
+        }
+    }
+
+    /// A handle that can trigger shutdown from elsewhere (a signal handler).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+}
+
+/// Triggers a graceful shutdown.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown; idempotent.
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}

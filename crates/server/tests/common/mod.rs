@@ -1,0 +1,345 @@
+//! Shared harness for the integration tests: a real server on an ephemeral loopback port with a
+//! temporary data directory, the admin API over real HTTP, and protocol clients over real
+//! WebSockets.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ringwire_proto::{
+    decode_server, encode, CallId, ClientMessage, DeviceId, EndReason, ErrorMessage, ServerMessage,
+    Welcome,
+};
+use ringwire_server::{Server, ServerConfig};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ADMIN: &str = "integration-admin-token-0123456789";
+const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    server: Option<Server>,
+    pub addr: std::net::SocketAddr,
+    pub config: ServerConfig,
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: dir.path().join("data"),
+            admin_token: Some(ADMIN.to_owned()),
+            ..ServerConfig::default()
+        };
+        adjust(&mut config);
+        let server = Server::start(config.clone()).await.expect("server starts");
+        TestServer {
+            addr: server.local_addr(),
+            server: Some(server),
+            config,
+            http: reqwest::Client::new(),
+            _dir: Some(dir),
+        }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data (new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = Server::start(self.config.clone())
+            .await
+            .expect("server restarts");
+        self.addr = server.local_addr();
+        self.server = Some(server);
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn add_user(&self, name: &str) {
+        let resp = self
+            .http
+            .post(self.url("/v1/admin/users"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": name, "display_name": name.to_uppercase()}))
+            .send()
+            .await
+            .expect("admin request");
+        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+    }
+
+    /// Adds a device and returns its id and token.
+    pub async fn add_device(&self, user: &str) -> (DeviceId, String) {
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/admin/users/{user}/devices")))
+            .bearer_auth(ADMIN)
+            .json(&json!({"label": "test"}))
+            .send()
+            .await
+            .expect("admin request");
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.expect("json");
+        let id = body["device"]["device_id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("device id");
+        (id, body["token"].as_str().expect("token").to_owned())
+    }
+
+    pub async fn history(&self, token: &str) -> Value {
+        let resp = self
+            .http
+            .get(self.url("/v1/calls"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("history");
+        assert_eq!(resp.status(), 200);
+        resp.json().await.expect("json")
+    }
+
+    /// Polls the history until `done` holds for the newest call (the record writer runs
+    /// asynchronously, a few milliseconds behind the messages).
+    pub async fn history_when(&self, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let history = self.history(token).await;
+            if done(&history["calls"][0]) {
+                return history;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "history never reached the expected state: {history}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The newest call once it has ended.
+    pub async fn last_ended_call(&self, token: &str) -> Value {
+        self.history_when(token, |c| c["state"] == "ended").await["calls"][0].clone()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket with the token in the Authorization header (or none).
+pub async fn open(server: &TestServer, token: Option<&str>) -> Ws {
+    let mut req = format!("ws://{}/v1/ws", server.addr)
+        .into_client_request()
+        .expect("request");
+    if let Some(t) = token {
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("header"),
+        );
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket connects");
+    ws
+}
+
+pub struct Client {
+    pub ws: Ws,
+    pub device: DeviceId,
+    pub welcome: Welcome,
+}
+
+impl Client {
+    pub async fn connect(server: &TestServer, token: &str) -> Client {
+        Client::connect_with_calls(server, token, vec![]).await
+    }
+
+    pub async fn connect_with_calls(
+        server: &TestServer,
+        token: &str,
+        calls: Vec<CallId>,
+    ) -> Client {
+        let mut ws = open(server, Some(token)).await;
+        let hello = ClientMessage::Hello {
+            versions: vec![1],
+            client: None,
+            calls,
+        };
+        ws.send(Message::Text(encode(&hello).into()))
+            .await
+            .expect("send hello");
+        let welcome = match next_message(&mut ws).await {
+            Some(ServerMessage::Welcome(w)) => w,
+            other => panic!("expected welcome, got {other:?}"),
+        };
+        Client {
+            device: welcome.device_id,
+            ws,
+            welcome,
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        self.ws
+            .send(Message::Text(encode(msg).into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn recv(&mut self) -> ServerMessage {
+        next_message(&mut self.ws)
+            .await
+            .expect("a message, not a close")
+    }
+
+    pub async fn expect_ended(&mut self, call: CallId) -> EndReason {
+        match self.recv().await {
+            ServerMessage::Ended {
+                call_id, reason, ..
+            } if call_id == call => reason,
+            other => panic!("expected ended for {call}, got {other:?}"),
+        }
+    }
+
+    pub async fn expect_error(&mut self) -> ErrorMessage {
+        match self.recv().await {
+            ServerMessage::Error(e) => e,
+            other => panic!("expected error, got {other:?}"),
+        }
+    }
+
+    /// Nothing arrives for `ms` (the connection may still be open).
+    pub async fn expect_silence(&mut self, ms: u64) {
+        if let Ok(frame) =
+            tokio::time::timeout(Duration::from_millis(ms), next_message(&mut self.ws)).await
+        {
+            panic!("expected silence, got {frame:?}");
+        }
+    }
+
+    /// A round trip proves the connection is still open and in order.
+    pub async fn ping(&mut self, nonce: u64) {
+        self.send(&ClientMessage::Ping { nonce }).await;
+        match self.recv().await {
+            ServerMessage::Pong { nonce: n, .. } => assert_eq!(n, nonce),
+            other => panic!("expected pong, got {other:?}"),
+        }
+    }
+}
+
+/// The next protocol message, skipping WebSocket pings; `None` when the socket closes.
+pub async fn next_message(ws: &mut Ws) -> Option<ServerMessage> {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for a message");
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                return Some(decode_server(t.as_str()).expect("server sent valid protocol"))
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Reads until the close frame and returns its code, collecting the messages before it.
+pub async fn expect_close(ws: &mut Ws) -> (Vec<ServerMessage>, Option<u16>) {
+    let mut before = vec![];
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for close");
+        match frame {
+            Some(Ok(Message::Text(t))) => before.push(decode_server(t.as_str()).expect("valid")),
+            Some(Ok(Message::Close(c))) => return (before, c.map(|c| u16::from(c.code))),
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return (before, None),
+        }
+    }
+}
+
+pub fn close_code(code: u16) -> CloseCode {
+    CloseCode::from(code)
+}
+
+/// Alice with one device, Bob with two, Carol with one; all connected.
+pub struct Cast {
+    pub alice: Client,
+    pub bob1: Client,
+    pub bob2: Client,
+    pub carol: Client,
+    pub tokens: Tokens,
+}
+
+pub struct Tokens {
+    pub alice: String,
+    pub bob1: String,
+    pub bob2: String,
+    pub carol: String,
+}
+
+pub async fn cast(server: &TestServer) -> Cast {
+    for u in ["alice", "bob", "carol"] {
+        server.add_user(u).await;
+    }
+    let tokens = Tokens {
+        alice: server.add_device("alice").await.1,
+        bob1: server.add_device("bob").await.1,
+        bob2: server.add_device("bob").await.1,
+        carol: server.add_device("carol").await.1,
+    };
+    Cast {
+        alice: Client::connect(server, &tokens.alice).await,
+        bob1: Client::connect(server, &tokens.bob1).await,
+        bob2: Client::connect(server, &tokens.bob2).await,
+        carol: Client::connect(server, &tokens.carol).await,
+        tokens,
+    }
+}
+
+pub fn invite(call_id: CallId, to: &str) -> ClientMessage {
+    ClientMessage::Invite(ringwire_proto::Invite {
+        call_id,
+        to_user: to.parse().expect("user name"),
+    })
+}

@@ -118,6 +118,7 @@ mod tests {
             candidate: "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host".into(),
             sdp_mid: Some("0".into()),
             sdp_m_line_index: Some(0),
+            username_fragment: Some("abcd".into()),
         }
     }
 
@@ -275,6 +276,30 @@ mod tests {
         assert_eq!(v["sdp_mid"], "0");
         assert_eq!(v["sdp_m_line_index"], 0);
         assert!(v["candidate"].as_str().unwrap().starts_with("candidate:"));
+    }
+
+    #[test]
+    fn browser_candidate_spellings_are_accepted() {
+        let text = format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"uf"}}"#,
+            cid(),
+            did()
+        );
+        match decode_client(&text).unwrap() {
+            ClientMessage::Candidate { candidate, .. } => {
+                assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
+                assert_eq!(candidate.sdp_m_line_index, Some(0));
+                assert_eq!(candidate.username_fragment.as_deref(), Some("uf"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let long = format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"","sdp_mid":"{}"}}"#,
+            cid(),
+            did(),
+            "m".repeat(65)
+        );
+        assert_eq!(code_of(&long), ErrorCode::InvalidField);
     }
 
     #[test]

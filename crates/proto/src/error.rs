@@ -86,6 +86,10 @@ pub enum ErrorCode {
     Replaced,
     /// The server is shutting down; reconnect with backoff.
     ShuttingDown,
+    /// Nothing arrived on the connection for 60 seconds; it is closed. Reconnect.
+    IdleTimeout,
+    /// The connection did not read its messages fast enough and fell behind; it is closed.
+    TooSlow,
     /// The server failed; the message was not processed. Retrying may work.
     Internal,
 }
@@ -112,6 +116,8 @@ impl ErrorCode {
         ErrorCode::PeerUnavailable,
         ErrorCode::Replaced,
         ErrorCode::ShuttingDown,
+        ErrorCode::IdleTimeout,
+        ErrorCode::TooSlow,
         ErrorCode::Internal,
     ];
 
@@ -137,6 +143,8 @@ impl ErrorCode {
             ErrorCode::PeerUnavailable => "peer_unavailable",
             ErrorCode::Replaced => "replaced",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::TooSlow => "too_slow",
             ErrorCode::Internal => "internal",
         }
     }

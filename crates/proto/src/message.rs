@@ -47,18 +47,47 @@ impl std::fmt::Debug for Sdp {
 }
 
 /// One ICE candidate, as WebRTC's `RTCIceCandidateInit`. An empty `candidate` means
-/// end-of-candidates.
+/// end-of-candidates. The browser spellings `sdpMid`, `sdpMLineIndex` and `usernameFragment` are
+/// accepted too, so a page can pass `candidate.toJSON()` fields through unchanged.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The `candidate:` attribute line (without `a=`), or empty for end-of-candidates.
     #[serde(deserialize_with = "candidate_line")]
     pub candidate: String,
-    /// The media stream id the candidate belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The media stream id the candidate belongs to (at most 64 bytes).
+    #[serde(
+        default,
+        alias = "sdpMid",
+        deserialize_with = "short_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_mid: Option<String>,
     /// The m-line index the candidate belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "sdpMLineIndex",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_m_line_index: Option<u16>,
+    /// The ICE ufrag the candidate belongs to (at most 64 bytes); tells generations apart
+    /// after an ICE restart.
+    #[serde(
+        default,
+        alias = "usernameFragment",
+        deserialize_with = "short_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username_fragment: Option<String>,
+}
+
+fn short_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    if s.as_ref().is_some_and(|s| s.len() > 64) {
+        return Err(serde::de::Error::custom(format!(
+            "{INVALID_VALUE_PREFIX}: sdp_mid and username_fragment must be at most 64 bytes"
+        )));
+    }
+    Ok(s)
 }
 
 fn candidate_line<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -81,6 +110,10 @@ impl std::fmt::Debug for Candidate {
             )
             .field("sdp_mid", &self.sdp_mid)
             .field("sdp_m_line_index", &self.sdp_m_line_index)
+            .field(
+                "username_fragment",
+                &self.username_fragment.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

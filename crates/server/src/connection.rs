@@ -89,13 +89,13 @@ where
             return close(&mut socket, &ctx.metrics, err, CLOSE_UNAUTHORIZED).await;
         }
     };
-    let known_calls = match handshake(&mut socket, ctx).await {
-        Ok(calls) => calls,
+    let (version, known_calls) = match handshake(&mut socket, ctx).await {
+        Ok(agreed) => agreed,
         Err(Exit::Gone) => return,
         Err(Exit::Close(err, code)) => return close(&mut socket, &ctx.metrics, err, code).await,
     };
     let welcome = ServerMessage::Welcome(Welcome {
-        version: 1,
+        version,
         user: user.name.clone(),
         display_name: user.display_name.clone(),
         device_id: device.device_id,
@@ -143,11 +143,12 @@ where
     tracing::info!("device disconnected");
 }
 
-/// Waits for `hello` and checks it; returns the calls the device asked about.
+/// Waits for `hello` and checks it; returns the agreed version and the calls the device asked
+/// about.
 async fn handshake<S>(
     socket: &mut S,
     ctx: &ConnContext,
-) -> Result<Vec<ringwire_proto::CallId>, Exit>
+) -> Result<(u32, Vec<ringwire_proto::CallId>), Exit>
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -193,13 +194,13 @@ where
             .with_ref_type(msg.type_name());
         return Err(Exit::Close(err, CLOSE_HANDSHAKE));
     };
-    if negotiate_version(&versions).is_none() {
+    let Some(version) = negotiate_version(&versions) else {
         let err = ErrorMessage::new(
             ErrorCode::UnsupportedVersion,
             format!("no common protocol version; this server speaks {SUPPORTED_VERSIONS:?}"),
         );
         return Err(Exit::Close(err, CLOSE_VERSION));
-    }
+    };
     if calls.len() > MAX_HELLO_CALLS {
         let err = ErrorMessage::new(
             ErrorCode::InvalidField,
@@ -211,7 +212,7 @@ where
         .with_ref_type("hello");
         return Err(Exit::Close(err, CLOSE_HANDSHAKE));
     }
-    Ok(calls)
+    Ok((version, calls))
 }
 
 /// The connected loop: inbound frames to the hub, outbound frames to the socket, keepalive.
@@ -278,10 +279,10 @@ where
             }
             _ = tokio::time::sleep_until(idle_deadline) => {
                 tracing::info!("closing idle connection");
-                return Exit::Close(ErrorMessage::new(ErrorCode::ShuttingDown, "no traffic for 60 seconds; reconnect"), CLOSE_GOING_AWAY);
+                return Exit::Close(ErrorMessage::new(ErrorCode::IdleTimeout, "no traffic for 60 seconds; reconnect"), CLOSE_GOING_AWAY);
             }
             _ = kill.notified() => {
-                return Exit::Close(ErrorMessage::new(ErrorCode::Internal, "this connection fell too far behind; reconnect"), CLOSE_GOING_AWAY);
+                return Exit::Close(ErrorMessage::new(ErrorCode::TooSlow, "this connection fell too far behind; reconnect"), CLOSE_GOING_AWAY);
             }
             _ = shutdown.changed() => {
                 return Exit::Close(ErrorMessage::new(ErrorCode::ShuttingDown, "the server is shutting down; reconnect with backoff"), CLOSE_GOING_AWAY);

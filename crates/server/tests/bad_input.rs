@@ -2,6 +2,8 @@
 //! and oversized frames, floods, replaced connections, revoked tokens, and HTTP API misuse. Each
 //! gets a clear error code; the connection survives where that is safe.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Whole call flows over real WebSockets against the real server on loopback.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 mod common;
 
 use common::*;
@@ -95,6 +97,7 @@ async fn two_device_callee_first_accept_wins_then_hangup_is_recorded() {
         candidate: "candidate:1 1 udp 2122260223 127.0.0.1 40000 typ host".into(),
         sdp_mid: Some("0".into()),
         sdp_m_line_index: Some(0),
+        username_fragment: None,
     };
     c.alice
         .send(&ClientMessage::Candidate {

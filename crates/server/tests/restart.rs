@@ -2,6 +2,8 @@
 //! its call), active calls resume when their devices come back, and calls whose ring deadline
 //! passed while the server was down end as `no_answer`. Run on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 mod common;
 
 use common::*;
@@ -75,6 +77,15 @@ async fn a_ringing_call_resumes_after_a_restart(mut server: TestServer) {
         other => panic!("{other:?}"),
     }
     let mut alice = Client::connect(&server, &alice_token).await;
+    // The caller coming back hears that its call still rings, and that one device is reachable.
+    match alice.recv().await {
+        ServerMessage::Calling {
+            call_id,
+            devices_online,
+            ..
+        } => assert_eq!((call_id, devices_online), (call, 1)),
+        other => panic!("{other:?}"),
+    }
     bob.send(&ClientMessage::Accept { call_id: call }).await;
     assert_eq!(
         alice.recv().await,

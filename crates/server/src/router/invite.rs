@@ -115,17 +115,9 @@ impl Router {
         if reached.is_empty() {
             return self.end_call(now_ms, call_id, EndReason::Unavailable, None, None);
         }
-        let online = reached.iter().filter(|(_, r)| *r == Reach::Socket).count();
-        self.send(
-            from,
-            ServerMessage::Calling {
-                call_id,
-                to_user: invite.to_user,
-                devices_online: saturating_u32(online),
-                devices_offline: saturating_u32(reached.len() - online),
-                ring_deadline_ms,
-            },
-        );
+        if let Some(calling) = self.calling_notice(call_id) {
+            self.send(from, calling);
+        }
         for (device, via) in reached {
             self.record(CallEvent::DeviceReached {
                 call_id,
@@ -139,6 +131,28 @@ impl Router {
         }
         self.timers
             .set(ring_deadline_ms, Timer::RingTimeout(call_id));
+    }
+
+    /// `calling` for the caller: how many callee devices are connected right now.
+    pub(super) fn calling_notice(&self, call_id: CallId) -> Option<ServerMessage> {
+        let call = self.calls.get(&call_id)?;
+        let callees: Vec<DeviceId> = call
+            .members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Callee && !m.dropped)
+            .map(|(d, _)| *d)
+            .collect();
+        let online = callees
+            .iter()
+            .filter(|d| self.presence.contains_key(d))
+            .count();
+        Some(ServerMessage::Calling {
+            call_id,
+            to_user: call.callee_user.clone(),
+            devices_online: saturating_u32(online),
+            devices_offline: saturating_u32(callees.len() - online),
+            ring_deadline_ms: call.ring_deadline_ms,
+        })
     }
 
     /// A ringing call from `callee` to `caller`: the two invites crossed.

@@ -169,6 +169,9 @@ impl Router {
 
     /// Feeds one observation. Drain [`Router::poll_output`] afterwards.
     pub fn handle_input(&mut self, now_ms: u64, input: Input) {
+        // Deadlines that have passed come first: an accept that arrives after the ring
+        // deadline, but before the driver woke for the timer, must not win.
+        self.handle_timeout(now_ms);
         match input {
             Input::Connected {
                 conn,

@@ -108,6 +108,12 @@ impl Router {
             member.reach = Reach::Replay;
         }
         let notice = call.notice_for(device, explicit);
+        let caller_waiting = device == call.caller_device && call.phase == Phase::Ringing;
+        // A caller coming back to a call that still rings hears `calling` again.
+        let notice = match notice {
+            None if caller_waiting => self.calling_notice(call_id),
+            other => other,
+        };
         if upgrade {
             self.record(CallEvent::DeviceReached {
                 call_id,

@@ -271,7 +271,7 @@ fn first_accept_wins_and_other_devices_hear_answered_elsewhere() {
         call_id: cid(1),
         device_id: dev(B1),
     };
-    assert_eq!(only(&sent, A), &[accepted.clone()]);
+    assert_eq!(only(&sent, A), std::slice::from_ref(&accepted));
     assert_eq!(only(&sent, B1), &[accepted]);
     assert_eq!(
         end_reason(only(&sent, B2), cid(1)),
@@ -1041,4 +1041,49 @@ fn messages_from_a_disconnected_device_are_ignored() {
     let sent = h.msg(B1, ClientMessage::Accept { call_id: cid(1) });
     assert!(sent.is_empty());
     assert_eq!(h.router.stats().calls_ringing, 1);
+}
+
+#[test]
+fn a_caller_reconnecting_while_ringing_hears_calling_again() {
+    let mut h = Harness::new();
+    h.connect(A);
+    h.connect(B1);
+    h.invite(A, cid(1), "bob");
+    h.disconnect(A);
+    let sent = h.connect_with(A, vec![cid(1)]);
+    match only(&sent, A) {
+        [ServerMessage::Calling {
+            call_id,
+            devices_online,
+            devices_offline,
+            ..
+        }] => {
+            assert_eq!(
+                (*call_id, *devices_online, *devices_offline),
+                (cid(1), 1, 1)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_accept_after_the_ring_deadline_loses_to_the_timeout() {
+    let mut h = Harness::with(RouterConfig {
+        ring_timeout_ms: 5_000,
+        ..RouterConfig::default()
+    });
+    h.all_online();
+    h.invite(A, cid(1), "bob");
+    // The driver has not woken for the timer yet when the late accept arrives.
+    h.now += 5_000;
+    let sent = h.msg(B1, ClientMessage::Accept { call_id: cid(1) });
+    assert_eq!(
+        end_reason(only(&sent, A), cid(1)),
+        Some(EndReason::NoAnswer)
+    );
+    assert!(!only(&sent, A)
+        .iter()
+        .any(|m| matches!(m, ServerMessage::Accepted { .. })));
+    assert_eq!(h.ended_record(cid(1)), vec![(EndReason::NoAnswer, None)]);
 }

@@ -22,6 +22,8 @@ mod presence;
 mod timers;
 
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -170,7 +172,13 @@ impl Router {
     /// Feeds one observation. Drain [`Router::poll_output`] afterwards.
     pub fn handle_input(&mut self, now_ms: u64, input: Input) {
         // Deadlines that have passed come first: an accept that arrives after the ring
-        // deadline, but before the driver woke for the timer, must not win.
+        // deadline, but before the driver woke for the timer, must not win. A device going
+        // away comes before them, so an end decided by an overdue timer is kept for its
+        // reconnect instead of being sent into a closing connection.
+        if let Input::Disconnected { conn, device } = input {
+            self.on_disconnected(now_ms, conn, device);
+            return self.handle_timeout(now_ms);
+        }
         self.handle_timeout(now_ms);
         match input {
             Input::Connected {
@@ -180,7 +188,7 @@ impl Router {
                 display_name,
                 known_calls,
             } => self.on_connected(now_ms, conn, device, user, display_name, &known_calls),
-            Input::Disconnected { conn, device } => self.on_disconnected(now_ms, conn, device),
+            Input::Disconnected { .. } => {}
             Input::Invite {
                 from,
                 invite,

@@ -1087,3 +1087,25 @@ fn an_accept_after_the_ring_deadline_loses_to_the_timeout() {
         .any(|m| matches!(m, ServerMessage::Accepted { .. })));
     assert_eq!(h.ended_record(cid(1)), vec![(EndReason::NoAnswer, None)]);
 }
+
+#[test]
+fn an_end_decided_while_a_device_leaves_is_kept_for_its_reconnect() {
+    let mut h = Harness::with(RouterConfig {
+        ring_timeout_ms: 5_000,
+        ..RouterConfig::default()
+    });
+    h.all_online();
+    h.invite(A, cid(1), "bob");
+    // The ring deadline passes; before the driver wakes for it, B2's connection closes.
+    h.now += 6_000;
+    let sent = h.disconnect(B2);
+    assert_eq!(
+        end_reason(only(&sent, A), cid(1)),
+        Some(EndReason::NoAnswer)
+    );
+    let sent = h.connect(B2);
+    assert_eq!(
+        end_reason(only(&sent, B2), cid(1)),
+        Some(EndReason::NoAnswer)
+    );
+}

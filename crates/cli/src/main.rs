@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use ringwire_server::admin::{self, AdminError};
 use ringwire_server::config::LogFormat;
 use ringwire_server::server::open_store;
+use ringwire_server::store::Store;
 use ringwire_server::{Server, ServerConfig};
 
 #[derive(Parser, Debug)]
@@ -255,105 +256,128 @@ fn admin_failure(e: AdminError, json: bool) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Opens the store the flags and config point at, runs `op`, and closes the store.
+async fn with_store<T>(args: &StoreArgs, op: impl AsyncFnOnce(&Store) -> T) -> anyhow::Result<T> {
+    let store = open_store(&load_config(args)?)
+        .await
+        .context("opening the store")?;
+    let out = op(&store).await;
+    store.close().await;
+    Ok(out)
+}
+
+/// Prints an admin result as JSON (`to_json`) or text (`text`) and picks the exit code.
+fn report<T>(
+    result: Result<T, AdminError>,
+    json: bool,
+    to_json: impl FnOnce(&T) -> serde_json::Value,
+    text: impl FnOnce(&T),
+) -> ExitCode {
+    match result {
+        Ok(value) if json => println!("{}", to_json(&value)),
+        Ok(value) => text(&value),
+        Err(e) => return admin_failure(e, json),
+    }
+    ExitCode::SUCCESS
+}
+
 async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
-    match command {
+    Ok(match command {
         UserCommand::Add {
             name,
             display_name,
             json,
             store,
         } => {
-            let store = open_store(&load_config(&store)?)
-                .await
-                .context("opening the store")?;
-            let result = admin::add_user(&store, &name, display_name.as_deref()).await;
-            store.close().await;
-            match result {
-                Ok(user) if json => println!("{}", serde_json::to_string(&user)?),
-                Ok(user) => println!("added user {}", user.name),
-                Err(e) => return Ok(admin_failure(e, json)),
-            }
+            let result = with_store(&store, async |s| {
+                admin::add_user(s, &name, display_name.as_deref()).await
+            })
+            .await?;
+            report(
+                result,
+                json,
+                |u| serde_json::json!(u),
+                |u| println!("added user {}", u.name),
+            )
         }
         UserCommand::List { json, store } => {
-            let store = open_store(&load_config(&store)?)
-                .await
-                .context("opening the store")?;
-            let users = store.list_users().await;
-            store.close().await;
-            let users = users?;
-            if json {
-                println!("{}", serde_json::json!({"users": users}));
-            } else {
-                for u in users {
-                    match u.display_name {
-                        Some(d) => println!("{}\t{}", u.name, d),
-                        None => println!("{}", u.name),
+            let result = with_store(&store, async |s| {
+                s.list_users().await.map_err(AdminError::from)
+            })
+            .await?;
+            report(
+                result,
+                json,
+                |users| serde_json::json!({ "users": users }),
+                |users| {
+                    for u in users {
+                        match &u.display_name {
+                            Some(d) => println!("{}\t{}", u.name, d),
+                            None => println!("{}", u.name),
+                        }
                     }
-                }
-            }
+                },
+            )
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
-    match command {
+    Ok(match command {
         DeviceCommand::Add {
             user,
             label,
             json,
             store,
         } => {
-            let store = open_store(&load_config(&store)?)
-                .await
-                .context("opening the store")?;
-            let result = admin::add_device(&store, &user, label.as_deref()).await;
-            store.close().await;
-            match result {
-                Ok(created) if json => println!("{}", serde_json::to_string(&created)?),
-                Ok(created) => {
+            let result = with_store(&store, async |s| {
+                admin::add_device(s, &user, label.as_deref()).await
+            })
+            .await?;
+            report(
+                result,
+                json,
+                |created| serde_json::json!(created),
+                |created| {
                     println!(
                         "device {} for {}",
                         created.device.device_id, created.device.user
                     );
                     println!("token: {}", created.token);
                     eprintln!("(store the token now: it is shown only once)");
-                }
-                Err(e) => return Ok(admin_failure(e, json)),
-            }
+                },
+            )
         }
         DeviceCommand::List { user, json, store } => {
-            let store = open_store(&load_config(&store)?)
-                .await
-                .context("opening the store")?;
-            let result = admin::list_devices(&store, &user).await;
-            store.close().await;
-            match result {
-                Ok(devices) if json => println!("{}", serde_json::json!({"devices": devices})),
-                Ok(devices) => {
+            let result = with_store(&store, async |s| admin::list_devices(s, &user).await).await?;
+            report(
+                result,
+                json,
+                |devices| serde_json::json!({ "devices": devices }),
+                |devices| {
                     for d in devices {
-                        println!("{}\t{}", d.device_id, d.label.unwrap_or_default());
+                        println!(
+                            "{}\t{}",
+                            d.device_id,
+                            d.label.as_deref().unwrap_or_default()
+                        );
                     }
-                }
-                Err(e) => return Ok(admin_failure(e, json)),
-            }
+                },
+            )
         }
         DeviceCommand::Revoke {
             device_id,
             json,
             store,
         } => {
-            let store = open_store(&load_config(&store)?)
-                .await
-                .context("opening the store")?;
-            let result = admin::revoke_device(&store, &device_id).await;
-            store.close().await;
-            match result {
-                Ok(id) if json => println!("{}", serde_json::json!({"revoked": id})),
-                Ok(id) => println!("revoked device {id}"),
-                Err(e) => return Ok(admin_failure(e, json)),
-            }
+            let result =
+                with_store(&store, async |s| admin::revoke_device(s, &device_id).await).await?;
+            report(
+                result,
+                json,
+                |id| serde_json::json!({ "revoked": id }),
+                |id| println!("revoked device {id}"),
+            )
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }

@@ -192,10 +192,7 @@ async fn decline_ends_for_the_caller_and_declined_elsewhere_for_other_devices() 
     let server = TestServer::start().await;
     let mut c = cast(&server).await;
     let call = CallId::random();
-    c.alice.send(&invite(call, "bob")).await;
-    c.alice.recv().await; // calling
-    c.bob1.recv().await;
-    c.bob2.recv().await;
+    c.ring_bob(call).await;
     c.bob2.send(&ClientMessage::Decline { call_id: call }).await;
     assert_eq!(c.alice.expect_ended(call).await, EndReason::Declined);
     assert_eq!(c.bob2.expect_ended(call).await, EndReason::Declined);
@@ -215,10 +212,7 @@ async fn busy_from_a_device_and_busy_detected_by_the_server() {
     let mut c = cast(&server).await;
     // A device says busy.
     let first = CallId::random();
-    c.alice.send(&invite(first, "bob")).await;
-    c.alice.recv().await;
-    c.bob1.recv().await;
-    c.bob2.recv().await;
+    c.ring_bob(first).await;
     c.bob1.send(&ClientMessage::Busy { call_id: first }).await;
     assert_eq!(c.alice.expect_ended(first).await, EndReason::Busy);
     assert_eq!(
@@ -229,10 +223,7 @@ async fn busy_from_a_device_and_busy_detected_by_the_server() {
 
     // Bob is in a call with Alice; Carol calling Bob is busy without ringing Bob.
     let talk = CallId::random();
-    c.alice.send(&invite(talk, "bob")).await;
-    c.alice.recv().await;
-    c.bob1.recv().await;
-    c.bob2.recv().await;
+    c.ring_bob(talk).await;
     c.bob1.send(&ClientMessage::Accept { call_id: talk }).await;
     c.alice.recv().await;
     c.bob1.recv().await;
@@ -288,10 +279,7 @@ async fn ring_timeout_ends_as_no_answer() {
     let server = TestServer::start_with(|c| c.ring_timeout_secs = 1).await;
     let mut c = cast(&server).await;
     let call = CallId::random();
-    c.alice.send(&invite(call, "bob")).await;
-    c.alice.recv().await;
-    c.bob1.recv().await;
-    c.bob2.recv().await;
+    c.ring_bob(call).await;
     assert_eq!(c.alice.expect_ended(call).await, EndReason::NoAnswer);
     assert_eq!(c.bob1.expect_ended(call).await, EndReason::NoAnswer);
     assert_eq!(c.bob2.expect_ended(call).await, EndReason::NoAnswer);
@@ -389,10 +377,7 @@ async fn relays_from_non_participants_are_refused() {
     let server = TestServer::start().await;
     let mut c = cast(&server).await;
     let call = CallId::random();
-    c.alice.send(&invite(call, "bob")).await;
-    c.alice.recv().await;
-    c.bob1.recv().await;
-    c.bob2.recv().await;
+    c.ring_bob(call).await;
     c.carol
         .send(&ClientMessage::Offer {
             call_id: call,

@@ -318,6 +318,19 @@ pub struct Tokens {
     pub carol: String,
 }
 
+impl Cast {
+    /// Alice calls Bob: she gets `calling`, both of Bob's devices get `incoming`.
+    pub async fn ring_bob(&mut self, call: CallId) {
+        self.alice.send(&invite(call, "bob")).await;
+        assert!(
+            matches!(self.alice.recv().await, ServerMessage::Calling { call_id, .. } if call_id == call)
+        );
+        for bob in [&mut self.bob1, &mut self.bob2] {
+            assert!(matches!(bob.recv().await, ServerMessage::Incoming(i) if i.call_id == call));
+        }
+    }
+}
+
 pub async fn cast(server: &TestServer) -> Cast {
     for u in ["alice", "bob", "carol"] {
         server.add_user(u).await;

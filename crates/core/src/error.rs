@@ -1,0 +1,120 @@
+//! The crate's one error type. Messages say what went wrong and what to do about it; none of them
+//! carries SDP text, candidate lines or IP addresses (they end up in logs).
+
+use crate::peer::InvalidAddressReason;
+
+/// Everything that can go wrong in `ringwire-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// `PeerConfig::local_addrs` was empty.
+    #[error(
+        "no local address: bind at least one UDP socket and pass its concrete address \
+         in PeerConfig::local_addrs"
+    )]
+    NoLocalAddress,
+
+    /// A local address cannot be an ICE host candidate.
+    #[error(
+        "local address #{index} is {reason}: bind a concrete interface address (not 0.0.0.0, ::, \
+         link-local, multicast or broadcast) with a non-zero port and pass the socket's local_addr()"
+    )]
+    InvalidLocalAddress {
+        /// Position of the address in the list it came from (0 for a single address).
+        index: usize,
+        /// Why it was refused.
+        reason: InvalidAddressReason,
+    },
+
+    /// An offer/answer operation arrived in a signaling state that does not allow it.
+    #[error("`{operation}` is not allowed while signaling is {state}: {hint}")]
+    SignalingState {
+        /// The operation that was refused, e.g. `accept_answer`.
+        operation: &'static str,
+        /// The signaling state it met, e.g. `stable`.
+        state: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
+    /// The remote SDP could not be parsed or was refused by the WebRTC stack.
+    #[error("remote SDP refused ({detail}): ask the peer for a fresh offer or answer")]
+    BadSdp {
+        /// What was wrong, without SDP text.
+        detail: String,
+    },
+
+    /// A remote ICE candidate line could not be parsed.
+    #[error(
+        "remote ICE candidate ({len} bytes) could not be parsed: the sender must send RFC 8839 \
+         `candidate:` lines; drop it and carry on"
+    )]
+    BadCandidate {
+        /// Length of the refused line.
+        len: usize,
+    },
+
+    /// The negotiated session has no Opus audio to send or receive.
+    #[error(
+        "the remote description has no usable Opus audio section: ringwire needs \
+         opus/48000/2 with sendrecv; end the call or ask for a new offer"
+    )]
+    NoCommonAudioCodec,
+
+    /// Audio was written before DTLS-SRTP came up.
+    #[error("not connected yet: wait for PeerEvent::Connected before sending audio")]
+    NotConnected,
+
+    /// Audio was written while media is held (pre-connect while ringing).
+    #[error(
+        "media is held: call set_media_enabled(true) once the call is accepted; drop this frame"
+    )]
+    MediaHeld,
+
+    /// The in-band control channel is not open (yet, or any more).
+    #[error(
+        "the control channel is not open: wait for PeerEvent::ControlOpen, or send the message \
+         over signaling"
+    )]
+    ControlNotOpen,
+
+    /// A control message was larger than allowed.
+    #[error(
+        "control message of {len} bytes exceeds the {max}-byte limit: keep control messages small"
+    )]
+    ControlTooLarge {
+        /// Size of the refused message.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// The control channel's send buffer is full.
+    #[error(
+        "the control channel's send buffer is full: drain poll_output and retry, or send over \
+         signaling"
+    )]
+    ControlBufferFull,
+
+    /// The connection was closed (locally or by the peer).
+    #[error("the connection is closed: create a new PeerConnection for a new attempt")]
+    Closed,
+
+    /// A datagram was not STUN, DTLS, RTP or RTCP, or failed to parse.
+    #[error("datagram of {len} bytes refused ({detail}): drop it and keep going")]
+    BadDatagram {
+        /// Size of the datagram.
+        len: usize,
+        /// Parser message.
+        detail: String,
+    },
+
+    /// The WebRTC stack (str0m) reported an error.
+    #[error(
+        "WebRTC stack error: {detail}; the connection goes on unless PeerEvent::Closed follows"
+    )]
+    Rtc {
+        /// str0m's message (never SDP text or candidates).
+        detail: String,
+    },
+}

@@ -1,0 +1,178 @@
+//! Audio in and out, and the media hold used while the phone rings.
+
+use std::time::Instant;
+
+use str0m::format::Codec;
+use str0m::media::{MediaKind, Mid, Pt};
+use str0m::rtp::{RtpPacket, RtpWrite};
+use str0m::Input;
+use tracing::{debug, info, trace, warn};
+
+use super::{AudioPacket, Output, PeerConnection, PeerEvent};
+use crate::CoreError;
+
+/// Audio state of one connection.
+pub(super) struct Audio {
+    /// The audio m-line: from `add_media` on the offerer, `MediaAdded` on the answerer.
+    pub(super) mid: Option<Mid>,
+    /// The negotiated Opus payload type.
+    pt: Option<Pt>,
+    pub(super) enabled: bool,
+    /// Next extended RTP sequence number to send.
+    next_seq: u64,
+    /// Added to the caller's timestamps (RFC 3550 §5.1: the first timestamp is random).
+    ts_offset: u32,
+    /// Set the marker bit on the next packet (start of a talkspurt).
+    marker_next: bool,
+    /// Packets received and dropped because media was held.
+    held_dropped: u64,
+}
+
+impl Audio {
+    pub(super) fn new(enabled: bool) -> Self {
+        // A random start makes known-plaintext on SRTP harder (RFC 3550 §5.1). Keep the first
+        // sequence number below 2^15 so the receiver never starts near a rollover (str0m warns
+        // on a non-zero first ROC).
+        let random = getrandom::u64().unwrap_or_else(|e| {
+            warn!(error = %e, "no OS randomness: RTP sequence and timestamp start at fixed values");
+            0x1234_5678_0000_4321
+        });
+        Audio {
+            mid: None,
+            pt: None,
+            enabled,
+            next_seq: random & 0x7fff,
+            ts_offset: (random >> 32) as u32,
+            marker_next: true,
+            held_dropped: 0,
+        }
+    }
+}
+
+impl PeerConnection {
+    /// Holds (`false`) or releases (`true`) media. While held, no audio is sent or delivered;
+    /// ICE consent checks, RTCP and the control channel keep running.
+    pub fn set_media_enabled(&mut self, enabled: bool) {
+        if self.audio.enabled == enabled {
+            return;
+        }
+        info!(
+            enabled,
+            dropped_while_held = self.audio.held_dropped,
+            "media {}",
+            if enabled { "released" } else { "held" }
+        );
+        self.audio.enabled = enabled;
+        if enabled {
+            self.audio.marker_next = true;
+        }
+    }
+
+    /// Whether media flows.
+    pub fn media_enabled(&self) -> bool {
+        self.audio.enabled
+    }
+
+    /// How many received audio packets were dropped because media was held.
+    pub fn audio_dropped_while_held(&self) -> u64 {
+        self.audio.held_dropped
+    }
+
+    /// Sends one Opus packet. `rtp_timestamp_48k` is the media time of its first sample in
+    /// 48 kHz units (960 more per 20 ms frame); only its low 32 bits reach the wire, offset by a
+    /// random value chosen per connection. Sequence numbers are ours.
+    ///
+    /// Fails with [`CoreError::NotConnected`] before [`PeerEvent::Connected`] and with
+    /// [`CoreError::MediaHeld`] while media is held; in both cases drop the frame.
+    pub fn send_audio(
+        &mut self,
+        now: Instant,
+        rtp_timestamp_48k: u64,
+        payload: &[u8],
+    ) -> Result<(), CoreError> {
+        self.ensure_open()?;
+        if !self.connected {
+            return Err(CoreError::NotConnected);
+        }
+        if !self.audio.enabled {
+            return Err(CoreError::MediaHeld);
+        }
+        let (Some(mid), Some(pt)) = (self.audio.mid, self.audio.pt) else {
+            return Err(CoreError::NoCommonAudioCodec);
+        };
+        self.advance(now);
+        let seq = self.audio.next_seq;
+        // The low 32 bits are the RTP timestamp; wrapping is how RTP time works.
+        let timestamp = (rtp_timestamp_48k as u32).wrapping_add(self.audio.ts_offset);
+        let write = RtpWrite::new(pt, seq.into(), timestamp, self.now, payload.to_vec())
+            .marker(self.audio.marker_next);
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            // The answer did not make audio sendable (recvonly or inactive).
+            return Err(CoreError::NoCommonAudioCodec);
+        };
+        stream.write_rtp(write);
+        self.audio.next_seq += 1;
+        self.audio.marker_next = false;
+        // One mutation, drained; then let str0m packetize and send it at `now`.
+        self.pump();
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(self.now)) {
+            let err = self.input_error(e);
+            self.pump();
+            return Err(err);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    pub(super) fn on_media_added(&mut self, mid: Mid, kind: MediaKind) {
+        if kind == MediaKind::Audio && self.audio.mid.is_none() {
+            debug!(%mid, "audio media added");
+            self.audio.mid = Some(mid);
+        }
+    }
+
+    /// After a remote description: finds the negotiated Opus payload type.
+    pub(super) fn check_audio(&mut self) -> Result<(), CoreError> {
+        let mid = self.audio.mid.ok_or(CoreError::NoCommonAudioCodec)?;
+        let media = self.rtc.media(mid).ok_or(CoreError::NoCommonAudioCodec)?;
+        let opus = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .map(|p| p.pt());
+        let pt = opus
+            .filter(|pt| media.remote_pts().contains(pt))
+            .ok_or(CoreError::NoCommonAudioCodec)?;
+        if !media.direction().is_sending() || !media.direction().is_receiving() {
+            warn!(direction = %media.direction(), "audio is not sendrecv");
+        }
+        debug!(%pt, "opus negotiated");
+        self.audio.pt = Some(pt);
+        Ok(())
+    }
+
+    pub(super) fn on_rtp(&mut self, p: RtpPacket) {
+        if Some(p.header.payload_type) != self.audio.pt {
+            trace!(pt = %p.header.payload_type, "RTP packet for another payload type dropped");
+            return;
+        }
+        if !self.audio.enabled {
+            self.audio.held_dropped += 1;
+            return;
+        }
+        if p.payload.is_empty() {
+            return;
+        }
+        self.out
+            .push_back(Output::Event(PeerEvent::AudioReceived(AudioPacket {
+                ssrc: *p.header.ssrc,
+                seq: p.header.sequence_number,
+                extended_seq: *p.seq_no,
+                timestamp: p.header.timestamp,
+                marker: p.header.marker,
+                received_at: p.timestamp,
+                payload: p.payload.to_vec(),
+            })));
+    }
+}

@@ -7,4 +7,10 @@ pub enum MediaError {
     /// A configuration value is out of range.
     #[error("invalid media configuration: {0}")]
     Config(String),
+    /// libopus refused a frame or packet (corrupt payload, wrong frame size, buffer too small).
+    #[error("opus codec error: {0}")]
+    Codec(String),
+    /// A WAV file could not be read or written, or has a format the devices do not support.
+    #[error("wav file error: {0}")]
+    Wav(String),
 }

@@ -14,4 +14,7 @@ pub mod jitter;
 pub mod playout;
 pub mod quality;
 
+pub use playout::{AudioReceiver, AudioSender, FrameKind, ReceiverConfig, ReceiverStats};
+pub use quality::{CallQuality, QualityInputs};
+
 pub use error::MediaError;

@@ -1,0 +1,338 @@
+//! Bitrate and FEC policy: measured loss and RTT in, encoder settings out. Pure and clock-free;
+//! call [`BitratePolicy::update`] once per receiver report (about once a second with RTCP).
+//!
+//! The reasoning, in order of precedence:
+//!
+//! 1. **Tell the encoder the loss it will face.** Opus in-band FEC is sized by the expected
+//!    loss: at 0 % libopus codes no redundancy at all. The policy feeds a loss estimate that
+//!    rises at once when loss appears (the next packets need protection now) and decays slowly
+//!    (loss comes in episodes; dropping protection after one clean second invites the next
+//!    burst to hurt). It never goes below [`FEC_FLOOR_PCT`], so a call that has seen no loss
+//!    still carries a cheap, coarse FEC copy for the first one.
+//! 2. **Random loss: spend more bits.** The FEC copy lives inside the same bitrate, so at high
+//!    loss it eats into the primary encoding; libopus also narrows the audio bandwidth when the
+//!    rate is too low to afford FEC. So as loss grows the target rises from the start bitrate
+//!    towards the maximum, reached at [`FULL_BOOST_LOSS_PCT`]. Steps are bounded so one noisy
+//!    report cannot swing the rate.
+//! 3. **Congestion: spend fewer.** Loss together with a queue building up (RTT well above the
+//!    lowest seen) or an RTT that is simply very high means our own traffic may be part of the
+//!    problem; adding bits would make it worse. The policy then backs off multiplicatively
+//!    towards the minimum and climbs back additively once the queue drains (AIMD, as TCP and
+//!    WebRTC's audio network adaptor do). Voice is a few tens of kb/s, so this matters most on
+//!    thin uplinks, where it matters a lot.
+
+use std::time::Duration;
+
+use super::encoder::EncoderConfig;
+use crate::MediaError;
+
+/// The lowest expected loss fed to the encoder while FEC is on, in percent.
+pub const FEC_FLOOR_PCT: u8 = 2;
+/// Loss (percent) at and above which random-loss boosting reaches the maximum bitrate.
+pub const FULL_BOOST_LOSS_PCT: f64 = 20.0;
+/// How much of the old estimate survives a lower report: 0.7 halves an excess in about 2 reports.
+const LOSS_DECAY: f64 = 0.7;
+/// The largest increase per report, b/s: reaches 40 from 32 kb/s in two reports.
+const STEP_UP_BPS: u32 = 4_000;
+/// The largest decrease per report when loss fades (not congestion), b/s.
+const STEP_DOWN_BPS: u32 = 2_000;
+/// Loss (percent) below which nothing is treated as congestion: Wi-Fi drops a little anyway.
+const CONGESTION_LOSS_PCT: f64 = 3.0;
+/// Queueing delay (RTT above the baseline) that, with loss, signals congestion.
+const QUEUE_DELAY: Duration = Duration::from_millis(100);
+/// An RTT that, with loss, signals congestion regardless of the baseline (bufferbloat on a
+/// path we never saw empty). A satellite path with random loss is misread as congested; on a
+/// voice stream that costs some quality, not the call.
+const HIGH_RTT: Duration = Duration::from_millis(400);
+/// Multiplicative decrease per congested report.
+const BACKOFF: f64 = 0.8;
+/// How far the RTT baseline may creep up per report, so a route change to a longer path is not
+/// read as congestion forever (about 20 reports to absorb +100 ms).
+const BASELINE_DRIFT: Duration = Duration::from_millis(5);
+
+/// Bounds the policy works within, in bits per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Never below this.
+    pub min_bitrate_bps: u32,
+    /// Never above this.
+    pub max_bitrate_bps: u32,
+    /// Where the call starts and where a clean network settles.
+    pub start_bitrate_bps: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig::from(&EncoderConfig::default())
+    }
+}
+
+impl From<&EncoderConfig> for PolicyConfig {
+    fn from(c: &EncoderConfig) -> Self {
+        PolicyConfig {
+            min_bitrate_bps: c.min_bitrate_bps,
+            max_bitrate_bps: c.max_bitrate_bps,
+            start_bitrate_bps: c.start_bitrate_bps,
+        }
+    }
+}
+
+/// What the far end measured over the last report interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkReport {
+    /// Packets lost, in percent (RTCP's fraction lost × 100). Values outside 0–100 are clamped.
+    pub loss_pct: f64,
+    /// Round-trip time, when known.
+    pub rtt: Option<Duration>,
+}
+
+/// Settings for the encoder; apply with [`super::OpusEncoder::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitrateDecision {
+    /// Target bitrate, b/s, within the configured bounds.
+    pub bitrate_bps: u32,
+    /// Expected loss to feed the encoder, percent.
+    pub packet_loss_pct: u8,
+    /// Whether the last report looked like congestion (for stats and logs).
+    pub congested: bool,
+}
+
+/// The bitrate/FEC state machine. See the module docs for the reasoning.
+#[derive(Debug, Clone)]
+pub struct BitratePolicy {
+    config: PolicyConfig,
+    bitrate_bps: u32,
+    loss_estimate: f64,
+    rtt_baseline: Option<Duration>,
+    congested: bool,
+}
+
+impl BitratePolicy {
+    /// Starts at the start bitrate with the FEC floor.
+    pub fn new(config: PolicyConfig) -> Result<Self, MediaError> {
+        let PolicyConfig {
+            min_bitrate_bps: min,
+            max_bitrate_bps: max,
+            start_bitrate_bps: start,
+        } = config;
+        if !(min <= start && start <= max) {
+            return Err(MediaError::Config(format!(
+                "bitrate policy needs min <= start <= max, got {min} <= {start} <= {max}"
+            )));
+        }
+        Ok(BitratePolicy {
+            config,
+            bitrate_bps: start,
+            loss_estimate: 0.0,
+            rtt_baseline: None,
+            congested: false,
+        })
+    }
+
+    /// The decision in force.
+    pub fn current(&self) -> BitrateDecision {
+        BitrateDecision {
+            bitrate_bps: self.bitrate_bps,
+            packet_loss_pct: self.fed_loss_pct(),
+            congested: self.congested,
+        }
+    }
+
+    /// Takes one report and returns the new decision.
+    pub fn update(&mut self, report: NetworkReport) -> BitrateDecision {
+        let loss = if report.loss_pct.is_finite() {
+            report.loss_pct.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        // Fast attack, slow release (point 1).
+        self.loss_estimate = if loss >= self.loss_estimate {
+            loss
+        } else {
+            LOSS_DECAY * self.loss_estimate + (1.0 - LOSS_DECAY) * loss
+        };
+
+        self.congested = self.looks_congested(loss, report.rtt);
+        let PolicyConfig {
+            min_bitrate_bps: min,
+            max_bitrate_bps: max,
+            start_bitrate_bps: start,
+        } = self.config;
+        self.bitrate_bps = if self.congested {
+            // Point 3: multiplicative decrease.
+            let reduced = (f64::from(self.bitrate_bps) * BACKOFF) as u32;
+            reduced.max(min)
+        } else {
+            // Point 2: move towards a loss-dependent target in bounded steps.
+            let boost = (self.loss_estimate / FULL_BOOST_LOSS_PCT).min(1.0);
+            // Whole kb/s, so a long-decayed loss estimate settles exactly at `start`.
+            let extra = (f64::from(max - start) * boost / 1000.0).round() as u32 * 1000;
+            let target = (start + extra).min(max);
+            if self.bitrate_bps < target {
+                (self.bitrate_bps + STEP_UP_BPS).min(target)
+            } else {
+                self.bitrate_bps.saturating_sub(STEP_DOWN_BPS).max(target)
+            }
+        }
+        .clamp(min, max);
+        self.current()
+    }
+
+    fn looks_congested(&mut self, loss: f64, rtt: Option<Duration>) -> bool {
+        let Some(rtt) = rtt else {
+            return false;
+        };
+        let baseline = match self.rtt_baseline {
+            Some(b) => rtt.min(b + BASELINE_DRIFT),
+            None => rtt,
+        };
+        self.rtt_baseline = Some(baseline);
+        let queueing = rtt.saturating_sub(baseline);
+        loss >= CONGESTION_LOSS_PCT && (queueing >= QUEUE_DELAY || rtt >= HIGH_RTT)
+    }
+
+    fn fed_loss_pct(&self) -> u8 {
+        // Round up: telling the encoder slightly more loss than measured costs a little bitrate;
+        // telling it less leaves a frame unprotected.
+        let pct = self.loss_estimate.ceil().clamp(0.0, 100.0) as u8;
+        pct.max(FEC_FLOOR_PCT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLEAN_RTT: Option<Duration> = Some(Duration::from_millis(60));
+
+    fn report(loss_pct: f64, rtt: Option<Duration>) -> NetworkReport {
+        NetworkReport { loss_pct, rtt }
+    }
+
+    fn policy() -> BitratePolicy {
+        BitratePolicy::new(PolicyConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn starts_at_the_start_bitrate_with_the_fec_floor() {
+        let p = policy();
+        let d = p.current();
+        assert_eq!(d.bitrate_bps, 32_000);
+        assert_eq!(d.packet_loss_pct, FEC_FLOOR_PCT);
+        assert!(!d.congested);
+    }
+
+    #[test]
+    fn clean_network_stays_at_start() {
+        let mut p = policy();
+        for _ in 0..10 {
+            let d = p.update(report(0.0, CLEAN_RTT));
+            assert_eq!((d.bitrate_bps, d.packet_loss_pct), (32_000, FEC_FLOOR_PCT));
+        }
+    }
+
+    #[test]
+    fn random_loss_raises_fec_at_once_and_bitrate_in_steps() {
+        let mut p = policy();
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!(d.packet_loss_pct, 10, "FEC follows loss immediately");
+        // 10% is half of FULL_BOOST_LOSS_PCT: target 32k + 8k/2 = 36k, one step of 4k.
+        assert_eq!(d.bitrate_bps, 36_000);
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!(d.bitrate_bps, 36_000, "holds at the target");
+    }
+
+    #[test]
+    fn heavy_random_loss_reaches_the_cap_and_not_beyond() {
+        let mut p = policy();
+        let mut d = p.current();
+        for _ in 0..10 {
+            d = p.update(report(35.0, CLEAN_RTT));
+        }
+        assert_eq!(d.bitrate_bps, 40_000);
+        assert_eq!(d.packet_loss_pct, 35);
+        assert!(!d.congested);
+    }
+
+    #[test]
+    fn loss_estimate_decays_slowly_then_returns_to_floor() {
+        let mut p = policy();
+        p.update(report(20.0, CLEAN_RTT));
+        let after_one_clean = p.update(report(0.0, CLEAN_RTT)).packet_loss_pct;
+        assert_eq!(after_one_clean, 14, "0.7 x 20 -> 14: protection lingers");
+        let mut d = p.current();
+        for _ in 0..20 {
+            d = p.update(report(0.0, CLEAN_RTT));
+        }
+        assert_eq!(d.packet_loss_pct, FEC_FLOOR_PCT);
+        assert_eq!(d.bitrate_bps, 32_000, "settles back at start");
+    }
+
+    #[test]
+    fn loss_with_a_growing_queue_backs_off_to_the_minimum() {
+        let mut p = policy();
+        p.update(report(0.0, CLEAN_RTT));
+        let d = p.update(report(8.0, Some(Duration::from_millis(250))));
+        assert!(d.congested);
+        assert_eq!(d.bitrate_bps, 25_600, "32k x 0.8");
+        let mut d = d;
+        for _ in 0..10 {
+            d = p.update(report(8.0, Some(Duration::from_millis(250))));
+        }
+        assert_eq!(d.bitrate_bps, 16_000, "never below min");
+        assert_eq!(d.packet_loss_pct, 8, "FEC still follows loss");
+        // The queue drains: climb back additively.
+        let d = p.update(report(0.0, CLEAN_RTT));
+        assert!(!d.congested);
+        assert_eq!(d.bitrate_bps, 20_000);
+    }
+
+    #[test]
+    fn high_rtt_without_loss_is_not_congestion() {
+        let mut p = policy();
+        for _ in 0..5 {
+            let d = p.update(report(0.0, Some(Duration::from_millis(700))));
+            assert!(!d.congested);
+            assert_eq!(d.bitrate_bps, 32_000);
+        }
+        // ...but very high RTT with loss is, even with no baseline to compare.
+        let d = p.update(report(5.0, Some(Duration::from_millis(700))));
+        assert!(d.congested);
+    }
+
+    #[test]
+    fn rtt_baseline_follows_a_route_change() {
+        let mut p = policy();
+        p.update(report(0.0, CLEAN_RTT));
+        // New path is 150 ms longer; after the baseline catches up, 5% loss is random loss.
+        for _ in 0..40 {
+            p.update(report(0.0, Some(Duration::from_millis(210))));
+        }
+        let d = p.update(report(5.0, Some(Duration::from_millis(210))));
+        assert!(!d.congested);
+    }
+
+    #[test]
+    fn garbage_reports_are_clamped() {
+        let mut p = policy();
+        assert_eq!(
+            p.update(report(f64::NAN, None)).packet_loss_pct,
+            FEC_FLOOR_PCT
+        );
+        assert_eq!(p.update(report(250.0, None)).packet_loss_pct, 100);
+        assert_eq!(p.update(report(-3.0, None)).bitrate_bps, 40_000);
+    }
+
+    #[test]
+    fn rejects_inverted_bounds() {
+        let bad = PolicyConfig {
+            min_bitrate_bps: 40_000,
+            max_bitrate_bps: 16_000,
+            start_bitrate_bps: 32_000,
+        };
+        assert!(matches!(
+            BitratePolicy::new(bad),
+            Err(MediaError::Config(_))
+        ));
+    }
+}

@@ -1,0 +1,276 @@
+//! The playout side of the [`JitterBuffer`]: the target delay, and the one decision per frame
+//! that `pop` makes — play, recover with FEC, conceal, hold, skip or stay silent. The rules are
+//! described in the [module docs](super); the comments here say why each check is where it is.
+
+use std::time::Instant;
+
+use super::buffer::{Buffered, Cursor, JitterBuffer, Phase, START_TARGET_MS};
+use super::Playout;
+
+/// Slack for float comparisons of millisecond values.
+const EPS_MS: f64 = 1e-6;
+/// Shortest spacing between two dropped *speech* frames while shrinking the delay.
+const SPEECH_SKIP_SPACING_MS: f64 = 250.0;
+/// An Opus packet this small carries no speech (libwebrtc `OpusFrame::IsDtxPacket`).
+const DTX_MAX_BYTES: usize = 2;
+
+/// What one `pop` does, before it is counted and turned into a [`Playout`].
+enum Step {
+    Play(i64, Vec<u8>),
+    Fec(i64, Vec<u8>),
+    /// A lost slot, consumed with PLC.
+    Lost(i64),
+    /// PLC without consuming the slot: the delay grows by a frame.
+    Hold(i64),
+    Silence,
+}
+
+impl JitterBuffer {
+    /// The decision for the next frame. Call once per `frame_ms` from the playout clock.
+    pub fn pop(&mut self, now: Instant) -> Playout {
+        self.stats.popped += 1;
+        let now_ms = self.ms(now);
+        self.delay.expire(now_ms);
+        self.target_ms = self.compute_target(now_ms);
+        let step = match self.phase {
+            Phase::Idle | Phase::Waiting => {
+                self.current_ms = 0.0;
+                Step::Silence
+            }
+            Phase::Buffering => self.pop_buffering(now_ms),
+            Phase::Playing => self.pop_playing(now_ms),
+        };
+        // Timestamps go out as the sender wrote them: the low 32 bits of the unwrapped value.
+        match step {
+            Step::Play(ts, payload) => {
+                self.stats.played += 1;
+                Playout::Frame {
+                    payload,
+                    timestamp: ts as u32,
+                }
+            }
+            Step::Fec(ts, next_payload) => {
+                self.stats.lost += 1;
+                self.stats.recovered_fec += 1;
+                Playout::Fec {
+                    next_payload,
+                    timestamp: ts as u32,
+                }
+            }
+            Step::Lost(ts) => {
+                self.stats.lost += 1;
+                self.stats.concealed += 1;
+                Playout::Conceal {
+                    timestamp: ts as u32,
+                }
+            }
+            Step::Hold(ts) => {
+                self.stats.inserted += 1;
+                Playout::Conceal {
+                    timestamp: ts as u32,
+                }
+            }
+            Step::Silence => {
+                self.stats.silence += 1;
+                Playout::Silence
+            }
+        }
+    }
+
+    pub(super) fn compute_target(&mut self, now_ms: f64) -> f64 {
+        let frame = f64::from(self.cfg.frame_ms);
+        let q = self.delay.quantile_ms();
+        let mut target = ((q / frame).floor() + 1.0) * frame;
+        let start_samples = u64::from((self.cfg.window_ms / self.cfg.frame_ms / 2).max(10));
+        if self.delay.samples_since_start() < start_samples {
+            target = target.max(START_TARGET_MS);
+        }
+        let mut floor = f64::from(self.cfg.min_delay_ms).max(frame);
+        if self
+            .last_gap_ms
+            .is_some_and(|t| now_ms - t < f64::from(self.cfg.window_ms))
+        {
+            floor = floor.max(2.0 * frame);
+        }
+        target.max(floor).min(f64::from(self.cfg.max_delay_ms))
+    }
+
+    /// Delay at which the slot `ts` would play now, relative to the fastest packet's schedule.
+    fn delay_of(&self, now_ms: f64, ts: i64) -> f64 {
+        let media = Self::media_ms(ts);
+        let min = self.delay.min_transit_ms().unwrap_or(now_ms - media);
+        now_ms - media - min
+    }
+
+    fn pop_buffering(&mut self, now_ms: f64) -> Step {
+        let Some((&ts, first)) = self.packets.first_key_value() else {
+            self.current_ms = 0.0;
+            return Step::Silence;
+        };
+        let seq = first.seq;
+        let c = self.delay_of(now_ms, ts);
+        self.current_ms = c;
+        if c + EPS_MS < self.target_ms {
+            return Step::Silence;
+        }
+        self.phase = Phase::Playing;
+        self.cursor = Some(Cursor { ts, seq });
+        self.pop_playing(now_ms)
+    }
+
+    fn pop_playing(&mut self, now_ms: f64) -> Step {
+        let Some(mut cur) = self.cursor else {
+            // Playing always has a cursor; recover quietly if that ever breaks.
+            self.phase = Phase::Idle;
+            return Step::Silence;
+        };
+        let frame_ms = f64::from(self.cfg.frame_ms);
+        let max_ms = f64::from(self.cfg.max_delay_ms);
+        // Packets before the slot can only be misaligned leftovers of a played slot.
+        while let Some(entry) = self.packets.first_entry() {
+            if *entry.key() >= cur.ts {
+                break;
+            }
+            entry.remove();
+            self.stats.discarded += 1;
+        }
+        let mut c = self.delay_of(now_ms, cur.ts);
+        if c > max_ms + frame_ms {
+            c = self.catch_up(&mut cur, c);
+        }
+        self.current_ms = c;
+        let excess = c - self.target_ms;
+        let deficit = self.target_ms - c;
+        let frame_ts = self.frame_ts;
+
+        let step = if self
+            .packets
+            .first_key_value()
+            .is_some_and(|(&ts, _)| ts < cur.ts + frame_ts)
+        {
+            self.play_slot(now_ms, &mut cur, excess)
+        } else if let Some((&next_ts, next)) = self.packets.first_key_value() {
+            let missing = next.seq - cur.seq;
+            if missing <= 0 {
+                // The next packet follows the last one played: nothing was sent for this slot.
+                self.silent_slot(&mut cur, excess, deficit)
+            } else if deficit > EPS_MS && c + frame_ms <= max_ms + EPS_MS {
+                // We want more delay anyway, and the packet may only be reordered: wait for it.
+                Step::Hold(cur.ts)
+            } else {
+                let step = if next_ts - cur.ts < 2 * frame_ts && missing == 1 {
+                    Step::Fec(cur.ts, next.payload.clone())
+                } else {
+                    Step::Lost(cur.ts)
+                };
+                self.in_silence = false;
+                cur.ts += frame_ts;
+                cur.seq += 1;
+                step
+            }
+        } else if self.in_silence {
+            self.silent_slot(&mut cur, excess, deficit)
+        } else if c + frame_ms <= max_ms + EPS_MS {
+            // Nothing here: late or lost, we cannot tell yet. Holding keeps a late packet
+            // playable, at the cost of one frame of delay that shrinking gives back later.
+            Step::Hold(cur.ts)
+        } else {
+            // Starved for max_delay: an outage or a sender that stopped. Stop concealing and
+            // resynchronise on whatever comes next.
+            self.phase = Phase::Waiting;
+            self.current_ms = 0.0;
+            Step::Silence
+        };
+        self.cursor = Some(cur);
+        self.played_until = Some(cur.ts);
+        step
+    }
+
+    /// Plays the slot's packet, or drops it for its successor when the delay is too large.
+    fn play_slot(&mut self, now_ms: f64, cur: &mut Cursor, excess: f64) -> Step {
+        let Some((ts, packet)) = self.packets.pop_first() else {
+            return Step::Silence;
+        };
+        let frame_ts = self.frame_ts;
+        let has_successor = self
+            .packets
+            .first_key_value()
+            .is_some_and(|(&next, _)| next >= ts + frame_ts && next < ts + 2 * frame_ts);
+        let quiet = self.is_quiet(&packet);
+        let may_skip = quiet
+            || self
+                .last_speech_skip_ms
+                .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS);
+        if excess >= f64::from(self.cfg.frame_ms) - EPS_MS && has_successor && may_skip {
+            self.stats.skipped += 1;
+            if !quiet {
+                self.last_speech_skip_ms = Some(now_ms);
+            }
+            if let Some((next_ts, next)) = self.packets.pop_first() {
+                return self.play(cur, next_ts, next);
+            }
+        }
+        self.play(cur, ts, packet)
+    }
+
+    fn play(&mut self, cur: &mut Cursor, ts: i64, packet: Buffered) -> Step {
+        // Snap to the packet's own timestamp: a sender whose timestamps are off the frame grid
+        // still plays every packet once.
+        cur.ts = ts + self.frame_ts;
+        cur.seq = packet.seq + 1;
+        let len = packet.payload.len();
+        self.in_silence = len <= DTX_MAX_BYTES;
+        if !self.in_silence {
+            self.avg_payload = if self.avg_payload == 0.0 {
+                len as f64
+            } else {
+                self.avg_payload + (len as f64 - self.avg_payload) / 16.0
+            };
+        }
+        Step::Play(ts, packet.payload)
+    }
+
+    /// A slot the sender sent nothing for. Silence is free to stretch or shorten, so the delay
+    /// is corrected here first.
+    fn silent_slot(&mut self, cur: &mut Cursor, excess: f64, deficit: f64) -> Step {
+        self.in_silence = true;
+        if deficit > EPS_MS {
+            return Step::Silence;
+        }
+        let frame_ms = f64::from(self.cfg.frame_ms);
+        let mut advance = 1;
+        if excess >= frame_ms - EPS_MS {
+            // Skip whole silent slots, but never past the next buffered packet.
+            let want = 1 + (excess / frame_ms).floor() as i64;
+            let room = self
+                .packets
+                .first_key_value()
+                .map_or(want, |(&ts, _)| (ts - cur.ts) / self.frame_ts);
+            advance = want.min(room).max(1);
+        }
+        cur.ts += advance * self.frame_ts;
+        Step::Silence
+    }
+
+    /// Jumps the playout point back to the target after the delay ran past `max_delay`
+    /// (the playout clock stalled, or the path got much faster). Returns the new delay.
+    fn catch_up(&mut self, cur: &mut Cursor, c: f64) -> f64 {
+        let frame_ms = f64::from(self.cfg.frame_ms);
+        let slots = ((c - self.target_ms) / frame_ms).floor().max(0.0) as i64;
+        cur.ts += slots * self.frame_ts;
+        while let Some(entry) = self.packets.first_entry() {
+            if *entry.key() >= cur.ts {
+                break;
+            }
+            let (_, dropped) = entry.remove_entry();
+            cur.seq = dropped.seq + 1;
+            self.stats.skipped += 1;
+        }
+        c - slots as f64 * frame_ms
+    }
+
+    fn is_quiet(&self, packet: &Buffered) -> bool {
+        let len = packet.payload.len();
+        len <= DTX_MAX_BYTES || (self.avg_payload > 0.0 && len as f64 * 2.0 <= self.avg_payload)
+    }
+}

@@ -1,0 +1,79 @@
+//! The target delay follows measured jitter up at once and back down after the window.
+
+use super::*;
+
+#[test]
+fn target_rises_with_jitter_and_falls_back_after_the_window() {
+    let mut h = Harness::default();
+    let mut rng = XorShift::new(7);
+    // 0-4 s: 0-60 ms uniform jitter; 4-10 s: a clean path.
+    stream(&mut h, 500, 0, 0, |i| {
+        Some(if i < 200 {
+            10.0 + 60.0 * rng.unit()
+        } else {
+            10.0
+        })
+    });
+    let mut peak_in_jitter = 0;
+    let mut after = vec![];
+    for k in 0..500u32 {
+        let t = f64::from(k) * FRAME_MS + 5.0;
+        h.pop_at(t);
+        let target = h.stats().target_delay_ms;
+        if (2000.0..4000.0).contains(&t) {
+            peak_in_jitter = peak_in_jitter.max(target);
+            assert!(
+                target >= 60,
+                "target {target} ms under 0-60 ms jitter at {t} ms"
+            );
+        }
+        if t > 4000.0 + 2000.0 + 500.0 {
+            after.push(target);
+        }
+    }
+    assert!(peak_in_jitter <= 100, "{peak_in_jitter}");
+    assert!(
+        after.iter().all(|&t| t <= 40),
+        "target stays up after the jitter left the window: {after:?}"
+    );
+    let s = h.stats();
+    assert_identities(&s);
+    // Jitter 0-60 ms with a target that covers it: (almost) nothing late or lost.
+    assert!(s.late <= 6, "{s:?}");
+}
+
+#[test]
+fn current_delay_shrinks_towards_a_lower_target() {
+    let mut h = Harness::default();
+    stream(&mut h, 300, 0, 0, |_| Some(10.0));
+    h.run(0..300, 5.0);
+    let s = h.stats();
+    // Clean path: target one frame; the 80 ms start delay was given back by skips.
+    assert_eq!(s.target_delay_ms, 20, "{s:?}");
+    assert!(s.current_delay_ms < 40, "{s:?}");
+    assert!(s.skipped >= 2, "{s:?}");
+}
+
+#[test]
+fn a_sequence_gap_keeps_two_frames_for_fec() {
+    let mut h = Harness::default();
+    stream(&mut h, 300, 0, 0, |i| (i != 200).then_some(10.0));
+    h.run(0..205, 5.0);
+    assert!(h.stats().target_delay_ms >= 40, "{:?}", h.stats());
+    h.run(205..300, 5.0);
+    let s = h.stats();
+    assert_eq!(s.recovered_fec, 1, "{s:?}");
+    assert_identities(&s);
+}
+
+#[test]
+fn a_stalled_playout_clock_catches_up_instead_of_lagging() {
+    let mut h = Harness::default();
+    stream(&mut h, 300, 0, 0, |_| Some(10.0));
+    h.run(0..100, 5.0);
+    // The app's audio thread stalls for 1 s; packets keep arriving.
+    h.run(150..300, 5.0);
+    let s = h.stats();
+    assert_identities(&s);
+    assert!(s.current_delay_ms <= 400, "{s:?}");
+}

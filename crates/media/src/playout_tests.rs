@@ -1,0 +1,244 @@
+//! End-to-end tests of the call's audio path: AudioSender → (lossy network) → AudioReceiver.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::codec::{MAX_PACKET_BYTES, SAMPLE_RATE};
+use crate::device::analysis::dominant_frequency;
+use crate::device::{AudioSource, ToneSource};
+
+const FRAME: usize = 960;
+const SSRC: u32 = 42;
+
+/// A tiny deterministic PRNG (xorshift64*).
+struct XorShift(u64);
+
+impl XorShift {
+    fn unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Outcome {
+    pcm: Vec<i16>,
+    kinds: Vec<FrameKind>,
+    stats: ReceiverStats,
+}
+
+/// Sends `frames` frames of a 440 Hz tone through a network with `loss` random loss and a
+/// constant 30 ms delay; the receiver pulls on the same 20 ms clock, 7 ms out of phase.
+fn call(frames: u32, loss: f64, seed: u64) -> Outcome {
+    let base = Instant::now();
+    let at = |ms: f64| base + Duration::from_micros((ms * 1000.0) as u64);
+    let mut tone = ToneSource::new(440.0, 8000).unwrap();
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    // The far end reports the loss it sees, as RTCP would after the first second.
+    let d = sender
+        .on_network_report(NetworkReport {
+            loss_pct: loss * 100.0,
+            rtt: Some(Duration::from_millis(60)),
+        })
+        .unwrap();
+    assert_eq!(sender.packet_loss_pct(), d.packet_loss_pct);
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let mut rng = XorShift(seed);
+    let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+    let mut in_flight: Vec<(f64, RtpAudioPacket)> = vec![];
+    let mut outcome = Outcome {
+        pcm: vec![],
+        kinds: vec![],
+        stats: ReceiverStats::default(),
+    };
+    for k in 0..frames {
+        let now = f64::from(k) * 20.0;
+        tone.read_frame(&mut pcm).unwrap();
+        let n = sender.encode(&pcm, &mut payload).unwrap();
+        // The first and last second are clean so the start and the drain are not judged.
+        let lossy = (50..frames.saturating_sub(50)).contains(&k);
+        if !(lossy && rng.unit() < loss) {
+            in_flight.push((
+                now + 30.0,
+                RtpAudioPacket {
+                    ssrc: SSRC,
+                    seq: k as u16,
+                    timestamp: k * FRAME as u32,
+                    payload: payload[..n].to_vec(),
+                },
+            ));
+        }
+        let pull_at = now + 7.0;
+        while in_flight.first().is_some_and(|(t, _)| *t <= pull_at) {
+            let (t, p) = in_flight.remove(0);
+            receiver.push(at(t), p);
+        }
+        let kind = receiver.pull(at(pull_at), &mut out).unwrap();
+        outcome.kinds.push(kind);
+        outcome.pcm.extend_from_slice(&out);
+    }
+    outcome.stats = receiver.stats();
+    outcome
+}
+
+#[test]
+fn ten_percent_loss_is_repaired_and_the_tone_survives() {
+    let o = call(500, 0.10, 99);
+    let j = o.stats.jitter;
+    assert_eq!(j.lost, j.recovered_fec + j.concealed, "{j:?}");
+    assert!(j.lost >= 25, "10% of 400 lossy frames: {j:?}");
+    assert!(j.recovered_fec > 0, "{j:?}");
+    assert!(
+        j.recovered_fec * 2 >= j.lost,
+        "isolated losses dominate at 10%, FEC should repair most: {j:?}"
+    );
+    let count = |k: FrameKind| o.kinds.iter().filter(|&&x| x == k).count() as u64;
+    assert_eq!(count(FrameKind::RecoveredFec), j.recovered_fec);
+    assert_eq!(count(FrameKind::Decoded), j.played);
+    assert_eq!(
+        count(FrameKind::Concealed),
+        j.concealed + j.inserted,
+        "no decode errors, so every concealment is the buffer's"
+    );
+    assert_eq!(o.stats.decode_errors, 0);
+    assert_eq!(
+        o.stats.frames_played,
+        count(FrameKind::Decoded) + count(FrameKind::RecoveredFec) + count(FrameKind::Concealed)
+    );
+    let ratio = count(FrameKind::Concealed) as f64 / o.stats.frames_played as f64;
+    assert!((o.stats.concealment_ratio - ratio).abs() < 1e-12);
+    let hz = dominant_frequency(&o.pcm[FRAME * 50..], SAMPLE_RATE);
+    assert!((hz - 440.0).abs() < 3.0, "the tone came out at {hz} Hz");
+}
+
+#[test]
+fn a_clean_call_decodes_everything() {
+    let o = call(200, 0.0, 1);
+    let j = o.stats.jitter;
+    assert_eq!((j.lost, j.late, o.stats.decode_errors), (0, 0, 0), "{j:?}");
+    let first = o
+        .kinds
+        .iter()
+        .position(|&k| k != FrameKind::Silence)
+        .unwrap();
+    assert!(o.kinds[first..]
+        .iter()
+        .all(|&k| k == FrameKind::Decoded || k == FrameKind::Concealed));
+    assert!(o.stats.concealment_ratio < 0.05, "{:?}", o.stats);
+}
+
+#[test]
+fn a_corrupt_payload_is_concealed_and_counted() {
+    let base = Instant::now();
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    let mut tone = ToneSource::new(440.0, 8000).unwrap();
+    let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+    let mut kinds = vec![];
+    for k in 0..30u32 {
+        tone.read_frame(&mut pcm).unwrap();
+        let n = sender.encode(&pcm, &mut payload).unwrap();
+        let body = if k == 15 {
+            // TOC code 3 with zero frames: malformed per RFC 6716.
+            vec![0x03, 0x00]
+        } else {
+            payload[..n].to_vec()
+        };
+        let now = base + Duration::from_millis(u64::from(k) * 20);
+        receiver.push(
+            now,
+            RtpAudioPacket {
+                ssrc: SSRC,
+                seq: k as u16,
+                timestamp: k * FRAME as u32,
+                payload: body,
+            },
+        );
+        kinds.push(receiver.pull(now, &mut out).unwrap());
+    }
+    for k in 30..40u32 {
+        let now = base + Duration::from_millis(u64::from(k) * 20);
+        kinds.push(receiver.pull(now, &mut out).unwrap());
+    }
+    let s = receiver.stats();
+    assert_eq!(s.decode_errors, 1, "{s:?}");
+    assert!(kinds.contains(&FrameKind::Concealed));
+    assert!(s.concealment_ratio > 0.0);
+}
+
+#[test]
+fn misuse_is_an_error_and_reset_restarts_playout() {
+    let mismatched = ReceiverConfig {
+        frame: FrameDuration::Ms10,
+        ..ReceiverConfig::default()
+    };
+    assert!(matches!(
+        AudioReceiver::new(mismatched),
+        Err(MediaError::Config(_))
+    ));
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let now = Instant::now();
+    let mut short = [0i16; 480];
+    assert!(receiver.pull(now, &mut short).is_err());
+    assert_eq!(
+        receiver.stats().jitter.popped,
+        0,
+        "a refused pull changes nothing"
+    );
+
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    let mut payload = [0u8; MAX_PACKET_BYTES];
+    let mut out = [0i16; FRAME];
+    let pcm = [0i16; FRAME];
+    for k in 0..20u32 {
+        let t = now + Duration::from_millis(u64::from(k) * 20);
+        let n = sender.encode(&pcm, &mut payload).unwrap();
+        receiver.push(
+            t,
+            RtpAudioPacket {
+                ssrc: SSRC,
+                seq: k as u16,
+                timestamp: k * FRAME as u32,
+                payload: payload[..n].to_vec(),
+            },
+        );
+        receiver.pull(t, &mut out).unwrap();
+    }
+    assert!(receiver.stats().frames_played > 0);
+    receiver.reset();
+    let t = now + Duration::from_millis(420);
+    out.fill(1);
+    assert_eq!(receiver.pull(t, &mut out).unwrap(), FrameKind::Silence);
+    assert!(out.iter().all(|&s| s == 0));
+}
+
+#[test]
+fn sender_follows_network_reports_within_bounds() {
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    assert_eq!(sender.bitrate_bps(), 32_000);
+    let cfg = sender.encoder_config().clone();
+    for _ in 0..10 {
+        sender
+            .on_network_report(NetworkReport {
+                loss_pct: 30.0,
+                rtt: Some(Duration::from_millis(50)),
+            })
+            .unwrap();
+    }
+    assert_eq!(sender.bitrate_bps(), cfg.max_bitrate_bps);
+    assert_eq!(sender.packet_loss_pct(), 30);
+    for _ in 0..10 {
+        sender
+            .on_network_report(NetworkReport {
+                loss_pct: 30.0,
+                rtt: Some(Duration::from_millis(600)),
+            })
+            .unwrap();
+    }
+    assert_eq!(sender.bitrate_bps(), cfg.min_bitrate_bps);
+    let mut out = [0u8; MAX_PACKET_BYTES];
+    assert!(sender.encode(&[0i16; 100], &mut out).is_err());
+}

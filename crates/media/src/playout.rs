@@ -64,6 +64,11 @@ pub struct ReceiverStats {
     pub concealment_ratio: f64,
     /// Pulls that produced audio (`Decoded`, `RecoveredFec` or `Concealed`), i.e. while playing.
     pub frames_played: u64,
+    /// Jitter-buffer `Fec` decisions whose next packet carried no FEC data, so the slot was
+    /// concealed instead. `jitter.recovered_fec - fec_unavailable` slots really came from FEC.
+    /// libopus codes FEC only for frames its voice-activity detector calls active (and not
+    /// across some internal mode switches), so this is rarely zero.
+    pub fec_unavailable: u64,
 }
 
 /// The receive path of one audio stream; see the [module docs](self).
@@ -75,6 +80,7 @@ pub struct AudioReceiver {
     decode_errors: u64,
     frames_played: u64,
     frames_concealed: u64,
+    fec_unavailable: u64,
 }
 
 impl AudioReceiver {
@@ -95,6 +101,7 @@ impl AudioReceiver {
             decode_errors: 0,
             frames_played: 0,
             frames_concealed: 0,
+            fec_unavailable: 0,
         })
     }
 
@@ -127,7 +134,10 @@ impl AudioReceiver {
             Playout::Fec { next_payload, .. } => {
                 match self.decoder.decode_fec(&next_payload, out) {
                     Ok(Recovery::Fec) => FrameKind::RecoveredFec,
-                    Ok(Recovery::Plc) => FrameKind::Concealed,
+                    Ok(Recovery::Plc) => {
+                        self.fec_unavailable += 1;
+                        FrameKind::Concealed
+                    }
                     Err(_) => {
                         self.decode_errors += 1;
                         self.conceal(out)
@@ -173,6 +183,7 @@ impl AudioReceiver {
             decode_errors: self.decode_errors,
             concealment_ratio,
             frames_played: self.frames_played,
+            fec_unavailable: self.fec_unavailable,
         }
     }
 

@@ -86,6 +86,11 @@ pub struct JitterBuffer {
     /// The sender is silent (DTX): empty slots are silence, not loss.
     pub(super) in_silence: bool,
     pub(super) last_speech_skip_ms: Option<f64>,
+    /// The last slot was lost (FEC or PLC): the next received frame must play, not be dropped
+    /// to shrink the delay. After FEC it is the packet whose redundancy just rebuilt the slot;
+    /// after PLC it is what the decoder needs to resynchronise. Dropping it would stack a
+    /// second discontinuity on the first.
+    pub(super) after_loss: bool,
     /// Smoothed payload size of played non-DTX frames, to spot quiet frames.
     pub(super) avg_payload: f64,
     pub(super) stats: JitterStats,
@@ -117,6 +122,7 @@ impl JitterBuffer {
             current_ms: 0.0,
             in_silence: false,
             last_speech_skip_ms: None,
+            after_loss: false,
             avg_payload: 0.0,
             stats: JitterStats::default(),
         })
@@ -164,6 +170,7 @@ impl JitterBuffer {
             Phase::Idle
         };
         self.in_silence = false;
+        self.after_loss = false;
         self.jump = None;
         self.current_ms = 0.0;
     }
@@ -317,6 +324,7 @@ impl JitterBuffer {
         self.last_gap_ms = None;
         self.jump = None;
         self.in_silence = false;
+        self.after_loss = false;
         self.current_ms = 0.0;
     }
 }

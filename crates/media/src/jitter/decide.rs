@@ -164,6 +164,7 @@ impl JitterBuffer {
                     Step::Lost(cur.ts)
                 };
                 self.in_silence = false;
+                self.after_loss = true;
                 cur.ts += frame_ts;
                 cur.seq += 1;
                 step
@@ -197,10 +198,11 @@ impl JitterBuffer {
             .first_key_value()
             .is_some_and(|(&next, _)| next >= ts + frame_ts && next < ts + 2 * frame_ts);
         let quiet = self.is_quiet(&packet);
-        let may_skip = quiet
-            || self
-                .last_speech_skip_ms
-                .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS);
+        let may_skip = !std::mem::take(&mut self.after_loss)
+            && (quiet
+                || self
+                    .last_speech_skip_ms
+                    .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS));
         if excess >= f64::from(self.cfg.frame_ms) - EPS_MS && has_successor && may_skip {
             self.stats.skipped += 1;
             if !quiet {

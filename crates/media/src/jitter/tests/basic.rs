@@ -22,7 +22,8 @@ fn in_order_stream_plays_every_frame_in_order() {
     assert_eq!(s.played + s.skipped, 150, "{s:?}");
     assert_eq!((s.lost, s.late, s.duplicates, s.discarded), (0, 0, 0, 0));
     assert!(s.skipped <= 4, "the excess is at most 4 frames: {s:?}");
-    // Before the first frame only silence: playout starts at the 80 ms start target.
+    // Before the first frame only silence: playout starts once the first packet (arrived at
+    // 10 ms) has waited the 80 ms start target, i.e. at the first grid point after 90 ms.
     let first_frame = out
         .iter()
         .position(|(_, p)| matches!(p, Playout::Frame { .. }))
@@ -31,7 +32,7 @@ fn in_order_stream_plays_every_frame_in_order() {
         .iter()
         .all(|(_, p)| *p == Playout::Silence));
     assert!(
-        (70.0..=100.0).contains(&out[first_frame].0),
+        (90.0..=110.0).contains(&out[first_frame].0),
         "{}",
         out[first_frame].0
     );

@@ -14,7 +14,10 @@ pub mod jitter;
 pub mod playout;
 pub mod quality;
 
+// The types a call driver needs, at the crate root.
+pub use codec::{BitrateDecision, EncoderConfig, FrameDuration, NetworkReport, PolicyConfig};
+pub use jitter::{JitterConfig, JitterStats, RtpAudioPacket};
 pub use playout::{AudioReceiver, AudioSender, FrameKind, ReceiverConfig, ReceiverStats};
-pub use quality::{CallQuality, QualityInputs};
+pub use quality::{mos_from_r, r_factor, CallQuality, EModelInput, QualityInputs};
 
 pub use error::MediaError;

@@ -32,7 +32,8 @@ pub const FEC_FLOOR_PCT: u8 = 2;
 pub const FULL_BOOST_LOSS_PCT: f64 = 20.0;
 /// How much of the old estimate survives a lower report: 0.7 halves an excess in about 2 reports.
 const LOSS_DECAY: f64 = 0.7;
-/// The largest increase per report, b/s: reaches 40 from 32 kb/s in two reports.
+/// The largest increase per report, b/s: from the 32 kb/s start to 48 kb/s (the target at 10 %
+/// loss with the default bounds) takes four reports.
 const STEP_UP_BPS: u32 = 4_000;
 /// The largest decrease per report when loss fades (not congestion), b/s.
 const STEP_DOWN_BPS: u32 = 2_000;
@@ -236,10 +237,16 @@ mod tests {
         let mut p = policy();
         let d = p.update(report(10.0, CLEAN_RTT));
         assert_eq!(d.packet_loss_pct, 10, "FEC follows loss immediately");
-        // 10% is half of FULL_BOOST_LOSS_PCT: target 32k + 8k/2 = 36k, one step of 4k.
+        // 10% is half of FULL_BOOST_LOSS_PCT: target 32k + 32k/2 = 48k, reached in steps of 4k.
         assert_eq!(d.bitrate_bps, 36_000);
-        let d = p.update(report(10.0, CLEAN_RTT));
-        assert_eq!(d.bitrate_bps, 36_000, "holds at the target");
+        let steps: Vec<u32> = (0..4)
+            .map(|_| p.update(report(10.0, CLEAN_RTT)).bitrate_bps)
+            .collect();
+        assert_eq!(
+            steps,
+            [40_000, 44_000, 48_000, 48_000],
+            "holds at the target"
+        );
     }
 
     #[test]
@@ -249,7 +256,8 @@ mod tests {
         for _ in 0..10 {
             d = p.update(report(35.0, CLEAN_RTT));
         }
-        assert_eq!(d.bitrate_bps, 40_000);
+        // 32k + 8 steps of 4k: the cap, and no further.
+        assert_eq!(d.bitrate_bps, 64_000);
         assert_eq!(d.packet_loss_pct, 35);
         assert!(!d.congested);
     }
@@ -320,7 +328,10 @@ mod tests {
             FEC_FLOOR_PCT
         );
         assert_eq!(p.update(report(250.0, None)).packet_loss_pct, 100);
-        assert_eq!(p.update(report(-3.0, None)).bitrate_bps, 40_000);
+        // -3 reads as 0: the estimate decays from 100 to 70, still above full boost, so the rate
+        // keeps climbing by one step from 36k.
+        let d = p.update(report(-3.0, None));
+        assert_eq!((d.bitrate_bps, d.packet_loss_pct), (40_000, 70));
     }
 
     #[test]

@@ -106,8 +106,14 @@ impl AudioReceiver {
     }
 
     /// Takes one received RTP packet (any input is accepted; the jitter buffer sorts it out).
+    /// A new SSRC is a new encoder on the far side, so decoder history is dropped with the
+    /// jitter buffer's timeline.
     pub fn push(&mut self, now: Instant, packet: RtpAudioPacket) {
+        let ssrc_changes = self.jitter.stats().ssrc_changes;
         self.jitter.push(now, packet);
+        if self.jitter.stats().ssrc_changes != ssrc_changes {
+            self.reset_decoder();
+        }
     }
 
     /// Fills all of `out` (exactly one frame of samples) for this playout tick; never fails on
@@ -192,6 +198,10 @@ impl AudioReceiver {
     /// network delay are kept.
     pub fn reset(&mut self) {
         self.jitter.reset();
+        self.reset_decoder();
+    }
+
+    fn reset_decoder(&mut self) {
         if self.decoder.reset().is_err() {
             // Resetting libopus state cannot fail on a valid decoder; if it ever does, a fresh
             // decoder is the same thing.

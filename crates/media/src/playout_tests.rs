@@ -272,3 +272,46 @@ fn sender_follows_network_reports_within_bounds() {
     let mut out = [0u8; MAX_PACKET_BYTES];
     assert!(sender.encode(&[0i16; 100], &mut out).is_err());
 }
+
+#[test]
+fn a_new_ssrc_restarts_playout_on_the_new_stream() {
+    let base = Instant::now();
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+    let mut first = VowelSource { n: 0 };
+    let mut second = ToneSource::new(1000.0, 8000).unwrap();
+    let mut a = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    let mut b = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    let mut tail = vec![];
+    for k in 0..150u32 {
+        let (ssrc, n) = if k < 75 {
+            first.read_frame(&mut pcm);
+            (1, a.encode(&pcm, &mut payload).unwrap())
+        } else {
+            second.read_frame(&mut pcm).unwrap();
+            (2, b.encode(&pcm, &mut payload).unwrap())
+        };
+        let now = base + Duration::from_millis(u64::from(k) * 20);
+        receiver.push(
+            now,
+            RtpAudioPacket {
+                ssrc,
+                seq: k as u16,
+                timestamp: k.wrapping_mul(FRAME as u32).wrapping_add(ssrc * 1_000_000),
+                payload: payload[..n].to_vec(),
+            },
+        );
+        receiver.pull(now, &mut out).unwrap();
+        if k >= 100 {
+            tail.extend_from_slice(&out);
+        }
+    }
+    let s = receiver.stats();
+    assert_eq!(s.jitter.ssrc_changes, 1, "{s:?}");
+    assert_eq!(s.decode_errors, 0);
+    let hz = dominant_frequency(&tail, SAMPLE_RATE);
+    assert!(
+        (hz - 1000.0).abs() < 3.0,
+        "after the switch we hear the new stream: {hz}"
+    );
+}

@@ -145,11 +145,12 @@ pub(super) fn assert_identities(s: &JitterStats) {
     );
 }
 
-/// Sequence numbers of the frames played, in order.
+/// Sequence numbers of the (non-DTX) frames played, in order.
 pub(super) fn played_seqs(out: &[(f64, Playout)]) -> Vec<u16> {
     out.iter()
         .filter_map(|(_, p)| match p {
-            Playout::Frame { payload, .. } => Some(seq_of(payload)),
+            // DTX frames (1-2 bytes) carry no sequence tag.
+            Playout::Frame { payload, .. } if payload.len() >= 2 => Some(seq_of(payload)),
             _ => None,
         })
         .collect()

@@ -130,3 +130,32 @@ fn a_sender_timestamp_jump_is_followed_after_three_consistent_packets() {
         "only the votes are dropped: {s:?}"
     );
 }
+
+#[test]
+fn a_dtx_pause_is_silence_not_loss() {
+    let mut h = Harness::default();
+    // 1 s of speech (seq 0-49), then a 1-byte DTX packet (seq 50), then nothing for 1 s, then
+    // speech again at seq 51 with the timestamp 50 frames later: nothing was lost.
+    stream(&mut h, 50, 0, 0, |_| Some(10.0));
+    let mut dtx = packet(SSRC, 50, 50 * FRAME_TS);
+    dtx.payload.truncate(1);
+    h.send(50.0 * FRAME_MS + 10.0, dtx);
+    for i in 0..50u32 {
+        let p = packet(SSRC, 51 + i as u16, (100 + i) * FRAME_TS);
+        h.send(f64::from(100 + i) * FRAME_MS + 10.0, p);
+    }
+    let out = h.run(0..160, 5.0);
+    let s = h.stats();
+    assert_identities(&s);
+    assert_eq!((s.lost, s.late), (0, 0), "{s:?}");
+    let pause = out
+        .iter()
+        .filter(|(t, _)| (1150.0..1950.0).contains(t))
+        .collect::<Vec<_>>();
+    assert!(
+        pause.iter().all(|(_, p)| *p == Playout::Silence),
+        "{pause:?}"
+    );
+    let seqs = played_seqs(&out);
+    assert!(seqs.iter().filter(|&&q| q > 50).count() >= 45);
+}

@@ -24,7 +24,8 @@ use crate::MediaError;
 /// is a configuration mistake that would only add latency.
 const MAX_RING_SAMPLES: usize = 480_000;
 
-/// Builds the two halves of a host-audio bridge; see the [module docs](self).
+/// Builds the two halves of a host-audio bridge: the app side for the OS audio callback, the
+/// engine side for the frame clock. Lock-free and allocation-free after construction.
 #[derive(Debug, Clone, Copy)]
 pub struct HostAudio;
 

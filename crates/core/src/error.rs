@@ -117,4 +117,39 @@ pub enum CoreError {
         /// str0m's message (never SDP text or candidates).
         detail: String,
     },
+
+    /// An engine setting is out of range or inconsistent.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+
+    /// The audio pipeline refused its configuration or failed.
+    #[error(transparent)]
+    Media(#[from] ringwire_media::MediaError),
+
+    /// A command named a call this device does not have (it ended, or never existed here).
+    #[error("no call {call_id} on this device: it has ended; refresh the UI from a snapshot")]
+    UnknownCall {
+        /// The call id the command named.
+        call_id: ringwire_proto::CallId,
+    },
+
+    /// A command does not fit the call's state (answering an outgoing call, answering twice).
+    #[error("cannot {command} call {call_id} while it is {state}: {hint}")]
+    CallState {
+        /// The command.
+        command: &'static str,
+        /// The call.
+        call_id: ringwire_proto::CallId,
+        /// Its state, in words.
+        state: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
+    /// This device already holds as many calls as configured.
+    #[error("this device already has {max} calls: end one before starting another")]
+    TooManyCalls {
+        /// The configured limit.
+        max: usize,
+    },
 }

@@ -1,5 +1,6 @@
 //! ringwire's call engine, sans-IO: no sockets, threads or clock reads; drivers feed it
-//! datagrams, signaling messages and time, and act on what it returns.
+//! datagrams, signaling messages, platform commands, audio frames and time, and act on what it
+//! returns.
 //!
 //! Layers, bottom up:
 //!
@@ -8,10 +9,21 @@
 //!   Opus audio with a media hold for pre-connect while ringing, an in-band control channel,
 //!   stats. Its module docs hold the drive contract (`handle_*` / `poll_output` until
 //!   `Timeout`).
+//! - [`inband`]: the accept/hangup messages that also travel over that control channel.
+//! - `call`: one call's state ([`CallState`]), its connections and its audio.
+//! - [`Agent`]: every call of one device, protocol v1 towards the server, CallKit-shaped
+//!   [`Report`]s towards the app ([`report`]). Start here.
 //!
 //! Errors of every layer are one type, [`CoreError`].
 
+mod agent;
+mod call;
 mod error;
+pub mod inband;
 pub mod peer;
+pub mod report;
 
+pub use agent::{Agent, AgentConfig, Command, Output};
+pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
+pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};

@@ -59,7 +59,7 @@ impl PeerConfig {
     }
 
     /// Checks the local addresses.
-    pub(super) fn validate(&self) -> Result<(), CoreError> {
+    pub(crate) fn validate(&self) -> Result<(), CoreError> {
         if self.local_addrs.is_empty() {
             return Err(CoreError::NoLocalAddress);
         }

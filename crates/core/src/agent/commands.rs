@@ -1,0 +1,211 @@
+//! Platform commands into the agent: answer, end, mute, hold, the audio session, network
+//! changes. A command that does not fit the call's state is refused with a typed error and
+//! changes nothing.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ringwire_proto::{CallId, ClientMessage, EndReason};
+use tracing::{info, warn};
+
+use super::{Agent, Command};
+use crate::call::{CallAudio, CallState};
+use crate::inband::InbandMessage;
+use crate::report::{CallEndReason, Direction, Report};
+use crate::CoreError;
+
+impl Agent {
+    /// Carries out one platform command.
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), CoreError> {
+        self.advance(now);
+        let result = match command {
+            Command::Answer { call_id } => self.answer(now, call_id),
+            Command::End { call_id } => self.end_by_user(now, call_id),
+            Command::SetMuted { call_id, muted } => self.with_call(call_id, |c| c.muted = muted),
+            Command::SetHeld { call_id, held } => self.set_held(call_id, held),
+            Command::AudioSessionActivated => {
+                self.audio_session_active = true;
+                // Whatever was buffered before the interruption is stale now.
+                for call in self.calls.values_mut() {
+                    if let Some(audio) = call.audio.as_mut() {
+                        audio.reset_playout();
+                    }
+                }
+                Ok(())
+            }
+            Command::AudioSessionDeactivated => {
+                self.audio_session_active = false;
+                Ok(())
+            }
+            Command::NetworkChanged { local_addrs } => {
+                self.network_changed(local_addrs);
+                Ok(())
+            }
+            Command::SignalingDown => {
+                if self.signaling_up {
+                    info!("signaling down; calls go on peer-to-peer");
+                }
+                self.signaling_up = false;
+                Ok(())
+            }
+        };
+        self.drain(now);
+        result
+    }
+
+    /// Whether audio capture and playout may run (the OS gave us the audio session).
+    pub fn audio_session_active(&self) -> bool {
+        self.audio_session_active
+    }
+
+    fn with_call(
+        &mut self,
+        call_id: CallId,
+        f: impl FnOnce(&mut crate::call::Call),
+    ) -> Result<(), CoreError> {
+        let call = self
+            .calls
+            .get_mut(&call_id)
+            .ok_or(CoreError::UnknownCall { call_id })?;
+        f(call);
+        Ok(())
+    }
+
+    fn answer(&mut self, now: Instant, call_id: CallId) -> Result<(), CoreError> {
+        let config = self.config.clone();
+        let call = self
+            .calls
+            .get_mut(&call_id)
+            .ok_or(CoreError::UnknownCall { call_id })?;
+        if call.direction != Direction::Incoming || call.state != CallState::Ringing {
+            return Err(CoreError::CallState {
+                command: "answer",
+                call_id,
+                state: format!("{:?} {:?}", call.direction, call.state).to_lowercase(),
+                hint: "only a ringing incoming call can be answered",
+            });
+        }
+        let _span = tracing::info_span!("call", %call_id).entered();
+        info!("answering");
+        call.times.accepted = Some(now);
+        call.audio = Some(CallAudio::new(&config)?);
+        call.times.preconnected = call.chosen_connected();
+        call.next_quality = Some(now + config.quality_interval);
+        let remote = call.remote_device;
+        let mut inband_sent = false;
+        if let Some(peer) = call.chosen_peer() {
+            peer.pc.set_media_enabled(true);
+            if peer.pc.control_open() {
+                inband_sent = peer
+                    .pc
+                    .send_control(&InbandMessage::Accept { call_id }.encode())
+                    .is_ok();
+            }
+        }
+        call.inband_accept_pending = !inband_sent;
+        self.signal(ClientMessage::Accept { call_id });
+        if let Some(remote_device) = remote {
+            self.report(Report::Answered {
+                call_id,
+                remote_device,
+            });
+        }
+        self.mark_connecting_or_active(now, call_id);
+        Ok(())
+    }
+
+    /// The user ended the call on this device: cancel, decline or hang up as the state asks,
+    /// in-band too once answered.
+    fn end_by_user(&mut self, now: Instant, call_id: CallId) -> Result<(), CoreError> {
+        let call = self
+            .calls
+            .get_mut(&call_id)
+            .ok_or(CoreError::UnknownCall { call_id })?;
+        let (message, reason) = match (call.direction, call.state) {
+            (Direction::Outgoing, CallState::Dialing | CallState::Ringing) => {
+                (ClientMessage::Cancel { call_id }, EndReason::Cancelled)
+            }
+            (Direction::Incoming, CallState::Ringing) => {
+                (ClientMessage::Decline { call_id }, EndReason::Declined)
+            }
+            _ => (ClientMessage::Hangup { call_id }, EndReason::Hangup),
+        };
+        if reason == EndReason::Hangup {
+            if let Some(peer) = call.chosen_peer() {
+                // Best effort: if the channel is not open the server still carries the hangup.
+                let _ = peer
+                    .pc
+                    .send_control(&InbandMessage::Hangup { call_id }.encode());
+            }
+        }
+        self.signal(message);
+        self.end_call(now, call_id, CallEndReason::protocol(reason), true);
+        Ok(())
+    }
+
+    fn set_held(&mut self, call_id: CallId, held: bool) -> Result<(), CoreError> {
+        let call = self
+            .calls
+            .get_mut(&call_id)
+            .ok_or(CoreError::UnknownCall { call_id })?;
+        if !call.state.is_answered() {
+            return Err(CoreError::CallState {
+                command: "hold",
+                call_id,
+                state: format!("{:?}", call.state).to_lowercase(),
+                hint: "only an answered call can be held",
+            });
+        }
+        call.held = held;
+        if let Some(peer) = call.chosen_peer() {
+            // Held media is not sent or delivered; the connection stays up.
+            peer.pc.set_media_enabled(!held);
+        }
+        if !held {
+            if let Some(audio) = call.audio.as_mut() {
+                audio.reset_playout();
+            }
+        }
+        Ok(())
+    }
+
+    /// New addresses: every connection learns them (the peer hears the new candidates), loses
+    /// the vanished ones, and answered calls restart ICE so the path moves now rather than
+    /// when consent runs out.
+    fn network_changed(&mut self, local_addrs: Vec<SocketAddr>) {
+        let old: Vec<SocketAddr> = self.config.peer.local_addrs.clone();
+        self.config.peer.local_addrs = local_addrs.clone();
+        let mut offers = Vec::new();
+        for call in self.calls.values_mut() {
+            let answered = call.state.is_answered();
+            let chosen = call.remote_device;
+            for (device, peer) in call.peers.iter_mut() {
+                for addr in &old {
+                    if !local_addrs.contains(addr) {
+                        peer.pc.remove_local_address(*addr);
+                    }
+                }
+                for addr in &local_addrs {
+                    if !old.contains(addr) {
+                        if let Err(error) = peer.pc.add_local_address(*addr) {
+                            warn!(call_id = %call.id, %error, "new local address refused");
+                        }
+                    }
+                }
+                if answered && Some(*device) == chosen {
+                    match peer.pc.ice_restart() {
+                        Ok(sdp) => offers.push(ClientMessage::Offer {
+                            call_id: call.id,
+                            to_device: *device,
+                            sdp,
+                        }),
+                        Err(error) => warn!(call_id = %call.id, %error, "ICE restart failed"),
+                    }
+                }
+            }
+        }
+        for offer in offers {
+            self.signal(offer);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! How an [`Agent`](super::Agent) is set up: the local addresses its connections use, the
+//! audio pipeline's settings, and the call-level timers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringwire_media::codec::{EncoderConfig, PolicyConfig};
+use ringwire_media::jitter::JitterConfig;
+
+use crate::peer::PeerConfig;
+use crate::CoreError;
+
+/// Configuration of an [`Agent`](super::Agent). Start from [`AgentConfig::new`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// Template for every WebRTC connection; its `local_addrs` are the UDP sockets the driver
+    /// bound (the ICE host candidates).
+    pub peer: PeerConfig,
+    /// Opus encoder settings (frame duration, bitrate bounds, FEC, DTX).
+    pub encoder: EncoderConfig,
+    /// How measured loss and RTT move the bitrate and FEC.
+    pub policy: PolicyConfig,
+    /// Jitter buffer tuning (its `frame_ms` must match `encoder.frame`).
+    pub jitter: JitterConfig,
+    /// How often an answered call reports its quality.
+    pub quality_interval: Duration,
+    /// How long an answered call may wait for media (`Connecting`) or try to restore it
+    /// (`Reconnecting`) before it ends as `connection_lost`.
+    pub media_timeout: Duration,
+    /// How long past the ring deadline an incoming call keeps ringing without word from the
+    /// server (signaling down) before it ends here as `no_answer`.
+    pub ring_grace: Duration,
+    /// Calls this device holds at once (ringing included); more incoming calls get `busy`.
+    pub max_calls: usize,
+    /// Seed for call ids in deterministic simulations; `None` (the default) uses the OS RNG,
+    /// as the protocol requires for real calls.
+    pub call_id_seed: Option<u64>,
+}
+
+impl AgentConfig {
+    /// Defaults for a device whose UDP sockets are bound to `local_addrs`.
+    pub fn new(local_addrs: impl IntoIterator<Item = SocketAddr>) -> AgentConfig {
+        AgentConfig {
+            peer: PeerConfig::new(local_addrs),
+            encoder: EncoderConfig::default(),
+            policy: PolicyConfig::default(),
+            jitter: JitterConfig::default(),
+            quality_interval: Duration::from_secs(2),
+            media_timeout: Duration::from_secs(30),
+            ring_grace: Duration::from_secs(5),
+            max_calls: 4,
+            call_id_seed: None,
+        }
+    }
+
+    /// Checks that the pieces fit together; the message says what to change.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        self.peer.validate()?;
+        self.encoder.validate()?;
+        self.jitter.validate()?;
+        if self.jitter.frame_ms != self.encoder.frame.millis() {
+            return Err(CoreError::Config(format!(
+                "jitter.frame_ms ({}) must equal the encoder frame ({} ms)",
+                self.jitter.frame_ms,
+                self.encoder.frame.millis()
+            )));
+        }
+        if self.max_calls == 0 {
+            return Err(CoreError::Config("max_calls must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,415 @@
+//! The call engine of one device, sans-IO: the [`Agent`] owns every call of the device, one
+//! WebRTC connection per remote device of each call, and the audio of the answered call. It
+//! speaks protocol v1 to the server and CallKit-shaped [`Report`]s to the app.
+//!
+//! # The drive contract (str0m's, one level up)
+//!
+//! Inputs: [`start_call`](Agent::start_call) and the other platform commands, server
+//! messages ([`handle_signal`](Agent::handle_signal)), datagrams
+//! ([`handle_receive`](Agent::handle_receive)), time ([`handle_timeout`](Agent::handle_timeout))
+//! and audio frames ([`capture_frame`](Agent::capture_frame) /
+//! [`playout_frame`](Agent::playout_frame), once per frame from the audio clock). After any
+//! input, call [`poll_output`](Agent::poll_output) until it returns [`Output::Timeout`]: send
+//! each `Transmit` on UDP, each `Signal` to the server, hand each `Report` to the app; call
+//! `handle_timeout` when the instant passes. The agent never reads a clock: `now` is always
+//! passed in and must not go backwards.
+//!
+//! # The call flow (DESIGN.md)
+//!
+//! Outgoing: `invite` → the server's `calling` → each ringing callee device sends an offer,
+//! answered with one held connection per device (pre-connect) → the first `accepted` (or the
+//! winner's in-band accept, whichever comes first) keeps that device's connection and drops the
+//! others → media released. Incoming: `incoming` → [`Report::IncomingCall`], `ringing`, and an
+//! offer to the caller device with media held → the user answers: `accept` to the server and
+//! in-band, media released. Audio capture and playout run only while the audio session is
+//! active ([`Command::AudioSessionActivated`]), as CallKit requires.
+
+mod audio;
+mod commands;
+mod config;
+mod peer_events;
+mod signal;
+mod timers;
+
+pub use config::AgentConfig;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ringwire_proto::{CallId, ClientMessage, DeviceId, UserName};
+use tracing::{debug, info};
+
+use crate::call::{Call, CallSnapshot, CallState, Peer};
+use crate::peer::{self, PeerEvent};
+use crate::report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};
+use crate::CoreError;
+
+/// Ended call ids remembered, so late messages about them are recognised and dropped.
+const RECENTLY_ENDED: usize = 64;
+
+/// What the driver must do next. See the [module docs](self).
+#[derive(Debug)]
+pub enum Output {
+    /// Send `contents` from the local socket `source` to `destination`.
+    Transmit {
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    },
+    /// Send this message to the signaling server.
+    Signal(ClientMessage),
+    /// Tell the app.
+    Report(Report),
+    /// Nothing more until this instant or the next input.
+    Timeout(Instant),
+}
+
+/// What the app asks of the engine (the platform contract of DESIGN.md). Starting a call is
+/// [`Agent::start_call`], which returns the new call's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Answer a ringing incoming call (CallKit `CXAnswerCallAction`).
+    Answer { call_id: CallId },
+    /// End a call in any state: cancel, decline or hang up (CallKit `CXEndCallAction`).
+    End { call_id: CallId },
+    /// Mute or unmute the microphone (silence is sent while muted).
+    SetMuted { call_id: CallId, muted: bool },
+    /// Hold or resume: nothing is sent or played while held.
+    SetHeld { call_id: CallId, held: bool },
+    /// The OS activated the audio session (CallKit `didActivate`): audio may start.
+    AudioSessionActivated,
+    /// The OS took the audio session away (`didDeactivate`, an interruption): audio stops.
+    AudioSessionDeactivated,
+    /// The device's usable addresses changed (Wi-Fi ↔ cellular): the new set of bound UDP
+    /// socket addresses. Answered calls restart ICE on the new path.
+    NetworkChanged { local_addrs: Vec<SocketAddr> },
+    /// The signaling connection dropped (the driver reconnects; the server's `welcome` says
+    /// it is back). Calls go on; their media is peer-to-peer.
+    SignalingDown,
+}
+
+/// The call engine of one device. See the [module docs](self).
+pub struct Agent {
+    config: AgentConfig,
+    calls: BTreeMap<CallId, Call>,
+    recently_ended: VecDeque<CallId>,
+    /// This device, from the server's `welcome`.
+    device_id: Option<DeviceId>,
+    user: Option<UserName>,
+    /// Our instant and the server's UNIX ms at the last `welcome`, to place server deadlines
+    /// on our clock.
+    server_clock: Option<(Instant, u64)>,
+    signaling_up: bool,
+    audio_session_active: bool,
+    /// State of the deterministic call-id generator (simulations only).
+    id_state: Option<u64>,
+    out: VecDeque<Output>,
+    now: Instant,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("device_id", &self.device_id)
+            .field("calls", &self.calls.len())
+            .field("signaling_up", &self.signaling_up)
+            .field("audio_session_active", &self.audio_session_active)
+            .finish()
+    }
+}
+
+impl Agent {
+    /// An agent with no calls. Fails if `config` does not [validate](AgentConfig::validate).
+    pub fn new(config: AgentConfig, now: Instant) -> Result<Agent, CoreError> {
+        config.validate()?;
+        Ok(Agent {
+            id_state: config.call_id_seed,
+            config,
+            calls: BTreeMap::new(),
+            recently_ended: VecDeque::new(),
+            device_id: None,
+            user: None,
+            server_clock: None,
+            signaling_up: false,
+            audio_session_active: false,
+            out: VecDeque::new(),
+            now,
+        })
+    }
+
+    /// This device's id, once the server has said it (`welcome`).
+    pub fn device_id(&self) -> Option<DeviceId> {
+        self.device_id
+    }
+
+    /// The signed-in user, once the server has said it.
+    pub fn user(&self) -> Option<&UserName> {
+        self.user.as_ref()
+    }
+
+    /// Whether the server's `welcome` arrived and no [`Command::SignalingDown`] since.
+    pub fn signaling_up(&self) -> bool {
+        self.signaling_up
+    }
+
+    /// The calls the app shows: what the signaling client lists in `hello.calls` on
+    /// reconnect, so the server says how each stands.
+    pub fn known_calls(&self) -> Vec<CallId> {
+        self.calls.keys().copied().collect()
+    }
+
+    /// The truth about every call, for a UI that wakes up.
+    pub fn snapshot(&self) -> Vec<CallSnapshot> {
+        self.calls.values().map(Call::snapshot).collect()
+    }
+
+    /// The state of one call.
+    pub fn call_state(&self, call_id: CallId) -> Option<CallState> {
+        self.calls.get(&call_id).map(|c| c.state)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// Places a call to `to_user` and returns its fresh 128-bit id.
+    pub fn start_call(&mut self, now: Instant, to_user: UserName) -> Result<CallId, CoreError> {
+        self.advance(now);
+        if self.calls.len() >= self.config.max_calls {
+            return Err(CoreError::TooManyCalls {
+                max: self.config.max_calls,
+            });
+        }
+        let call_id = self.new_call_id();
+        let _span = tracing::info_span!("call", %call_id).entered();
+        info!(to_user = %to_user, "placing call");
+        let mut call = Call::new(
+            call_id,
+            Direction::Outgoing,
+            to_user.clone(),
+            CallState::Dialing,
+            now,
+        );
+        call.times.started = now;
+        self.calls.insert(call_id, call);
+        self.signal(ClientMessage::Invite(ringwire_proto::Invite {
+            call_id,
+            to_user: to_user.clone(),
+        }));
+        self.report(Report::OutgoingStarted { call_id, to_user });
+        Ok(call_id)
+    }
+
+    /// Feeds one datagram that arrived on the local socket `destination` from `source`.
+    /// Returns whether a connection took it (a stray datagram is dropped).
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        self.advance(now);
+        let mut taken = false;
+        'calls: for call in self.calls.values_mut() {
+            for peer in call.peers.values_mut() {
+                if peer.pc.accepts(datagram, source, destination) {
+                    if let Err(error) = peer.pc.handle_receive(now, source, destination, datagram) {
+                        debug!(call_id = %call.id, %error, "datagram refused");
+                    }
+                    taken = true;
+                    break 'calls;
+                }
+            }
+        }
+        self.drain(now);
+        taken
+    }
+
+    /// Time passed: runs every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        for call in self.calls.values_mut() {
+            for peer in call.peers.values_mut() {
+                if peer.timeout <= now {
+                    peer.pc.handle_timeout(now);
+                }
+            }
+        }
+        self.drain(now);
+        self.run_call_timers(now);
+        self.drain(now);
+    }
+
+    /// The next thing to do. Call until it returns [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(out) = self.out.pop_front() {
+            return out;
+        }
+        let next = self
+            .calls
+            .values()
+            .filter_map(Call::next_timeout)
+            .min()
+            // Nothing scheduled: wake up in a while anyway; inputs come first in practice.
+            .unwrap_or(self.now + std::time::Duration::from_secs(1));
+        Output::Timeout(next.max(self.now))
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn new_call_id(&mut self) -> CallId {
+        match self.id_state.as_mut() {
+            None => CallId::random(),
+            Some(state) => {
+                let mut bytes = [0u8; 16];
+                for chunk in bytes.chunks_mut(8) {
+                    chunk.copy_from_slice(&splitmix64(state).to_be_bytes());
+                }
+                CallId::from_bytes(bytes)
+            }
+        }
+    }
+
+    fn signal(&mut self, message: ClientMessage) {
+        debug!(kind = message.type_name(), "signal out");
+        self.out.push_back(Output::Signal(message));
+    }
+
+    fn report(&mut self, report: Report) {
+        self.out.push_back(Output::Report(report));
+    }
+
+    /// Moves every connection's outputs to ours and handles their events, until quiet.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut events: Vec<(CallId, DeviceId, PeerEvent)> = Vec::new();
+            for call in self.calls.values_mut() {
+                for (device, peer) in call.peers.iter_mut() {
+                    loop {
+                        match peer.pc.poll_output() {
+                            peer::Output::Transmit {
+                                source,
+                                destination,
+                                contents,
+                            } => self.out.push_back(Output::Transmit {
+                                source,
+                                destination,
+                                contents,
+                            }),
+                            peer::Output::Event(event) => events.push((call.id, *device, event)),
+                            peer::Output::Timeout(at) => {
+                                peer.timeout = at;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if events.is_empty() {
+                return;
+            }
+            for (call_id, device, event) in events {
+                self.on_peer_event(now, call_id, device, event);
+            }
+        }
+    }
+
+    /// Ends a call here: closes its connections (their goodbye datagrams go out), reports
+    /// [`Report::Ended`] and forgets it. The caller has already sent whatever the server and
+    /// the peer must hear.
+    fn end_call(&mut self, now: Instant, call_id: CallId, reason: CallEndReason, local: bool) {
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        info!(%call_id, ?reason, local, "call ended");
+        for (_, peer) in std::mem::take(&mut call.peers) {
+            self.close_peer(peer);
+        }
+        let summary = summarize(&call, now);
+        self.recently_ended.push_back(call_id);
+        if self.recently_ended.len() > RECENTLY_ENDED {
+            self.recently_ended.pop_front();
+        }
+        self.report(Report::Ended {
+            call_id,
+            direction: call.direction,
+            callkit: CallKitEndReason::for_end(&reason, local),
+            reason,
+            ended_locally: local,
+            summary: Box::new(summary),
+        });
+    }
+
+    /// Closes a connection and sends its goodbye (the DTLS close alert) at once; nothing else
+    /// it has to say matters any more.
+    fn close_peer(&mut self, mut peer: Peer) {
+        peer.pc.close();
+        loop {
+            match peer.pc.poll_output() {
+                peer::Output::Transmit {
+                    source,
+                    destination,
+                    contents,
+                } => self.out.push_back(Output::Transmit {
+                    source,
+                    destination,
+                    contents,
+                }),
+                peer::Output::Event(_) => {}
+                peer::Output::Timeout(_) => break,
+            }
+        }
+    }
+
+    fn ended_recently(&self, call_id: CallId) -> bool {
+        self.recently_ended.contains(&call_id)
+    }
+}
+
+fn summarize(call: &Call, now: Instant) -> CallSummary {
+    let t = &call.times;
+    let mut summary = CallSummary {
+        invite_to_ringing: t.ringing.map(|r| r.saturating_duration_since(t.started)),
+        accept_to_first_audio: t
+            .accepted
+            .zip(t.first_audio)
+            .map(|(a, f)| f.saturating_duration_since(a)),
+        ring_time: t.accepted.map(|a| a.saturating_duration_since(t.started)),
+        talk_time: t.accepted.map(|a| now.saturating_duration_since(a)),
+        total: now.saturating_duration_since(t.started),
+        preconnected: t.preconnected,
+        quality: None,
+        frames_sent: 0,
+        frames_decoded: 0,
+        frames_recovered_fec: 0,
+        frames_concealed: 0,
+    };
+    if let Some(audio) = &call.audio {
+        let stats = audio.receiver().stats();
+        summary.frames_sent = audio.frames_sent;
+        summary.frames_decoded = stats.jitter.played;
+        summary.frames_recovered_fec = stats.jitter.recovered_fec;
+        summary.frames_concealed = stats.jitter.concealed;
+        summary.quality = Some(audio::quality_of(call, audio));
+    }
+    summary
+}
+
+/// SplitMix64: a tiny, well-mixed generator for deterministic ids in simulations.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests;

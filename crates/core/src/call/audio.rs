@@ -1,0 +1,122 @@
+//! The audio of one answered call: the Opus sender (with its bitrate/FEC policy) and the
+//! receiver (jitter buffer + decoder), plus the media clock of what we send. Buffers are
+//! allocated once here so the per-frame path does not allocate.
+
+use std::time::Instant;
+
+use ringwire_media::codec::{NetworkReport, MAX_PACKET_BYTES};
+use ringwire_media::jitter::RtpAudioPacket;
+use ringwire_media::{AudioReceiver, AudioSender, FrameKind, MediaError, ReceiverConfig};
+
+use crate::agent::AgentConfig;
+use crate::peer::{AudioPacket, PeerConnection, PeerStats};
+
+pub(crate) struct CallAudio {
+    sender: AudioSender,
+    receiver: AudioReceiver,
+    /// Media time of the next frame we send, 48 kHz units.
+    media_time: u64,
+    samples_per_frame: u64,
+    frame_ms: u32,
+    packet: Vec<u8>,
+    silence: Vec<i16>,
+    pub frames_sent: u64,
+    pub send_failures: u64,
+}
+
+impl CallAudio {
+    pub fn new(config: &AgentConfig) -> Result<CallAudio, MediaError> {
+        let samples = config.encoder.frame.samples();
+        Ok(CallAudio {
+            sender: AudioSender::new(config.encoder.clone(), config.policy)?,
+            receiver: AudioReceiver::new(ReceiverConfig {
+                frame: config.encoder.frame,
+                jitter: config.jitter,
+            })?,
+            media_time: 0,
+            samples_per_frame: samples as u64,
+            frame_ms: config.encoder.frame.millis(),
+            packet: vec![0; MAX_PACKET_BYTES],
+            silence: vec![0; samples],
+            frames_sent: 0,
+            send_failures: 0,
+        })
+    }
+
+    /// Encodes one captured frame (silence when muted) and sends it on `pc`.
+    pub fn send(&mut self, now: Instant, pcm: &[i16], muted: bool, pc: &mut PeerConnection) {
+        let input = if muted { &self.silence[..] } else { pcm };
+        let result = self
+            .sender
+            .encode(input, &mut self.packet)
+            .map_err(|e| e.to_string())
+            .and_then(|len| {
+                pc.send_audio(now, self.media_time, &self.packet[..len])
+                    .map_err(|e| e.to_string())
+            });
+        // The media clock runs whether or not the frame got out: the receiver sees a gap, as
+        // it should, rather than time standing still.
+        self.media_time += self.samples_per_frame;
+        match result {
+            Ok(()) => self.frames_sent += 1,
+            Err(error) => {
+                self.send_failures += 1;
+                if self.send_failures.is_power_of_two() {
+                    tracing::debug!(%error, failures = self.send_failures, "audio frame not sent");
+                }
+            }
+        }
+    }
+
+    pub fn receive(&mut self, packet: AudioPacket) {
+        self.receiver.push(
+            packet.received_at,
+            RtpAudioPacket {
+                ssrc: packet.ssrc,
+                seq: packet.seq,
+                timestamp: packet.timestamp,
+                payload: packet.payload,
+            },
+        );
+    }
+
+    /// One frame for the speaker.
+    pub fn play(&mut self, now: Instant, out: &mut [i16]) -> FrameKind {
+        match self.receiver.pull(now, out) {
+            Ok(kind) => kind,
+            Err(error) => {
+                tracing::warn!(%error, "playout failed; playing silence");
+                out.fill(0);
+                FrameKind::Silence
+            }
+        }
+    }
+
+    /// Feeds the far end's view of our stream (its receiver reports) to the bitrate and FEC
+    /// policy.
+    pub fn on_stats(&mut self, stats: &PeerStats) {
+        let Some(loss) = stats.loss_sent else {
+            return;
+        };
+        let report = NetworkReport {
+            loss_pct: f64::from(loss) * 100.0,
+            rtt: stats.rtt,
+        };
+        if let Err(error) = self.sender.on_network_report(report) {
+            tracing::warn!(%error, "bitrate policy could not be applied");
+        }
+    }
+
+    pub fn frame_ms(&self) -> u32 {
+        self.frame_ms
+    }
+
+    pub fn receiver(&self) -> &AudioReceiver {
+        &self.receiver
+    }
+
+    /// After an audio-session interruption: start playout afresh.
+    pub fn reset_playout(&mut self) {
+        self.receiver.reset();
+    }
+}

@@ -1,0 +1,212 @@
+//! One call as this device sees it: its [`CallState`], the WebRTC connections to the remote
+//! devices taking part, the audio pipeline once the call is answered, and the timeline the
+//! call report is made from. The [`Agent`](crate::Agent) owns the calls and makes every
+//! transition through [`Call::set_state`], so the log shows each one.
+
+mod audio;
+
+pub(crate) use audio::CallAudio;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ringwire_proto::{CallId, Candidate, DeviceId, UserName};
+use serde::Serialize;
+use tracing::info;
+
+use crate::peer::{PeerConnection, PeerStats};
+use crate::report::Direction;
+
+/// Candidates kept per remote device while its offer is still on the way.
+pub(crate) const MAX_EARLY_CANDIDATES: usize = 32;
+/// Remote devices one call keeps a connection with (a callee rarely has more than a phone, a
+/// tablet and a laptop; the cap bounds what a hostile peer can make us allocate).
+pub(crate) const MAX_PEERS_PER_CALL: usize = 8;
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CallState {
+    /// Outgoing: the invite is sent; the server has not confirmed it yet.
+    Dialing,
+    /// The call rings (at the callee's devices for an outgoing call, here for an incoming
+    /// one). Media pre-connects meanwhile, held.
+    Ringing,
+    /// Answered; the media path to the answering device is still being set up (it had not
+    /// pre-connected in time).
+    Connecting,
+    /// Answered, media flowing.
+    Active,
+    /// Answered, but the media path broke; ICE is trying to restore it.
+    Reconnecting,
+}
+
+impl CallState {
+    /// Whether the call was answered.
+    pub fn is_answered(self) -> bool {
+        matches!(
+            self,
+            CallState::Connecting | CallState::Active | CallState::Reconnecting
+        )
+    }
+}
+
+/// What the app (or a WebView UI waking up) needs to redraw a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallSnapshot {
+    pub call_id: CallId,
+    pub direction: Direction,
+    pub remote_user: UserName,
+    #[serde(flatten)]
+    pub state: CallState,
+    pub muted: bool,
+    pub held: bool,
+    /// Whether ICE and DTLS to the answering device (or any ringing device) are up.
+    pub media_connected: bool,
+}
+
+/// When things happened, for the call report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeline {
+    pub started: Instant,
+    pub ringing: Option<Instant>,
+    pub accepted: Option<Instant>,
+    pub first_audio: Option<Instant>,
+    /// The chosen connection was already up when the call was accepted.
+    pub preconnected: bool,
+}
+
+/// One WebRTC connection to a remote device and its next deadline.
+pub(crate) struct Peer {
+    pub pc: PeerConnection,
+    pub timeout: Instant,
+}
+
+/// One call.
+pub(crate) struct Call {
+    pub id: CallId,
+    pub direction: Direction,
+    pub remote_user: UserName,
+    /// Incoming: the caller device. Outgoing: the callee device that answered, once known.
+    pub remote_device: Option<DeviceId>,
+    pub state: CallState,
+    pub peers: BTreeMap<DeviceId, Peer>,
+    /// Candidates from devices we have no connection with yet.
+    pub early_candidates: BTreeMap<DeviceId, Vec<Candidate>>,
+    /// When to stop ringing here if the server never says (its ring deadline, on our clock,
+    /// plus `AgentConfig::ring_grace`).
+    pub ring_deadline: Option<Instant>,
+    /// When to give up a `Connecting` or `Reconnecting` call.
+    pub media_deadline: Option<Instant>,
+    pub next_quality: Option<Instant>,
+    /// The callee accepted here before the control channel was open: send the in-band accept
+    /// when it opens.
+    pub inband_accept_pending: bool,
+    pub remote_ringing: bool,
+    pub muted: bool,
+    pub held: bool,
+    pub audio: Option<CallAudio>,
+    pub last_stats: Option<PeerStats>,
+    pub times: Timeline,
+}
+
+impl Call {
+    pub fn new(
+        id: CallId,
+        direction: Direction,
+        remote_user: UserName,
+        state: CallState,
+        now: Instant,
+    ) -> Call {
+        Call {
+            id,
+            direction,
+            remote_user,
+            remote_device: None,
+            state,
+            peers: BTreeMap::new(),
+            early_candidates: BTreeMap::new(),
+            ring_deadline: None,
+            media_deadline: None,
+            next_quality: None,
+            inband_accept_pending: false,
+            remote_ringing: false,
+            muted: false,
+            held: false,
+            audio: None,
+            last_stats: None,
+            times: Timeline {
+                started: now,
+                ringing: None,
+                accepted: None,
+                first_audio: None,
+                preconnected: false,
+            },
+        }
+    }
+
+    /// The one place a call changes state.
+    pub fn set_state(&mut self, to: CallState, why: &'static str) {
+        if self.state != to {
+            info!(call_id = %self.id, from = ?self.state, ?to, why, "call state");
+            self.state = to;
+        }
+    }
+
+    /// The connection that carries the call once it is answered.
+    pub fn chosen_peer(&mut self) -> Option<&mut Peer> {
+        let device = self.remote_device?;
+        self.peers.get_mut(&device)
+    }
+
+    /// Whether the chosen connection has DTLS up.
+    pub fn chosen_connected(&self) -> bool {
+        self.remote_device
+            .and_then(|d| self.peers.get(&d))
+            .is_some_and(|p| p.pc.is_connected())
+    }
+
+    /// Keeps a candidate that arrived before its device's offer; `false` when full.
+    pub fn buffer_early_candidate(&mut self, device: DeviceId, candidate: Candidate) -> bool {
+        if !self.early_candidates.contains_key(&device)
+            && self.early_candidates.len() >= MAX_PEERS_PER_CALL
+        {
+            return false;
+        }
+        let list = self.early_candidates.entry(device).or_default();
+        if list.len() >= MAX_EARLY_CANDIDATES {
+            return false;
+        }
+        list.push(candidate);
+        true
+    }
+
+    /// The earliest deadline of this call: its connections' and its own timers.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .map(|p| p.timeout)
+            .chain(self.ring_deadline)
+            .chain(self.media_deadline)
+            .chain(self.next_quality)
+            .min()
+    }
+
+    pub fn snapshot(&self) -> CallSnapshot {
+        let media_connected = match self.remote_device {
+            Some(d) if self.state.is_answered() || self.direction == Direction::Incoming => {
+                self.peers.get(&d).is_some_and(|p| p.pc.is_connected())
+            }
+            _ => self.peers.values().any(|p| p.pc.is_connected()),
+        };
+        CallSnapshot {
+            call_id: self.id,
+            direction: self.direction,
+            remote_user: self.remote_user.clone(),
+            state: self.state,
+            muted: self.muted,
+            held: self.held,
+            media_connected,
+        }
+    }
+}

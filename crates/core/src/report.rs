@@ -1,0 +1,226 @@
+//! What the engine tells the app: [`Report`]s shaped like CallKit's provider calls, and how a
+//! call ended ([`CallEndReason`], mapped to CallKit's `CXCallEndedReason` by
+//! [`CallKitEndReason`]). The Android adapter (self-managed ConnectionService) maps the same
+//! reports to `Connection` state changes.
+
+use std::time::Duration;
+
+use ringwire_media::CallQuality;
+use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, ErrorCode, UserName};
+use serde::Serialize;
+
+/// Which way a call goes, from this device's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// Why a call ended on this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallEndReason {
+    /// One of the protocol's end reasons (from the server, from the peer in-band, or decided
+    /// here and sent to the server).
+    Protocol { reason: EndReason },
+    /// The call never started: the server refused the invite (unknown user, calling yourself,
+    /// rate limited, ...) or the call could not be set up at all.
+    Failed {
+        code: Option<ErrorCode>,
+        detail: String,
+    },
+}
+
+impl CallEndReason {
+    /// A protocol end reason.
+    pub fn protocol(reason: EndReason) -> Self {
+        CallEndReason::Protocol { reason }
+    }
+
+    /// The protocol reason, if this is one.
+    pub fn as_protocol(&self) -> Option<EndReason> {
+        match self {
+            CallEndReason::Protocol { reason } => Some(*reason),
+            CallEndReason::Failed { .. } => None,
+        }
+    }
+}
+
+/// CallKit's `CXCallEndedReason`, the vocabulary an app uses to end a call it reported when the
+/// end did not come from the user's own action on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallKitEndReason {
+    Failed,
+    RemoteEnded,
+    Unanswered,
+    AnsweredElsewhere,
+    DeclinedElsewhere,
+}
+
+impl CallKitEndReason {
+    /// How the app reports an end it did not cause; `None` when the user ended the call on
+    /// this device (CallKit already knows: the end action was the cause).
+    pub fn for_end(reason: &CallEndReason, ended_locally: bool) -> Option<CallKitEndReason> {
+        if ended_locally {
+            return None;
+        }
+        Some(match reason {
+            CallEndReason::Failed { .. } => CallKitEndReason::Failed,
+            CallEndReason::Protocol { reason } => match reason {
+                EndReason::AnsweredElsewhere => CallKitEndReason::AnsweredElsewhere,
+                EndReason::DeclinedElsewhere => CallKitEndReason::DeclinedElsewhere,
+                EndReason::NoAnswer => CallKitEndReason::Unanswered,
+                EndReason::ConnectionLost | EndReason::Unavailable => CallKitEndReason::Failed,
+                EndReason::Cancelled
+                | EndReason::Busy
+                | EndReason::Declined
+                | EndReason::Hangup
+                | EndReason::Glare => CallKitEndReason::RemoteEnded,
+                // A reason added to the protocol later: the far side ended it.
+                _ => CallKitEndReason::RemoteEnded,
+            },
+        })
+    }
+}
+
+/// Timings and totals of one call, for the call report the CLI prints and the app may log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CallSummary {
+    /// Invite sent (outgoing) or incoming reported → the first remote device rang
+    /// (outgoing) or `ringing` was sent (incoming).
+    pub invite_to_ringing: Option<Duration>,
+    /// Accept known on this device (pressed here, or `accepted`/in-band accept received) → the
+    /// first decoded audio frame played.
+    pub accept_to_first_audio: Option<Duration>,
+    /// Call start → accept.
+    pub ring_time: Option<Duration>,
+    /// Accept → end.
+    pub talk_time: Option<Duration>,
+    /// Call start → end.
+    pub total: Duration,
+    /// Whether ICE and DTLS had finished before the accept (the pre-connect worked).
+    pub preconnected: bool,
+    /// Quality at the end of the call.
+    pub quality: Option<CallQuality>,
+    /// Audio frames sent and played, and how the played ones were made.
+    pub frames_sent: u64,
+    pub frames_decoded: u64,
+    pub frames_recovered_fec: u64,
+    pub frames_concealed: u64,
+}
+
+/// Something the app must know or act on. Handle them in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// A call came in: report it to the OS at once (CallKit `reportNewIncomingCall`).
+    IncomingCall {
+        call_id: CallId,
+        from_user: UserName,
+        from_display_name: Option<DisplayName>,
+        /// The server's word that this is a replay to a device that (re)connected.
+        replayed: bool,
+    },
+    /// An outgoing call was placed (CallKit `reportOutgoingCall(startedConnectingAt:)`).
+    OutgoingStarted { call_id: CallId, to_user: UserName },
+    /// The callee's phone rings: play ringback.
+    RemoteRinging { call_id: CallId },
+    /// The call was answered (here or by the far end) and media is being released: stop
+    /// ringing/ringback. Audio starts once the audio session is active.
+    Answered {
+        call_id: CallId,
+        remote_device: DeviceId,
+    },
+    /// Media flows both ways (CallKit `reportOutgoingCall(connectedAt:)`).
+    Connected { call_id: CallId },
+    /// The first decoded audio frame of the call was played.
+    FirstAudio { call_id: CallId },
+    /// The network path broke; the engine is trying to restore it.
+    Reconnecting { call_id: CallId },
+    /// The path is back.
+    Reconnected { call_id: CallId },
+    /// Periodic call quality.
+    Quality {
+        call_id: CallId,
+        quality: CallQuality,
+    },
+    /// The call is over. `callkit` says how to report it (`None`: the user ended it here).
+    Ended {
+        call_id: CallId,
+        direction: Direction,
+        reason: CallEndReason,
+        ended_locally: bool,
+        callkit: Option<CallKitEndReason>,
+        summary: Box<CallSummary>,
+    },
+    /// A command was refused or an error needs the app's attention; the call (if any) goes on.
+    Error {
+        call_id: Option<CallId>,
+        message: String,
+    },
+}
+
+impl Report {
+    /// The call this report is about, if any.
+    pub fn call_id(&self) -> Option<CallId> {
+        match self {
+            Report::IncomingCall { call_id, .. }
+            | Report::OutgoingStarted { call_id, .. }
+            | Report::RemoteRinging { call_id }
+            | Report::Answered { call_id, .. }
+            | Report::Connected { call_id }
+            | Report::FirstAudio { call_id }
+            | Report::Reconnecting { call_id }
+            | Report::Reconnected { call_id }
+            | Report::Quality { call_id, .. }
+            | Report::Ended { call_id, .. } => Some(*call_id),
+            Report::Error { call_id, .. } => *call_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callkit_reasons_follow_apples_vocabulary() {
+        let p = CallEndReason::protocol;
+        let remote = |r| CallKitEndReason::for_end(&r, false);
+        assert_eq!(
+            remote(p(EndReason::AnsweredElsewhere)),
+            Some(CallKitEndReason::AnsweredElsewhere)
+        );
+        assert_eq!(
+            remote(p(EndReason::DeclinedElsewhere)),
+            Some(CallKitEndReason::DeclinedElsewhere)
+        );
+        assert_eq!(
+            remote(p(EndReason::NoAnswer)),
+            Some(CallKitEndReason::Unanswered)
+        );
+        assert_eq!(
+            remote(p(EndReason::Hangup)),
+            Some(CallKitEndReason::RemoteEnded)
+        );
+        assert_eq!(
+            remote(p(EndReason::Cancelled)),
+            Some(CallKitEndReason::RemoteEnded)
+        );
+        assert_eq!(
+            remote(p(EndReason::ConnectionLost)),
+            Some(CallKitEndReason::Failed)
+        );
+        let failed = CallEndReason::Failed {
+            code: Some(ErrorCode::UserNotFound),
+            detail: "no such user".into(),
+        };
+        assert_eq!(remote(failed), Some(CallKitEndReason::Failed));
+        assert_eq!(
+            CallKitEndReason::for_end(&p(EndReason::Hangup), true),
+            None,
+            "an end the user caused here is not reported back to CallKit"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! `ringwire`: the command line. `serve` runs the signaling server; `user` and `device`
 //! administer the store directly (the server may be running; SQLite and PostgreSQL both allow
-//! it). Later issues add the softphone (`call`, `answer`, `demo`) and `bench`.
+//! it). `call`, `answer` and `demo` are the native softphone ([`phone`]).
+
+mod phone;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,12 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Call a user with the native engine (a softphone: tone or WAV in, WAV out).
+    Call(phone::CallArgs),
+    /// Wait for one incoming call, answer it, and run it to its end.
+    Answer(phone::AnswerArgs),
+    /// Run a whole call in one process: a server, Alice, and Bob with two devices.
+    Demo(phone::demo::DemoArgs),
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -172,7 +180,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::User { command } => user(command).await,
         Command::Device { command } => device(command).await,
+        Command::Call(args) => {
+            init_softphone_logging();
+            blocking(move || phone::run_call(args)).await
+        }
+        Command::Answer(args) => {
+            init_softphone_logging();
+            blocking(move || phone::run_answer(args)).await
+        }
+        Command::Demo(args) => {
+            init_softphone_logging();
+            phone::demo::run_demo(args).await
+        }
     }
+}
+
+/// The softphone waits on the engine's events with blocking calls: keep them off the async
+/// workers.
+async fn blocking(
+    f: impl FnOnce() -> anyhow::Result<ExitCode> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| anyhow::anyhow!("softphone thread failed: {e}"))?
+}
+
+/// Warnings only by default: the status line owns the terminal. RUST_LOG overrides.
+fn init_softphone_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,138 @@
+//! The softphone's outputs: the live status line, and the call report (text or one JSON
+//! object) built from the engine's end-of-call summary plus what the recording contains.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use ringwire_core::{CallSummary, Direction, Report};
+use ringwire_media::CallQuality;
+use serde_json::{json, Value};
+
+fn ms(d: Option<Duration>) -> Value {
+    d.map(|d| json!((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0))
+        .unwrap_or(Value::Null)
+}
+
+/// One line, redrawn in place on stderr.
+pub fn status_line(state: &str, talk: Option<Duration>, quality: Option<&CallQuality>) {
+    let clock = talk
+        .map(|t| format!("{:02}:{:02}", t.as_secs() / 60, t.as_secs() % 60))
+        .unwrap_or_else(|| "--:--".into());
+    let q = quality
+        .map(|q| {
+            format!(
+                "rtt {} ms  loss {:.1}%  jitter {:.1} ms  MOS {:.2}",
+                q.rtt_ms
+                    .map(|r| format!("{r:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                q.loss_pct,
+                q.jitter_ms,
+                q.mos
+            )
+        })
+        .unwrap_or_default();
+    let mut err = std::io::stderr();
+    let _ = write!(err, "\r\x1b[2K{state:<12} {clock}  {q}");
+    let _ = err.flush();
+}
+
+/// The dominant frequency of a recorded WAV file, skipping its first half second (the
+/// jitter buffer's start and any concealment live there).
+pub fn heard_hz(path: &Path) -> Option<f64> {
+    let mut reader = hound::WavReader::open(path).ok()?;
+    let rate = reader.spec().sample_rate;
+    let samples: Vec<i16> = reader.samples::<i16>().filter_map(Result::ok).collect();
+    let skip = (rate / 2) as usize;
+    if samples.len() < skip + rate as usize / 4 {
+        return None;
+    }
+    Some(ringwire_media::device::analysis::dominant_frequency(
+        &samples[skip..],
+        rate,
+    ))
+}
+
+/// The report of one ended call as JSON.
+pub fn call_report(ended: &Report, heard_hz: Option<f64>) -> Value {
+    let Report::Ended {
+        call_id,
+        direction,
+        reason,
+        ended_locally,
+        callkit,
+        summary,
+    } = ended
+    else {
+        return json!({"ok": false, "error": "the call did not end"});
+    };
+    let CallSummary {
+        invite_to_ringing,
+        accept_to_first_audio,
+        ring_time,
+        talk_time,
+        total,
+        preconnected,
+        quality,
+        frames_sent,
+        frames_decoded,
+        frames_recovered_fec,
+        frames_concealed,
+    } = summary.as_ref();
+    json!({
+        "ok": talk_time.is_some() && reason.as_protocol().is_some(),
+        "call_id": call_id.to_string(),
+        "direction": match direction { Direction::Outgoing => "outgoing", Direction::Incoming => "incoming" },
+        "end_reason": reason,
+        "ended_locally": ended_locally,
+        "callkit_end_reason": callkit,
+        "invite_to_ringing_ms": ms(*invite_to_ringing),
+        "accept_to_first_audio_ms": ms(*accept_to_first_audio),
+        "ring_ms": ms(*ring_time),
+        "talk_ms": ms(*talk_time),
+        "total_ms": ms(Some(*total)),
+        "preconnected": preconnected,
+        "frames": {
+            "sent": frames_sent,
+            "decoded": frames_decoded,
+            "recovered_fec": frames_recovered_fec,
+            "concealed": frames_concealed,
+        },
+        "quality": quality,
+        "heard_hz": heard_hz,
+    })
+}
+
+/// The same report for people.
+pub fn print_text(report: &Value) {
+    let get = |k: &str| report.get(k).cloned().unwrap_or(Value::Null);
+    eprintln!();
+    println!(
+        "call {}  ({})",
+        get("call_id").as_str().unwrap_or("?"),
+        get("direction").as_str().unwrap_or("?")
+    );
+    println!(
+        "  ended:               {} {}",
+        get("end_reason"),
+        if get("ended_locally") == Value::Bool(true) {
+            "(here)"
+        } else {
+            "(remote)"
+        }
+    );
+    println!("  invite → ringing:    {} ms", get("invite_to_ringing_ms"));
+    println!(
+        "  accept → 1st audio:  {} ms",
+        get("accept_to_first_audio_ms")
+    );
+    println!("  talk time:           {} ms", get("talk_ms"));
+    println!("  pre-connected:       {}", get("preconnected"));
+    println!("  frames:              {}", get("frames"));
+    if let Some(q) = report.get("quality").filter(|q| !q.is_null()) {
+        println!("  quality:             {q}");
+    }
+    if let Some(hz) = get("heard_hz").as_f64() {
+        println!("  heard:               {hz:.0} Hz");
+    }
+}

@@ -1,0 +1,209 @@
+//! The app-facing API: [`Engine`] (CallKit-shaped: start, answer, end, mute, hold, audio
+//! session, network) and the [`EngineListener`] that receives [`EngineEvent`]s. Every method
+//! is a short request to the engine thread; none waits on the network.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringwire_core::{Agent, CallSnapshot, Command, Report};
+use ringwire_proto::{CallId, DeviceId, UserName};
+use tokio::sync::mpsc;
+
+use crate::driver::{Driver, Request};
+use crate::net::MediaSockets;
+use crate::signaling::SignalingClient;
+use crate::{EngineConfig, EngineError};
+
+/// What the engine tells the app.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// A call report (incoming call, answered, connected, quality, ended, ...).
+    Report(Report),
+    /// The signaling server accepted this device.
+    SignalingConnected { user: String, device_id: DeviceId },
+    /// The signaling connection dropped; the engine reconnects by itself. Calls go on.
+    SignalingDisconnected { reason: String, retry_in: Duration },
+    /// The engine stopped for good (the server refused the device token).
+    Fatal { message: String },
+}
+
+/// Receives the engine's events, on the engine thread: return quickly.
+pub trait EngineListener: Send + Sync + 'static {
+    fn on_event(&self, event: EngineEvent);
+}
+
+/// Queued datagrams between the socket readers and the engine loop.
+const RECEIVE_QUEUE: usize = 1024;
+
+/// A running call engine: one device, one thread.
+pub struct Engine {
+    requests: mpsc::UnboundedSender<Request>,
+    thread: Option<JoinHandle<()>>,
+    local_addrs: Vec<std::net::SocketAddr>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("local_addrs", &self.local_addrs)
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Starts the engine thread: binds the media sockets, connects to the signaling server
+    /// (and keeps reconnecting), and waits for calls. Fails if no socket can be bound or the
+    /// configuration is inconsistent.
+    pub fn new(
+        config: EngineConfig,
+        listener: Arc<dyn EngineListener>,
+    ) -> Result<Engine, EngineError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("ringwire-engine".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(EngineError::Runtime(e.to_string())));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match start(config, listener, requests_rx).await {
+                        Ok((driver, addrs)) => {
+                            let _ = ready_tx.send(Ok(addrs));
+                            driver.run().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        let local_addrs = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        Ok(Engine {
+            requests,
+            thread: Some(thread),
+            local_addrs,
+        })
+    }
+
+    /// The media sockets' addresses (the ICE host candidates).
+    pub fn local_addrs(&self) -> &[std::net::SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Calls a user: every device of theirs rings. Returns the new call's id at once.
+    pub fn start_call(&self, to_user: &str) -> Result<CallId, EngineError> {
+        let to_user: UserName = to_user
+            .parse()
+            .map_err(|e: String| EngineError::InvalidInput(e))?;
+        self.ask(|reply| Request::StartCall { to_user, reply })
+    }
+
+    /// Answers a ringing incoming call.
+    pub fn answer(&self, call_id: CallId) -> Result<(), EngineError> {
+        self.command(Command::Answer { call_id })
+    }
+
+    /// Ends a call in any state (cancel, decline or hang up).
+    pub fn end(&self, call_id: CallId) -> Result<(), EngineError> {
+        self.command(Command::End { call_id })
+    }
+
+    /// Mutes or unmutes the microphone for a call.
+    pub fn set_muted(&self, call_id: CallId, muted: bool) -> Result<(), EngineError> {
+        self.command(Command::SetMuted { call_id, muted })
+    }
+
+    /// Holds or resumes a call.
+    pub fn set_held(&self, call_id: CallId, held: bool) -> Result<(), EngineError> {
+        self.command(Command::SetHeld { call_id, held })
+    }
+
+    /// Any platform command (audio session activated/deactivated, network changed, ...).
+    pub fn command(&self, command: Command) -> Result<(), EngineError> {
+        self.ask(|reply| Request::Command { command, reply })
+    }
+
+    /// The truth about every call now.
+    pub fn snapshot(&self) -> Result<Vec<CallSnapshot>, EngineError> {
+        self.ask(|reply| Request::Snapshot { reply })
+    }
+
+    /// Ends every call, disconnects and stops the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.requests.send(Request::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(crate::driver::Reply<T>) -> Request,
+    ) -> Result<T, EngineError> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.requests
+            .send(make(reply))
+            .map_err(|_| EngineError::Stopped)?;
+        answer.recv().map_err(|_| EngineError::Stopped)?
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn start(
+    config: EngineConfig,
+    listener: Arc<dyn EngineListener>,
+    requests: mpsc::UnboundedReceiver<Request>,
+) -> Result<(Driver, Vec<std::net::SocketAddr>), EngineError> {
+    let (received_tx, received) = mpsc::channel(RECEIVE_QUEUE);
+    let sockets = MediaSockets::bind(&config.bind, config.allow_loopback, received_tx).await?;
+    let local_addrs = sockets.local_addrs();
+    let mut agent_config = config.agent;
+    agent_config.peer.local_addrs = local_addrs.clone();
+    let samples = agent_config.encoder.frame.samples();
+    let frame = Duration::from_millis(u64::from(agent_config.encoder.frame.millis()));
+    let now = Instant::now();
+    let agent = Agent::new(agent_config, now)?;
+    // The first WebRTC connection in a process pays for crypto set-up (~50 ms, FIELD-NOTES):
+    // pay it now, not when the phone rings.
+    ringwire_core::peer::warm_up(now);
+    let (events_tx, signaling_events) = mpsc::unbounded_channel();
+    let signaling = SignalingClient::spawn(config.signaling, events_tx)?;
+    let driver = Driver {
+        agent,
+        sockets,
+        signaling,
+        signaling_events,
+        received,
+        requests,
+        listener,
+        source: config.audio.source,
+        sink: config.audio.sink,
+        auto_audio_session: config.auto_audio_session,
+        frame,
+        capture: vec![0; samples],
+        playout: vec![0; samples],
+        known_calls: Vec::new(),
+        next_timeout: now,
+    };
+    Ok((driver, local_addrs))
+}

@@ -1,0 +1,58 @@
+//! What an [`Engine`](crate::Engine) is built from: the server, the device token, which
+//! addresses to bind for media, the audio devices, and the call engine's own settings.
+
+use std::net::IpAddr;
+
+use ringwire_core::AgentConfig;
+use ringwire_media::device::{AudioSink, AudioSource};
+
+use crate::signaling::SignalingConfig;
+
+/// Where audio comes from and goes to.
+pub struct AudioDevices {
+    /// Fills one frame per tick while a call has the audio.
+    pub source: Box<dyn AudioSource>,
+    /// Takes one frame per tick while a call has the audio.
+    pub sink: Box<dyn AudioSink>,
+}
+
+impl std::fmt::Debug for AudioDevices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AudioDevices { .. }")
+    }
+}
+
+/// Configuration of an [`Engine`](crate::Engine).
+#[derive(Debug)]
+pub struct EngineConfig {
+    /// The signaling server and this device's token.
+    pub signaling: SignalingConfig,
+    /// Addresses to bind one UDP socket each (port chosen by the OS) for media. Empty: every
+    /// usable IPv4 address of the machine's interfaces (loopback only if `allow_loopback`).
+    pub bind: Vec<IpAddr>,
+    /// Offer 127.0.0.1 as a candidate (tests, one-machine demos; Chromium needs
+    /// `--allow-loopback-in-peer-connection` to use it).
+    pub allow_loopback: bool,
+    /// Stand in for CallKit on desktop: activate the audio session as soon as a call is
+    /// answered. A phone app turns this off and sends the OS's `didActivate` instead.
+    pub auto_audio_session: bool,
+    /// The audio devices.
+    pub audio: AudioDevices,
+    /// Call engine settings; its local addresses are filled in from the bound sockets.
+    pub agent: AgentConfig,
+}
+
+impl EngineConfig {
+    /// A desktop configuration: given server and token, tone-free silence in, nothing out,
+    /// interface addresses, CallKit simulated.
+    pub fn new(signaling: SignalingConfig, audio: AudioDevices) -> EngineConfig {
+        EngineConfig {
+            signaling,
+            bind: Vec::new(),
+            allow_loopback: false,
+            auto_audio_session: true,
+            audio,
+            agent: AgentConfig::new(Vec::new()),
+        }
+    }
+}

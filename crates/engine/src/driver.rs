@@ -1,0 +1,239 @@
+//! The engine thread: a single-threaded tokio runtime that owns the [`Agent`], the media
+//! sockets, the signaling client, the audio devices and the real clock, and moves data
+//! between them. It is the only place in ringwire's call path that does IO; the agent decides
+//! everything.
+//!
+//! One loop, one owner: every input (app request, server message, datagram, audio tick, timer)
+//! is handled to completion and the agent's outputs are carried out before the next input, so
+//! there are no locks around the agent.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringwire_core::{Agent, CallSnapshot, Command, Output, Report};
+use ringwire_media::device::{AudioSink, AudioSource};
+use ringwire_proto::{CallId, UserName};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, info, warn};
+
+use crate::net::{MediaSockets, Received};
+use crate::signaling::{SignalingClient, SignalingEvent};
+use crate::{EngineError, EngineEvent, EngineListener};
+
+/// Replies travel on std channels: the app's thread blocks briefly on them.
+pub(crate) type Reply<T> = std::sync::mpsc::SyncSender<Result<T, EngineError>>;
+
+/// What the app's thread asks of the engine thread.
+pub(crate) enum Request {
+    StartCall {
+        to_user: UserName,
+        reply: Reply<CallId>,
+    },
+    Command {
+        command: Command,
+        reply: Reply<()>,
+    },
+    Snapshot {
+        reply: Reply<Vec<CallSnapshot>>,
+    },
+    Shutdown,
+}
+
+pub(crate) struct Driver {
+    pub agent: Agent,
+    pub sockets: MediaSockets,
+    pub signaling: SignalingClient,
+    pub signaling_events: mpsc::UnboundedReceiver<SignalingEvent>,
+    pub received: mpsc::Receiver<Received>,
+    pub requests: mpsc::UnboundedReceiver<Request>,
+    pub listener: Arc<dyn EngineListener>,
+    pub source: Box<dyn AudioSource>,
+    pub sink: Box<dyn AudioSink>,
+    pub auto_audio_session: bool,
+    pub frame: Duration,
+    /// Per-frame buffers, allocated once.
+    pub capture: Vec<i16>,
+    pub playout: Vec<i16>,
+    pub known_calls: Vec<CallId>,
+    pub next_timeout: Instant,
+}
+
+impl Driver {
+    pub async fn run(mut self) {
+        let mut audio_tick = tokio::time::interval(self.frame);
+        // A late tick is made up at once: the media clock must not lose frames.
+        audio_tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        loop {
+            let sleep = tokio::time::sleep_until(self.next_timeout.into());
+            tokio::select! {
+                biased;
+                request = self.requests.recv() => match request {
+                    None | Some(Request::Shutdown) => break,
+                    Some(request) => self.on_request(request),
+                },
+                Some(event) = self.signaling_events.recv() => {
+                    if !self.on_signaling(event) {
+                        break;
+                    }
+                }
+                Some(datagram) = self.received.recv() => {
+                    self.agent.handle_receive(
+                        Instant::now(),
+                        datagram.source,
+                        datagram.destination,
+                        &datagram.contents,
+                    );
+                }
+                _ = audio_tick.tick() => self.on_audio_tick(),
+                _ = sleep => self.agent.handle_timeout(Instant::now()),
+            }
+            self.carry_out();
+        }
+        self.shutdown().await;
+    }
+
+    fn on_request(&mut self, request: Request) {
+        let now = Instant::now();
+        match request {
+            Request::StartCall { to_user, reply } => {
+                let result = self
+                    .agent
+                    .start_call(now, to_user)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
+            Request::Command { command, reply } => {
+                let result = self
+                    .agent
+                    .handle_command(now, command)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
+            Request::Snapshot { reply } => {
+                let _ = reply.send(Ok(self.agent.snapshot()));
+            }
+            Request::Shutdown => {}
+        }
+    }
+
+    /// Returns false when the engine must stop (the server refused this device for good).
+    fn on_signaling(&mut self, event: SignalingEvent) -> bool {
+        let now = Instant::now();
+        match event {
+            SignalingEvent::Connected(welcome) => {
+                let user = welcome.user.to_string();
+                let device_id = welcome.device_id;
+                self.agent
+                    .handle_signal(now, ringwire_proto::ServerMessage::Welcome(welcome));
+                self.listener
+                    .on_event(EngineEvent::SignalingConnected { user, device_id });
+            }
+            SignalingEvent::Message(message) => self.agent.handle_signal(now, message),
+            SignalingEvent::Disconnected { reason, retry_in } => {
+                let _ = self.agent.handle_command(now, Command::SignalingDown);
+                self.listener
+                    .on_event(EngineEvent::SignalingDisconnected { reason, retry_in });
+            }
+            SignalingEvent::Fatal(error) => {
+                warn!(%error, "signaling refused this device; the engine stops");
+                self.listener.on_event(EngineEvent::Fatal {
+                    message: error.to_string(),
+                });
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One frame of the audio clock: capture → encode → send, and receive → decode → play, for
+    /// the call that has the audio. Nothing here allocates.
+    fn on_audio_tick(&mut self) {
+        if self.agent.audio_call().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if let Err(error) = self.source.read_frame(&mut self.capture) {
+            warn!(%error, "audio source failed; sending silence");
+            self.capture.fill(0);
+        }
+        self.agent.capture_frame(now, &self.capture);
+        if self.agent.playout_frame(now, &mut self.playout).is_some() {
+            if let Err(error) = self.sink.write_frame(&self.playout) {
+                warn!(%error, "audio sink failed");
+            }
+        }
+    }
+
+    /// Carries out everything the agent asked for.
+    fn carry_out(&mut self) {
+        loop {
+            match self.agent.poll_output() {
+                Output::Transmit {
+                    source,
+                    destination,
+                    contents,
+                } => self.sockets.send(source, destination, &contents),
+                Output::Signal(message) => {
+                    if let Err(error) = self.signaling.send(message) {
+                        debug!(%error, "signal not sent");
+                    }
+                }
+                Output::Report(report) => self.on_report(report),
+                Output::Timeout(at) => {
+                    self.next_timeout = at;
+                    break;
+                }
+            }
+        }
+        let known = self.agent.known_calls();
+        if known != self.known_calls {
+            self.signaling.set_known_calls(known.clone());
+            self.known_calls = known;
+        }
+    }
+
+    fn on_report(&mut self, report: Report) {
+        let now = Instant::now();
+        if self.auto_audio_session {
+            // What CallKit does on desktop's behalf: the session goes active when a call is
+            // answered and inactive when no answered call is left.
+            match &report {
+                Report::Answered { .. } if !self.agent.audio_session_active() => {
+                    let _ = self
+                        .agent
+                        .handle_command(now, Command::AudioSessionActivated);
+                }
+                Report::Ended { .. }
+                    if self.agent.audio_session_active()
+                        && !self.agent.snapshot().iter().any(|c| c.state.is_answered()) =>
+                {
+                    let _ = self
+                        .agent
+                        .handle_command(now, Command::AudioSessionDeactivated);
+                    if let Err(error) = self.sink.finish() {
+                        warn!(%error, "audio sink could not be finished");
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.listener.on_event(EngineEvent::Report(report));
+    }
+
+    async fn shutdown(mut self) {
+        info!("engine stopping");
+        let now = Instant::now();
+        for call in self.agent.known_calls() {
+            let _ = self
+                .agent
+                .handle_command(now, Command::End { call_id: call });
+        }
+        self.carry_out();
+        if let Err(error) = self.sink.finish() {
+            warn!(%error, "audio sink could not be finished");
+        }
+        // Give the hangups a moment to reach the server before the socket closes.
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.signaling.shutdown()).await;
+    }
+}

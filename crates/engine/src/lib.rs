@@ -1,0 +1,16 @@
+//! ringwire's driver for the sans-IO call core: [`Engine`] runs one device's calls on a thread
+//! of its own, with the UDP sockets, the real clock, the WebSocket signaling client
+//! ([`signaling`]) and the audio devices; the app talks to it through CallKit-shaped methods
+//! and receives [`EngineEvent`]s. See `docs/engine.md`.
+
+mod api;
+mod config;
+mod driver;
+mod error;
+mod net;
+pub mod signaling;
+
+pub use api::{Engine, EngineEvent, EngineListener};
+pub use config::{AudioDevices, EngineConfig};
+pub use error::EngineError;
+pub use signaling::{SignalingClient, SignalingConfig, SignalingEvent};

@@ -91,6 +91,13 @@ impl Server {
         let app = routes(state);
         let task = tokio::spawn(async move {
             let mut stop = shutdown_rx;
+            // Signaling frames are small and latency-bound: Nagle's algorithm would hold a
+            // frame back until the previous one is acknowledged (~40 ms with delayed ACKs).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "TCP_NODELAY not set");
+                }
+            });
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -45,7 +45,13 @@ impl AgentConfig {
             peer: PeerConfig::new(local_addrs),
             encoder: EncoderConfig::default(),
             policy: PolicyConfig::default(),
-            jitter: JitterConfig::default(),
+            // Pre-connect proved the path before the first audio packet, so playout starts
+            // after two frames (the FEC lookahead) rather than NetEq's cautious 80 ms; the
+            // target rises at once if the first packets say the path needs more.
+            jitter: JitterConfig {
+                initial_delay_ms: 40,
+                ..JitterConfig::default()
+            },
             quality_interval: Duration::from_secs(2),
             media_timeout: Duration::from_secs(30),
             ring_grace: Duration::from_secs(5),

@@ -47,6 +47,10 @@ use crate::CoreError;
 
 /// Ended call ids remembered, so late messages about them are recognised and dropped.
 const RECENTLY_ENDED: usize = 64;
+/// Datagrams no connection claimed yet, kept for a retry (see `handle_receive`).
+const UNROUTED_MAX: usize = 32;
+/// How long an unclaimed datagram waits for its connection.
+const UNROUTED_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the driver must do next. See the [module docs](self).
 #[derive(Debug)]
@@ -94,6 +98,8 @@ pub struct Agent {
     config: AgentConfig,
     calls: BTreeMap<CallId, Call>,
     recently_ended: VecDeque<CallId>,
+    /// Datagrams no connection accepted yet: (arrival, source, destination, contents).
+    unrouted: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     /// This device, from the server's `welcome`.
     device_id: Option<DeviceId>,
     user: Option<UserName>,
@@ -128,6 +134,7 @@ impl Agent {
             config,
             calls: BTreeMap::new(),
             recently_ended: VecDeque::new(),
+            unrouted: VecDeque::new(),
             device_id: None,
             user: None,
             server_clock: None,
@@ -203,7 +210,13 @@ impl Agent {
     }
 
     /// Feeds one datagram that arrived on the local socket `destination` from `source`.
-    /// Returns whether a connection took it (a stray datagram is dropped).
+    /// Returns whether a connection took it at once.
+    ///
+    /// A DTLS handshake packet can arrive before the connection it belongs to has seen an ICE
+    /// check succeed from that address (the peer nominated first), and str0m then does not
+    /// claim it. Dropping it would cost a DTLS retransmission (a second of silence on accept),
+    /// so unclaimed datagrams wait briefly (32 at most, 2 s) and are offered again after every
+    /// input.
     pub fn handle_receive(
         &mut self,
         now: Instant,
@@ -212,20 +225,59 @@ impl Agent {
         datagram: &[u8],
     ) -> bool {
         self.advance(now);
-        let mut taken = false;
-        'calls: for call in self.calls.values_mut() {
+        let taken = self.route(now, source, destination, datagram);
+        if !taken {
+            if self.unrouted.len() >= UNROUTED_MAX {
+                self.unrouted.pop_front();
+            }
+            self.unrouted
+                .push_back((now, source, destination, datagram.to_vec()));
+        }
+        self.drain(now);
+        self.retry_unrouted(now);
+        taken
+    }
+
+    /// Hands a datagram to the connection that claims it.
+    fn route(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        for call in self.calls.values_mut() {
             for peer in call.peers.values_mut() {
                 if peer.pc.accepts(datagram, source, destination) {
                     if let Err(error) = peer.pc.handle_receive(now, source, destination, datagram) {
                         debug!(call_id = %call.id, %error, "datagram refused");
                     }
-                    taken = true;
-                    break 'calls;
+                    return true;
                 }
             }
         }
-        self.drain(now);
-        taken
+        false
+    }
+
+    fn retry_unrouted(&mut self, now: Instant) {
+        if self.unrouted.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.unrouted);
+        let mut delivered = false;
+        for (at, source, destination, contents) in waiting {
+            if now.saturating_duration_since(at) > UNROUTED_TTL {
+                continue;
+            }
+            if self.route(now, source, destination, &contents) {
+                delivered = true;
+            } else {
+                self.unrouted.push_back((at, source, destination, contents));
+            }
+        }
+        if delivered {
+            self.drain(now);
+        }
     }
 
     /// Time passed: runs every timer that is due.
@@ -241,6 +293,7 @@ impl Agent {
         self.drain(now);
         self.run_call_timers(now);
         self.drain(now);
+        self.retry_unrouted(now);
     }
 
     /// The next thing to do. Call until it returns [`Output::Timeout`].

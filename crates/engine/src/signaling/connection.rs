@@ -117,7 +117,8 @@ impl Task {
         let bearer = HeaderValue::from_str(&format!("Bearer {}", self.config.token))
             .map_err(|_| Ended::Fatal(EngineError::Unauthorized("malformed token".into())))?;
         request.headers_mut().insert("authorization", bearer);
-        let connect = tokio_tungstenite::connect_async(request);
+        // Nagle off: a small frame must not wait for the ACK of the previous one.
+        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
         tokio::select! {
             result = tokio::time::timeout(self.config.connect_timeout, connect) => match result {
                 Ok(Ok((socket, _))) => Ok(socket),
@@ -197,7 +198,15 @@ impl Task {
             };
             tokio::select! {
                 biased;
-                _ = self.stop.changed() => return Ended::Stopped,
+                _ = self.stop.changed() => {
+                    // What the app sent before shutting down (a last hangup) still goes out.
+                    while let Ok(message) = self.outgoing.try_recv() {
+                        if send(socket, &message).await.is_err() {
+                            break;
+                        }
+                    }
+                    return Ended::Stopped;
+                }
                 message = self.outgoing.recv() => {
                     let Some(message) = message else { return Ended::Stopped };
                     if let Err(ended) = send(socket, &message).await {

@@ -115,7 +115,7 @@ impl JitterBuffer {
             seen: ReceivedSeqs::new(),
             last_gap_ms: None,
             jump: None,
-            target_ms: START_TARGET_MS.clamp(
+            target_ms: f64::from(config.initial_delay_ms).clamp(
                 f64::from(config.min_delay_ms.max(config.frame_ms)),
                 f64::from(config.max_delay_ms),
             ),
@@ -328,6 +328,3 @@ impl JitterBuffer {
         self.current_ms = 0.0;
     }
 }
-
-/// Initial target until the window has enough samples (libwebrtc NetEq's start delay).
-pub(super) const START_TARGET_MS: f64 = 80.0;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::buffer::{Buffered, Cursor, JitterBuffer, Phase, START_TARGET_MS};
+use super::buffer::{Buffered, Cursor, JitterBuffer, Phase};
 use super::Playout;
 
 /// Slack for float comparisons of millisecond values.
@@ -83,7 +83,7 @@ impl JitterBuffer {
         let mut target = ((q / frame).floor() + 1.0) * frame;
         let start_samples = u64::from((self.cfg.window_ms / self.cfg.frame_ms / 2).max(10));
         if self.delay.samples_since_start() < start_samples {
-            target = target.max(START_TARGET_MS);
+            target = target.max(f64::from(self.cfg.initial_delay_ms));
         }
         let mut floor = f64::from(self.cfg.min_delay_ms).max(frame);
         if self

@@ -13,7 +13,8 @@
 //! percentile (97 %) of those delays rounded up to the next whole frame
 //! (`(floor(q / frame) + 1) * frame`, so a packet exactly at the percentile still beats its
 //! slot), then clamped to `[max(min_delay, one frame), max_delay]`. This is libwebrtc NetEq's
-//! rule; like NetEq we start at 80 ms until half a window of samples exists. When the window
+//! rule; like NetEq we start at `initial_delay_ms` (NetEq's 80 ms by default) until half a window
+//! of samples exists, and rise above it at once if the window already asks for more. When the window
 //! has seen a sequence gap, the floor becomes two frames: Opus in-band FEC for a lost frame
 //! travels in the *next* packet, which must already be here when the lost slot plays.
 //!
@@ -88,6 +89,10 @@ pub struct JitterConfig {
     pub frame_ms: u32,
     /// The target never goes below this (nor below one frame).
     pub min_delay_ms: u32,
+    /// Target until the window holds enough samples (half a window). NetEq uses 80 ms; a call
+    /// whose path was proven by pre-connect can start lower and rely on the target rising as
+    /// soon as a slow packet arrives.
+    pub initial_delay_ms: u32,
     /// The target, holds and the playout delay never go above this.
     pub max_delay_ms: u32,
     /// How far back arrival delays are remembered.
@@ -103,6 +108,7 @@ impl Default for JitterConfig {
         Self {
             frame_ms: 20,
             min_delay_ms: 20,
+            initial_delay_ms: 80,
             max_delay_ms: 400,
             window_ms: 2000,
             percentile: 0.97,
@@ -129,6 +135,12 @@ impl JitterConfig {
             return bad(format!(
                 "min_delay_ms {} is above max_delay_ms {}",
                 self.min_delay_ms, self.max_delay_ms
+            ));
+        }
+        if self.initial_delay_ms < self.frame_ms || self.initial_delay_ms > self.max_delay_ms {
+            return bad(format!(
+                "initial_delay_ms is {}, use {}..={} (one frame up to max_delay_ms)",
+                self.initial_delay_ms, self.frame_ms, self.max_delay_ms
             ));
         }
         if !(200..=60_000).contains(&self.window_ms) {

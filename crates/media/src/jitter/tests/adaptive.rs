@@ -77,3 +77,41 @@ fn a_stalled_playout_clock_catches_up_instead_of_lagging() {
     assert_identities(&s);
     assert!(s.current_delay_ms <= 400, "{s:?}");
 }
+
+#[test]
+fn a_lower_initial_delay_starts_sooner_and_still_rises_with_early_jitter() {
+    let config = JitterConfig {
+        initial_delay_ms: 40,
+        ..JitterConfig::default()
+    };
+    // Clean path: the first packet (arrived at 10 ms) plays at the first grid point after
+    // 10 + 40 ms, not after the default 80 ms.
+    let mut h = Harness::new(config);
+    stream(&mut h, 50, 0, 0, |_| Some(10.0));
+    let out = h.run(0..60, 5.0);
+    let first = out
+        .iter()
+        .find(|(_, p)| matches!(p, Playout::Frame { .. }))
+        .unwrap()
+        .0;
+    assert!((50.0..=70.0).contains(&first), "first frame at {first} ms");
+
+    // Jitter of up to 60 ms from the start: the warm-up target does not hold the buffer at
+    // 40 ms while the window already asks for more.
+    let mut h = Harness::new(config);
+    stream(&mut h, 50, 0, 0, |i| Some(10.0 + f64::from((i * 37) % 61)));
+    h.run(0..30, 5.0);
+    assert!(h.stats().target_delay_ms >= 60, "{:?}", h.stats());
+}
+
+#[test]
+fn an_initial_delay_outside_one_frame_to_max_is_refused() {
+    for bad in [10, 401] {
+        let config = JitterConfig {
+            initial_delay_ms: bad,
+            ..JitterConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("initial_delay_ms"), "{err}");
+    }
+}

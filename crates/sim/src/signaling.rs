@@ -350,7 +350,7 @@ impl SimSignaling {
             let timer = self.router.poll_timeout();
             let timer_at = timer.map(|ms| self.time.instant(ms));
             match (up, timer, timer_at) {
-                (_, Some(ms), Some(at)) if at <= now && up.map_or(true, |u| at <= u) => {
+                (_, Some(ms), Some(at)) if at <= now && up.is_none_or(|u| at <= u) => {
                     self.router.handle_timeout(ms);
                     self.drain(at);
                 }

@@ -1,6 +1,8 @@
 //! alice calls bob, who has two devices: both ring, one accepts, the other hears
 //! `answered_elsewhere`, and the call record says who answered.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 mod common;
 
 use std::time::Duration;
@@ -55,7 +57,11 @@ fn first_accept_wins_and_the_other_device_hears_answered_elsewhere() {
     }
     assert!(matches!(
         &w.take(c.a)[..],
-        [ServerMessage::Calling { devices_online: 2, devices_offline: 0, .. }]
+        [ServerMessage::Calling {
+            devices_online: 2,
+            devices_offline: 0,
+            ..
+        }]
     ));
     w.mark_read();
 
@@ -118,7 +124,11 @@ fn first_accept_wins_and_the_other_device_hears_answered_elsewhere() {
         .unwrap();
     w.run_for(Duration::from_millis(100));
     assert_eq!(ended_reason(&w.take(c.b2), call), Some(EndReason::Hangup));
-    assert_eq!(ended_reason(&w.take(c.b1), call), None, "the phone was already told");
+    assert_eq!(
+        ended_reason(&w.take(c.b1), call),
+        None,
+        "the phone was already told"
+    );
     let record = w.sig.call_record(call).unwrap();
     assert_eq!(record.state, CallState::Ended);
     assert_eq!(record.end_reason, Some(EndReason::Hangup));

@@ -1,6 +1,8 @@
 //! Delay, jitter, reordering, duplication, partitions, rate limits and determinism of the
 //! simulated network.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -20,18 +22,17 @@ fn b() -> SocketAddr {
 
 /// Sends `n` numbered packets from `a` to `b`, `gap` apart, and returns every delivery with
 /// its arrival time, draining until nothing is in flight.
-fn run(
-    net: &mut SimNetwork,
-    t0: Instant,
-    n: u32,
-    gap: Duration,
-) -> Vec<(Instant, Datagram)> {
+fn run(net: &mut SimNetwork, t0: Instant, n: u32, gap: Duration) -> Vec<(Instant, Datagram)> {
     let mut out = Vec::new();
     let mut next_send = 0;
     let mut now = t0;
     loop {
         let send_at = (next_send < n).then(|| t0 + gap * next_send);
-        let Some(at) = [send_at, net.next_delivery_time()].into_iter().flatten().min() else {
+        let Some(at) = [send_at, net.next_delivery_time()]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             break;
         };
         now = now.max(at);
@@ -92,8 +93,8 @@ fn without_jitter_or_reorder_order_is_kept() {
 fn reorder_holds_packets_back_so_later_ones_overtake() {
     let mut net = SimNetwork::new(6);
     net.bind(b());
-    let config = LinkConfig::with_delay(Duration::from_millis(40))
-        .reorder(0.2, Duration::from_millis(25));
+    let config =
+        LinkConfig::with_delay(Duration::from_millis(40)).reorder(0.2, Duration::from_millis(25));
     net.set_link(a(), b(), config);
     let got = run(&mut net, Instant::now(), 10_000, Duration::from_millis(10));
     assert_eq!(got.len(), 10_000, "reordering loses nothing");
@@ -168,7 +169,11 @@ fn partition_drops_every_port_both_ways_and_heal_restores() {
         .map(|d| d.payload[0])
         .collect();
     got.sort_unstable();
-    assert_eq!(got, [0, 4], "only the earlier packet and the third host get through");
+    assert_eq!(
+        got,
+        [0, 4],
+        "only the earlier packet and the third host get through"
+    );
     let ip_a: IpAddr = a1.ip();
     assert_eq!(net.stats(ip_a, b1.ip()).partitioned, 2);
     assert_eq!(net.stats(b1.ip(), ip_a).partitioned, 1);
@@ -188,7 +193,11 @@ fn host_links_apply_to_every_port_and_address_links_override() {
     let mut net = SimNetwork::new(9);
     let (a1, a2, b1) = (addr("198.18.0.1:1"), addr("198.18.0.1:2"), b());
     net.bind(b1);
-    net.set_link(a1.ip(), b1.ip(), LinkConfig::default().loss(Loss::Random(1.0)));
+    net.set_link(
+        a1.ip(),
+        b1.ip(),
+        LinkConfig::default().loss(Loss::Random(1.0)),
+    );
     net.set_link(a2, b1, LinkConfig::with_delay(Duration::from_millis(5)));
     let t0 = Instant::now();
     net.send(t0, a1, b1, vec![1]);

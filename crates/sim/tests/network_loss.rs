@@ -1,5 +1,7 @@
 //! Loss statistics over 100 000 packets match the configured models.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,11 @@ fn arrivals(seed: u64, loss: Loss) -> Vec<bool> {
     let (a, b) = addrs();
     let mut net = SimNetwork::new(seed);
     net.bind(b);
-    net.set_link(a, b, LinkConfig::with_delay(Duration::from_millis(30)).loss(loss));
+    net.set_link(
+        a,
+        b,
+        LinkConfig::with_delay(Duration::from_millis(30)).loss(loss),
+    );
     let mut now = Instant::now();
     let mut got = vec![false; PACKETS as usize];
     for i in 0..PACKETS {
@@ -76,7 +82,10 @@ fn random_loss_of_ten_percent_is_within_one_point() {
         // Independent losses: bursts average 1 / (1 - p) ≈ 1.11 packets.
         let b = bursts(&got);
         let mean = b.iter().sum::<usize>() as f64 / b.len() as f64;
-        assert!((mean - 1.0 / 0.9).abs() < 0.05, "seed {seed}: mean burst {mean}");
+        assert!(
+            (mean - 1.0 / 0.9).abs() < 0.05,
+            "seed {seed}: mean burst {mean}"
+        );
     }
 }
 

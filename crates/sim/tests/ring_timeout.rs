@@ -1,6 +1,8 @@
 //! Nobody answers: the call ends as `no_answer` 45 s after the invite — in virtual time, with
 //! no real waiting.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -35,7 +37,11 @@ fn ring_timeout_fires_after_45_virtual_seconds() {
     let deadline = sent + Duration::from_millis(25) + Duration::from_secs(45);
     w.run_until(deadline - Duration::from_millis(1));
     for d in [c.a, c.b1, c.b2] {
-        assert_eq!(ended_reason(&w.all(d), call), None, "still ringing at 44.999 s");
+        assert_eq!(
+            ended_reason(&w.all(d), call),
+            None,
+            "still ringing at 44.999 s"
+        );
     }
     assert_eq!(w.sig.router().stats().calls_ringing, 1);
 

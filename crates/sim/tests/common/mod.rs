@@ -67,20 +67,26 @@ impl World {
 
     /// Runs every event up to `until` in time order, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Instant) {
-        while let Some(at) = earliest([self.sig.poll_timeout()]) {
-            if at > until {
-                break;
-            }
-            self.clock.advance_to(at);
-            let now = self.clock.now();
-            while let Some((device, msg)) = self.sig.poll_delivery(now) {
-                self.inbox.push((now, device, msg));
-            }
-            while let Some(device) = self.sig.poll_closed() {
-                self.closed.push((now, device));
+        loop {
+            self.deliver();
+            match earliest([self.sig.poll_timeout()]) {
+                Some(at) if at <= until => self.clock.advance_to(at),
+                _ => break,
             }
         }
         self.clock.advance_to(until);
+        self.deliver();
+    }
+
+    /// Hands out everything due now.
+    fn deliver(&mut self) {
+        let now = self.clock.now();
+        while let Some((device, msg)) = self.sig.poll_delivery(now) {
+            self.inbox.push((now, device, msg));
+        }
+        while let Some(device) = self.sig.poll_closed() {
+            self.closed.push((now, device));
+        }
     }
 
     pub fn run_for(&mut self, d: Duration) {

@@ -1,21 +1,48 @@
-//! The engine crate's one error type; each message says what to do.
+//! [`EngineError`]: the one error type of the engine crate. Every message says what the caller
+//! should do about it.
 
-/// Everything that can go wrong in the driver or be refused by the app-facing API.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong in the engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
-    /// The signaling connection is down and the message cannot wait for it (relays, pings).
-    #[error("signaling is down; the message was dropped (the engine reconnects by itself)")]
+    /// A relay (`offer`, `answer`, `candidate`) or `ping` was sent while the signaling
+    /// connection is down. These are not queued.
+    #[error(
+        "signaling is not connected: relays and pings are not queued; send them again after the next Connected event (an ICE restart is usually needed)"
+    )]
     SignalingDown,
-    /// The server URL is not usable.
-    #[error("bad signaling URL {0}: use ws://host:port/v1/ws or wss://…")]
+    /// The signaling URL cannot be used.
+    #[error("invalid signaling URL ({0}); use ws://host:port/v1/ws or wss://host/v1/ws")]
     Url(String),
-    /// The server refused the device token: it is unknown or revoked.
-    #[error("the server refused this device's token ({0}): add the device again with `ringwire device add`")]
-    Unauthorized(String),
-    /// The server speaks no protocol version we do.
-    #[error("the server speaks no protocol version this engine knows ({0}): upgrade the app or the server")]
-    UnsupportedVersion(String),
+    /// Some other configuration value cannot be used.
+    #[error("invalid signaling configuration: {0}")]
+    Config(String),
+    /// The server rejected the device token (`error unauthorized`, close 4401). Fatal.
+    #[error(
+        "the server rejected the device token (unauthorized): it is missing, unknown or revoked; obtain a new token and create a new client"
+    )]
+    Unauthorized,
+    /// The server speaks no protocol version this client speaks (close 4406). Fatal.
+    #[error(
+        "the server speaks no protocol version this client supports (unsupported_version); update the app"
+    )]
+    UnsupportedVersion,
+    /// Another connection of this device took over (`error replaced`, close 4409). Fatal.
+    #[error(
+        "another connection with this device's token took over (replaced); do not reconnect automatically, or the two will keep replacing each other"
+    )]
+    Replaced,
+    /// The signaling client has stopped: it was shut down, or stopped after a fatal error.
+    #[error(
+        "the signaling client has stopped (shut down, or after a fatal error); create a new one"
+    )]
+    Closed,
+    /// `spawn` was called outside a tokio runtime.
+    #[error("no tokio runtime: call SignalingClient::spawn from within a tokio runtime")]
+    NoRuntime,
+    /// The message may not be sent through [`crate::SignalingClient::send`].
+    #[error("{0}")]
+    NotSendable(&'static str),
     /// No media socket could be bound.
     #[error("cannot bind a UDP socket for media: {0}")]
     Bind(String),
@@ -23,12 +50,20 @@ pub enum EngineError {
     #[error("the engine could not start: {0}")]
     Runtime(String),
     /// The engine has stopped; create a new one.
-    #[error("the engine has stopped")]
+    #[error("the engine has stopped; create a new Engine")]
     Stopped,
     /// An argument from the app is invalid (a malformed user name, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The call engine refused a command.
-    #[error(transparent)]
-    Core(#[from] ringwire_core::CoreError),
+    /// The call engine refused a command (unknown call, wrong state, too many calls); the
+    /// message says which and what to do.
+    #[error("{0}")]
+    Core(String),
+}
+
+impl From<ringwire_core::CoreError> for EngineError {
+    fn from(error: ringwire_core::CoreError) -> Self {
+        // Kept as text so the error stays `Clone + Eq` for apps and bindings.
+        EngineError::Core(error.to_string())
+    }
 }

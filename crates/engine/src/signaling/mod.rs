@@ -1,218 +1,150 @@
-//! The WebSocket signaling client: one task that keeps a device connected to the server
-//! (protocol v1, docs/protocol.md §3), reconnects with exponential backoff and full jitter,
-//! lists the device's calls in `hello.calls` on every reconnect so the server resyncs it, and
-//! keeps call-control messages sent while down until the next `welcome`.
+//! The WebSocket signaling client: one task per client keeps a connection to the ringwire
+//! server (protocol sections 3 and 4.6–4.7) and turns it into [`SignalingEvent`]s.
 //!
-//! [`SignalingClient`] is the handle (cheap to clone); events arrive on the channel given to
-//! [`SignalingClient::spawn`]. The device token is never logged.
+//! Lifecycle of the task:
+//!
+//! 1. Connect (`ws://` or `wss://`, rustls with the webpki roots) with
+//!    `Authorization: Bearer <token>`, send `hello` (versions `[1]`, the client name, and the
+//!    calls set with [`SignalingClient::set_known_calls`]), wait for `welcome` — all within
+//!    `connect_timeout`.
+//! 2. Emit [`SignalingEvent::Connected`]; write the call-control messages queued while
+//!    disconnected; then forward every server message as [`SignalingEvent::Message`], starting
+//!    with the server's resync (protocol 4.7). An application `ping` goes out every
+//!    `ping_interval`; its `pong` updates [`SignalingClient::rtt`] and
+//!    [`SignalingClient::server_offset_ms`] and is not forwarded (pongs for pings the app sent
+//!    itself are). A frame that fails to decode is logged and skipped.
+//! 3. On a failed attempt, a close, a read or write error, or no `pong` within `pong_timeout`:
+//!    emit [`SignalingEvent::Disconnected`] with the delay chosen (exponential backoff with full
+//!    jitter, reset after each `welcome`), wait, go to 1.
+//! 4. On `error unauthorized` / close 4401, close 4406 (`unsupported_version`), or
+//!    `error replaced` / close 4409 (protocol 3.6: another instance of this device took over):
+//!    emit [`SignalingEvent::Fatal`] and end. On [`SignalingClient::shutdown`], when every handle
+//!    is dropped, or when the event receiver is dropped: close with 1000 and end, silently.
+//!
+//! The event channel closes when the task ends. Delivery is at most once: a message written to
+//! a connection that then dies is not resent.
 
+mod backoff;
+mod config;
 mod connection;
+mod outbox;
+mod state;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringwire_proto::{CallId, ClientMessage, ServerMessage, Welcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::EngineError;
+pub use config::SignalingConfig;
 
-/// Call-control messages kept while disconnected.
-const OUTBOX_LIMIT: usize = 64;
+use crate::error::EngineError;
+use config::Prepared;
+use connection::Task;
+use state::{Phase, Shared};
 
-/// Where and how to connect.
-#[derive(Clone)]
-pub struct SignalingConfig {
-    /// `ws://host:port/v1/ws` or `wss://…`.
-    pub url: String,
-    /// The device token (`rw_…`).
-    pub token: String,
-    /// A name for this client, sent in `hello`.
-    pub client_name: Option<String>,
-    /// First reconnect delay; doubles up to `backoff_max`, reset after a `welcome`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Application-level `ping` interval (also keeps NATs open).
-    pub ping_interval: Duration,
-    /// No `pong` within this: the connection is dead, reconnect.
-    pub pong_timeout: Duration,
-    /// TCP + WebSocket + hello/welcome must finish within this.
-    pub connect_timeout: Duration,
-}
-
-impl std::fmt::Debug for SignalingConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalingConfig")
-            .field("url", &self.url)
-            .field("token", &"<redacted>")
-            .field("client_name", &self.client_name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SignalingConfig {
-    /// Defaults: backoff 250 ms → 10 s, ping every 15 s, pong and connect timeouts 10 s.
-    pub fn new(url: impl Into<String>, token: impl Into<String>) -> SignalingConfig {
-        SignalingConfig {
-            url: url.into(),
-            token: token.into(),
-            client_name: Some(format!("ringwire-engine/{}", env!("CARGO_PKG_VERSION"))),
-            backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(15),
-            pong_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// What the client reports.
-#[derive(Debug)]
+/// What the signaling client reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalingEvent {
-    /// `hello` → `welcome` done; the server's resync messages follow as `Message`s.
+    /// The handshake completed (`hello` → `welcome`). The server's resync messages follow as
+    /// [`SignalingEvent::Message`].
     Connected(Welcome),
-    /// A server message.
+    /// A message from the server.
     Message(ServerMessage),
-    /// The connection is gone; the next attempt starts in `retry_in`.
-    Disconnected { reason: String, retry_in: Duration },
-    /// The server refused this device for good (unauthorized, no common version); the client
-    /// stopped.
+    /// The connection was lost or an attempt failed; the next attempt starts in `retry_in`.
+    Disconnected {
+        /// What happened, for logs and diagnostics.
+        reason: String,
+        /// The backoff delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The server refused this device for good ([`EngineError::Unauthorized`],
+    /// [`EngineError::UnsupportedVersion`], [`EngineError::Replaced`]). No retry; the task has
+    /// stopped and this is the last event.
     Fatal(EngineError),
 }
 
-/// State shared between the handle and the task.
-struct Shared {
-    connected: AtomicBool,
-    known_calls: Mutex<Vec<CallId>>,
-    /// Control messages waiting for the next `welcome`.
-    outbox: Mutex<VecDeque<ClientMessage>>,
-    rtt_us: AtomicU64,
-    /// Server clock minus ours, ms; `i64::MIN` until measured.
-    offset_ms: AtomicI64,
-}
-
-/// Handle to the signaling task.
-#[derive(Clone)]
+/// A handle to a running signaling connection task. Cheap to clone; the task stops when
+/// [`SignalingClient::shutdown`] is called or the last handle is dropped.
+#[derive(Debug, Clone)]
 pub struct SignalingClient {
-    shared: Arc<Shared>,
-    outgoing: mpsc::UnboundedSender<ClientMessage>,
-    stop: watch::Sender<bool>,
+    inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for SignalingClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalingClient")
-            .field("connected", &self.is_connected())
-            .finish()
-    }
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    /// `true` asks the task to stop; dropping it (the last handle gone) does too.
+    stop: watch::Sender<bool>,
+    /// Becomes `true` (or closes) when the task has ended.
+    done: watch::Receiver<bool>,
 }
 
 impl SignalingClient {
-    /// Spawns the connection task on the current tokio runtime; events go to `events`.
+    /// Spawns the connection task on the current tokio runtime. Events go to `events`.
+    ///
+    /// Fails if the configuration is unusable ([`EngineError::Url`], [`EngineError::Config`])
+    /// or there is no runtime ([`EngineError::NoRuntime`]); connection problems are reported as
+    /// events instead.
     pub fn spawn(
         config: SignalingConfig,
         events: mpsc::UnboundedSender<SignalingEvent>,
     ) -> Result<SignalingClient, EngineError> {
-        if !(config.url.starts_with("ws://") || config.url.starts_with("wss://")) {
-            return Err(EngineError::Url(config.url));
-        }
-        let shared = Arc::new(Shared {
-            connected: AtomicBool::new(false),
-            known_calls: Mutex::new(Vec::new()),
-            outbox: Mutex::new(VecDeque::new()),
-            rtt_us: AtomicU64::new(u64::MAX),
-            offset_ms: AtomicI64::new(i64::MIN),
-        });
-        let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        let prepared = Prepared::new(config)?;
+        let shared = Arc::new(Shared::default());
         let (stop, stop_rx) = watch::channel(false);
-        let task = connection::Task {
-            config,
+        let (done_tx, done) = watch::channel(false);
+        let task = Task {
+            prepared,
             shared: shared.clone(),
             events,
-            outgoing: outgoing_rx,
-            stop: stop_rx,
         };
-        tokio::spawn(task.run());
+        runtime.spawn(task.run(stop_rx, done_tx));
         Ok(SignalingClient {
-            shared,
-            outgoing,
-            stop,
+            inner: Arc::new(Inner { shared, stop, done }),
         })
     }
 
-    /// Sends a message. Call-control messages sent while disconnected wait (up to 64, oldest
-    /// dropped) and go out right after the next `welcome`; relays and pings are dropped while
-    /// down and return [`EngineError::SignalingDown`].
-    pub fn send(&self, message: ClientMessage) -> Result<(), EngineError> {
-        if !self.is_connected() {
-            if !is_call_control(&message) {
-                return Err(EngineError::SignalingDown);
-            }
-            queue(&self.shared, message);
-            return Ok(());
-        }
-        self.outgoing
-            .send(message)
-            .map_err(|_| EngineError::Stopped)
+    /// Sends a message. Call-control messages (invite, ringing, accept, decline, busy, cancel,
+    /// hangup) sent while disconnected are queued (bounded, 64; oldest dropped with a warn) and
+    /// flushed right after the next welcome; relays (offer/answer/candidate) and pings are
+    /// dropped while disconnected and return `Err(EngineError::SignalingDown)`.
+    ///
+    /// `hello` is refused ([`EngineError::NotSendable`]): the client sends it itself. After the
+    /// task has stopped every send is [`EngineError::Closed`].
+    pub fn send(&self, msg: ClientMessage) -> Result<(), EngineError> {
+        self.inner.shared.send(msg)
     }
 
-    /// The calls the app still shows, sent as `hello.calls` on every (re)connect.
+    /// The calls the app still shows; sent as `hello.calls` on every (re)connect (protocol
+    /// 4.7). At most 32 are sent (the protocol's limit): the first 32 of this list.
     pub fn set_known_calls(&self, calls: Vec<CallId>) {
-        if let Ok(mut known) = self.shared.known_calls.lock() {
-            *known = calls;
-        }
+        self.inner.shared.lock().known_calls = calls;
     }
 
-    /// Whether `welcome` arrived on the current connection.
+    /// Whether the handshake has completed on the current connection.
     pub fn is_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Acquire)
+        self.inner.shared.lock().phase == Phase::Up
     }
 
-    /// Round-trip time of the last `ping`/`pong`.
+    /// Round-trip time of the last ping/pong.
     pub fn rtt(&self) -> Option<Duration> {
-        match self.shared.rtt_us.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            us => Some(Duration::from_micros(us)),
-        }
+        self.inner.shared.lock().rtt
     }
 
-    /// The server's clock minus ours, in ms (protocol §2.3), once a `pong` arrived.
+    /// The estimated server clock offset (protocol 2.3): server time minus local time, in
+    /// milliseconds, from the last ping/pong (assuming a symmetric path).
     pub fn server_offset_ms(&self) -> Option<i64> {
-        match self.shared.offset_ms.load(Ordering::Relaxed) {
-            i64::MIN => None,
-            ms => Some(ms),
-        }
+        self.inner.shared.lock().server_offset_ms
     }
 
-    /// Closes the connection (code 1000) and stops the task; no events follow.
+    /// Closes the connection with 1000 and waits until the task has ended; no events follow.
+    /// Idempotent; every handle may call it.
     pub async fn shutdown(&self) {
-        let _ = self.stop.send(true);
-        // Wait until the task has let go of the connection.
-        self.stop.closed().await;
-    }
-}
-
-/// Messages that change a call and must not be lost to a reconnect.
-fn is_call_control(message: &ClientMessage) -> bool {
-    matches!(
-        message,
-        ClientMessage::Invite(_)
-            | ClientMessage::Ringing { .. }
-            | ClientMessage::Accept { .. }
-            | ClientMessage::Decline { .. }
-            | ClientMessage::Busy { .. }
-            | ClientMessage::Cancel { .. }
-            | ClientMessage::Hangup { .. }
-    )
-}
-
-fn queue(shared: &Shared, message: ClientMessage) {
-    if let Ok(mut outbox) = shared.outbox.lock() {
-        if outbox.len() >= OUTBOX_LIMIT {
-            tracing::warn!("signaling outbox full; the oldest queued message is dropped");
-            outbox.pop_front();
-        }
-        outbox.push_back(message);
+        self.inner.stop.send_replace(true);
+        let mut done = self.inner.done.clone();
+        // Err means the task is gone (it dropped its sender): also done.
+        let _ = done.wait_for(|done| *done).await;
     }
 }

@@ -108,7 +108,11 @@ pub struct CallSummary {
     pub frames_sent: u64,
     pub frames_decoded: u64,
     pub frames_recovered_fec: u64,
+    /// Lost frames played with packet-loss concealment.
     pub frames_concealed: u64,
+    /// Concealment played while the jitter buffer grew its delay or waited for a late packet
+    /// (not a loss).
+    pub frames_inserted: u64,
 }
 
 /// Something the app must know or act on. Handle them in order.

@@ -10,6 +10,8 @@
 //! - [`SimSignaling`]: the real sans-IO call router behind simulated WebSocket links, playing
 //!   the server driver's part (handshake, lookups, routing, record writing). It keeps the call
 //!   record ([`CallLog`]) so tests can assert how each call ended.
+//! - [`World`]: all of the above with real call engines (`ringwire_core::Agent`, real str0m
+//!   connections, real Opus) as the devices — whole calls in virtual time.
 //!
 //! # Driving a simulation
 //!
@@ -71,6 +73,7 @@ mod link;
 mod net;
 mod rng;
 mod signaling;
+mod world;
 
 pub use call_log::CallLog;
 pub use clock::{SimClock, TimeBase, DEFAULT_EPOCH_MS};
@@ -79,6 +82,7 @@ pub use link::{LinkConfig, LinkStats, Loss, RateLimit};
 pub use net::{Datagram, Endpoint, SimNetwork};
 pub use rng::SimRng;
 pub use signaling::{SignalingLink, SignalingStats, SimSignaling};
+pub use world::{Dev, PlayedFrames, SimDevice, World};
 
 use std::time::Instant;
 

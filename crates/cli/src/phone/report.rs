@@ -78,6 +78,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>) -> Value {
         frames_decoded,
         frames_recovered_fec,
         frames_concealed,
+        frames_inserted,
     } = summary.as_ref();
     json!({
         "ok": talk_time.is_some() && reason.as_protocol().is_some(),
@@ -97,6 +98,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>) -> Value {
             "decoded": frames_decoded,
             "recovered_fec": frames_recovered_fec,
             "concealed": frames_concealed,
+            "inserted": frames_inserted,
         },
         "quality": quality,
         "heard_hz": heard_hz,

@@ -443,13 +443,18 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         frames_decoded: 0,
         frames_recovered_fec: 0,
         frames_concealed: 0,
+        frames_inserted: 0,
     };
     if let Some(audio) = &call.audio {
         let stats = audio.receiver().stats();
         summary.frames_sent = audio.frames_sent;
         summary.frames_decoded = stats.jitter.played;
-        summary.frames_recovered_fec = stats.jitter.recovered_fec;
-        summary.frames_concealed = stats.jitter.concealed;
+        // The jitter buffer asks for FEC whenever the next packet is there; the decoder
+        // conceals instead when that packet carries no FEC (Opus adds it only to frames it
+        // classifies as speech), so count what was really played.
+        summary.frames_recovered_fec = stats.jitter.recovered_fec - stats.fec_unavailable;
+        summary.frames_concealed = stats.jitter.concealed + stats.fec_unavailable;
+        summary.frames_inserted = stats.jitter.inserted;
         summary.quality = Some(audio::quality_of(call, audio));
     }
     summary

@@ -89,7 +89,14 @@ impl Agent {
     fn on_incoming(&mut self, now: Instant, incoming: Incoming) {
         let call_id = incoming.call_id;
         let _span = tracing::info_span!("call", %call_id).entered();
-        if self.calls.contains_key(&call_id) {
+        if let Some(call) = self.calls.get(&call_id) {
+            if call.direction == Direction::Incoming && call.state.is_answered() {
+                // The server still has the call ringing: our accept was lost with the old
+                // connection. Accept again (the server answers a repeated accept the same way).
+                info!("the server missed our accept; sending it again");
+                self.signal(ClientMessage::Accept { call_id });
+                return;
+            }
             // A replay after our reconnect: the call is still ringing. If our pre-connect offer
             // was lost on the way (the caller never answered it), make a fresh one.
             self.reoffer_if_stale(now, call_id);

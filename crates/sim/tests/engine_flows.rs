@@ -98,7 +98,7 @@ fn multi_device_accept_first_wins_audio_flows_and_hangup_ends_both() {
         .device(b1)
         .end_reason(call)
         .is_some()));
-    assert_eq!(w.device(a).ended(call).unwrap().1, true);
+    assert!(w.device(a).ended(call).unwrap().1, "Alice ended it herself");
     assert_eq!(w.device(b1).end_reason(call), Some(EndReason::Hangup));
     w.run_for(Duration::from_millis(200));
     let record = w.signaling.call_record(call).unwrap();

@@ -239,6 +239,22 @@ impl ClientMessage {
         }
     }
 
+    /// Whether this message starts or acts on a call (`invite`, `ringing`, `accept`,
+    /// `decline`, `busy`, `cancel`, `hangup`): what a client must keep for the next connection
+    /// when its WebSocket drops, while relays and pings are only worth sending now.
+    pub fn is_call_action(&self) -> bool {
+        matches!(
+            self,
+            ClientMessage::Invite(_)
+                | ClientMessage::Ringing { .. }
+                | ClientMessage::Accept { .. }
+                | ClientMessage::Decline { .. }
+                | ClientMessage::Busy { .. }
+                | ClientMessage::Cancel { .. }
+                | ClientMessage::Hangup { .. }
+        )
+    }
+
     /// The call this message is about, if any.
     pub fn call_id(&self) -> Option<CallId> {
         match self {

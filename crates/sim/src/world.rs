@@ -383,7 +383,7 @@ impl World {
                 Output::Signal(message) => {
                     if d.signaling_up && self.signaling.is_connected(d.device_id) {
                         let _ = self.signaling.send(now, d.device_id, message);
-                    } else if is_call_control(&message) {
+                    } else if message.is_call_action() {
                         d.outbox.push(message);
                     }
                 }
@@ -412,17 +412,4 @@ impl World {
             .position(|d| d.device_id == device_id)
             .map(Dev)
     }
-}
-
-fn is_call_control(message: &ClientMessage) -> bool {
-    matches!(
-        message,
-        ClientMessage::Invite(_)
-            | ClientMessage::Ringing { .. }
-            | ClientMessage::Accept { .. }
-            | ClientMessage::Decline { .. }
-            | ClientMessage::Busy { .. }
-            | ClientMessage::Cancel { .. }
-            | ClientMessage::Hangup { .. }
-    )
 }

@@ -346,21 +346,15 @@ impl Agent {
             for call in self.calls.values_mut() {
                 for (device, peer) in call.peers.iter_mut() {
                     loop {
-                        match peer.pc.poll_output() {
-                            peer::Output::Transmit {
-                                source,
-                                destination,
-                                contents,
-                            } => self.out.push_back(Output::Transmit {
-                                source,
-                                destination,
-                                contents,
-                            }),
-                            peer::Output::Event(event) => events.push((call.id, *device, event)),
-                            peer::Output::Timeout(at) => {
+                        match forward_transmit(&mut self.out, peer.pc.poll_output()) {
+                            Some(peer::Output::Event(event)) => {
+                                events.push((call.id, *device, event))
+                            }
+                            Some(peer::Output::Timeout(at)) => {
                                 peer.timeout = at;
                                 break;
                             }
+                            Some(peer::Output::Transmit { .. }) | None => {}
                         }
                     }
                 }
@@ -404,25 +398,33 @@ impl Agent {
     /// it has to say matters any more.
     fn close_peer(&mut self, mut peer: Peer) {
         peer.pc.close();
-        loop {
-            match peer.pc.poll_output() {
-                peer::Output::Transmit {
-                    source,
-                    destination,
-                    contents,
-                } => self.out.push_back(Output::Transmit {
-                    source,
-                    destination,
-                    contents,
-                }),
-                peer::Output::Event(_) => {}
-                peer::Output::Timeout(_) => break,
-            }
-        }
+        while !matches!(
+            forward_transmit(&mut self.out, peer.pc.poll_output()),
+            Some(peer::Output::Timeout(_))
+        ) {}
     }
 
     fn ended_recently(&self, call_id: CallId) -> bool {
         self.recently_ended.contains(&call_id)
+    }
+}
+
+/// Moves a connection's datagram to the agent's outputs; hands back anything else.
+fn forward_transmit(out: &mut VecDeque<Output>, output: peer::Output) -> Option<peer::Output> {
+    match output {
+        peer::Output::Transmit {
+            source,
+            destination,
+            contents,
+        } => {
+            out.push_back(Output::Transmit {
+                source,
+                destination,
+                contents,
+            });
+            None
+        }
+        other => Some(other),
     }
 }
 

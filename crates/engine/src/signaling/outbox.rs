@@ -22,17 +22,13 @@ pub(crate) enum Kind {
 }
 
 pub(crate) fn kind(message: &ClientMessage) -> Kind {
-    match message {
-        ClientMessage::Invite(_)
-        | ClientMessage::Ringing { .. }
-        | ClientMessage::Accept { .. }
-        | ClientMessage::Decline { .. }
-        | ClientMessage::Busy { .. }
-        | ClientMessage::Cancel { .. }
-        | ClientMessage::Hangup { .. } => Kind::CallControl,
-        ClientMessage::Hello { .. } => Kind::Hello,
+    if message.is_call_action() {
+        Kind::CallControl
+    } else if matches!(message, ClientMessage::Hello { .. }) {
+        Kind::Hello
+    } else {
         // Relays, ping, and any type a later protocol version adds: not worth replaying.
-        _ => Kind::Ephemeral,
+        Kind::Ephemeral
     }
 }
 

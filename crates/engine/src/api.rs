@@ -199,11 +199,11 @@ async fn start(
         source: config.audio.source,
         sink: config.audio.sink,
         auto_audio_session: config.auto_audio_session,
-        frame,
         capture: vec![0; samples],
         playout: vec![0; samples],
         known_calls: Vec::new(),
         next_timeout: now,
+        audio_tick: tokio::time::interval(frame),
     };
     Ok((driver, local_addrs))
 }

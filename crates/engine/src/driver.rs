@@ -51,19 +51,21 @@ pub(crate) struct Driver {
     pub source: Box<dyn AudioSource>,
     pub sink: Box<dyn AudioSink>,
     pub auto_audio_session: bool,
-    pub frame: Duration,
     /// Per-frame buffers, allocated once.
     pub capture: Vec<i16>,
     pub playout: Vec<i16>,
     pub known_calls: Vec<CallId>,
     pub next_timeout: Instant,
+    /// The audio clock; restarted when a call is answered so its first frame goes out at
+    /// once rather than up to a frame later.
+    pub audio_tick: tokio::time::Interval,
 }
 
 impl Driver {
     pub async fn run(mut self) {
-        let mut audio_tick = tokio::time::interval(self.frame);
         // A late tick is made up at once: the media clock must not lose frames.
-        audio_tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        self.audio_tick
+            .set_missed_tick_behavior(MissedTickBehavior::Burst);
         loop {
             let sleep = tokio::time::sleep_until(self.next_timeout.into());
             tokio::select! {
@@ -85,7 +87,7 @@ impl Driver {
                         &datagram.contents,
                     );
                 }
-                _ = audio_tick.tick() => self.on_audio_tick(),
+                _ = self.audio_tick.tick() => self.on_audio_tick(),
                 _ = sleep => self.agent.handle_timeout(Instant::now()),
             }
             self.carry_out();
@@ -203,6 +205,7 @@ impl Driver {
                     let _ = self
                         .agent
                         .handle_command(now, Command::AudioSessionActivated);
+                    self.audio_tick.reset_immediately();
                 }
                 Report::Ended { .. }
                     if self.agent.audio_session_active()

@@ -141,7 +141,7 @@ fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<()> {
 /// What happens when a call runs: the live status line and, at the end, the report.
 struct CallWatch {
     json: bool,
-    call_id: Option<CallId>,
+    call_id: CallId,
     answered_at: Option<Instant>,
     state: &'static str,
     quality: Option<CallQuality>,
@@ -164,7 +164,7 @@ impl CallWatch {
                 Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the engine stopped"),
             };
             match event {
-                Some(EngineEvent::Report(report)) if report.call_id() == self.call_id => {
+                Some(EngineEvent::Report(report)) if report.call_id() == Some(self.call_id) => {
                     if let Some(code) = self.on_report(report, record)? {
                         return Ok(code);
                     }
@@ -176,12 +176,10 @@ impl CallWatch {
                 _ => {}
             }
             let talk = self.answered_at.map(|a| a.elapsed());
-            if let (Some(limit), Some(talk), Some(call_id)) =
-                (self.hang_up_after, talk, self.call_id)
-            {
+            if let (Some(limit), Some(talk)) = (self.hang_up_after, talk) {
                 if talk >= limit && !hung_up {
                     hung_up = true;
-                    engine.end(call_id)?;
+                    engine.end(self.call_id)?;
                 }
             }
             if !self.json {
@@ -238,7 +236,7 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     }
     let watch = CallWatch {
         json: args.phone.json,
-        call_id: Some(call_id),
+        call_id,
         answered_at: None,
         state: "dialing",
         quality: None,
@@ -281,7 +279,7 @@ pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
     }
     let watch = CallWatch {
         json: args.phone.json,
-        call_id: Some(call_id),
+        call_id,
         answered_at: still_ringing.then(Instant::now),
         state: "connecting",
         quality: None,

@@ -9,7 +9,7 @@ use ringwire_proto::{CallId, ClientMessage, EndReason};
 use tracing::{info, warn};
 
 use super::{Agent, Command};
-use crate::call::{CallAudio, CallState};
+use crate::call::{Call, CallAudio, CallState};
 use crate::inband::InbandMessage;
 use crate::report::{CallEndReason, Direction, Report};
 use crate::CoreError;
@@ -21,7 +21,7 @@ impl Agent {
         let result = match command {
             Command::Answer { call_id } => self.answer(now, call_id),
             Command::End { call_id } => self.end_by_user(now, call_id),
-            Command::SetMuted { call_id, muted } => self.with_call(call_id, |c| c.muted = muted),
+            Command::SetMuted { call_id, muted } => self.call_mut(call_id).map(|c| c.muted = muted),
             Command::SetHeld { call_id, held } => self.set_held(call_id, held),
             Command::AudioSessionActivated => {
                 self.audio_session_active = true;
@@ -58,25 +58,16 @@ impl Agent {
         self.audio_session_active
     }
 
-    fn with_call(
-        &mut self,
-        call_id: CallId,
-        f: impl FnOnce(&mut crate::call::Call),
-    ) -> Result<(), CoreError> {
-        let call = self
-            .calls
+    /// The call a command names, or the error that says it is gone.
+    fn call_mut(&mut self, call_id: CallId) -> Result<&mut Call, CoreError> {
+        self.calls
             .get_mut(&call_id)
-            .ok_or(CoreError::UnknownCall { call_id })?;
-        f(call);
-        Ok(())
+            .ok_or(CoreError::UnknownCall { call_id })
     }
 
     fn answer(&mut self, now: Instant, call_id: CallId) -> Result<(), CoreError> {
         let config = self.config.clone();
-        let call = self
-            .calls
-            .get_mut(&call_id)
-            .ok_or(CoreError::UnknownCall { call_id })?;
+        let call = self.call_mut(call_id)?;
         if call.direction != Direction::Incoming || call.state != CallState::Ringing {
             return Err(CoreError::CallState {
                 command: "answer",
@@ -117,10 +108,7 @@ impl Agent {
     /// The user ended the call on this device: cancel, decline or hang up as the state asks,
     /// in-band too once answered.
     fn end_by_user(&mut self, now: Instant, call_id: CallId) -> Result<(), CoreError> {
-        let call = self
-            .calls
-            .get_mut(&call_id)
-            .ok_or(CoreError::UnknownCall { call_id })?;
+        let call = self.call_mut(call_id)?;
         let (message, reason) = match (call.direction, call.state) {
             (Direction::Outgoing, CallState::Dialing | CallState::Ringing) => {
                 (ClientMessage::Cancel { call_id }, EndReason::Cancelled)
@@ -144,10 +132,7 @@ impl Agent {
     }
 
     fn set_held(&mut self, call_id: CallId, held: bool) -> Result<(), CoreError> {
-        let call = self
-            .calls
-            .get_mut(&call_id)
-            .ok_or(CoreError::UnknownCall { call_id })?;
+        let call = self.call_mut(call_id)?;
         if !call.state.is_answered() {
             return Err(CoreError::CallState {
                 command: "hold",

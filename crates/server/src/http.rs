@@ -1,5 +1,5 @@
 //! The HTTP surface: `/healthz`, `/metrics`, the WebSocket endpoint `/v1/ws`, call history
-//! `/v1/calls`, and the admin API under `/v1/admin`. Errors are JSON:
+//! `/v1/calls`, the admin API under `/v1/admin`, and the browser client at `/` (`web.rs`). Errors are JSON:
 //! `{"error": {"code": "...", "message": "..."}}`. Described in `docs/http.md`.
 
 use std::collections::HashMap;
@@ -52,6 +52,7 @@ pub fn routes(state: AppState) -> Router {
             post(create_device).get(list_devices),
         )
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -21,6 +21,7 @@ pub mod router;
 pub mod server;
 pub mod store;
 pub mod testing;
+pub mod web;
 pub mod writer;
 
 pub use config::ServerConfig;

@@ -1,0 +1,20 @@
+// Builds the browser client into dist/ (index.html, app.js, app.css), the files
+// `ringwire serve` embeds (crates/server/src/web.rs). Output is deterministic, so the committed
+// dist/ can be checked against a fresh build (scripts/test does).
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+
+const here = new URL('.', import.meta.url).pathname;
+mkdirSync(`${here}dist`, { recursive: true });
+await build({
+  entryPoints: [`${here}src/main.ts`],
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  outfile: `${here}dist/app.js`,
+  logLevel: 'warning',
+});
+copyFileSync(`${here}src/index.html`, `${here}dist/index.html`);
+copyFileSync(`${here}src/app.css`, `${here}dist/app.css`);

@@ -1,0 +1,316 @@
+// One call as this browser device sees it, following DESIGN.md's call flow exactly like the
+// native engine (crates/core/src/agent): a callee device pre-connects while it rings (it offers
+// to the caller device at once, media held); the caller answers every ringing device with its
+// own connection; the first accept wins, whether the server's `accepted` or the winner's in-band
+// accept arrives first, and the caller closes the losers' connections. All transitions happen in
+// `onServer`, `onControl`, `onPeerState` and the user actions below.
+
+import { Peer, type PeerSignal, type Quality } from './peer';
+import {
+  type CallId,
+  type ClientMessage,
+  type DeviceId,
+  describeEnd,
+  type InbandMessage,
+  type ServerMessage,
+} from './protocol';
+
+export type Phase = 'dialing' | 'ringing' | 'connecting' | 'active' | 'reconnecting' | 'ended';
+export type Role = 'caller' | 'callee';
+
+/** What a call needs from the page around it. */
+export interface CallHost {
+  readonly deviceId: DeviceId;
+  send(message: ClientMessage): void;
+  /** The microphone, asked for when the user calls or accepts (a user gesture). */
+  microphone(): Promise<MediaStreamTrack>;
+  /** The element remote audio plays through. */
+  playRemote(stream: MediaStream | null): void;
+  changed(call: Call): void;
+  iceServers: RTCIceServer[];
+}
+
+/** A ringing device that says nothing past its deadline is a ghost (FIELD-NOTES: late pushes). */
+const GHOST_GRACE_MS = 5_000;
+/** Media that stays down this long ends the call, as in the native engine. */
+const RECONNECT_LIMIT_MS = 30_000;
+
+export class Call {
+  phase: Phase;
+  /** Remote device whose connection carries the call once answered. */
+  answeredDevice: DeviceId | null = null;
+  /** Why it ended, the protocol reason (or `media_failed`); set when `phase` is `ended`. */
+  endReason: string | null = null;
+  endedHere = false;
+  endText = '';
+  muted = false;
+  /** When audio started (`performance.now()`), for the duration shown. */
+  talkStartedAt: number | null = null;
+  acceptedAt: number | null = null;
+  quality: Quality | null = null;
+  ringDeadlineMs: number | null = null;
+  /** Devices that said `ringing` (caller side). */
+  readonly ringingDevices = new Set<DeviceId>();
+  readonly peers = new Map<DeviceId, Peer>();
+  private mic: MediaStreamTrack | null = null;
+  private reconnectTimer: number | undefined;
+  private ghostTimer: number | undefined;
+
+  private constructor(
+    readonly id: CallId,
+    readonly role: Role,
+    /** The other party: the callee user for a caller, the caller user for a callee. */
+    readonly peerUser: string,
+    readonly peerDisplayName: string | null,
+    /** The caller device, for a callee. */
+    readonly callerDevice: DeviceId | null,
+    private readonly host: CallHost,
+  ) {
+    this.phase = role === 'caller' ? 'dialing' : 'ringing';
+  }
+
+  /** Places a call: the microphone first (the user's click is the gesture), then `invite`. */
+  static outgoing(host: CallHost, id: CallId, toUser: string, mic: MediaStreamTrack): Call {
+    const call = new Call(id, 'caller', toUser, null, null, host);
+    call.mic = mic;
+    host.send({ type: 'invite', call_id: id, to_user: toUser });
+    return call;
+  }
+
+  /** A call rings here: tell the caller, and pre-connect while the user decides. */
+  static incoming(host: CallHost, m: Extract<ServerMessage, { type: 'incoming' }>, ringTimeoutMs: number): Call {
+    const call = new Call(m.call_id, 'callee', m.from_user, m.from_display_name ?? null, m.from_device, host);
+    call.ringDeadlineMs = m.ring_deadline_ms;
+    host.send({ type: 'ringing', call_id: call.id });
+    call.ghostTimer = window.setTimeout(() => {
+      if (call.phase === 'ringing') call.finish('no_answer', null);
+    }, ringTimeoutMs + GHOST_GRACE_MS);
+    const peer = call.addPeer(m.from_device, 'offerer');
+    peer.offer().catch((e) => console.warn('ringwire: offer failed', e));
+    return call;
+  }
+
+  get live(): boolean {
+    return this.phase !== 'ended';
+  }
+
+  get answeredHere(): boolean {
+    return this.role === 'callee' && this.answeredDevice === this.host.deviceId;
+  }
+
+  /** The connection that carries (or will carry) the call's audio. */
+  get mediaPeer(): Peer | null {
+    if (this.role === 'callee') return this.callerDevice ? (this.peers.get(this.callerDevice) ?? null) : null;
+    return this.answeredDevice ? (this.peers.get(this.answeredDevice) ?? null) : null;
+  }
+
+  // ---- user actions ----
+
+  async accept(): Promise<void> {
+    if (this.role !== 'callee' || this.phase !== 'ringing') return;
+    this.phase = 'connecting';
+    this.answeredDevice = this.host.deviceId;
+    this.acceptedAt = performance.now();
+    this.host.changed(this);
+    this.host.send({ type: 'accept', call_id: this.id });
+    this.mediaPeer?.sendControl({ type: 'accept', call_id: this.id });
+    try {
+      this.mic = await this.host.microphone();
+    } catch (error) {
+      console.warn('ringwire: no microphone; the call continues receive-only', error);
+    }
+    if (!this.live) return;
+    await this.startMedia();
+  }
+
+  decline(): void {
+    if (this.role !== 'callee' || this.phase !== 'ringing') return;
+    this.host.send({ type: 'decline', call_id: this.id });
+    this.finish('declined', this.host.deviceId);
+  }
+
+  hangup(): void {
+    if (!this.live) return;
+    this.host.send({ type: 'hangup', call_id: this.id });
+    this.mediaPeer?.sendControl({ type: 'hangup', call_id: this.id });
+    const reason =
+      this.answeredDevice === null ? (this.role === 'caller' ? 'cancelled' : 'declined') : 'hangup';
+    this.finish(reason, this.host.deviceId);
+  }
+
+  setMuted(muted: boolean): void {
+    this.muted = muted;
+    if (this.mic) this.mic.enabled = !muted;
+    this.host.changed(this);
+  }
+
+  // ---- inputs ----
+
+  onServer(m: ServerMessage): void {
+    if (!this.live) return;
+    switch (m.type) {
+      case 'calling':
+        this.ringDeadlineMs = m.ring_deadline_ms;
+        break;
+      case 'ringing':
+        this.ringingDevices.add(m.device_id);
+        if (this.phase === 'dialing') this.phase = 'ringing';
+        break;
+      case 'accepted':
+        if (this.role === 'caller') this.select(m.device_id);
+        else if (m.device_id === this.host.deviceId && this.answeredDevice === null) {
+          // Answered here earlier (a reload, another tab): the server is the authority.
+          this.answeredDevice = m.device_id;
+          void this.startMedia();
+        }
+        break;
+      case 'ended':
+        this.finish(m.reason, m.device_id ?? null);
+        return;
+      case 'offer': {
+        if (!this.mayTalkTo(m.from_device)) return;
+        const peer = this.peers.get(m.from_device) ?? this.addPeer(m.from_device, 'answerer');
+        peer.acceptOffer(m.sdp).catch((e) => console.warn('ringwire: bad offer', e));
+        break;
+      }
+      case 'answer':
+        this.peers.get(m.from_device)?.acceptAnswer(m.sdp).catch((e) => console.warn('ringwire: bad answer', e));
+        break;
+      case 'candidate': {
+        const init: RTCIceCandidateInit = { candidate: m.candidate };
+        if (m.sdp_mid !== undefined) init.sdpMid = m.sdp_mid;
+        if (m.sdp_m_line_index !== undefined) init.sdpMLineIndex = m.sdp_m_line_index;
+        if (m.username_fragment !== undefined) init.usernameFragment = m.username_fragment;
+        void this.peers.get(m.from_device)?.addCandidate(init);
+        break;
+      }
+      default:
+        return;
+    }
+    this.host.changed(this);
+  }
+
+  /** The server refused something about this call. */
+  onError(m: Extract<ServerMessage, { type: 'error' }>): void {
+    if (!this.live) return;
+    switch (m.code) {
+      case 'unknown_call':
+      case 'not_a_participant':
+        // Asked about in `hello` (or acted on) and the server does not have us in it: gone.
+        if (m.ref_type === 'hello' || m.ref_type === 'accept' || m.ref_type === 'hangup') {
+          this.finish('connection_lost', null);
+        }
+        break;
+      case 'user_not_found':
+      case 'cannot_call_self':
+      case 'duplicate_call':
+      case 'rate_limited':
+        if (m.ref_type === 'invite') this.finish(m.code, this.host.deviceId, m.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async updateQuality(): Promise<void> {
+    const peer = this.mediaPeer;
+    if (!peer || !this.live || this.answeredDevice === null) return;
+    this.quality = await peer.quality(this.quality);
+    this.host.changed(this);
+  }
+
+  /** Ends the call here for good: connections closed, microphone released by the page. */
+  finish(reason: string, byDevice: DeviceId | null, detail?: string): void {
+    if (!this.live) return;
+    this.phase = 'ended';
+    this.endReason = reason;
+    this.endedHere = byDevice === this.host.deviceId;
+    this.endText = detail ?? describeEnd(reason, this.endedHere, this.role);
+    window.clearTimeout(this.reconnectTimer);
+    window.clearTimeout(this.ghostTimer);
+    for (const peer of this.peers.values()) peer.close();
+    this.host.playRemote(null);
+    this.host.changed(this);
+  }
+
+  // ---- internals ----
+
+  private addPeer(device: DeviceId, role: 'offerer' | 'answerer'): Peer {
+    const peer: Peer = new Peer(
+      device,
+      role,
+      {
+        signal: (s: PeerSignal) => this.host.send({ ...s, call_id: this.id, to_device: device }),
+        control: (c: InbandMessage) => this.onControl(device, c),
+        connectionState: () => this.onPeerState(peer),
+      },
+      this.host.iceServers,
+    );
+    this.peers.set(device, peer);
+    return peer;
+  }
+
+  /** After an accept only the caller and the answering device talk (protocol.md 4.11). */
+  private mayTalkTo(device: DeviceId): boolean {
+    if (this.role === 'callee') return device === this.callerDevice;
+    return this.answeredDevice === null || this.answeredDevice === device;
+  }
+
+  private onControl(from: DeviceId, c: InbandMessage): void {
+    if (c.call_id !== this.id || !this.live) return;
+    if (c.type === 'accept' && this.role === 'caller') {
+      // In-band accept beats a slow server; the server's `accepted` confirms or corrects it.
+      this.select(from);
+      this.host.changed(this);
+    } else if (c.type === 'hangup' && (this.role === 'callee' || from === this.answeredDevice)) {
+      this.finish(this.answeredDevice ? 'hangup' : this.role === 'callee' ? 'cancelled' : 'declined', from);
+    }
+  }
+
+  /** Caller: `device` answered. Keep its connection, close the rest, let audio flow. */
+  private select(device: DeviceId): void {
+    if (this.answeredDevice === device) return;
+    this.answeredDevice = device;
+    this.acceptedAt ??= performance.now();
+    for (const [other, peer] of this.peers) {
+      if (other !== device) {
+        peer.close();
+        this.peers.delete(other);
+      }
+    }
+    if (this.phase === 'dialing' || this.phase === 'ringing') this.phase = 'connecting';
+    void this.startMedia();
+  }
+
+  private async startMedia(): Promise<void> {
+    const peer = this.mediaPeer;
+    if (!peer) return; // the winner has not offered yet; `onPeerState` starts it
+    await peer.setMedia(true, this.mic);
+    if (this.mic) this.mic.enabled = !this.muted;
+    this.host.playRemote(peer.remoteStream);
+    this.onPeerState(peer);
+  }
+
+  private onPeerState(peer: Peer): void {
+    if (!this.live || peer !== this.mediaPeer || this.answeredDevice === null) return;
+    if (!peer.mediaEnabled) {
+      void this.startMedia();
+      return;
+    }
+    const state = peer.connectionState;
+    if (state === 'connected') {
+      window.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+      this.phase = 'active';
+      this.talkStartedAt ??= performance.now();
+    } else if ((state === 'disconnected' || state === 'failed') && this.phase === 'active') {
+      this.phase = 'reconnecting';
+      this.reconnectTimer = window.setTimeout(() => {
+        if (this.phase !== 'reconnecting') return;
+        this.host.send({ type: 'hangup', call_id: this.id });
+        this.finish('media_failed', this.host.deviceId);
+      }, RECONNECT_LIMIT_MS);
+    }
+    this.host.changed(this);
+  }
+}

@@ -1,0 +1,191 @@
+// Signaling protocol v1 as the browser speaks it: the message shapes of docs/protocol.md
+// (sections 5 and 6), the end reasons of section 7 and the checks a client does on frames it
+// receives. The server is the authority; this file only keeps the page from acting on a frame
+// it misread.
+
+export type CallId = string;
+export type DeviceId = string;
+
+export type EndReason =
+  | 'answered_elsewhere'
+  | 'declined_elsewhere'
+  | 'cancelled'
+  | 'no_answer'
+  | 'busy'
+  | 'declined'
+  | 'hangup'
+  | 'connection_lost'
+  | 'glare'
+  | 'unavailable';
+
+export type ClientMessage =
+  | { type: 'hello'; versions: number[]; client?: string; calls?: CallId[] }
+  | { type: 'invite'; call_id: CallId; to_user: string }
+  | { type: 'ringing' | 'accept' | 'decline' | 'busy' | 'cancel' | 'hangup'; call_id: CallId }
+  | { type: 'offer' | 'answer'; call_id: CallId; to_device: DeviceId; sdp: string }
+  | {
+      type: 'candidate';
+      call_id: CallId;
+      to_device: DeviceId;
+      candidate: string;
+      sdp_mid?: string;
+      sdp_m_line_index?: number;
+      username_fragment?: string;
+    }
+  | { type: 'ping'; nonce: number };
+
+export interface Welcome {
+  type: 'welcome';
+  version: number;
+  user: string;
+  display_name?: string;
+  device_id: DeviceId;
+  server_time_ms: number;
+  ring_timeout_ms: number;
+}
+
+export type ServerMessage =
+  | Welcome
+  | {
+      type: 'calling';
+      call_id: CallId;
+      to_user: string;
+      devices_online: number;
+      devices_offline: number;
+      ring_deadline_ms: number;
+    }
+  | {
+      type: 'incoming';
+      call_id: CallId;
+      from_user: string;
+      from_display_name?: string;
+      from_device: DeviceId;
+      ring_deadline_ms: number;
+      replayed: boolean;
+    }
+  | { type: 'ringing' | 'accepted'; call_id: CallId; device_id: DeviceId }
+  | { type: 'ended'; call_id: CallId; reason: string; device_id?: DeviceId; replaced_by?: CallId }
+  | { type: 'offer' | 'answer'; call_id: CallId; from_device: DeviceId; sdp: string }
+  | {
+      type: 'candidate';
+      call_id: CallId;
+      from_device: DeviceId;
+      candidate: string;
+      sdp_mid?: string;
+      sdp_m_line_index?: number;
+      username_fragment?: string;
+    }
+  | { type: 'pong'; nonce: number; server_time_ms: number }
+  | {
+      type: 'error';
+      code: string;
+      message: string;
+      call_id?: CallId;
+      ref_type?: string;
+      retry_after_ms?: number;
+    };
+
+/** Close codes after which reconnecting cannot help (protocol.md 3.9). */
+export const FINAL_CLOSE_CODES = new Set([4401, 4406, 4409]);
+
+const ID = /^[0-9a-f]{32}$/;
+
+/** A fresh call id: 128 bits from the platform's secure generator, as 32 lowercase hex. */
+export function newCallId(): CallId {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function isId(value: unknown): value is string {
+  return typeof value === 'string' && ID.test(value);
+}
+
+/**
+ * Parses one text frame from the server. Frames that are not JSON objects with a known `type`
+ * and well-formed ids are dropped (`null`): a newer server may send types this page does not
+ * know (protocol.md 2.5).
+ */
+export function parseServerFrame(text: string): ServerMessage | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const m = value as Record<string, unknown>;
+  const callOk = m.call_id === undefined || isId(m.call_id);
+  switch (m.type) {
+    case 'welcome':
+      return isId(m.device_id) && typeof m.user === 'string' ? (m as unknown as Welcome) : null;
+    case 'calling':
+    case 'incoming':
+    case 'ended':
+      return isId(m.call_id) ? (m as unknown as ServerMessage) : null;
+    case 'ringing':
+    case 'accepted':
+      return isId(m.call_id) && isId(m.device_id) ? (m as unknown as ServerMessage) : null;
+    case 'offer':
+    case 'answer':
+      return isId(m.call_id) && isId(m.from_device) && typeof m.sdp === 'string'
+        ? (m as unknown as ServerMessage)
+        : null;
+    case 'candidate':
+      return isId(m.call_id) && isId(m.from_device) && typeof m.candidate === 'string'
+        ? (m as unknown as ServerMessage)
+        : null;
+    case 'pong':
+      return m as unknown as ServerMessage;
+    case 'error':
+      return typeof m.code === 'string' && callOk ? (m as unknown as ServerMessage) : null;
+    default:
+      return null;
+  }
+}
+
+/** What the user sees for an end reason, from this device's point of view. */
+export function describeEnd(reason: string, endedHere: boolean, role: 'caller' | 'callee'): string {
+  switch (reason) {
+    case 'answered_elsewhere':
+      return 'Answered on another device';
+    case 'declined_elsewhere':
+      return 'Declined on another device';
+    case 'cancelled':
+      return endedHere ? 'Call cancelled' : 'Missed call (caller hung up)';
+    case 'no_answer':
+      return role === 'caller' ? 'No answer' : 'Missed call';
+    case 'busy':
+      return role === 'caller' ? 'Busy' : 'Declined (busy)';
+    case 'declined':
+      return endedHere ? 'Call declined' : 'Call declined by the other side';
+    case 'hangup':
+      return endedHere ? 'Call ended' : 'The other side hung up';
+    case 'connection_lost':
+      return 'Connection lost';
+    case 'glare':
+      return 'Calls crossed; continuing with the other call';
+    case 'unavailable':
+      return 'Not reachable: no devices';
+    case 'media_failed':
+      return 'Call failed: no media connection';
+    default:
+      return `Call ended (${reason})`;
+  }
+}
+
+/** In-band control messages on the `ringwire-control` data channel (crates/core/src/inband.rs). */
+export type InbandMessage = { type: 'accept' | 'hangup'; call_id: CallId };
+
+export function parseInband(text: string): InbandMessage | null {
+  if (text.length > 512) return null;
+  try {
+    const m = JSON.parse(text) as Record<string, unknown>;
+    if ((m.type === 'accept' || m.type === 'hangup') && isId(m.call_id)) {
+      return { type: m.type, call_id: m.call_id };
+    }
+  } catch {
+    // not ours: a newer peer
+  }
+  return null;
+}

@@ -1,6 +1,8 @@
 // Builds the browser client into dist/ (index.html, app.js, app.css), the files
-// `ringwire serve` embeds (crates/server/src/web.rs). Output is deterministic, so the committed
-// dist/ can be checked against a fresh build (scripts/test does).
+// `ringwire serve` embeds (crates/server/src/web.rs), and the hybrid demo page (web/hybrid, on
+// the bridge package web/bridge) into dist/hybrid/, which `ringwire bridge-host` embeds.
+// Output is deterministic, so the committed dist/ can be checked against a fresh build
+// (scripts/test does).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
@@ -16,5 +18,17 @@ await build({
   outfile: `${here}dist/app.js`,
   logLevel: 'warning',
 });
+mkdirSync(`${here}dist/hybrid`, { recursive: true });
+await build({
+  entryPoints: [`${here}hybrid/main.ts`],
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  outfile: `${here}dist/hybrid/hybrid.js`,
+  logLevel: 'warning',
+});
+copyFileSync(`${here}hybrid/index.html`, `${here}dist/hybrid/index.html`);
 copyFileSync(`${here}src/index.html`, `${here}dist/index.html`);
 copyFileSync(`${here}src/app.css`, `${here}dist/app.css`);

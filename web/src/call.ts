@@ -43,6 +43,8 @@ export class Call {
   endReason: string | null = null;
   endedHere = false;
   endText = '';
+  /** When the call ended here (UNIX ms); for the hybrid comparison tests and logs. */
+  endedAtMs: number | null = null;
   muted = false;
   /** When audio started (`performance.now()`), for the duration shown. */
   talkStartedAt: number | null = null;
@@ -223,6 +225,7 @@ export class Call {
   finish(reason: string, byDevice: DeviceId | null, detail?: string): void {
     if (!this.live) return;
     this.phase = 'ended';
+    this.endedAtMs = Date.now();
     this.endReason = reason;
     this.endedHere = byDevice === this.host.deviceId;
     this.endText = detail ?? describeEnd(reason, this.endedHere, this.role);

@@ -5,7 +5,7 @@
 // component; it only starts them, waits for them and reads what they report.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -281,7 +281,7 @@ export function nativePhone(kind, { server, token, toneHz, to, acceptAfterMs, du
   });
   // A test that fails early kills the phone; that rejection is not the test's error.
   report.catch(() => undefined);
-  return { child, report, kill: () => child.kill('SIGKILL') };
+  return { child, report, record, kill: () => child.kill('SIGKILL') };
 }
 
 /** Everything a test started, stopped in reverse order even when the test fails. */
@@ -299,4 +299,155 @@ export class Cleanup {
       }
     }
   }
+}
+
+/**
+ * `ringwire bridge-host`: a native engine for `token` (tone as microphone), a simulated CallKit,
+ * and the UI-only hybrid page with the JSON bridge on a free local port.
+ */
+export async function startBridgeHost({ server, token, toneHz }) {
+  const child = spawn(
+    ringwireBin,
+    ['bridge-host', '--server', server.url, '--token', token, '--tone', String(toneHz), '--listen', '127.0.0.1:0'],
+    { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((r) => child.on('exit', r));
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) {
+        try {
+          ok(JSON.parse(line).listening);
+        } catch {
+          fail(new Error(`bridge-host printed ${line}`));
+        }
+      }
+    });
+    child.on('exit', (code) => fail(new Error(`bridge-host exited ${code}`)));
+  });
+  const post = async (path) => {
+    const r = await fetch(`${url}${path}`, { method: 'POST' });
+    if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${await r.text()}`);
+  };
+  return {
+    url,
+    /** The simulated CallKit's call list. */
+    async platformCalls() {
+      return (await fetch(`${url}/platform/calls`)).json();
+    },
+    /** The lock-screen answer (CallKit's CXAnswerCallAction). */
+    answer: (callId) => post(`/platform/answer/${callId}`),
+    end: (callId) => post(`/platform/end/${callId}`),
+    async stop() {
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(3000)]);
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * The renderer processes of the Chromium instances this test process launched (descendants of
+ * this process). A test that suspends a page runs it in a browser of its own, so these are that
+ * page's processes.
+ */
+function rendererPids() {
+  const procs = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Zygote-forked renderers rewrite their title: one string with spaces, not NUL-separated.
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      procs.set(Number(entry), { cmd, ppid });
+    } catch {
+      // gone already
+    }
+  }
+  const mine = (pid) => {
+    for (let p = procs.get(pid); p; p = procs.get(p.ppid)) if (p.ppid === process.pid) return true;
+    return false;
+  };
+  return [...procs].filter(([pid, p]) => p.cmd.includes('--type=renderer') && mine(pid)).map(([pid]) => pid);
+}
+
+/** A Chromium for pages that will be suspended; it must be the only browser of this test file. */
+export async function launchSuspendableBrowser({ toneHz }) {
+  return launchBrowser({ toneHz });
+}
+
+/**
+ * Suspends a page the way iOS suspends a backgrounded WebView: freezes it through the DevTools
+ * protocol (no JavaScript, no timers), then stops its renderer processes (SIGSTOP), for `ms`;
+ * then SIGCONT and unfreeze. Returns the wall-clock window `{start, end}` in UNIX ms.
+ */
+export async function suspendPage(page, ms, { during } = {}) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Page.enable');
+  await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+  const pids = rendererPids();
+  if (pids.length === 0) throw new Error('no renderer process found to stop');
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  const start = Date.now();
+  try {
+    if (during) await during(start);
+    const left = start + ms - Date.now();
+    if (left > 0) await sleep(left);
+  } finally {
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+  }
+  const end = Date.now();
+  await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+  await cdp.detach();
+  return { start, end };
+}
+
+/** Samples of a 16-bit PCM WAV file (mono, or the first channel) and its rate. */
+export function readWav(path) {
+  const b = readFileSync(path);
+  let off = 12;
+  let rate = 48_000;
+  let channels = 1;
+  while (off + 8 <= b.length) {
+    const id = b.toString('ascii', off, off + 4);
+    const size = b.readUInt32LE(off + 4);
+    if (id === 'fmt ') {
+      channels = b.readUInt16LE(off + 10);
+      rate = b.readUInt32LE(off + 12);
+    } else if (id === 'data') {
+      const end = Math.min(b.length, off + 8 + size);
+      const samples = new Int16Array((end - off - 8) / 2 / channels);
+      for (let i = 0; i < samples.length; i++) samples[i] = b.readInt16LE(off + 8 + i * 2 * channels);
+      return { samples, rate };
+    }
+    off += 8 + size + (size % 2);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
+
+/**
+ * Per 20 ms frame of `samples`, whether the tone `hz` is present (Goertzel amplitude above
+ * about -40 dBFS). Concealment fades out within a few frames, silence is below the floor.
+ */
+export function toneFrames({ samples, rate }, hz) {
+  const n = Math.round(rate / 50);
+  const k = (2 * Math.PI * hz) / rate;
+  const coeff = 2 * Math.cos(k);
+  const frames = [];
+  for (let f = 0; (f + 1) * n <= samples.length; f++) {
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = f * n; i < (f + 1) * n; i++) {
+      const s0 = samples[i] + coeff * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+    }
+    const power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    const amplitude = (2 * Math.sqrt(Math.max(0, power))) / n;
+    frames.push(amplitude > 330);
+  }
+  return frames;
 }

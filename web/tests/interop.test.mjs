@@ -114,7 +114,6 @@ test('browser calls native: audio both ways, hangup from the browser, records ag
 
     await alice.click('#hangup-button');
     await waitScreen(alice, 'home');
-    await shot(alice, '04-ended');
     assert.match(await alice.textContent('#last-call'), /Call ended/);
 
     const report = await native.report;
@@ -128,8 +127,10 @@ test('browser calls native: audio both ways, hangup from the browser, records ag
     assert.equal(record.end_reason, 'hangup');
     assert.equal(record.ended_by_device, devices.aliceWeb.deviceId);
     assert.equal(record.answered_device, devices.bobNative.deviceId);
-    // The page's history lists the call it just made.
+    // The page's history lists the call it just made, answered, with its talk time.
     await waitFor('history entry', async () => (await alice.textContent('#history')).includes(names.bob));
+    assert.match(await alice.textContent('#history li'), /answered · 0:0\d/);
+    await shot(alice, '04-ended');
   } finally {
     native.kill();
     await closePage(alice);

@@ -1,7 +1,9 @@
 //! `ringwire`: the command line. `serve` runs the signaling server; `user` and `device`
 //! administer the store directly (the server may be running; SQLite and PostgreSQL both allow
-//! it). `call`, `answer` and `demo` are the native softphone ([`phone`]).
+//! it). `call`, `answer` and `demo` are the native softphone ([`phone`]); `bridge-host` is a
+//! stand-in native shell for a WebView UI ([`hybrid`]).
 
+mod hybrid;
 mod phone;
 
 use std::path::PathBuf;
@@ -46,6 +48,9 @@ enum Command {
     Answer(phone::AnswerArgs),
     /// Run a whole call in one process: a server, Alice, and Bob with two devices.
     Demo(phone::demo::DemoArgs),
+    /// Stand in for a native app shell hosting a WebView: an engine, a simulated CallKit, and
+    /// the JSON bridge plus a UI-only hybrid page on a local port.
+    BridgeHost(hybrid::BridgeHostArgs),
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -191,6 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             init_softphone_logging();
             phone::demo::run_demo(args).await
+        }
+        Command::BridgeHost(args) => {
+            init_softphone_logging();
+            hybrid::run(args).await
         }
     }
 }

@@ -476,3 +476,35 @@ async fn shutdown_tells_connected_devices_and_closes_with_1001() {
     assert!(matches!(&msgs[..], [ServerMessage::Error(e)] if e.code == ErrorCode::ShuttingDown));
     stop.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_client_is_served_with_a_strict_policy_and_nothing_else_leaks() {
+    let server = TestServer::start().await;
+    let page = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(page.text().await.unwrap().contains("/app.js"));
+
+    for (path, kind) in [("/app.js", "text/javascript"), ("/app.css", "text/css")] {
+        let asset = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(asset.status(), 200, "{path}");
+        assert!(asset.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+    }
+    // Only the embedded files exist: no directory to walk out of.
+    for path in [
+        "/../Cargo.toml",
+        "/dist/app.js",
+        "/app.js.map",
+        "/%2e%2e/etc/passwd",
+    ] {
+        let resp = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    server.shutdown().await;
+}

@@ -9,4 +9,4 @@ mod events;
 mod report;
 mod session;
 
-pub use session::{run_answer, run_call, AnswerArgs, CallArgs};
+pub use session::{run_answer, run_call, start_engine, AnswerArgs, CallArgs, PhoneArgs};

@@ -143,6 +143,10 @@ struct CallWatch {
     json: bool,
     call_id: CallId,
     answered_at: Option<Instant>,
+    /// When to answer a ringing incoming call (`answer --accept-after`). Waiting inside the
+    /// watch, not before it, lets a call that ends while it rings (answered elsewhere,
+    /// cancelled) end the softphone at once.
+    answer_at: Option<Instant>,
     state: &'static str,
     quality: Option<CallQuality>,
     hang_up_after: Option<Duration>,
@@ -158,7 +162,11 @@ impl CallWatch {
     ) -> anyhow::Result<ExitCode> {
         let mut hung_up = false;
         loop {
-            let event = match rx.recv_timeout(Duration::from_millis(250)) {
+            let mut wait = Duration::from_millis(250);
+            if let Some(at) = self.answer_at {
+                wait = wait.min(at.saturating_duration_since(Instant::now()));
+            }
+            let event = match rx.recv_timeout(wait) {
                 Ok(e) => Some(e.event),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the engine stopped"),
@@ -174,6 +182,18 @@ impl CallWatch {
                     eprintln!("\nsignaling lost ({reason}); reconnecting, the call goes on");
                 }
                 _ => {}
+            }
+            if self.answer_at.is_some_and(|at| Instant::now() >= at) {
+                self.answer_at = None;
+                let still_ringing = engine
+                    .snapshot()?
+                    .iter()
+                    .any(|c| c.call_id == self.call_id && c.state == CallState::Ringing);
+                if still_ringing {
+                    engine.answer(self.call_id)?;
+                    self.answered_at = Some(Instant::now());
+                    self.state = "connecting";
+                }
             }
             let talk = self.answered_at.map(|a| a.elapsed());
             if let (Some(limit), Some(talk)) = (self.hang_up_after, talk) {
@@ -238,6 +258,7 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
         json: args.phone.json,
         call_id,
         answered_at: None,
+        answer_at: None,
         state: "dialing",
         quality: None,
         hang_up_after: args.duration.map(Duration::from_secs_f64),
@@ -269,19 +290,12 @@ pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
             _ => {}
         }
     };
-    std::thread::sleep(Duration::from_millis(args.accept_after));
-    let still_ringing = engine
-        .snapshot()?
-        .iter()
-        .any(|c| c.call_id == call_id && c.state == CallState::Ringing);
-    if still_ringing {
-        engine.answer(call_id)?;
-    }
     let watch = CallWatch {
         json: args.phone.json,
         call_id,
-        answered_at: still_ringing.then(Instant::now),
-        state: "connecting",
+        answered_at: None,
+        answer_at: Some(Instant::now() + Duration::from_millis(args.accept_after)),
+        state: "ringing",
         quality: None,
         hang_up_after: args.duration.map(Duration::from_secs_f64),
     };

@@ -1,0 +1,151 @@
+//! Events to the UI: the engine's reports turned into a small, stable JSON vocabulary
+//! (`incoming`, `outgoing`, `ringing`, `answered`, `connected`, `reconnecting`, `reconnected`,
+//! `quality`, `ended`, `error`, `signaling`). The UI never sees engine internals.
+
+use ringwire_core::{CallEndReason, CallKitEndReason, Report};
+use ringwire_engine::EngineEvent;
+use ringwire_media::CallQuality;
+use serde::Serialize;
+
+/// One event, as the UI receives it (inside `{"type":"event","seq":N,...}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BridgeEvent {
+    /// A call rings here; the platform (CallKit) was told at the same moment.
+    Incoming {
+        call_id: String,
+        from_user: String,
+        display_name: Option<String>,
+    },
+    /// This device placed a call.
+    Outgoing {
+        call_id: String,
+        to_user: String,
+    },
+    /// The far end rings (play ringback).
+    Ringing {
+        call_id: String,
+    },
+    /// The call was answered (here or there); stop ringing.
+    Answered {
+        call_id: String,
+    },
+    /// Media flows.
+    Connected {
+        call_id: String,
+    },
+    Reconnecting {
+        call_id: String,
+    },
+    Reconnected {
+        call_id: String,
+    },
+    Quality {
+        call_id: String,
+        #[serde(flatten)]
+        quality: CallQuality,
+    },
+    /// The call is over. `reason` is the protocol end reason (or `failed`); `callkit_reason` is
+    /// how a native shell reports it (`null` when the user ended it here).
+    Ended {
+        call_id: String,
+        reason: String,
+        detail: Option<String>,
+        callkit_reason: Option<CallKitEndReason>,
+        ended_locally: bool,
+    },
+    Error {
+        call_id: Option<String>,
+        message: String,
+    },
+    /// The engine's signaling connection went up or down (calls continue either way).
+    Signaling {
+        connected: bool,
+        detail: Option<String>,
+    },
+}
+
+impl BridgeEvent {
+    /// The UI's view of an engine event; `None` for what the UI does not need (first-audio).
+    pub fn from_engine(event: &EngineEvent) -> Option<BridgeEvent> {
+        match event {
+            EngineEvent::Report(report) => Self::from_report(report),
+            EngineEvent::SignalingConnected { .. } => Some(BridgeEvent::Signaling {
+                connected: true,
+                detail: None,
+            }),
+            EngineEvent::SignalingDisconnected { reason, .. } => Some(BridgeEvent::Signaling {
+                connected: false,
+                detail: Some(reason.clone()),
+            }),
+            EngineEvent::Fatal { message } => Some(BridgeEvent::Signaling {
+                connected: false,
+                detail: Some(format!("stopped: {message}")),
+            }),
+        }
+    }
+
+    fn from_report(report: &Report) -> Option<BridgeEvent> {
+        Some(match report {
+            Report::IncomingCall {
+                call_id,
+                from_user,
+                from_display_name,
+                ..
+            } => BridgeEvent::Incoming {
+                call_id: call_id.to_string(),
+                from_user: from_user.to_string(),
+                display_name: from_display_name.as_ref().map(|d| d.to_string()),
+            },
+            Report::OutgoingStarted { call_id, to_user } => BridgeEvent::Outgoing {
+                call_id: call_id.to_string(),
+                to_user: to_user.to_string(),
+            },
+            Report::RemoteRinging { call_id } => BridgeEvent::Ringing {
+                call_id: call_id.to_string(),
+            },
+            Report::Answered { call_id, .. } => BridgeEvent::Answered {
+                call_id: call_id.to_string(),
+            },
+            Report::Connected { call_id } => BridgeEvent::Connected {
+                call_id: call_id.to_string(),
+            },
+            Report::FirstAudio { .. } => return None,
+            Report::Reconnecting { call_id } => BridgeEvent::Reconnecting {
+                call_id: call_id.to_string(),
+            },
+            Report::Reconnected { call_id } => BridgeEvent::Reconnected {
+                call_id: call_id.to_string(),
+            },
+            Report::Quality { call_id, quality } => BridgeEvent::Quality {
+                call_id: call_id.to_string(),
+                quality: *quality,
+            },
+            Report::Ended {
+                call_id,
+                reason,
+                ended_locally,
+                callkit,
+                ..
+            } => {
+                let (reason, detail) = match reason {
+                    CallEndReason::Protocol { reason } => (reason.to_string(), None),
+                    CallEndReason::Failed { detail, .. } => {
+                        ("failed".to_string(), Some(detail.clone()))
+                    }
+                };
+                BridgeEvent::Ended {
+                    call_id: call_id.to_string(),
+                    reason,
+                    detail,
+                    callkit_reason: *callkit,
+                    ended_locally: *ended_locally,
+                }
+            }
+            Report::Error { call_id, message } => BridgeEvent::Error {
+                call_id: call_id.map(|c| c.to_string()),
+                message: message.clone(),
+            },
+        })
+    }
+}

@@ -50,49 +50,47 @@ impl Platform {
         };
         let now = unix_ms();
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        match report {
-            Report::IncomingCall {
-                call_id, from_user, ..
-            } => {
-                if !calls.iter().any(|c| c.call_id == call_id.to_string()) {
-                    calls.push(PlatformCall {
-                        call_id: call_id.to_string(),
-                        direction: Direction::Incoming,
-                        remote_user: from_user.to_string(),
-                        reported_at_ms: now,
-                        answered_at_ms: None,
-                        ended_at_ms: None,
-                        end_reason: None,
-                        protocol_reason: None,
-                    });
+        let id = report.call_id().map(|c| c.to_string()).unwrap_or_default();
+        let known = calls.iter().position(|c| c.call_id == id);
+        match (report, known) {
+            // A replayed incoming call is already on the list: report it once.
+            (
+                Report::IncomingCall {
+                    from_user: remote, ..
                 }
+                | Report::OutgoingStarted {
+                    to_user: remote, ..
+                },
+                None,
+            ) => {
+                let direction = match report {
+                    Report::IncomingCall { .. } => Direction::Incoming,
+                    _ => Direction::Outgoing,
+                };
+                calls.push(PlatformCall {
+                    call_id: id,
+                    direction,
+                    remote_user: remote.to_string(),
+                    reported_at_ms: now,
+                    answered_at_ms: None,
+                    ended_at_ms: None,
+                    end_reason: None,
+                    protocol_reason: None,
+                });
             }
-            Report::OutgoingStarted { call_id, to_user } => calls.push(PlatformCall {
-                call_id: call_id.to_string(),
-                direction: Direction::Outgoing,
-                remote_user: to_user.to_string(),
-                reported_at_ms: now,
-                answered_at_ms: None,
-                ended_at_ms: None,
-                end_reason: None,
-                protocol_reason: None,
-            }),
-            Report::Answered { call_id, .. } => {
-                if let Some(c) = calls.iter_mut().find(|c| c.call_id == call_id.to_string()) {
-                    c.answered_at_ms.get_or_insert(now);
-                }
+            (Report::Answered { .. }, Some(i)) => {
+                calls[i].answered_at_ms.get_or_insert(now);
             }
-            Report::Ended {
-                call_id,
-                reason,
-                callkit,
-                ..
-            } => {
-                if let Some(c) = calls.iter_mut().find(|c| c.call_id == call_id.to_string()) {
-                    c.ended_at_ms.get_or_insert(now);
-                    c.end_reason = *callkit;
-                    c.protocol_reason = reason.as_protocol().map(|r| r.to_string());
-                }
+            (
+                Report::Ended {
+                    reason, callkit, ..
+                },
+                Some(i),
+            ) => {
+                let call = &mut calls[i];
+                call.ended_at_ms.get_or_insert(now);
+                call.end_reason = *callkit;
+                call.protocol_reason = reason.as_protocol().map(|r| r.to_string());
             }
             _ => {}
         }

@@ -8,27 +8,20 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url).pathname;
 mkdirSync(`${here}dist`, { recursive: true });
-await build({
-  entryPoints: [`${here}src/main.ts`],
-  bundle: true,
-  format: 'esm',
-  target: 'es2022',
-  minify: true,
-  legalComments: 'none',
-  outfile: `${here}dist/app.js`,
-  logLevel: 'warning',
-});
+const bundle = (entry, outfile) =>
+  build({
+    entryPoints: [`${here}${entry}`],
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'none',
+    outfile: `${here}dist/${outfile}`,
+    logLevel: 'warning',
+  });
 mkdirSync(`${here}dist/hybrid`, { recursive: true });
-await build({
-  entryPoints: [`${here}hybrid/main.ts`],
-  bundle: true,
-  format: 'esm',
-  target: 'es2022',
-  minify: true,
-  legalComments: 'none',
-  outfile: `${here}dist/hybrid/hybrid.js`,
-  logLevel: 'warning',
-});
+await bundle('src/main.ts', 'app.js');
+await bundle('hybrid/main.ts', 'hybrid/hybrid.js');
 copyFileSync(`${here}hybrid/index.html`, `${here}dist/hybrid/index.html`);
 copyFileSync(`${here}src/index.html`, `${here}dist/index.html`);
 copyFileSync(`${here}src/app.css`, `${here}dist/app.css`);

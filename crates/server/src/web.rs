@@ -23,23 +23,29 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
             "/",
-            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
         )
         .route(
             "/index.html",
-            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
         )
         .route(
             "/app.js",
-            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/app.css",
-            get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
+            get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
         )
 }
 
-fn asset(body: &'static [u8], content_type: &'static str) -> Response {
+fn page(body: &'static [u8], content_type: &'static str) -> Response {
+    asset(body, content_type, CSP)
+}
+
+/// One embedded file with the headers every ringwire page gets (also used by
+/// `ringwire bridge-host` for the hybrid page, with its own policy).
+pub fn asset(body: &'static [u8], content_type: &'static str, csp: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -47,7 +53,7 @@ fn asset(body: &'static [u8], content_type: &'static str) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

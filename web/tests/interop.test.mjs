@@ -252,6 +252,12 @@ test('multi-device, converse: the native device accepts, the browser stops ringi
     assertTone(report.heard_hz, BROWSER_HZ, 'native hears alice');
     await waitScreen(alice, 'home');
     assert.match(await alice.textContent('#last-call'), /The other side hung up/);
+    // Hung up by the native callee: the record says so.
+    await waitFor('record ended', async () => (await server.calls(names.alice))[0]?.state === 'ended');
+    const [record] = await server.calls(names.alice);
+    assert.equal(record.end_reason, 'hangup');
+    assert.equal(record.ended_by_device, devices.bobNative.deviceId);
+    assert.equal(record.answered_device, devices.bobNative.deviceId);
   } finally {
     bobNative.kill();
     await closePage(alice);

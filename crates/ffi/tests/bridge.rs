@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ringwire_core::Report;
 use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, EngineListener};
-use ringwire_ffi::bridge::Bridge;
+use ringwire_ffi::bridge::{Bridge, BridgeEvents};
 use ringwire_media::device::{NullSink, ToneSource};
 use ringwire_proto::UserName;
 use ringwire_server::server::open_store;
@@ -25,7 +25,7 @@ impl EngineListener for Forward {
     }
 }
 
-fn engine(server: &Server, token: &str, hz: f64) -> (Engine, mpsc::Receiver<EngineEvent>) {
+fn engine(server: &Server, token: &str, hz: f64, listener: Arc<dyn EngineListener>) -> Engine {
     let url = format!("ws://{}/v1/ws", server.local_addr());
     let signaling = ringwire_engine::SignalingConfig::new(url, token.to_owned());
     let audio = AudioDevices {
@@ -34,11 +34,7 @@ fn engine(server: &Server, token: &str, hz: f64) -> (Engine, mpsc::Receiver<Engi
     };
     let mut config = EngineConfig::new(signaling, audio);
     config.allow_loopback = true;
-    let (tx, rx) = mpsc::channel();
-    (
-        Engine::new(config, Arc::new(Forward(tx))).expect("engine starts"),
-        rx,
-    )
+    Engine::new(config, listener).expect("engine starts")
 }
 
 /// The UI's side of the bridge: what the attached sink received.
@@ -47,9 +43,9 @@ struct Ui {
 }
 
 impl Ui {
-    fn attach(bridge: &Bridge) -> (Ui, u64) {
+    fn attach(events: &BridgeEvents) -> (Ui, u64) {
         let (tx, rx) = mpsc::channel();
-        let id = bridge.attach(Arc::new(move |text: String| {
+        let id = events.attach(Arc::new(move |text: String| {
             let _ = tx.send(text);
         }));
         (Ui { rx }, id)
@@ -113,16 +109,13 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
     store.close().await;
     let server = Server::start(config).await.expect("server");
 
-    let (alice, alice_events) = engine(&server, &tokens[0], 440.0);
-    let (bob, bob_events) = engine(&server, &tokens[1], 660.0);
-    let bridge = Arc::new(Bridge::new(alice));
-    let pump = bridge.clone();
-    std::thread::spawn(move || {
-        for event in alice_events {
-            pump.on_engine_event(&event);
-        }
-    });
-    let (ui, attachment) = Ui::attach(&bridge);
+    // The UI is there from the start, so it hears the first signaling event.
+    let events = BridgeEvents::new();
+    let (ui, attachment) = Ui::attach(&events);
+    let alice = engine(&server, &tokens[0], 440.0, events.clone());
+    let (bob_tx, bob_events) = mpsc::channel();
+    let bob = engine(&server, &tokens[1], 660.0, Arc::new(Forward(bob_tx)));
+    let bridge = Bridge::new(alice, events);
     ui.event("signaling");
 
     tokio::task::spawn_blocking(move || {
@@ -154,7 +147,7 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
         let seen = snap["seq"].as_u64().expect("seq");
 
         // The UI goes to sleep; the far end hangs up meanwhile.
-        bridge.detach(attachment);
+        bridge.events().detach(attachment);
         bob.end(incoming.call_id().expect("id")).expect("end");
         let deadline = Instant::now() + WAIT;
         let snap = loop {
@@ -203,7 +196,7 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
         assert_eq!(bad["error"]["code"], "invalid_field");
 
         // A call to the bridged device, declined from the UI.
-        let (ui, _) = Ui::attach(&bridge);
+        let (ui, _) = Ui::attach(bridge.events());
         let bob_call = bob.start_call("alice").expect("bob calls");
         let incoming = ui.event("incoming");
         assert_eq!(incoming["call_id"], bob_call.to_string().as_str());
@@ -225,9 +218,7 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
         assert_eq!(ui.event("ended")["reason"], "declined");
 
         bob.shutdown();
-        if let Ok(bridge) = Arc::try_unwrap(bridge) {
-            bridge.shutdown();
-        }
+        bridge.shutdown();
     })
     .await
     .expect("test body");

@@ -63,7 +63,7 @@ async fn page_session(socket: WebSocket, host: Host) {
     let (mut to_page, mut from_page) = socket.split();
     let (out, mut out_rx) = tokio::sync::mpsc::channel::<String>(PAGE_QUEUE);
     let live = out.clone();
-    let attachment = host.bridge.attach(Arc::new(move |text| {
+    let attachment = host.bridge.events().attach(Arc::new(move |text| {
         // Never block the engine's event loop on a page that stopped reading.
         let _ = live.try_send(text);
     }));
@@ -91,7 +91,7 @@ async fn page_session(socket: WebSocket, host: Host) {
             break;
         }
     }
-    host.bridge.detach(attachment);
+    host.bridge.events().detach(attachment);
     writer.abort();
 }
 

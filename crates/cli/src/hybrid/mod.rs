@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use ringwire_ffi::bridge::Bridge;
+use ringwire_engine::{EngineEvent, EngineListener};
+use ringwire_ffi::bridge::{Bridge, BridgeEvents};
 
-use crate::phone::{start_engine, PhoneArgs};
+use crate::phone::{engine_with_listener, PhoneArgs};
 use platform::Platform;
 
 /// `ringwire bridge-host`.
@@ -34,27 +35,35 @@ struct Host {
     platform: Arc<Platform>,
 }
 
+/// The shell's engine listener: the platform (CallKit) and the bridge hear every engine event
+/// on the engine thread, in order, whether or not a page is attached.
+struct ShellListener {
+    platform: Arc<Platform>,
+    events: Arc<BridgeEvents>,
+}
+
+impl EngineListener for ShellListener {
+    fn on_event(&self, event: EngineEvent) {
+        self.platform.on_engine_event(&event);
+        self.events.on_engine_event(&event);
+    }
+}
+
 pub async fn run(args: BridgeHostArgs) -> anyhow::Result<ExitCode> {
     let phone = args.phone;
-    let (engine, rx) = tokio::task::spawn_blocking(move || start_engine(&phone, "host"))
+    let platform = Arc::new(Platform::default());
+    let events = BridgeEvents::new();
+    let listener = Arc::new(ShellListener {
+        platform: platform.clone(),
+        events: events.clone(),
+    });
+    let engine = tokio::task::spawn_blocking(move || engine_with_listener(&phone, listener))
         .await
         .context("engine start")??;
     let host = Host {
-        bridge: Arc::new(Bridge::new(engine)),
-        platform: Arc::new(Platform::default()),
+        bridge: Arc::new(Bridge::new(engine, events)),
+        platform,
     };
-    // The shell's event loop: the platform (CallKit) and the bridge hear every engine event,
-    // whether or not a page is attached.
-    let pump = host.clone();
-    std::thread::Builder::new()
-        .name("bridge-host events".into())
-        .spawn(move || {
-            for stamped in rx {
-                pump.platform.on_engine_event(&stamped.event);
-                pump.bridge.on_engine_event(&stamped.event);
-            }
-        })
-        .context("event thread")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -9,4 +9,4 @@ mod events;
 mod report;
 mod session;
 
-pub use session::{run_answer, run_call, start_engine, AnswerArgs, CallArgs, PhoneArgs};
+pub use session::{engine_with_listener, run_answer, run_call, AnswerArgs, CallArgs, PhoneArgs};

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use ringwire_core::{CallState, Report};
-use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, SignalingConfig};
+use ringwire_engine::{
+    AudioDevices, Engine, EngineConfig, EngineEvent, EngineListener, SignalingConfig,
+};
 use ringwire_media::device::{
     AudioSink, AudioSource, NullSink, SilenceSource, ToneSource, WavSink, WavSource,
 };
@@ -109,12 +111,20 @@ pub fn start_engine(
     args: &PhoneArgs,
     name: &'static str,
 ) -> anyhow::Result<(Engine, mpsc::Receiver<Stamped>)> {
+    let (tx, rx) = mpsc::channel();
+    let engine = engine_with_listener(args, Arc::new(ChannelListener::new(name, tx)))?;
+    Ok((engine, rx))
+}
+
+/// An engine for the flags whose events go to `listener`, on the engine thread.
+pub fn engine_with_listener(
+    args: &PhoneArgs,
+    listener: Arc<dyn EngineListener>,
+) -> anyhow::Result<Engine> {
     let signaling = SignalingConfig::new(ws_url(&args.server)?, args.token.clone());
     let mut config = EngineConfig::new(signaling, audio_devices(args)?);
     config.allow_loopback = !args.no_loopback;
-    let (tx, rx) = mpsc::channel();
-    let engine = Engine::new(config, Arc::new(ChannelListener::new(name, tx)))?;
-    Ok((engine, rx))
+    Ok(Engine::new(config, listener)?)
 }
 
 /// Waits until the server accepted the device, or fails with what it said.

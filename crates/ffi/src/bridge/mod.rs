@@ -8,8 +8,12 @@
 //! ended calls) and `events_since` its last sequence number.
 //!
 //! The bridge does no IO of its own. The host (an iOS or Android shell, or
-//! `ringwire bridge-host`) feeds it engine events with [`Bridge::on_engine_event`], hands it
-//! each command string with [`Bridge::handle`], and attaches the UI's transport as a sink.
+//! `ringwire bridge-host`) makes a [`BridgeEvents`] first and gives it to the engine as its
+//! listener (directly, or from its own listener on the engine thread), then wraps the engine in
+//! a [`Bridge`], hands it each command string with [`Bridge::handle`], and attaches the UI's
+//! transport as a sink. Events must reach [`BridgeEvents`] on the engine thread, before the
+//! engine answers its next request: that is what makes a snapshot agree with the journal (a
+//! call missing from the engine's list is already in `recent_ended`).
 
 pub mod command;
 pub mod event;
@@ -19,7 +23,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ringwire_core::CallSnapshot;
-use ringwire_engine::{Engine, EngineEvent};
+use ringwire_engine::{Engine, EngineEvent, EngineListener};
 use ringwire_proto::CallId;
 use serde_json::{json, Map, Value};
 
@@ -40,6 +44,12 @@ const RECENT_ENDED: usize = 8;
 /// The bridge over one engine.
 pub struct Bridge {
     engine: Engine,
+    events: Arc<BridgeEvents>,
+}
+
+/// The event side of the bridge: the journal, the signaling state, the recently ended calls and
+/// the attached UI. It is the engine's listener (or is fed by it, on the engine thread).
+pub struct BridgeEvents {
     inner: Mutex<Inner>,
 }
 
@@ -59,14 +69,28 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-impl Bridge {
-    pub fn new(engine: Engine) -> Bridge {
-        Self::with_capacity(engine, DEFAULT_CAPACITY)
+impl std::fmt::Debug for BridgeEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeEvents")
+            .field("last_seq", &self.lock().journal.last_seq())
+            .finish()
+    }
+}
+
+impl EngineListener for BridgeEvents {
+    fn on_event(&self, event: EngineEvent) {
+        self.on_engine_event(&event);
+    }
+}
+
+impl BridgeEvents {
+    /// A journal of [`DEFAULT_CAPACITY`] events.
+    pub fn new() -> Arc<BridgeEvents> {
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    pub fn with_capacity(engine: Engine, capacity: usize) -> Bridge {
-        Bridge {
-            engine,
+    pub fn with_capacity(capacity: usize) -> Arc<BridgeEvents> {
+        Arc::new(BridgeEvents {
             inner: Mutex::new(Inner {
                 journal: Journal::new(capacity),
                 signaling_connected: false,
@@ -74,12 +98,7 @@ impl Bridge {
                 sink: None,
                 next_sink: 1,
             }),
-        }
-    }
-
-    /// The engine, for the host's own platform integration (CallKit actions).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+        })
     }
 
     /// Journals an engine event and forwards it to the attached UI, if any.
@@ -111,7 +130,7 @@ impl Bridge {
     }
 
     /// Attaches the UI's transport (replacing any earlier one) and returns its id for
-    /// [`detach`](Bridge::detach).
+    /// [`detach`](BridgeEvents::detach).
     pub fn attach(&self, sink: Sink) -> u64 {
         let mut inner = self.lock();
         let id = inner.next_sink;
@@ -130,6 +149,29 @@ impl Bridge {
         {
             inner.sink = None;
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the journal half-written (every update
+        // is one push), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Bridge {
+    /// Wraps `engine`, whose events reach `events` (see the module docs).
+    pub fn new(engine: Engine, events: Arc<BridgeEvents>) -> Bridge {
+        Bridge { engine, events }
+    }
+
+    /// The engine, for the host's own platform integration (CallKit actions).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The event side, to attach and detach the UI's transport.
+    pub fn events(&self) -> &BridgeEvents {
+        &self.events
     }
 
     /// Runs one command from the UI and returns the response to send back.
@@ -180,7 +222,7 @@ impl Bridge {
             }
             Command::Snapshot => self.snapshot(),
             Command::EventsSince { seq } => {
-                let since = self.lock().journal.since(seq);
+                let since = self.events.lock().journal.since(seq);
                 let events: Vec<Value> = since
                     .events
                     .iter()
@@ -192,17 +234,19 @@ impl Bridge {
     }
 
     /// The truth now. The sequence number is read before the engine is asked, so an event
-    /// racing the snapshot is at worst delivered again, never lost.
+    /// racing the snapshot is at worst delivered again, never lost; the ended calls and the
+    /// signaling state are read after, so every call the engine no longer lists is in
+    /// `recent_ended` (its `ended` event reached the journal before the engine answered).
     fn snapshot(&self) -> Result<Value, BridgeError> {
-        let (seq, connected, ended) = {
-            let inner = self.lock();
+        let seq = self.events.lock().journal.last_seq();
+        let calls = self.calls()?;
+        let (connected, ended) = {
+            let inner = self.events.lock();
             (
-                inner.journal.last_seq(),
                 inner.signaling_connected,
                 inner.recent_ended.iter().cloned().collect::<Vec<_>>(),
             )
         };
-        let calls = self.calls()?;
         Ok(json!({
             "seq": seq,
             "signaling": {"connected": connected},
@@ -225,12 +269,6 @@ impl Bridge {
                 call_id: call_id.to_string(),
             })
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the journal half-written (every update
-        // is one push), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -132,7 +132,8 @@ impl fmt::Debug for PushToken {
 fn check_token(platform: PushPlatform, field: &str, token: String) -> Result<String, String> {
     match platform {
         PushPlatform::Apns => {
-            let hex_ok = token.len() % 2 == 0 && token.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex_ok =
+                token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit());
             let bytes = token.len() / 2;
             if !hex_ok || !(MIN_APNS_TOKEN_BYTES..=MAX_APNS_TOKEN_BYTES).contains(&bytes) {
                 return Err(format!(

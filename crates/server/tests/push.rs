@@ -546,6 +546,11 @@ async fn bad_push_settings_stop_the_server_with_the_setting_named() {
     let err = PushSettings::load(&not_a_key).unwrap_err().to_string();
     assert!(err.contains("apns_key_path"), "{err}");
 
+    let mut plain = rig.config();
+    plain.fcm_endpoint = "http://127.0.0.1:1".into();
+    let err = PushSettings::load(&plain).unwrap_err().to_string();
+    assert!(err.contains("fcm_endpoint"), "{err}");
+
     let mut bad_team = rig.config();
     bad_team.apns_team_id = Some("team".into());
     let err = PushSettings::load(&bad_team).unwrap_err().to_string();

@@ -80,6 +80,16 @@ impl PushSettings {
     }
 }
 
+/// Push services speak HTTP/2 over TLS only; catching `http://` here names the setting.
+fn https(setting: &str, url: &str) -> Result<String, PushError> {
+    match url.strip_prefix("https://") {
+        Some(rest) if !rest.is_empty() => Ok(url.trim_end_matches('/').to_owned()),
+        _ => Err(PushError::Config(format!(
+            "{setting} must be an https:// URL, not {url:?}"
+        ))),
+    }
+}
+
 fn read(path: &Path, setting: &str) -> Result<String, PushError> {
     std::fs::read_to_string(path)
         .map_err(|e| PushError::Config(format!("{setting} {}: cannot read: {e}", path.display())))
@@ -113,7 +123,7 @@ fn load_apns(config: &ServerConfig) -> Result<Option<ApnsSettings>, PushError> {
     let what = format!("apns_key_path {}", key_path.display());
     let key = Es256Key::from_pem(&read(key_path, "apns_key_path")?, &what)?;
     Ok(Some(ApnsSettings {
-        endpoint: config.apns_endpoint.trim_end_matches('/').to_owned(),
+        endpoint: https("apns_endpoint", &config.apns_endpoint)?,
         team_id: team_id.clone(),
         key_id: key_id.clone(),
         key,
@@ -149,8 +159,9 @@ fn load_fcm(config: &ServerConfig) -> Result<Option<FcmSettings>, PushError> {
         .clone()
         .or(account.token_uri)
         .unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_owned());
+    https("fcm_token_uri (or the key's token_uri)", &token_uri)?;
     Ok(Some(FcmSettings {
-        endpoint: config.fcm_endpoint.trim_end_matches('/').to_owned(),
+        endpoint: https("fcm_endpoint", &config.fcm_endpoint)?,
         project_id,
         client_email: account.client_email,
         private_key_id: account.private_key_id,

@@ -391,7 +391,7 @@ fn apns_check(seen: &Seen, public: &[u8]) -> Result<(), Reply> {
     }
     if seen
         .header("apns-expiration")
-        .map_or(true, |v| v.parse::<u64>().is_err())
+        .is_none_or(|v| v.parse::<u64>().is_err())
     {
         return Err(apns_error(400, "BadExpirationDate"));
     }

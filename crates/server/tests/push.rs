@@ -221,6 +221,21 @@ async fn apns_voip_push_is_signed_addressed_and_shaped_as_apple_requires() {
 }
 
 #[tokio::test]
+async fn a_connection_apns_closes_is_reopened_for_the_next_push() {
+    let rig = rig().await;
+    let gw = rig
+        .gateway(&rig.config(), apns_tokens(Some(hex_token(13)), None))
+        .await;
+    assert_eq!(gw.invite(20_000).await.1, PushOutcome::Sent);
+    rig.apns.close_connections().await;
+    assert_eq!(gw.invite(20_000).await.1, PushOutcome::Sent);
+    assert_eq!(rig.apns.connections(), 2);
+    assert_eq!(gw.gateway.connections_opened().0, 2);
+    let seen = rig.apns.seen();
+    assert_eq!(seen.last().map(|s| s.conn), Some(2));
+}
+
+#[tokio::test]
 async fn apns_unregistered_and_bad_device_tokens_are_deleted() {
     let rig = rig().await;
     let config = rig.config();

@@ -65,7 +65,7 @@ pub enum PushError {
 
 /// What one try at a push came to.
 #[derive(Debug)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// Final: the outcome, and a line for the log.
     Done(PushOutcome, String),
     /// The service asked to back off (429 / 5xx; `transport: false`) or could not be reached
@@ -299,14 +299,14 @@ fn pick_token(r: &PushRegistration, kind: PushKind) -> Option<&str> {
 /// Runs `attempt` until it is final, renewing the credential once if it is refused as expired
 /// and backing off (see [`backoff`]) while the service asks to, but never past
 /// `give_up_at_ms`.
-async fn with_retries<'a, F, Fut>(
+async fn with_retries<F, Fut>(
     policy: RetryPolicy,
     give_up_at_ms: u64,
     mut attempt: F,
 ) -> (PushOutcome, String)
 where
-    F: FnMut(Option<String>) -> Fut + 'a,
-    Fut: Future<Output = Attempt> + 'a,
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Attempt>,
 {
     let mut rejected = None;
     let mut renewed = false;

@@ -233,6 +233,10 @@ pub struct Server {
     pub script: Arc<Mutex<VecDeque<Reply>>>,
     /// Answer when the script is empty (200 unless set).
     pub otherwise: Arc<Mutex<Option<Reply>>>,
+    /// Notified to close every open connection gracefully (HTTP/2 GOAWAY).
+    goaway: Arc<tokio::sync::Notify>,
+    /// Connections that have ended.
+    closed: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -264,6 +268,19 @@ impl Server {
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
     }
+
+    /// Closes every open connection the way a service going away does (HTTP/2 GOAWAY) and
+    /// waits until they are closed.
+    pub async fn close_connections(&self) {
+        self.goaway.notify_waiters();
+        for _ in 0..250 {
+            if self.closed.load(Ordering::Relaxed) == self.connections() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("connections did not close");
+    }
 }
 
 async fn serve(tls: Arc<rustls::ServerConfig>, make: impl FnOnce(Server) -> Handler) -> Server {
@@ -274,6 +291,8 @@ async fn serve(tls: Arc<rustls::ServerConfig>, make: impl FnOnce(Server) -> Hand
         connections: Arc::default(),
         script: Arc::default(),
         otherwise: Arc::default(),
+        goaway: Arc::default(),
+        closed: Arc::default(),
     };
     let handler = make(server.clone());
     let acceptor = TlsAcceptor::from(tls);
@@ -294,6 +313,7 @@ async fn serve(tls: Arc<rustls::ServerConfig>, make: impl FnOnce(Server) -> Hand
                     "client must use h2"
                 );
                 let conn = state.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                let (goaway, closed) = (state.goaway.clone(), state.closed.clone());
                 let service = service_fn(move |req: Request<Incoming>| {
                     let (handler, state) = (handler.clone(), state.clone());
                     async move {
@@ -327,9 +347,17 @@ async fn serve(tls: Arc<rustls::ServerConfig>, make: impl FnOnce(Server) -> Hand
                         )
                     }
                 });
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = goaway.notified() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+                closed.fetch_add(1, Ordering::Relaxed);
             });
         }
     });

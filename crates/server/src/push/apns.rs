@@ -19,6 +19,9 @@ use crate::router::PushRequest;
 
 /// A provider token is renewed once it is this old (Apple: older than 60 min is refused).
 pub const TOKEN_REFRESH_SECS: u64 = 50 * 60;
+/// Apple refuses providers that renew more often than this (`TooManyProviderTokenUpdates`);
+/// only one renewal forced by an `ExpiredProviderToken` refusal may come sooner.
+pub const TOKEN_MIN_RENEWAL_SECS: u64 = 20 * 60;
 /// How long a missed-call alert may wait in APNs for an offline phone.
 pub const ALERT_EXPIRATION_SECS: u64 = 24 * 60 * 60;
 /// Longest wait for one answer.
@@ -31,15 +34,40 @@ struct ProviderToken {
     issued_at: u64,
 }
 
-/// Whether to sign a new provider token: there is none, the cached one is old enough to
-/// renew, or APNs just refused exactly the cached one as expired (renewed at most once per
-/// refusal, because a second request with the same token finds the new one cached).
-fn must_renew(cached: Option<&ProviderToken>, now_secs: u64, rejected: Option<&str>) -> bool {
-    match cached {
-        None => true,
-        Some(t) => {
-            rejected == Some(t.jwt.as_str())
-                || now_secs.saturating_sub(t.issued_at) >= TOKEN_REFRESH_SECS
+/// The provider token in use, and when a refusal last forced a renewal.
+#[derive(Debug, Default)]
+struct TokenCache {
+    current: Option<ProviderToken>,
+    forced_at: Option<u64>,
+}
+
+/// Whether to sign a new provider token now.
+#[derive(Debug, PartialEq, Eq)]
+enum Renewal {
+    /// Keep the cached one.
+    No,
+    /// There is none, or it is old enough to renew.
+    Due,
+    /// APNs refused exactly the cached one as expired, and no refusal forced a renewal in the
+    /// last 20 minutes (if one did, the clock or the key is wrong and renewing again would only
+    /// add `TooManyProviderTokenUpdates`).
+    Forced,
+}
+
+impl TokenCache {
+    fn renewal(&self, now_secs: u64, rejected: Option<&str>) -> Renewal {
+        let Some(t) = &self.current else {
+            return Renewal::Due;
+        };
+        let recently_forced = self
+            .forced_at
+            .is_some_and(|at| now_secs.saturating_sub(at) < TOKEN_MIN_RENEWAL_SECS);
+        if rejected == Some(t.jwt.as_str()) && !recently_forced {
+            Renewal::Forced
+        } else if now_secs.saturating_sub(t.issued_at) >= TOKEN_REFRESH_SECS {
+            Renewal::Due
+        } else {
+            Renewal::No
         }
     }
 }
@@ -49,7 +77,7 @@ fn must_renew(cached: Option<&ProviderToken>, now_secs: u64, rejected: Option<&s
 pub struct Apns {
     settings: ApnsSettings,
     http: H2Client,
-    token: Mutex<Option<ProviderToken>>,
+    token: Mutex<TokenCache>,
 }
 
 impl Apns {
@@ -60,7 +88,7 @@ impl Apns {
         Ok(Apns {
             http: H2Client::new(&settings.endpoint, tls)?,
             settings,
-            token: Mutex::new(None),
+            token: Mutex::new(TokenCache::default()),
         })
     }
 
@@ -69,23 +97,28 @@ impl Apns {
         self.http.connections_opened()
     }
 
-    /// The provider token to send, renewed if needed (see [`must_renew`]).
+    /// The provider token to send, renewed if needed (see [`Renewal`]).
     fn provider_token(&self, now_secs: u64, rejected: Option<&str>) -> Result<String, PushError> {
         // Signing takes microseconds; holding the lock through it keeps renewals single.
-        let mut cached = self.token.lock().unwrap_or_else(|e| e.into_inner());
-        if must_renew(cached.as_ref(), now_secs, rejected) {
+        let mut cache = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        let renewal = cache.renewal(now_secs, rejected);
+        if renewal != Renewal::No {
             let jwt = sign_es256(
                 &self.settings.key,
                 &json!({"alg": "ES256", "kid": self.settings.key_id}),
                 &json!({"iss": self.settings.team_id, "iat": now_secs}),
             )?;
-            tracing::info!(key_id = %self.settings.key_id, "APNs provider token renewed");
-            *cached = Some(ProviderToken {
+            tracing::info!(key_id = %self.settings.key_id, ?renewal, "APNs provider token renewed");
+            cache.current = Some(ProviderToken {
                 jwt,
                 issued_at: now_secs,
             });
+            if renewal == Renewal::Forced {
+                cache.forced_at = Some(now_secs);
+            }
         }
-        cached
+        cache
+            .current
             .as_ref()
             .map(|t| t.jwt.clone())
             .ok_or_else(|| PushError::Key("no provider token".into()))
@@ -105,6 +138,11 @@ impl Apns {
             Err(e) => return Attempt::Done(PushOutcome::Failed, e.to_string()),
         };
         let jwt = match self.provider_token(now_ms / 1000, rejected) {
+            Ok(jwt) if rejected == Some(jwt.as_str()) => {
+                let why = "APNs refused the provider token as expired, and it was renewed for \
+                           that less than 20 minutes ago: check the server clock and the key";
+                return Attempt::Done(PushOutcome::Failed, why.into());
+            }
             Ok(jwt) => jwt,
             Err(e) => return Attempt::Done(PushOutcome::Failed, e.to_string()),
         };
@@ -185,29 +223,42 @@ fn classify(
 mod tests {
     use super::*;
 
-    fn token(issued_at: u64) -> ProviderToken {
-        ProviderToken {
-            jwt: "jwt-a".into(),
-            issued_at,
+    fn cache(issued_at: u64, forced_at: Option<u64>) -> TokenCache {
+        TokenCache {
+            current: Some(ProviderToken {
+                jwt: "jwt-a".into(),
+                issued_at,
+            }),
+            forced_at,
         }
     }
 
     #[test]
     fn provider_token_is_reused_then_renewed_at_50_minutes() {
-        assert!(must_renew(None, 1_000, None));
-        let t = token(1_000);
-        assert!(!must_renew(Some(&t), 1_000, None));
-        assert!(!must_renew(Some(&t), 1_000 + TOKEN_REFRESH_SECS - 1, None));
-        assert!(must_renew(Some(&t), 1_000 + TOKEN_REFRESH_SECS, None));
+        assert_eq!(TokenCache::default().renewal(1_000, None), Renewal::Due);
+        let c = cache(1_000, None);
+        assert_eq!(c.renewal(1_000, None), Renewal::No);
+        assert_eq!(c.renewal(1_000 + TOKEN_REFRESH_SECS - 1, None), Renewal::No);
+        assert_eq!(c.renewal(1_000 + TOKEN_REFRESH_SECS, None), Renewal::Due);
     }
 
     #[test]
-    fn an_expired_refusal_renews_once() {
-        let t = token(1_000);
+    fn an_expired_refusal_renews_once_per_20_minutes() {
         // APNs refused the cached token: renew even though it is young.
-        assert!(must_renew(Some(&t), 1_060, Some("jwt-a")));
+        assert_eq!(
+            cache(1_000, None).renewal(1_060, Some("jwt-a")),
+            Renewal::Forced
+        );
         // A refusal of an older token that was already replaced renews nothing.
-        assert!(!must_renew(Some(&t), 1_060, Some("jwt-old")));
+        assert_eq!(
+            cache(1_000, None).renewal(1_060, Some("jwt-old")),
+            Renewal::No
+        );
+        // The renewed token refused too, soon after: do not renew again.
+        let forced = cache(1_060, Some(1_060));
+        assert_eq!(forced.renewal(1_100, Some("jwt-a")), Renewal::No);
+        let later = 1_060 + TOKEN_MIN_RENEWAL_SECS;
+        assert_eq!(forced.renewal(later, Some("jwt-a")), Renewal::Forced);
     }
 
     #[test]

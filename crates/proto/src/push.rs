@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ProtoError;
 use crate::ids::INVALID_VALUE_PREFIX;
 
 /// Shortest APNs device token accepted, in bytes (Apple's tokens are 32 bytes today).
@@ -71,23 +72,28 @@ pub struct PushToken {
 }
 
 impl PushToken {
-    /// Validates a registration (see the type docs for the rules). The error names the field.
+    /// Validates a registration (see the type docs for the rules). The error is
+    /// [`ProtoError::InvalidField`] naming the field (code `invalid_field`).
     pub fn new(
         platform: PushPlatform,
         voip_token: Option<String>,
         alert_token: Option<String>,
-    ) -> Result<PushToken, String> {
-        let check = |field: &str, token: Option<String>| -> Result<Option<String>, String> {
+    ) -> Result<PushToken, ProtoError> {
+        let check = |field: &str, token: Option<String>| -> Result<Option<String>, ProtoError> {
             token.map(|t| check_token(platform, field, t)).transpose()
         };
         let voip_token = check("voip_token", voip_token)?;
         let alert_token = check("alert_token", alert_token)?;
         match (platform, voip_token.is_some() || alert_token.is_some()) {
-            (PushPlatform::None, true) => Err(format!(
-                "{INVALID_VALUE_PREFIX}: platform \"none\" takes no tokens; omit voip_token and alert_token"
+            (PushPlatform::None, true) => Err(invalid(
+                "platform",
+                "\"none\" takes no tokens; omit voip_token and alert_token",
             )),
-            (PushPlatform::Apns | PushPlatform::Fcm, false) => Err(format!(
-                "{INVALID_VALUE_PREFIX}: platform \"{platform}\" needs voip_token or alert_token; send platform \"none\" to stop pushes"
+            (PushPlatform::Apns | PushPlatform::Fcm, false) => Err(invalid(
+                "platform",
+                format!(
+                    "\"{platform}\" needs voip_token or alert_token; send platform \"none\" to stop pushes"
+                ),
             )),
             _ => Ok(PushToken {
                 platform,
@@ -129,18 +135,28 @@ impl fmt::Debug for PushToken {
     }
 }
 
-fn check_token(platform: PushPlatform, field: &str, token: String) -> Result<String, String> {
+fn invalid(field: &str, detail: impl Into<String>) -> ProtoError {
+    ProtoError::InvalidField {
+        field: field.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+fn check_token(platform: PushPlatform, field: &str, token: String) -> Result<String, ProtoError> {
     match platform {
         PushPlatform::Apns => {
             let hex_ok =
                 token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit());
             let bytes = token.len() / 2;
             if !hex_ok || !(MIN_APNS_TOKEN_BYTES..=MAX_APNS_TOKEN_BYTES).contains(&bytes) {
-                return Err(format!(
-                    "{INVALID_VALUE_PREFIX}: {field} must be an APNs device token in hex \
-                     ({MIN_APNS_TOKEN_BYTES}-{MAX_APNS_TOKEN_BYTES} bytes, so {}-{} hex digits)",
-                    MIN_APNS_TOKEN_BYTES * 2,
-                    MAX_APNS_TOKEN_BYTES * 2
+                return Err(invalid(
+                    field,
+                    format!(
+                        "must be an APNs device token in hex ({MIN_APNS_TOKEN_BYTES}-\
+                         {MAX_APNS_TOKEN_BYTES} bytes, so {}-{} hex digits)",
+                        MIN_APNS_TOKEN_BYTES * 2,
+                        MAX_APNS_TOKEN_BYTES * 2
+                    ),
                 ));
             }
             // APNs takes either case; one spelling keeps stored tokens comparable.
@@ -151,9 +167,12 @@ fn check_token(platform: PushPlatform, field: &str, token: String) -> Result<Str
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'));
             if token.is_empty() || token.len() > MAX_FCM_TOKEN_BYTES || !chars_ok {
-                return Err(format!(
-                    "{INVALID_VALUE_PREFIX}: {field} must be an FCM registration token \
-                     (1-{MAX_FCM_TOKEN_BYTES} bytes of A-Z a-z 0-9 - _ : .)"
+                return Err(invalid(
+                    field,
+                    format!(
+                        "must be an FCM registration token (1-{MAX_FCM_TOKEN_BYTES} bytes of \
+                         A-Z a-z 0-9 - _ : .)"
+                    ),
                 ));
             }
             Ok(token)
@@ -176,7 +195,14 @@ struct RawPushToken {
 impl TryFrom<RawPushToken> for PushToken {
     type Error = String;
     fn try_from(raw: RawPushToken) -> Result<Self, String> {
-        PushToken::new(raw.platform, raw.voip_token, raw.alert_token)
+        // Serde loses the field path inside tagged messages, so the text names the field; the
+        // prefix makes the codec report `invalid_field`.
+        PushToken::new(raw.platform, raw.voip_token, raw.alert_token).map_err(|e| match e {
+            ProtoError::InvalidField { field, detail } => {
+                format!("{INVALID_VALUE_PREFIX}: {field} {detail}")
+            }
+            other => format!("{INVALID_VALUE_PREFIX}: {other}"),
+        })
     }
 }
 
@@ -208,7 +234,10 @@ mod tests {
         assert_eq!(t.alert_token(), Some(APNS));
         for bad in ["xyz", "abc", &"ab".repeat(15), &"ab".repeat(101), ""] {
             let err = PushToken::new(PushPlatform::Apns, Some(bad.into()), None).unwrap_err();
-            assert!(err.contains("voip_token"), "{err}");
+            assert!(
+                matches!(&err, ProtoError::InvalidField { field, .. } if field == "voip_token"),
+                "{err}"
+            );
         }
     }
 
@@ -224,7 +253,8 @@ mod tests {
             &"a".repeat(MAX_FCM_TOKEN_BYTES + 1),
         ] {
             let err = PushToken::new(PushPlatform::Fcm, None, Some(bad.into())).unwrap_err();
-            assert!(err.contains("alert_token"), "{err}");
+            assert_eq!(err.code(), crate::ErrorCode::InvalidField);
+            assert!(err.to_string().contains("alert_token"), "{err}");
         }
     }
 

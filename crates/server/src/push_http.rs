@@ -60,10 +60,8 @@ pub async fn put_push(
             "platform must be \"apns\", \"fcm\" or \"none\"",
         )
     })?;
-    let registration = PushToken::new(platform, req.voip_token, req.alert_token).map_err(|e| {
-        let why = e.trim_start_matches("invalid value: ").to_owned();
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", why)
-    })?;
+    let registration = PushToken::new(platform, req.voip_token, req.alert_token)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code().as_str(), e.to_string()))?;
     st.conn.store.register_push(device, &registration).await?;
     tracing::info!(device_id = %device, platform = %platform, "push token registered over HTTP");
     Ok(StatusCode::NO_CONTENT.into_response())

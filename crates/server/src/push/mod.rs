@@ -8,13 +8,13 @@
 //! outcome back to the router as [`crate::router::Input::PushResult`] so the call record keeps
 //! it.
 //!
-//! - [`config`]: settings and keys, loaded once at start-up;
-//! - [`h2`]: the one long-lived HTTP/2 connection per service;
-//! - [`jwt`]: ES256 / RS256 JSON Web Tokens;
-//! - [`apns`], [`fcm`] (with [`oauth`] for its access tokens): one attempt each, answers
-//!   mapped to an [`Attempt`];
-//! - [`backoff`]: when to retry after 429 / 5xx;
-//! - [`payload`]: what a push carries, within each service's size limit.
+//! - `config`: settings and keys, loaded once at start-up;
+//! - `h2`: the one long-lived HTTP/2 connection per service;
+//! - `jwt`: ES256 / RS256 JSON Web Tokens;
+//! - `apns`, `fcm` (with `oauth` for its access tokens): one attempt each, the answer mapped
+//!   to what to do next;
+//! - `backoff`: when to retry after 429 / 5xx;
+//! - `payload`: what a push carries, within each service's size limit.
 
 mod apns;
 mod backoff;
@@ -297,7 +297,7 @@ fn pick_token(r: &PushRegistration, kind: PushKind) -> Option<&str> {
 }
 
 /// Runs `attempt` until it is final, renewing the credential once if it is refused as expired
-/// and backing off (see [`backoff`]) while the service asks to, but never past
+/// and backing off (see `backoff`) while the service asks to, but never past
 /// `give_up_at_ms`.
 async fn with_retries<F, Fut>(
     policy: RetryPolicy,

@@ -46,16 +46,16 @@ pub fn routes(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(websocket))
         .route("/v1/calls", get(history))
+        .route(
+            "/v1/devices/self/push",
+            put(crate::push_http::put_push).delete(crate::push_http::delete_push),
+        )
         .route("/v1/admin/users", post(create_user).get(list_users))
         .route(
             "/v1/admin/users/{name}/devices",
             post(create_device).get(list_devices),
         )
         .route("/v1/admin/devices/{id}", delete(revoke_device))
-        .route(
-            "/v1/devices/self/push",
-            put(crate::push_http::put_push).delete(crate::push_http::delete_push),
-        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -102,6 +102,7 @@ mod tests {
     use crate::error::{ErrorCode, ProtoError};
     use crate::ids::{CallId, DeviceId, DisplayName, UserName};
     use crate::message::{Candidate, ErrorMessage, Incoming, Invite, Sdp, Welcome};
+    use crate::push::{PushPlatform, PushToken};
     use crate::reason::EndReason;
 
     fn cid() -> CallId {
@@ -155,6 +156,14 @@ mod tests {
                 candidate: cand(),
             },
             ClientMessage::Ping { nonce: 7 },
+            ClientMessage::PushToken(
+                PushToken::new(
+                    PushPlatform::Apns,
+                    Some("ab".repeat(32)),
+                    Some("cd".repeat(32)),
+                )
+                .unwrap(),
+            ),
         ]
     }
 
@@ -434,6 +443,56 @@ mod tests {
             did()
         );
         assert_eq!(code_of(&text), ErrorCode::InvalidField);
+    }
+
+    #[test]
+    fn push_token_is_validated_per_platform() {
+        let voip = "AB".repeat(32);
+        let text = format!(r#"{{"type":"push_token","platform":"apns","voip_token":"{voip}"}}"#);
+        match decode_client(&text).unwrap() {
+            ClientMessage::PushToken(t) => {
+                assert_eq!(t.platform(), PushPlatform::Apns);
+                assert_eq!(t.voip_token(), Some("ab".repeat(32).as_str()));
+                assert_eq!(t.alert_token(), None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let fcm = r#"{"type":"push_token","platform":"fcm","alert_token":"abc:DEF-1_2.3"}"#;
+        assert!(decode_client(fcm).is_ok());
+        let none = r#"{"type":"push_token","platform":"none"}"#;
+        assert!(decode_client(none).is_ok());
+        for (frame, code) in [
+            (r#"{"type":"push_token"}"#, ErrorCode::MissingField),
+            (
+                r#"{"type":"push_token","platform":"wns","voip_token":"ab"}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"push_token","platform":"apns","voip_token":"nothex"}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"push_token","platform":"apns"}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"push_token","platform":"fcm","voip_token":"a b"}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"push_token","platform":"none","alert_token":"abc"}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"push_token","platform":"fcm","voip_token":7}"#,
+                ErrorCode::InvalidField,
+            ),
+        ] {
+            assert_eq!(code_of(frame), code, "{frame}");
+        }
+        let e = decode_client(r#"{"type":"push_token","platform":"apns","alert_token":"zz"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("alert_token"), "{e}");
     }
 
     #[test]

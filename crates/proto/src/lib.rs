@@ -14,6 +14,7 @@ mod codec;
 mod error;
 mod ids;
 mod message;
+mod push;
 mod reason;
 
 pub use codec::{decode_client, decode_server, encode};
@@ -22,6 +23,9 @@ pub use ids::{CallId, DeviceId, DisplayName, UserName};
 pub use message::{
     Candidate, ClientMessage, ErrorMessage, Incoming, Invite, Relay, RelayKind, Sdp, ServerMessage,
     Welcome,
+};
+pub use push::{
+    PushPlatform, PushToken, MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_BYTES, MIN_APNS_TOKEN_BYTES,
 };
 pub use reason::EndReason;
 

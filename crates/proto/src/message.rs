@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::ids::{CallId, DeviceId, DisplayName, UserName, INVALID_VALUE_PREFIX};
+use crate::push::PushToken;
 use crate::reason::EndReason;
 use crate::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
 
@@ -202,6 +203,8 @@ pub enum ClientMessage {
     },
     /// Application-level keepalive; answered with `pong`.
     Ping { nonce: u64 },
+    /// Where to send this device's push notifications (replaces the previous registration).
+    PushToken(PushToken),
 }
 
 impl ClientMessage {
@@ -219,6 +222,7 @@ impl ClientMessage {
         "answer",
         "candidate",
         "ping",
+        "push_token",
     ];
 
     /// The wire `type` of this message (also the metrics label).
@@ -236,6 +240,7 @@ impl ClientMessage {
             ClientMessage::Answer { .. } => "answer",
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::PushToken(_) => "push_token",
         }
     }
 
@@ -258,7 +263,9 @@ impl ClientMessage {
     /// The call this message is about, if any.
     pub fn call_id(&self) -> Option<CallId> {
         match self {
-            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => None,
+            ClientMessage::Hello { .. }
+            | ClientMessage::Ping { .. }
+            | ClientMessage::PushToken(_) => None,
             ClientMessage::Invite(i) => Some(i.call_id),
             ClientMessage::Ringing { call_id }
             | ClientMessage::Accept { call_id }

@@ -59,6 +59,7 @@ fn client_frames() -> Vec<String> {
         format!(r#"{{"type":"answer","call_id":"{CALL}","to_device":"{DEVICE}","sdp":"v=0\r\n"}}"#),
         format!(r#"{{"type":"candidate","call_id":"{CALL}","to_device":"{DEVICE}",{candidate}}}"#),
         r#"{"type":"ping","nonce":7}"#.to_owned(),
+        r#"{"type":"push_token","platform":"apns","voip_token":"A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90","alert_token":"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"}"#.to_owned(),
     ]
 }
 
@@ -225,6 +226,7 @@ const TYPES: &[&str] = &[
     "answer",
     "candidate",
     "ping",
+    "push_token",
     "welcome",
     "calling",
     "incoming",

@@ -35,6 +35,25 @@ pub struct ServerConfig {
     pub max_messages_per_sec: u32,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// APNs: base URL, team id, key id, the `.p8` signing key, and the app's bundle id (VoIP
+    /// pushes go to the topic `<bundle id>.voip`). All four of team id, key id, key path and
+    /// bundle id, or none.
+    pub apns_endpoint: String,
+    pub apns_team_id: Option<String>,
+    pub apns_key_id: Option<String>,
+    pub apns_key_path: Option<PathBuf>,
+    pub apns_bundle_id: Option<String>,
+    /// FCM HTTP v1: base URL and the service-account JSON key; the project id and the OAuth2
+    /// token endpoint come from the key unless set here.
+    pub fcm_endpoint: String,
+    pub fcm_service_account_path: Option<PathBuf>,
+    pub fcm_project_id: Option<String>,
+    pub fcm_token_uri: Option<String>,
+    /// An extra CA certificate (PEM) to trust for push connections, besides the public roots.
+    pub push_ca_file: Option<PathBuf>,
+    /// Backoff after 429/5xx from a push service: first cap and largest cap, in milliseconds.
+    pub push_retry_base_ms: u64,
+    pub push_retry_max_ms: u64,
 }
 
 /// How logs are printed.
@@ -60,9 +79,26 @@ impl Default for ServerConfig {
             max_connections: 100_000,
             max_messages_per_sec: 100,
             log_format: LogFormat::Text,
+            apns_endpoint: DEFAULT_APNS_ENDPOINT.to_owned(),
+            apns_team_id: None,
+            apns_key_id: None,
+            apns_key_path: None,
+            apns_bundle_id: None,
+            fcm_endpoint: DEFAULT_FCM_ENDPOINT.to_owned(),
+            fcm_service_account_path: None,
+            fcm_project_id: None,
+            fcm_token_uri: None,
+            push_ca_file: None,
+            push_retry_base_ms: 250,
+            push_retry_max_ms: 8_000,
         }
     }
 }
+
+/// Apple's production push endpoint (the sandbox is `https://api.sandbox.push.apple.com`).
+pub const DEFAULT_APNS_ENDPOINT: &str = "https://api.push.apple.com";
+/// Google's FCM endpoint.
+pub const DEFAULT_FCM_ENDPOINT: &str = "https://fcm.googleapis.com";
 
 /// The environment variables read, and the field each sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -77,6 +113,21 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_MAX_CONNECTIONS", "max_connections"),
     ("RINGWIRE_MAX_MESSAGES_PER_SEC", "max_messages_per_sec"),
     ("RINGWIRE_LOG_FORMAT", "log_format"),
+    ("RINGWIRE_APNS_ENDPOINT", "apns_endpoint"),
+    ("RINGWIRE_APNS_TEAM_ID", "apns_team_id"),
+    ("RINGWIRE_APNS_KEY_ID", "apns_key_id"),
+    ("RINGWIRE_APNS_KEY_PATH", "apns_key_path"),
+    ("RINGWIRE_APNS_BUNDLE_ID", "apns_bundle_id"),
+    ("RINGWIRE_FCM_ENDPOINT", "fcm_endpoint"),
+    (
+        "RINGWIRE_FCM_SERVICE_ACCOUNT_PATH",
+        "fcm_service_account_path",
+    ),
+    ("RINGWIRE_FCM_PROJECT_ID", "fcm_project_id"),
+    ("RINGWIRE_FCM_TOKEN_URI", "fcm_token_uri"),
+    ("RINGWIRE_PUSH_CA_FILE", "push_ca_file"),
+    ("RINGWIRE_PUSH_RETRY_BASE_MS", "push_retry_base_ms"),
+    ("RINGWIRE_PUSH_RETRY_MAX_MS", "push_retry_max_ms"),
 ];
 
 impl ServerConfig {
@@ -137,6 +188,20 @@ impl ServerConfig {
                     _ => return Err(format!("{value:?} is not a log format; use text or json")),
                 }
             }
+            "apns_endpoint" => self.apns_endpoint = value.to_owned(),
+            "apns_team_id" => self.apns_team_id = Some(value.to_owned()),
+            "apns_key_id" => self.apns_key_id = Some(value.to_owned()),
+            "apns_key_path" => self.apns_key_path = Some(PathBuf::from(value)),
+            "apns_bundle_id" => self.apns_bundle_id = Some(value.to_owned()),
+            "fcm_endpoint" => self.fcm_endpoint = value.to_owned(),
+            "fcm_service_account_path" => {
+                self.fcm_service_account_path = Some(PathBuf::from(value))
+            }
+            "fcm_project_id" => self.fcm_project_id = Some(value.to_owned()),
+            "fcm_token_uri" => self.fcm_token_uri = Some(value.to_owned()),
+            "push_ca_file" => self.push_ca_file = Some(PathBuf::from(value)),
+            "push_retry_base_ms" => self.push_retry_base_ms = num(value)?,
+            "push_retry_max_ms" => self.push_retry_max_ms = num(value)?,
             _ => return Err(format!("unknown setting {field:?}")),
         }
         Ok(())
@@ -159,6 +224,26 @@ impl ServerConfig {
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return bad("admin_token must be at least 16 characters");
+        }
+        let apns = [
+            ("apns_team_id", self.apns_team_id.is_some()),
+            ("apns_key_id", self.apns_key_id.is_some()),
+            ("apns_key_path", self.apns_key_path.is_some()),
+            ("apns_bundle_id", self.apns_bundle_id.is_some()),
+        ];
+        let missing: Vec<&str> = apns
+            .iter()
+            .filter(|(_, set)| !set)
+            .map(|(k, _)| *k)
+            .collect();
+        if !missing.is_empty() && missing.len() < apns.len() {
+            return Err(ServerError::Config(format!(
+                "APNs is half configured: also set {} (or none of the apns_* settings)",
+                missing.join(", ")
+            )));
+        }
+        if self.push_retry_base_ms == 0 || self.push_retry_max_ms < self.push_retry_base_ms {
+            return bad("push_retry_base_ms must be at least 1 and at most push_retry_max_ms");
         }
         Ok(())
     }

@@ -322,6 +322,9 @@ async fn handle_text(
                 server_time_ms: unix_ms(),
             });
         }
+        ClientMessage::PushToken(registration) => {
+            return save_push_token(ctx, from, &registration).await;
+        }
         ClientMessage::Invite(invite) => {
             let callee_devices = match lookup_devices(&ctx.store, &invite.to_user).await {
                 Ok(devices) => devices,
@@ -351,6 +354,26 @@ async fn handle_text(
             ErrorCode::ShuttingDown,
             "the server is shutting down; reconnect shortly",
         )))
+    }
+}
+
+/// Stores the device's push registration; replies only if that failed.
+async fn save_push_token(
+    ctx: &ConnContext,
+    device: ringwire_proto::DeviceId,
+    registration: &ringwire_proto::PushToken,
+) -> Option<ServerMessage> {
+    match ctx.store.register_push(device, registration).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "storing the push token failed");
+            let err = ErrorMessage::new(
+                ErrorCode::Internal,
+                "the server could not store the push token; retry",
+            )
+            .with_ref_type("push_token");
+            Some(ServerMessage::Error(err))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use ringwire_proto::{ErrorCode, ErrorMessage};
 use serde::de::DeserializeOwned;
@@ -46,6 +46,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(websocket))
         .route("/v1/calls", get(history))
+        .route(
+            "/v1/devices/self/push",
+            put(crate::push_http::put_push).delete(crate::push_http::delete_push),
+        )
         .route("/v1/admin/users", post(create_user).get(list_users))
         .route(
             "/v1/admin/users/{name}/devices",
@@ -66,7 +70,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -109,7 +113,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

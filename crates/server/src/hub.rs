@@ -1,6 +1,7 @@
 //! The hub: the task that owns the [`Router`] and carries out its outputs. Connections send it
 //! [`HubCommand`]s; it delivers [`Outbound`] frames to each device's connection, hands call
-//! events to the record writer, and sleeps until the router's next deadline.
+//! events to the record writer, hands pushes to the push gateway (whose outcomes come back as
+//! router inputs), and sleeps until the router's next deadline.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::unix_ms;
 use crate::metrics::Metrics;
+use crate::push::PushGateway;
 use crate::record::{CallEvent, CallRecord};
 use crate::router::{ConnId, Input, Output, Router, RouterStats};
 use crate::writer::RecordWriter;
@@ -88,20 +90,24 @@ pub fn spawn_hub(
     restored: Vec<CallRecord>,
     metrics: Arc<Metrics>,
     writer: RecordWriter,
+    push: PushGateway,
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
+    let (push_tx, push_rx) = mpsc::unbounded_channel();
     let mut hub = Hub {
         links: HashMap::new(),
         replaced: HashMap::new(),
         metrics,
         writer,
+        push,
+        push_tx,
     };
     let now = unix_ms();
     for record in restored {
         router.handle_input(now, Input::Restore(record));
     }
     hub.drain(&mut router);
-    let task = tokio::spawn(hub.run(router, rx));
+    let task = tokio::spawn(hub.run(router, rx, push_rx));
     (HubHandle { tx }, task)
 }
 
@@ -111,10 +117,18 @@ struct Hub {
     replaced: HashMap<ConnId, ConnLink>,
     metrics: Arc<Metrics>,
     writer: RecordWriter,
+    push: PushGateway,
+    /// Push tasks report here; the hub keeps one sender, so this never closes while it runs.
+    push_tx: mpsc::UnboundedSender<Input>,
 }
 
 impl Hub {
-    async fn run(mut self, mut router: Router, mut rx: mpsc::Receiver<HubCommand>) {
+    async fn run(
+        mut self,
+        mut router: Router,
+        mut rx: mpsc::Receiver<HubCommand>,
+        mut push_rx: mpsc::UnboundedReceiver<Input>,
+    ) {
         loop {
             let wait = router
                 .poll_timeout()
@@ -125,6 +139,7 @@ impl Hub {
                     Some(cmd) => self.handle(&mut router, cmd),
                     None => break,
                 },
+                Some(result) = push_rx.recv() => router.handle_input(unix_ms(), result),
                 _ = tokio::time::sleep(wait) => router.handle_timeout(unix_ms()),
             }
             self.drain(&mut router);
@@ -206,6 +221,7 @@ impl Hub {
                     }
                     self.writer.write(event);
                 }
+                Output::Push(req) => self.push.dispatch(req, self.push_tx.clone()),
             }
         }
     }

@@ -3,6 +3,7 @@
 //! - [`router`]: the call router, a pure state machine (no IO, time passed in);
 //! - [`record`]: the call-record events the router emits and the records they fold into;
 //! - [`store`]: persistence with sqlx (SQLite by default, PostgreSQL by URL);
+//! - [`push`]: the push gateway (APNs, FCM) that wakes offline devices;
 //! - the driver: [`hub`] owns the router and carries out its outputs, [`connection`] serves
 //!   one WebSocket, [`writer`] applies call events to the store in order, [`http`] is the axum
 //!   surface, and [`server`] assembles them with graceful shutdown.
@@ -15,6 +16,8 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod push;
+mod push_http;
 pub mod rate_limit;
 pub mod record;
 pub mod router;

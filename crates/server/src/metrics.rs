@@ -21,6 +21,8 @@ pub struct Metrics {
     calls_started: AtomicU64,
     calls_ended: Family,
     store_write_failures: AtomicU64,
+    /// Pushes by (provider, outcome).
+    pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -86,6 +88,12 @@ impl Metrics {
 
     pub fn store_write_failed(&self) {
         self.store_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One push finished: `provider` is `apns`, `fcm` or `none`; `outcome` a push outcome.
+    pub fn push(&self, provider: &'static str, outcome: &'static str) {
+        let mut map = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((provider, outcome)).or_insert(0) += 1;
     }
 
     /// The exposition text, with the router's gauges.
@@ -167,6 +175,21 @@ impl Metrics {
             "Call-record writes that failed and were retried.",
             load(&self.store_write_failures),
         );
+        let _ = writeln!(
+            out,
+            "# HELP ringwire_push_total Pushes finished, by provider and outcome.\n# TYPE ringwire_push_total counter"
+        );
+        let pushes = self
+            .pushes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((provider, outcome), n) in pushes {
+            let _ = writeln!(
+                out,
+                "ringwire_push_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
         out
     }
 }
@@ -201,6 +224,9 @@ mod tests {
         m.received("invite");
         m.error("rate_limited");
         m.call_ended("hangup");
+        m.push("apns", "sent");
+        m.push("apns", "sent");
+        m.push("fcm", "unregistered");
         let text = m.render(RouterStats {
             connected_devices: 1,
             calls_active: 2,
@@ -212,6 +238,8 @@ mod tests {
         assert!(text.contains("ringwire_errors_total{code=\"rate_limited\"} 1\n"));
         assert!(text.contains("ringwire_calls_ended_total{reason=\"hangup\"} 1\n"));
         assert!(text.contains("# TYPE ringwire_calls gauge\n"));
+        assert!(text.contains("ringwire_push_total{provider=\"apns\",outcome=\"sent\"} 2\n"));
+        assert!(text.contains("ringwire_push_total{provider=\"fcm\",outcome=\"unregistered\"} 1\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').unwrap();
             value.parse::<u64>().unwrap();

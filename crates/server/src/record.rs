@@ -15,6 +15,8 @@ pub enum Reach {
     Replay,
     /// It was offline at invite time and has not connected since (a push target).
     Offline,
+    /// It was offline at invite time, was sent a VoIP push, and connected while the call rang.
+    Push,
 }
 
 impl Reach {
@@ -24,14 +26,90 @@ impl Reach {
             Reach::Socket => "socket",
             Reach::Replay => "replay",
             Reach::Offline => "offline",
+            Reach::Push => "push",
         }
     }
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Reach> {
-        [Reach::Socket, Reach::Replay, Reach::Offline]
+        [Reach::Socket, Reach::Replay, Reach::Offline, Reach::Push]
             .into_iter()
             .find(|r| r.as_str() == s)
+    }
+}
+
+/// What a push is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushKind {
+    /// An incoming call for an offline device: APNs VoIP push / high-priority FCM data message.
+    Invite,
+    /// The call ended unanswered: an ordinary alert push announcing the missed call.
+    MissedCall,
+}
+
+impl PushKind {
+    /// The spelling in logs and payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushKind::Invite => "invite",
+            PushKind::MissedCall => "missed_call",
+        }
+    }
+}
+
+/// How one push ended. Stored per device and call, and the `outcome` label of
+/// `ringwire_push_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// The push service accepted it (APNs 200, FCM 200).
+    Sent,
+    /// The token is no longer valid (APNs 410 Unregistered, FCM 404 UNREGISTERED); deleted.
+    Unregistered,
+    /// The push service refused the token (APNs 400 BadDeviceToken / DeviceTokenNotForTopic);
+    /// deleted.
+    BadToken,
+    /// Refused for another reason (other 4xx, FCM 400 INVALID_ARGUMENT, transport errors,
+    /// a payload over the limit).
+    Failed,
+    /// The service kept asking to back off (429, 5xx) until the ring deadline passed.
+    Expired,
+    /// The device has a token for a push service this server is not configured for, or none is
+    /// configured at all.
+    PushUnavailable,
+    /// The device never registered a token for this kind of push.
+    NoToken,
+}
+
+impl PushOutcome {
+    /// Every outcome, for exhaustive tests.
+    pub const ALL: &'static [PushOutcome] = &[
+        PushOutcome::Sent,
+        PushOutcome::Unregistered,
+        PushOutcome::BadToken,
+        PushOutcome::Failed,
+        PushOutcome::Expired,
+        PushOutcome::PushUnavailable,
+        PushOutcome::NoToken,
+    ];
+
+    /// The stored spelling (also the metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushOutcome::Sent => "sent",
+            PushOutcome::Unregistered => "unregistered",
+            PushOutcome::BadToken => "bad_token",
+            PushOutcome::Failed => "failed",
+            PushOutcome::Expired => "expired",
+            PushOutcome::PushUnavailable => "push_unavailable",
+            PushOutcome::NoToken => "no_token",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<PushOutcome> {
+        PushOutcome::ALL.iter().copied().find(|o| o.as_str() == s)
     }
 }
 
@@ -74,6 +152,15 @@ pub enum CallEvent {
         by_device: Option<DeviceId>,
         at_ms: u64,
     },
+    /// A push to a callee device finished (the driver reported the result). The last outcome
+    /// of each kind is kept.
+    Pushed {
+        call_id: CallId,
+        device_id: DeviceId,
+        kind: PushKind,
+        outcome: PushOutcome,
+        at_ms: u64,
+    },
 }
 
 impl CallEvent {
@@ -84,7 +171,8 @@ impl CallEvent {
             | CallEvent::DeviceReached { call_id, .. }
             | CallEvent::DeviceRang { call_id, .. }
             | CallEvent::Accepted { call_id, .. }
-            | CallEvent::Ended { call_id, .. } => *call_id,
+            | CallEvent::Ended { call_id, .. }
+            | CallEvent::Pushed { call_id, .. } => *call_id,
         }
     }
 }
@@ -108,6 +196,10 @@ pub struct CallDeviceRecord {
     pub reached_via: Reach,
     pub reached_at_ms: u64,
     pub rang_at_ms: Option<u64>,
+    /// How the incoming-call push to this device ended, if one was due (it was offline).
+    pub push_outcome: Option<PushOutcome>,
+    /// How the missed-call push to this device ended, if one was due.
+    pub missed_call_push_outcome: Option<PushOutcome>,
 }
 
 /// One call, as the history API returns it.

@@ -18,6 +18,7 @@ use crate::error::ServerError;
 use crate::http::{routes, AppState};
 use crate::hub::spawn_hub;
 use crate::metrics::Metrics;
+use crate::push::{PushGateway, PushSettings};
 use crate::router::Router;
 use crate::store::{hash_token, Store};
 use crate::writer::RecordWriter;
@@ -45,6 +46,9 @@ impl Server {
     /// Starts serving; returns once the listener is bound.
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
         config.validate()?;
+        // Keys are read before anything else starts, so a wrong path stops the server at once.
+        let push_settings =
+            PushSettings::load(&config).map_err(|e| ServerError::Config(e.to_string()))?;
         let store = open_store(&config).await?;
         let router = Router::new(config.router());
         let now = unix_ms();
@@ -64,8 +68,11 @@ impl Server {
         }
 
         let metrics = Arc::new(Metrics::default());
+        let push = PushGateway::new(push_settings, store.clone(), metrics.clone())
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        push.log_status();
         let (writer, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
-        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer);
+        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer, push);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
             conn: ConnContext {

@@ -1,8 +1,8 @@
 //! [`CallLog`]: the router's call-record events kept in memory, in order, and folded into one
 //! [`CallRecord`] per call with the same rules the server's store applies (see
 //! `ringwire_server::store::Store::apply`): `Started` creates a record once; `DeviceReached`
-//! keeps a device's first reach time and only upgrades `offline` to `socket`/`replay`;
-//! `DeviceRang` sets the device's and the call's first ring time once; `Accepted` applies only
+//! keeps a device's first reach time and only upgrades `offline` to `socket`/`replay`/`push`
+//! and `replay` to `push`; `Pushed` keeps the last outcome of each kind; `DeviceRang` sets the device's and the call's first ring time once; `Accepted` applies only
 //! to a call still ringing and never accepted; `Ended` applies only to a call not yet ended.
 //! Events for a call never started are ignored. Tests assert on the folded records; a later
 //! server restart in the simulation restores calls from them, as the real server restores
@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use ringwire_proto::CallId;
-use ringwire_server::record::{CallDeviceRecord, CallEvent, CallRecord, CallState, Reach};
+use ringwire_server::record::{
+    CallDeviceRecord, CallEvent, CallRecord, CallState, PushKind, Reach,
+};
 
 /// Every call event in the order the router emitted it, and the records they fold into.
 #[derive(Clone, Debug, Default)]
@@ -106,7 +108,9 @@ impl CallLog {
                 .find(|d| d.device_id == *device_id)
             {
                 Some(d) => {
-                    if d.reached_via == Reach::Offline && *via != Reach::Offline {
+                    let upgrade = (d.reached_via == Reach::Offline && *via != Reach::Offline)
+                        || (d.reached_via == Reach::Replay && *via == Reach::Push);
+                    if upgrade {
                         d.reached_via = *via;
                     }
                 }
@@ -115,6 +119,8 @@ impl CallLog {
                     reached_via: *via,
                     reached_at_ms: *at_ms,
                     rang_at_ms: None,
+                    push_outcome: None,
+                    missed_call_push_outcome: None,
                 }),
             },
             CallEvent::DeviceRang {
@@ -149,6 +155,23 @@ impl CallLog {
                     record.end_reason = Some(*reason);
                     record.ended_by_device = *by_device;
                     record.state = CallState::Ended;
+                }
+            }
+            CallEvent::Pushed {
+                device_id,
+                kind,
+                outcome,
+                ..
+            } => {
+                if let Some(d) = record
+                    .devices
+                    .iter_mut()
+                    .find(|d| d.device_id == *device_id)
+                {
+                    match kind {
+                        PushKind::Invite => d.push_outcome = Some(*outcome),
+                        PushKind::MissedCall => d.missed_call_push_outcome = Some(*outcome),
+                    }
                 }
             }
         }

@@ -691,6 +691,9 @@ impl SimSignaling {
                     error,
                 } => closes.push((device, conn, error)),
                 Output::Record(event) => self.log.apply(event),
+                // Simulated phones wake through their own platform mocks; the push gateway
+                // itself is tested against real HTTP/2 servers in the server crate.
+                Output::Push(_) => {}
             }
         }
         for (device, conn, error) in closes {

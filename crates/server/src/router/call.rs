@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, Incoming, ServerMessage, UserName};
 
-use crate::record::Reach;
+use crate::record::{PushOutcome, Reach};
 
 /// Where a call stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub(crate) struct Member {
     /// When its connection was lost while it mattered to the call (caller, or the answering
     /// device); cleared when it reconnects.
     pub(crate) lost_since_ms: Option<u64>,
+    /// How its incoming-call push ended, once the driver reported it.
+    pub(crate) invite_push: Option<PushOutcome>,
 }
 
 impl Member {
@@ -72,6 +74,7 @@ impl Member {
             dropped: false,
             told_final: false,
             lost_since_ms: None,
+            invite_push: None,
         }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ringwire_proto::{CallId, ClientMessage, DeviceId, Invite, Sdp, ServerMessage, UserName};
 
-use super::{Input, Output, Router, RouterConfig};
-use crate::record::CallEvent;
+use super::{Input, Output, PushRequest, Router, RouterConfig};
+use crate::record::{CallEvent, PushOutcome};
 
 struct Rng(u64);
 
@@ -60,6 +60,8 @@ fn run(seed: u64, steps: usize) {
     let mut conn = 0u64;
     let mut now = 1_000_000u64;
     let mut facts: BTreeMap<CallId, CallFacts> = BTreeMap::new();
+    // Pushes asked for and not yet answered; the driver answers them in any order, late.
+    let mut pushes: Vec<PushRequest> = Vec::new();
 
     for step in 0..steps {
         let (device, owner) = devices[rng.below(devices.len() as u64) as usize];
@@ -104,6 +106,15 @@ fn run(seed: u64, steps: usize) {
                 },
                 callee_devices,
             })
+        } else if roll < 35 && !pushes.is_empty() {
+            let req = pushes.swap_remove(rng.below(pushes.len() as u64) as usize);
+            let outcome = PushOutcome::ALL[rng.below(PushOutcome::ALL.len() as u64) as usize];
+            Some(Input::PushResult {
+                call_id: req.call_id,
+                device: req.device,
+                kind: req.kind,
+                outcome,
+            })
         } else if roll < 90 {
             let msg = match rng.below(8) {
                 0 => ClientMessage::Ringing { call_id: call },
@@ -122,6 +133,12 @@ fn run(seed: u64, steps: usize) {
         } else {
             now += rng.below(2_500);
             None
+        };
+        // Overdue timers fire before a connect is processed, so a device connecting in this
+        // step may still be pushed to (it was offline when the timer was due).
+        let joining = match &input {
+            Some(Input::Connected { device, .. }) => Some(*device),
+            _ => None,
         };
         match input {
             Some(input) => router.handle_input(now, input),
@@ -155,6 +172,17 @@ fn run(seed: u64, steps: usize) {
                     }
                 }
                 Output::Close { .. } => {}
+                Output::Push(req) => {
+                    assert!(
+                        !online.contains_key(&req.device) || joining == Some(req.device),
+                        "seed {seed} step {step}: push to a connected device"
+                    );
+                    assert!(
+                        facts.get(&req.call_id).is_some_and(|f| f.started),
+                        "seed {seed} step {step}: push for a call never started"
+                    );
+                    pushes.push(req);
+                }
                 Output::Record(event) => {
                     let f = facts.entry(event.call_id()).or_default();
                     match event {
@@ -199,6 +227,12 @@ fn run(seed: u64, steps: usize) {
                             assert!(
                                 f.started && f.ended == 0,
                                 "seed {seed} step {step}: device event outside a live call"
+                            );
+                        }
+                        CallEvent::Pushed { .. } => {
+                            assert!(
+                                f.started,
+                                "seed {seed} step {step}: push outcome for a call never started"
                             );
                         }
                     }

@@ -129,6 +129,7 @@ impl Router {
                 self.send(device, incoming.clone());
             }
         }
+        self.push_invites(call_id);
         self.timers
             .set(ring_deadline_ms, Timer::RingTimeout(call_id));
     }

@@ -6,8 +6,9 @@
 //! 1. call [`Router::handle_input`] (or [`Router::handle_timeout`] when the deadline from
 //!    [`Router::poll_timeout`] has passed);
 //! 2. call [`Router::poll_output`] until it returns `None`, carrying out each [`Output`]:
-//!    deliver `Send` to the device's current connection, close `Close`'s connection, and append
-//!    `Record` to the store **in order**;
+//!    deliver `Send` to the device's current connection, close `Close`'s connection, append
+//!    `Record` to the store **in order**, and send `Push` in the background, feeding its
+//!    outcome back as [`Input::PushResult`];
 //! 3. sleep until the new [`Router::poll_timeout`], or until the next input.
 //!
 //! Every decision that must be atomic — first accept wins, glare, busy — is atomic because the
@@ -19,6 +20,7 @@ mod actions;
 mod call;
 mod invite;
 mod presence;
+mod push;
 mod timers;
 
 #[cfg(test)]
@@ -34,8 +36,9 @@ use ringwire_proto::{
 };
 
 use crate::rate_limit::TokenBucket;
-use crate::record::{CallEvent, CallRecord};
+use crate::record::{CallEvent, CallRecord, PushKind, PushOutcome};
 use call::{Call, Ending, Phase};
+pub use push::PushRequest;
 use timers::{Timer, TimerTable};
 
 /// Identifies one WebSocket connection, so a stale `Disconnected` from a replaced connection is
@@ -96,6 +99,13 @@ pub enum Input {
     Message { from: DeviceId, msg: ClientMessage },
     /// A call found in the store at start-up: live calls resume, ended ones are remembered.
     Restore(CallRecord),
+    /// A push the router asked for ([`Output::Push`]) finished.
+    PushResult {
+        call_id: CallId,
+        device: DeviceId,
+        kind: PushKind,
+        outcome: PushOutcome,
+    },
 }
 
 /// Something the driver must do.
@@ -112,6 +122,8 @@ pub enum Output {
     },
     /// Append to the call record, in order.
     Record(CallEvent),
+    /// Wake an offline device with a push, then report back with [`Input::PushResult`].
+    Push(PushRequest),
 }
 
 /// Counts for metrics and dashboards.
@@ -196,6 +208,12 @@ impl Router {
             } => self.on_invite(now_ms, from, invite, callee_devices),
             Input::Message { from, msg } => self.on_message(now_ms, from, msg),
             Input::Restore(record) => self.on_restore(now_ms, record),
+            Input::PushResult {
+                call_id,
+                device,
+                kind,
+                outcome,
+            } => self.on_push_result(now_ms, call_id, device, kind, outcome),
         }
     }
 
@@ -347,6 +365,9 @@ impl Router {
             if self.send(device, msg) {
                 self.mark_told(call_id, device);
             }
+        }
+        if reason == EndReason::NoAnswer {
+            self.push_missed_call(call_id);
         }
         self.timers.set(
             now_ms + self.config.ended_retention_ms,

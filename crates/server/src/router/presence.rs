@@ -13,7 +13,7 @@ use ringwire_proto::{
 use super::call::{Call, Ending, Member, Phase, Role};
 use super::timers::Timer;
 use super::{ConnId, Output, Presence, Router};
-use crate::record::{CallEvent, CallRecord, CallState, Reach};
+use crate::record::{CallEvent, CallRecord, CallState, PushOutcome, Reach};
 
 impl Router {
     pub(super) fn on_connected(
@@ -104,8 +104,15 @@ impl Router {
         };
         member.lost_since_ms = None;
         let upgrade = member.reach == Reach::Offline && call.phase == Phase::Ringing;
+        // Woken by a push the service accepted, or came by itself (the push may still be in
+        // flight; `on_push_result` upgrades it then).
+        let via = if member.invite_push == Some(PushOutcome::Sent) {
+            Reach::Push
+        } else {
+            Reach::Replay
+        };
         if upgrade {
-            member.reach = Reach::Replay;
+            member.reach = via;
         }
         let notice = call.notice_for(device, explicit);
         let caller_waiting = device == call.caller_device && call.phase == Phase::Ringing;
@@ -118,7 +125,7 @@ impl Router {
             self.record(CallEvent::DeviceReached {
                 call_id,
                 device_id: device,
-                via: Reach::Replay,
+                via,
                 at_ms: now_ms,
             });
         }
@@ -172,6 +179,7 @@ impl Router {
         for d in &record.devices {
             let mut m = Member::new(Role::Callee, d.reached_via);
             m.rang = d.rang_at_ms.is_some();
+            m.invite_push = d.push_outcome;
             m.told_final = ended;
             if let Some(answered) = record.answered_device {
                 m.dropped = d.device_id != answered;

@@ -7,8 +7,8 @@ use ringwire_proto::{
     CallId, ClientMessage, DeviceId, EndReason, ErrorCode, Invite, Sdp, ServerMessage, UserName,
 };
 
-use super::{ConnId, Input, Output, Router, RouterConfig};
-use crate::record::{CallEvent, CallRecord, CallState, Reach};
+use super::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
+use crate::record::{CallEvent, CallRecord, CallState, PushKind, PushOutcome, Reach};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -20,6 +20,7 @@ struct Harness {
     users: HashMap<UserName, Vec<DeviceId>>,
     records: Vec<CallEvent>,
     closed: Vec<(ConnId, ErrorCode)>,
+    pushes: Vec<PushRequest>,
 }
 
 fn user(name: &str) -> UserName {
@@ -58,6 +59,7 @@ impl Harness {
             users,
             records: vec![],
             closed: vec![],
+            pushes: vec![],
         }
     }
 
@@ -88,6 +90,7 @@ impl Harness {
                 }
                 Output::Close { conn, error, .. } => self.closed.push((conn, error.code)),
                 Output::Record(e) => self.records.push(e),
+                Output::Push(req) => self.pushes.push(req),
             }
         }
         sent
@@ -940,12 +943,16 @@ fn record(state: CallState, deadline: u64) -> CallRecord {
                 reached_via: Reach::Socket,
                 reached_at_ms: T0 - 1_000,
                 rang_at_ms: Some(T0 - 900),
+                push_outcome: None,
+                missed_call_push_outcome: None,
             },
             crate::record::CallDeviceRecord {
                 device_id: dev(B2),
                 reached_via: Reach::Offline,
                 reached_at_ms: T0 - 1_000,
                 rang_at_ms: None,
+                push_outcome: None,
+                missed_call_push_outcome: None,
             },
         ],
     }
@@ -1108,4 +1115,131 @@ fn an_end_decided_while_a_device_leaves_is_kept_for_its_reconnect() {
         end_reason(only(&sent, B2), cid(1)),
         Some(EndReason::NoAnswer)
     );
+}
+
+// ---- pushes ----
+
+fn push_result(call: CallId, d: u8, kind: PushKind, outcome: PushOutcome) -> Input {
+    Input::PushResult {
+        call_id: call,
+        device: dev(d),
+        kind,
+        outcome,
+    }
+}
+
+fn reach_of(h: &Harness, d: u8) -> Vec<Reach> {
+    h.records
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::DeviceReached { device_id, via, .. } if *device_id == dev(d) => Some(*via),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn only_offline_callee_devices_get_an_incoming_call_push() {
+    let mut h = Harness::new();
+    h.connect(A);
+    h.connect(B1);
+    h.invite(A, cid(1), "bob");
+    assert_eq!(h.pushes.len(), 1, "{:?}", h.pushes);
+    let p = &h.pushes[0];
+    assert_eq!(
+        (p.device, p.kind, p.call_id),
+        (dev(B2), PushKind::Invite, cid(1))
+    );
+    assert_eq!(p.from_user, user("alice"));
+    assert_eq!(p.from_device, dev(A));
+    assert_eq!(
+        p.ring_deadline_ms,
+        T0 + RouterConfig::default().ring_timeout_ms
+    );
+}
+
+#[test]
+fn a_device_woken_by_a_sent_push_is_reached_via_push() {
+    let mut h = Harness::new();
+    h.connect(A);
+    h.invite(A, cid(1), "bob");
+    assert_eq!(h.pushes.len(), 2);
+    h.input(push_result(cid(1), B2, PushKind::Invite, PushOutcome::Sent));
+    h.input(push_result(
+        cid(1),
+        B1,
+        PushKind::Invite,
+        PushOutcome::NoToken,
+    ));
+    assert!(h.records.iter().any(|e| matches!(e,
+        CallEvent::Pushed { device_id, kind: PushKind::Invite, outcome: PushOutcome::Sent, .. }
+            if *device_id == dev(B2))));
+    h.advance(1_000);
+    h.connect(B2);
+    h.connect(B1);
+    assert_eq!(reach_of(&h, B2), vec![Reach::Offline, Reach::Push]);
+    // B1 had no token: it came by itself.
+    assert_eq!(reach_of(&h, B1), vec![Reach::Offline, Reach::Replay]);
+}
+
+#[test]
+fn a_push_confirmed_after_the_device_connected_still_counts() {
+    let mut h = Harness::new();
+    h.connect(A);
+    h.invite(A, cid(1), "bob");
+    h.connect(B2); // faster than the push service's answer
+    h.input(push_result(cid(1), B2, PushKind::Invite, PushOutcome::Sent));
+    assert_eq!(
+        reach_of(&h, B2),
+        vec![Reach::Offline, Reach::Replay, Reach::Push]
+    );
+}
+
+#[test]
+fn no_answer_sends_a_missed_call_push_to_devices_still_offline() {
+    let mut h = Harness::with(RouterConfig {
+        ring_timeout_ms: 5_000,
+        ..RouterConfig::default()
+    });
+    h.connect(A);
+    h.connect(B1);
+    h.invite(A, cid(1), "bob");
+    h.pushes.clear();
+    h.advance(5_000);
+    assert_eq!(h.pushes.len(), 1, "{:?}", h.pushes);
+    assert_eq!(h.pushes[0].device, dev(B2));
+    assert_eq!(h.pushes[0].kind, PushKind::MissedCall);
+    h.input(push_result(
+        cid(1),
+        B2,
+        PushKind::MissedCall,
+        PushOutcome::Sent,
+    ));
+    assert!(h.records.iter().any(|e| matches!(
+        e,
+        CallEvent::Pushed {
+            kind: PushKind::MissedCall,
+            outcome: PushOutcome::Sent,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn other_endings_send_no_missed_call_push() {
+    let mut h = Harness::new();
+    h.connect(A);
+    h.invite(A, cid(1), "bob");
+    h.pushes.clear();
+    h.msg(A, ClientMessage::Cancel { call_id: cid(1) });
+    assert!(h.pushes.is_empty(), "{:?}", h.pushes);
+}
+
+#[test]
+fn a_push_result_for_a_forgotten_call_is_ignored() {
+    let mut h = Harness::new();
+    h.connect(A);
+    let before = h.records.len();
+    h.input(push_result(cid(9), B1, PushKind::Invite, PushOutcome::Sent));
+    assert_eq!(h.records.len(), before);
 }

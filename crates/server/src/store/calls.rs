@@ -10,7 +10,9 @@ use sqlx::{Any, Transaction};
 
 use super::row::Cols;
 use super::{ms_to_db, Store, StoreError};
-use crate::record::{CallDeviceRecord, CallEvent, CallRecord, CallState, Reach};
+use crate::record::{
+    CallDeviceRecord, CallEvent, CallRecord, CallState, PushKind, PushOutcome, Reach,
+};
 
 /// The `calls` columns every read selects, in one place for all queries.
 macro_rules! call_columns {
@@ -27,7 +29,8 @@ macro_rules! call_queries {
         (
             concat!("SELECT ", call_columns!(), " FROM calls ", $where),
             concat!(
-                "SELECT call_id, device_id, reached_via, reached_at, rang_at FROM call_devices \
+                "SELECT call_id, device_id, reached_via, reached_at, rang_at, push_outcome, \
+                        missed_call_push_outcome FROM call_devices \
                  WHERE call_id IN (SELECT id FROM calls ",
                 $where,
                 ") ORDER BY call_id, seq"
@@ -123,6 +126,12 @@ fn call_device_from_row(row: &AnyRow) -> Result<(CallId, CallDeviceRecord), Stor
         reached_via: c.parsed("reached_via", "reach", Reach::parse)?,
         reached_at_ms: c.ms("reached_at")?,
         rang_at_ms: c.opt_ms("rang_at")?,
+        push_outcome: c.opt_parsed("push_outcome", "push outcome", PushOutcome::parse)?,
+        missed_call_push_outcome: c.opt_parsed(
+            "missed_call_push_outcome",
+            "push outcome",
+            PushOutcome::parse,
+        )?,
     };
     Ok((call_id, device))
 }
@@ -130,8 +139,9 @@ fn call_device_from_row(row: &AnyRow) -> Result<(CallId, CallDeviceRecord), Stor
 impl Store {
     /// Applies one router event (see [`crate::record`]) in one transaction. Idempotent:
     /// `Started` inserts if absent; `DeviceReached` keeps the first reach time and only upgrades
-    /// `offline` to `socket`/`replay`; `DeviceRang` sets the device's and the call's first ring
-    /// time once; `Accepted` only applies to a call still ringing and never accepted; `Ended`
+    /// `offline` to `socket`/`replay`/`push` and `replay` to `push`; `DeviceRang` sets the device's and the call's first ring
+    /// time once; `Pushed` overwrites the device's outcome of that kind (the last word wins);
+    /// `Accepted` only applies to a call still ringing and never accepted; `Ended`
     /// only applies to a call not yet ended. Events for an unknown call are logged and ignored.
     pub async fn apply(&self, event: &CallEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -257,12 +267,14 @@ async fn apply_to_existing(
             at_ms,
         } => {
             // A device reached for the first time gets the next sequence number of its call;
-            // a repeat keeps its first time and only upgrades `offline` to how it was reached.
+            // a repeat keeps its first time and only upgrades `offline` to how it was reached,
+            // or `replay` to `push` (the push service confirmed after the device connected).
             sqlx::query(
                 "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) \
                  VALUES ($1, $2, (SELECT COUNT(*) FROM call_devices WHERE call_id = $1), $3, $4) \
                  ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
-                 WHERE call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline'",
+                 WHERE (call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline') \
+                    OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
             )
             .bind(call_id.to_string())
             .bind(device_id.to_string())
@@ -333,6 +345,35 @@ async fn apply_to_existing(
             .bind(by_device.map(|d| d.to_string()))
             .execute(&mut **tx)
             .await?;
+        }
+        CallEvent::Pushed {
+            call_id,
+            device_id,
+            kind,
+            outcome,
+            at_ms: _,
+        } => {
+            // Two fixed statements rather than a formatted column name: no SQL is ever built
+            // from values.
+            let sql = match kind {
+                PushKind::Invite => {
+                    "UPDATE call_devices SET push_outcome = $3 \
+                     WHERE call_id = $1 AND device_id = $2"
+                }
+                PushKind::MissedCall => {
+                    "UPDATE call_devices SET missed_call_push_outcome = $3 \
+                     WHERE call_id = $1 AND device_id = $2"
+                }
+            };
+            let done = sqlx::query(sql)
+                .bind(call_id.to_string())
+                .bind(device_id.to_string())
+                .bind(outcome.as_str())
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                tracing::warn!(%call_id, %device_id, "call record: a push outcome for a device that was never reached");
+            }
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-pub use users::{hash_token, DeviceRecord, DeviceToken, UserRecord};
+pub use users::{hash_token, DeviceRecord, DeviceToken, PushRegistration, UserRecord};
 
 /// The schema, embedded at compile time from `crates/server/migrations`.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ringwire_proto::{DeviceId, DisplayName, UserName};
+use ringwire_proto::{DeviceId, DisplayName, PushPlatform, PushToken, UserName};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
@@ -28,6 +28,30 @@ pub struct DeviceRecord {
     pub created_at_ms: u64,
     pub last_seen_ms: Option<u64>,
     pub revoked: bool,
+}
+
+/// Where a device's pushes go, as registered with `push_token`. `Debug` hides the tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushRegistration {
+    pub platform: PushPlatform,
+    pub voip_token: Option<String>,
+    pub alert_token: Option<String>,
+}
+
+impl fmt::Debug for PushRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushRegistration")
+            .field("platform", &self.platform)
+            .field(
+                "voip_token",
+                &self.voip_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "alert_token",
+                &self.alert_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// A freshly minted device token: 256 random bits, shown once; only its SHA-256 is stored.
@@ -286,6 +310,70 @@ impl Store {
         .bind(platform)
         .bind(voip)
         .bind(alert)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a `push_token` registration (platform `none` clears the device's tokens).
+    pub async fn register_push(
+        &self,
+        device: DeviceId,
+        registration: &PushToken,
+    ) -> Result<(), StoreError> {
+        match registration.platform() {
+            PushPlatform::None => self.set_push_tokens(device, None, None, None).await,
+            platform => {
+                self.set_push_tokens(
+                    device,
+                    Some(platform.as_str()),
+                    registration.voip_token(),
+                    registration.alert_token(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// The device's push registration; `None` when it has none (or the device is unknown or
+    /// revoked).
+    pub async fn push_registration(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<PushRegistration>, StoreError> {
+        let row = sqlx::query(
+            "SELECT push_platform, voip_push_token, push_token FROM devices \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(device.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let c = Cols::new(&row, "devices");
+        let Some(platform) = c.opt_parsed("push_platform", "push platform", PushPlatform::parse)?
+        else {
+            return Ok(None);
+        };
+        let registration = PushRegistration {
+            platform,
+            voip_token: c.opt_text("voip_push_token")?,
+            alert_token: c.opt_text("push_token")?,
+        };
+        let empty = registration.voip_token.is_none() && registration.alert_token.is_none();
+        Ok((platform != PushPlatform::None && !empty).then_some(registration))
+    }
+
+    /// Forgets `token` wherever the device still has it (the push service said it is dead).
+    /// A token the device replaced in the meantime is left alone.
+    pub async fn remove_push_token(&self, device: DeviceId, token: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE devices SET \
+               voip_push_token = CASE WHEN voip_push_token = $2 THEN NULL ELSE voip_push_token END, \
+               push_token = CASE WHEN push_token = $2 THEN NULL ELSE push_token END \
+             WHERE id = $1",
+        )
+        .bind(device.to_string())
+        .bind(token)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -78,12 +78,16 @@ pub(in crate::store::tests) async fn call_lifecycle(store: &Store) {
                 reached_via: Reach::Replay,
                 reached_at_ms: T0 + 1,
                 rang_at_ms: Some(T0 + 900),
+                push_outcome: None,
+                missed_call_push_outcome: None,
             },
             CallDeviceRecord {
                 device_id: d3,
                 reached_via: Reach::Socket,
                 reached_at_ms: T0 + 1,
                 rang_at_ms: Some(T0 + 700),
+                push_outcome: None,
+                missed_call_push_outcome: None,
             },
         ],
     };
@@ -204,4 +208,70 @@ pub(in crate::store::tests) async fn unknown_call_events_are_ignored(store: &Sto
         .await
         .expect("count");
     assert_eq!(rows, 0);
+}
+
+pub(in crate::store::tests) async fn push_outcomes_are_recorded(store: &Store) {
+    use crate::record::{PushKind, PushOutcome};
+    let c = cid(0xd1);
+    let (woken, dead) = (did(0x31), did(0x32));
+    let pushed = |device, kind, outcome| CallEvent::Pushed {
+        call_id: c,
+        device_id: device,
+        kind,
+        outcome,
+        at_ms: T0 + 5,
+    };
+    let reach = |device, via, at| CallEvent::DeviceReached {
+        call_id: c,
+        device_id: device,
+        via,
+        at_ms: at,
+    };
+    apply_all(
+        store,
+        &[
+            started(c, "alice", "bob", T0),
+            reach(woken, Reach::Offline, T0),
+            reach(dead, Reach::Offline, T0),
+            // The device connected before the push service confirmed: replay, then push.
+            reach(woken, Reach::Replay, T0 + 3),
+            pushed(woken, PushKind::Invite, PushOutcome::Sent),
+            reach(woken, Reach::Push, T0 + 5),
+            pushed(dead, PushKind::Invite, PushOutcome::Unregistered),
+            ended(c, EndReason::NoAnswer, None, T0 + 30_000),
+            pushed(dead, PushKind::MissedCall, PushOutcome::NoToken),
+        ],
+    )
+    .await;
+    let record = call(store, c).await;
+    let by_id = |d| {
+        record
+            .devices
+            .iter()
+            .find(|r| r.device_id == d)
+            .cloned()
+            .expect("device in record")
+    };
+    let w = by_id(woken);
+    assert_eq!(w.reached_via, Reach::Push);
+    assert_eq!(w.reached_at_ms, T0, "the first reach time is kept");
+    assert_eq!(w.push_outcome, Some(PushOutcome::Sent));
+    assert_eq!(w.missed_call_push_outcome, None);
+    let d = by_id(dead);
+    assert_eq!(d.reached_via, Reach::Offline);
+    assert_eq!(d.push_outcome, Some(PushOutcome::Unregistered));
+    assert_eq!(d.missed_call_push_outcome, Some(PushOutcome::NoToken));
+    // `push` never goes back to `replay`.
+    apply_all(store, &[reach(woken, Reach::Replay, T0 + 9)]).await;
+    assert_eq!(by_id_again(store, c, woken).await, Reach::Push);
+}
+
+async fn by_id_again(store: &Store, c: CallId, d: DeviceId) -> Reach {
+    call(store, c)
+        .await
+        .devices
+        .into_iter()
+        .find(|r| r.device_id == d)
+        .map(|r| r.reached_via)
+        .expect("device in record")
 }

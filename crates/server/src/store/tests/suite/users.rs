@@ -253,3 +253,69 @@ pub(in crate::store::tests) async fn only_token_hash_is_stored(store: &Store) {
         );
     }
 }
+
+pub(in crate::store::tests) async fn push_registrations(store: &Store) {
+    use ringwire_proto::{PushPlatform, PushToken};
+    store
+        .add_user(&user("bob"), None, T0)
+        .await
+        .expect("add bob");
+    let (phone, _) = store
+        .add_device(&user("bob"), None, T0)
+        .await
+        .expect("device");
+    let id = phone.device_id;
+    assert_eq!(store.push_registration(id).await.expect("read"), None);
+    let (voip, alert) = ("ab".repeat(32), "cd".repeat(32));
+    let apns =
+        PushToken::new(PushPlatform::Apns, Some(voip.clone()), Some(alert.clone())).expect("valid");
+    store.register_push(id, &apns).await.expect("register");
+    let reg = store
+        .push_registration(id)
+        .await
+        .expect("read")
+        .expect("some");
+    assert_eq!(reg.platform, PushPlatform::Apns);
+    assert_eq!(reg.voip_token.as_deref(), Some(voip.as_str()));
+    assert_eq!(reg.alert_token.as_deref(), Some(alert.as_str()));
+    assert!(
+        !format!("{reg:?}").contains(&voip),
+        "Debug must not show tokens"
+    );
+
+    // A dead token is removed; a token the device replaced in the meantime is not touched.
+    store
+        .remove_push_token(id, "ef".repeat(32).as_str())
+        .await
+        .expect("remove other");
+    assert_eq!(
+        store.push_registration(id).await.expect("read"),
+        Some(reg.clone())
+    );
+    store.remove_push_token(id, &voip).await.expect("remove");
+    let reg = store
+        .push_registration(id)
+        .await
+        .expect("read")
+        .expect("alert left");
+    assert_eq!(
+        (reg.voip_token, reg.alert_token.as_deref()),
+        (None, Some(alert.as_str()))
+    );
+    store.remove_push_token(id, &alert).await.expect("remove");
+    assert_eq!(store.push_registration(id).await.expect("read"), None);
+
+    let fcm = PushToken::new(PushPlatform::Fcm, None, Some("fcm:token-1".into())).expect("valid");
+    store.register_push(id, &fcm).await.expect("register");
+    assert_eq!(
+        store
+            .push_registration(id)
+            .await
+            .expect("read")
+            .map(|r| r.platform),
+        Some(PushPlatform::Fcm)
+    );
+    let off = PushToken::new(PushPlatform::None, None, None).expect("valid");
+    store.register_push(id, &off).await.expect("clear");
+    assert_eq!(store.push_registration(id).await.expect("read"), None);
+}

@@ -26,7 +26,7 @@ use ringwire_proto::{
     ServerMessage, UserName, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
 };
 use ringwire_server::record::CallRecord;
-use ringwire_server::router::{ConnId, Input, Output, Router, RouterConfig};
+use ringwire_server::router::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
 
 use crate::call_log::CallLog;
 use crate::clock::{SimClock, TimeBase};
@@ -154,6 +154,8 @@ pub struct SimSignaling {
     /// Server side: connections that finished the handshake and have not closed.
     open_conns: BTreeSet<ConnId>,
     closed: VecDeque<DeviceId>,
+    /// Pushes the router asked for, for the world to deliver through its platform mocks.
+    pushes: VecDeque<PushRequest>,
     log: CallLog,
     stats: SignalingStats,
 }
@@ -179,6 +181,7 @@ impl SimSignaling {
             server_links: HashMap::new(),
             open_conns: BTreeSet::new(),
             closed: VecDeque::new(),
+            pushes: VecDeque::new(),
             log: CallLog::default(),
             stats: SignalingStats::default(),
         }
@@ -673,6 +676,16 @@ impl SimSignaling {
         }
     }
 
+    /// The next push the router asked for (incoming call or missed call), in order.
+    pub fn poll_push(&mut self) -> Option<PushRequest> {
+        self.pushes.pop_front()
+    }
+
+    /// The server's clock at `at` (UNIX ms); simulated phones share it.
+    pub fn unix_ms(&self, at: Instant) -> u64 {
+        self.time.unix_ms(at)
+    }
+
     /// Carries out the router's outputs, as the hub does.
     fn drain(&mut self, at: Instant) {
         let mut closes = Vec::new();
@@ -691,9 +704,9 @@ impl SimSignaling {
                     error,
                 } => closes.push((device, conn, error)),
                 Output::Record(event) => self.log.apply(event),
-                // Simulated phones wake through their own platform mocks; the push gateway
+                // Simulated phones wake through the world's platform mocks; the push gateway
                 // itself is tested against real HTTP/2 servers in the server crate.
-                Output::Push(_) => {}
+                Output::Push(request) => self.pushes.push_back(request),
             }
         }
         for (device, conn, error) in closes {

@@ -8,17 +8,28 @@
 //! CallKit does), runs a 20 ms audio clock with a tone as the microphone, and keeps what every
 //! device reported and played. A device whose signaling link is down keeps its call-control
 //! messages for the next connection and drops relays, as the engine's signaling client does.
+//!
+//! Phones ([`World::add_phone`]) live under a simulated OS ([`PhoneOs`]): they start locked with
+//! the app terminated, are woken by the pushes the router asks for (delivered with the server's
+//! own payload builder after [`World::push_latency`]), report calls to the OS, answer and end
+//! through OS actions ([`World::os_answer`], [`World::os_end`]), and get the audio session only
+//! from the OS. Every rule broken is recorded in [`PhoneOs::violations`].
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use ringwire_core::{Agent, AgentConfig, Command, Output, Report};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
+use ringwire_server::push::payload;
+use ringwire_server::record::PushKind;
 use ringwire_server::router::RouterConfig;
 
+use crate::platform::{AppState, Os, PhoneOs};
 use crate::{earliest, SimClock, SimError, SimNetwork, SimSignaling};
 
 /// Samples per 20 ms frame at 48 kHz.
@@ -50,6 +61,11 @@ pub struct SimDevice {
     pub played: PlayedFrames,
     /// The last few seconds of what the speaker played (for frequency checks).
     pub heard: VecDeque<i16>,
+    /// `Some` for a phone under a simulated OS; `None` for a desktop (the world plays CallKit).
+    pub phone: Option<PhoneOs>,
+    /// Whether the app (and so the engine) runs; a terminated phone app does not.
+    pub running: bool,
+    config: AgentConfig,
     tone: ToneSource,
     next_timeout: Instant,
     next_audio: Option<Instant>,
@@ -67,6 +83,23 @@ impl std::fmt::Debug for SimDevice {
             .field("reports", &self.reports.len())
             .field("played", &self.played)
             .finish()
+    }
+}
+
+/// What a phone's app tells its OS about each report (CallKit provider calls).
+fn phone_report(os: &mut PhoneOs, now: Instant, report: &Report) {
+    match report {
+        Report::IncomingCall { call_id, .. } => os.report(now, *call_id, false),
+        Report::OutgoingStarted { call_id, .. } => os.report(now, *call_id, false),
+        Report::Ended {
+            call_id, callkit, ..
+        } => match os.call_mut(*call_id) {
+            Some(call) => {
+                call.ended.get_or_insert((now, *callkit));
+            }
+            None => os.violation(now, format!("ended {call_id}, never reported to the OS")),
+        },
+        _ => {}
     }
 }
 
@@ -135,7 +168,12 @@ pub struct World {
     pub clock: SimClock,
     pub net: SimNetwork,
     pub signaling: SimSignaling,
+    /// How long APNs / FCM take to deliver a push.
+    pub push_latency: Duration,
     devices: Vec<SimDevice>,
+    /// Pushes on their way: (due, order) → (device, payload).
+    pushes: BTreeMap<(Instant, u64), (DeviceId, PushKind, Vec<u8>)>,
+    push_seq: u64,
     seed: u64,
 }
 
@@ -157,7 +195,10 @@ impl World {
             net: SimNetwork::new(seed ^ 0x6e65_7477_6f72_6b21),
             signaling,
             clock,
+            push_latency: Duration::from_millis(300),
             devices: Vec::new(),
+            pushes: BTreeMap::new(),
+            push_seq: 0,
             seed,
         }
     }
@@ -170,6 +211,28 @@ impl World {
     /// Adds a device for `user` with its own host (198.18.0.N) and a tone of `tone_hz` as the
     /// microphone, and connects it to the server.
     pub fn add_device(&mut self, user: &UserName, name: &str, tone_hz: f64) -> Dev {
+        let dev = self.new_device(user, name, tone_hz, None);
+        self.connect(dev);
+        dev
+    }
+
+    /// Adds a phone under `os`, locked, its app terminated: it runs nothing until a push.
+    pub fn add_phone(&mut self, user: &UserName, name: &str, tone_hz: f64, os: Os) -> Dev {
+        self.new_device(
+            user,
+            name,
+            tone_hz,
+            Some(PhoneOs::locked_and_terminated(os)),
+        )
+    }
+
+    fn new_device(
+        &mut self,
+        user: &UserName,
+        name: &str,
+        tone_hz: f64,
+        phone: Option<PhoneOs>,
+    ) -> Dev {
         let device_id = self
             .signaling
             .add_device(user)
@@ -180,7 +243,7 @@ impl World {
         let mut config = AgentConfig::new([addr]);
         config.call_id_seed = Some(self.seed.wrapping_mul(31).wrapping_add(u64::from(n)));
         let now = self.clock.now();
-        let agent = Agent::new(config, now).expect("valid agent configuration");
+        let agent = Agent::new(config.clone(), now).expect("valid agent configuration");
         self.devices.push(SimDevice {
             name: name.to_owned(),
             user: user.clone(),
@@ -190,6 +253,9 @@ impl World {
             reports: Vec::new(),
             played: PlayedFrames::default(),
             heard: VecDeque::new(),
+            running: phone.is_none(),
+            phone,
+            config,
             tone: ToneSource::new(tone_hz, 8000).expect("valid tone"),
             next_timeout: now,
             next_audio: None,
@@ -198,9 +264,49 @@ impl World {
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
         });
-        let dev = Dev(self.devices.len() - 1);
-        self.connect(dev);
-        dev
+        Dev(self.devices.len() - 1)
+    }
+
+    /// The OS's answer action (CallKit `CXAnswerCallAction`, from the lock screen or the app).
+    /// On Android the app starts its phoneCall|microphone foreground service here, while the
+    /// call UI is visible. The OS then activates the audio session.
+    pub fn os_answer(&mut self, dev: Dev, call_id: CallId) -> Result<(), ringwire_core::CoreError> {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        if let Some(os) = d.phone.as_mut() {
+            match os.call_mut(call_id) {
+                Some(call) => call.answered_at = Some(now),
+                None => os.violation(now, format!("answered {call_id}, never reported to the OS")),
+            }
+            if os.os == Os::Android {
+                os.foreground_service = true;
+            }
+        }
+        let result = d.agent.handle_command(now, Command::Answer { call_id });
+        if let Some(os) = d.phone.as_mut() {
+            if result.is_ok() && !os.audio_active {
+                os.audio_active = true;
+                let _ = d.agent.handle_command(now, Command::AudioSessionActivated);
+                d.next_audio = Some(now);
+            }
+        }
+        self.carry_out(dev);
+        result
+    }
+
+    /// The OS's end action (CallKit `CXEndCallAction`: decline on the lock screen, or hang up).
+    pub fn os_end(&mut self, dev: Dev, call_id: CallId) -> Result<(), ringwire_core::CoreError> {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        if let Some(os) = d.phone.as_mut() {
+            if let Some(call) = os.call_mut(call_id) {
+                call.ended.get_or_insert((now, None));
+            }
+        }
+        let result = d.agent.handle_command(now, Command::End { call_id });
+        self.carry_out(dev);
+        self.release_audio_if_idle(dev);
+        result
     }
 
     pub fn device(&self, dev: Dev) -> &SimDevice {
@@ -213,6 +319,9 @@ impl World {
 
     /// (Re)opens the device's signaling connection; `hello` lists its calls.
     pub fn connect(&mut self, dev: Dev) {
+        if !self.devices[dev.0].running {
+            return;
+        }
         let now = self.clock.now();
         let d = &self.devices[dev.0];
         let calls = d.agent.known_calls();
@@ -279,10 +388,21 @@ impl World {
                     self.net.next_delivery_time(),
                     self.signaling.poll_timeout(),
                     self.signaling.next_delivery_time(),
+                    self.pushes.keys().next().map(|(at, _)| *at),
                 ]
                 .into_iter()
-                .chain(self.devices.iter().map(|d| Some(d.next_timeout)))
-                .chain(self.devices.iter().map(|d| d.next_audio)),
+                .chain(
+                    self.devices
+                        .iter()
+                        .filter(|d| d.running)
+                        .map(|d| Some(d.next_timeout)),
+                )
+                .chain(
+                    self.devices
+                        .iter()
+                        .filter(|d| d.running)
+                        .map(|d| d.next_audio),
+                ),
             );
             let Some(next) = next else {
                 return done(self);
@@ -322,8 +442,13 @@ impl World {
             }
         }
         self.signaling.handle_timeout(now);
+        self.route_pushes(now);
         while let Some(datagram) = self.net.poll_delivery(now) {
-            let Some(dev) = self.devices.iter().position(|d| d.addr == datagram.to) else {
+            let Some(dev) = self
+                .devices
+                .iter()
+                .position(|d| d.addr == datagram.to && d.running)
+            else {
                 continue;
             };
             self.devices[dev].agent.handle_receive(
@@ -335,6 +460,9 @@ impl World {
             self.carry_out(Dev(dev));
         }
         for i in 0..self.devices.len() {
+            if !self.devices[i].running {
+                continue;
+            }
             if self.devices[i].next_timeout <= now {
                 self.devices[i].agent.handle_timeout(now);
                 self.carry_out(Dev(i));
@@ -348,6 +476,23 @@ impl World {
     fn audio_tick(&mut self, dev: Dev) {
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
+        if let Some(os) = d.phone.as_mut() {
+            // The OS runs the audio unit only while the session is active; the engine must not
+            // produce audio outside it.
+            if !os.audio_active {
+                if d.agent.playout_frame(now, &mut d.playout).is_some() {
+                    os.violation(now, "audio I/O while the audio session is inactive");
+                }
+                d.next_audio = None;
+                return;
+            }
+            if os.os == Os::Android && !os.foreground_service {
+                os.violation(
+                    now,
+                    "microphone capture without a phoneCall|microphone foreground service",
+                );
+            }
+        }
         if d.agent.audio_call().is_none() {
             d.next_audio = None;
             return;
@@ -388,21 +533,122 @@ impl World {
                     }
                 }
                 Output::Report(report) => {
-                    // CallKit's part: the audio session goes active when a call is answered.
-                    if matches!(report, Report::Answered { .. }) && !d.agent.audio_session_active()
-                    {
-                        let _ = d.agent.handle_command(now, Command::AudioSessionActivated);
+                    if let Some(os) = d.phone.as_mut() {
+                        phone_report(os, now, &report);
+                    } else {
+                        // CallKit's part on a desktop: the audio session goes active when a
+                        // call is answered.
+                        if matches!(report, Report::Answered { .. })
+                            && !d.agent.audio_session_active()
+                        {
+                            let _ = d.agent.handle_command(now, Command::AudioSessionActivated);
+                        }
+                        if matches!(report, Report::Answered { .. }) && d.next_audio.is_none() {
+                            d.next_audio = Some(now);
+                        }
                     }
-                    if matches!(report, Report::Answered { .. }) && d.next_audio.is_none() {
-                        d.next_audio = Some(now);
-                    }
+                    let ended = matches!(report, Report::Ended { .. });
                     d.reports.push((now, report));
+                    if ended && d.phone.is_some() {
+                        self.release_audio_if_idle(dev);
+                    }
                 }
                 Output::Timeout(at) => {
                     d.next_timeout = at;
                     break;
                 }
             }
+        }
+    }
+
+    /// Hands the router's push requests to the push services and delivers those that are due.
+    fn route_pushes(&mut self, now: Instant) {
+        while let Some(request) = self.signaling.poll_push() {
+            let Some(dev) = self.dev_of(request.device) else {
+                continue;
+            };
+            let Some(os) = self.devices[dev.0].phone.as_ref() else {
+                continue;
+            };
+            let body = match os.os {
+                Os::Ios => payload::apns(&request),
+                Os::Android => payload::fcm_data(&request)
+                    .map(|m| serde_json::Value::Object(m).to_string().into_bytes()),
+            };
+            let Ok(body) = body else { continue };
+            self.push_seq += 1;
+            self.pushes.insert(
+                (now + self.push_latency, self.push_seq),
+                (request.device, request.kind, body),
+            );
+        }
+        while let Some(entry) = self.pushes.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (device, kind, body) = entry.remove();
+            if let Some(dev) = self.dev_of(device) {
+                self.deliver_push(dev, kind, &body);
+            }
+        }
+    }
+
+    /// Delivers an incoming-call push with this exact body (for tests of the OS's rules).
+    pub fn deliver_raw_push(&mut self, dev: Dev, body: &[u8]) {
+        self.deliver_push(dev, PushKind::Invite, body);
+    }
+
+    /// A push reaches the phone: launch the app if it is terminated, hand the payload to the
+    /// engine, report the call to the OS before the handler returns, then connect.
+    fn deliver_push(&mut self, dev: Dev, kind: PushKind, body: &[u8]) {
+        let now = self.clock.now();
+        let unix_ms = self.signaling.unix_ms(now);
+        let d = &mut self.devices[dev.0];
+        let Some(os) = d.phone.as_mut() else { return };
+        if kind == PushKind::MissedCall {
+            os.missed_call_notifications += 1;
+            return;
+        }
+        if !d.running {
+            d.agent = Agent::new(d.config.clone(), now).expect("valid agent configuration");
+            d.running = true;
+            d.signaling_up = false;
+            d.next_timeout = now;
+            os.app = AppState::Background;
+        }
+        match d.agent.handle_push(now, unix_ms, body) {
+            Ok(call) => {
+                if call.already_known && os.call(call.call_id).is_none() {
+                    os.violation(now, "VoIP push not reported: the engine said it was known");
+                }
+                os.report(now, call.call_id, true);
+            }
+            Err(error) => {
+                // iOS kills an app that returns from a VoIP push without reporting a call.
+                os.violation(now, format!("VoIP push not reported ({error}): app killed"));
+                os.app = AppState::Terminated;
+                d.running = false;
+                return;
+            }
+        }
+        self.carry_out(dev);
+        if !self.signaling.is_connected(self.devices[dev.0].device_id) {
+            self.connect(dev);
+        }
+    }
+
+    /// CallKit's `didDeactivate` once no call is left.
+    fn release_audio_if_idle(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        let Some(os) = d.phone.as_mut() else { return };
+        if os.audio_active && os.live_calls() == 0 {
+            os.audio_active = false;
+            os.foreground_service = false;
+            let _ = d
+                .agent
+                .handle_command(now, Command::AudioSessionDeactivated);
+            self.carry_out(dev);
         }
     }
 

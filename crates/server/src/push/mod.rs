@@ -23,7 +23,7 @@ mod fcm;
 mod h2;
 mod jwt;
 mod oauth;
-mod payload;
+pub mod payload;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,214 @@
+//! The lock-screen path under simulated iOS (PushKit + CallKit) and Android (FCM + self-managed
+//! ConnectionService), which enforce the platform rules and record every breach: phones start
+//! locked with the app terminated, are woken by the pushes the real router asks for (built by
+//! the server's own payload code), report the call before the push handler returns, answer and
+//! end through the OS, and get audio only from the OS. Deterministic virtual time.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+use std::time::Duration;
+
+use ringwire_core::{CallKitEndReason, CallState, Report};
+use ringwire_proto::{CallId, EndReason};
+use ringwire_server::router::RouterConfig;
+use ringwire_sim::{Dev, LinkConfig, Os, World};
+
+const ALICE_HZ: f64 = 440.0;
+const BOB_HZ: f64 = 880.0;
+
+/// Alice on a connected desktop; Bob's phones, locked, apps terminated.
+fn world(seed: u64, phones: &[Os]) -> (World, Dev, Vec<Dev>) {
+    let mut w = World::new(seed, RouterConfig::default());
+    let alice = w.add_user("alice").unwrap();
+    let bob = w.add_user("bob").unwrap();
+    let a = w.add_device(&alice, "alice", ALICE_HZ);
+    let bs = phones
+        .iter()
+        .enumerate()
+        .map(|(i, os)| w.add_phone(&bob, &format!("bob-{i}"), BOB_HZ, *os))
+        .collect();
+    w.net
+        .set_default_link(LinkConfig::with_delay(Duration::from_millis(15)));
+    w.run_for(Duration::from_millis(200));
+    (w, a, bs)
+}
+
+fn os_call_reported(w: &World, d: Dev, call: CallId) -> bool {
+    w.device(d)
+        .phone
+        .as_ref()
+        .is_some_and(|os| os.call(call).is_some())
+}
+
+fn os_end(w: &World, d: Dev, call: CallId) -> Option<Option<CallKitEndReason>> {
+    w.device(d)
+        .phone
+        .as_ref()
+        .and_then(|os| os.call(call))
+        .and_then(|c| c.ended)
+        .map(|(_, reason)| reason)
+}
+
+fn assert_no_violations(w: &World, devs: &[Dev]) {
+    for d in devs {
+        let os = w.device(*d).phone.as_ref().unwrap();
+        assert!(
+            os.violations.is_empty(),
+            "{}: {:?}",
+            w.device(*d).name,
+            os.violations
+        );
+    }
+}
+
+#[test]
+fn a_terminated_locked_iphone_is_woken_answered_from_the_lock_screen_and_hears_the_caller() {
+    let (mut w, a, phones) = world(11, &[Os::Ios]);
+    let b = phones[0];
+    assert!(!w.device(b).running, "the app starts terminated");
+    let call = w.call(a, "bob");
+    // The router asks for a VoIP push; it launches the app, which reports the call at once.
+    assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, call)));
+    let os = w.device(b).phone.as_ref().unwrap();
+    assert!(os.call(call).unwrap().via_push);
+    assert!(w.device(b).running);
+    // The woken engine connects, the server replays the call, the caller hears it ring and
+    // the phone pre-connects.
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .find(|r| matches!(r, Report::RemoteRinging { .. }))
+        .is_some()));
+    w.run_for(Duration::from_millis(800));
+    assert_eq!(
+        w.device(b)
+            .count(|r| matches!(r, Report::IncomingCall { .. })),
+        0,
+        "reported once, from the push"
+    );
+
+    w.os_answer(b, call).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .agent
+        .call_state(call)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_secs(3));
+    assert!(
+        (w.device(b).heard_hz() - ALICE_HZ).abs() < 15.0,
+        "phone hears alice"
+    );
+    assert!(
+        (w.device(a).heard_hz() - BOB_HZ).abs() < 15.0,
+        "alice hears the phone"
+    );
+
+    // The caller hangs up: the phone ends the call it reported as remoteEnded, and the OS
+    // takes the audio session back.
+    w.command(a, ringwire_core::Command::End { call_id: call })
+        .unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| os_end(w, b, call).is_some()));
+    assert_eq!(
+        os_end(&w, b, call),
+        Some(Some(CallKitEndReason::RemoteEnded))
+    );
+    assert!(!w.device(b).phone.as_ref().unwrap().audio_active);
+    w.run_for(Duration::from_secs(1));
+    assert_no_violations(&w, &phones);
+}
+
+#[test]
+fn the_caller_cancels_before_the_woken_phone_connects_and_the_phone_ends_its_reported_call() {
+    let (mut w, a, phones) = world(12, &[Os::Ios]);
+    let b = phones[0];
+    // APNs is slow today: the push lands after the caller gave up.
+    w.push_latency = Duration::from_secs(2);
+    let call = w.call(a, "bob");
+    w.run_for(Duration::from_millis(500));
+    w.command(a, ringwire_core::Command::End { call_id: call })
+        .unwrap();
+    assert!(w.run_until(Duration::from_secs(5), |w| os_end(w, b, call).is_some()));
+    let os = w.device(b).phone.as_ref().unwrap();
+    assert!(
+        os.call(call).unwrap().via_push,
+        "the push was still reported"
+    );
+    assert_eq!(
+        os_end(&w, b, call),
+        Some(Some(CallKitEndReason::RemoteEnded))
+    );
+    assert_eq!(w.device(b).end_reason(call), Some(EndReason::Cancelled));
+    assert_no_violations(&w, &phones);
+}
+
+#[test]
+fn an_iphone_and_an_android_ring_the_android_answers_and_the_iphone_stops_as_answered_elsewhere() {
+    let (mut w, a, phones) = world(13, &[Os::Ios, Os::Android]);
+    let (iphone, android) = (phones[0], phones[1]);
+    let call = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(3), |w| {
+        w.device(a)
+            .count(|r| matches!(r, Report::RemoteRinging { .. }))
+            >= 1
+            && w.device(iphone).running
+            && w.device(android).running
+            && os_call_reported(w, iphone, call)
+            && os_call_reported(w, android, call)
+    }));
+    w.run_for(Duration::from_millis(800));
+
+    w.os_answer(android, call).unwrap();
+    let answered_at = w.clock.now();
+    assert!(w.run_until(Duration::from_secs(2), |w| {
+        os_end(w, iphone, call).is_some()
+            && w.device(a).agent.call_state(call) == Some(CallState::Active)
+    }));
+    assert_eq!(
+        os_end(&w, iphone, call),
+        Some(Some(CallKitEndReason::AnsweredElsewhere))
+    );
+    // The caller's ringback stops as soon as the answer reaches it (in-band or via server).
+    let (stopped, _) = w
+        .device(a)
+        .find(|r| matches!(r, Report::Answered { .. }))
+        .unwrap();
+    assert!(
+        stopped - answered_at < Duration::from_millis(200),
+        "ringback stopped after {:?}",
+        stopped - answered_at
+    );
+    w.run_for(Duration::from_secs(2));
+    assert!((w.device(android).heard_hz() - ALICE_HZ).abs() < 15.0);
+    assert!(w.device(android).phone.as_ref().unwrap().foreground_service);
+    assert_no_violations(&w, &phones);
+}
+
+#[test]
+fn declining_from_the_lock_screen_ends_the_call_for_the_caller() {
+    let (mut w, a, phones) = world(14, &[Os::Ios]);
+    let b = phones[0];
+    let call = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, call)));
+    w.run_for(Duration::from_millis(800));
+    w.os_end(b, call).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .end_reason(call)
+        .is_some()));
+    assert_eq!(w.device(a).end_reason(call), Some(EndReason::Declined));
+    assert_eq!(os_end(&w, b, call), Some(None), "the user ended it here");
+    assert!(!w.device(b).phone.as_ref().unwrap().audio_active);
+    assert_no_violations(&w, &phones);
+}
+
+#[test]
+fn a_push_the_engine_cannot_read_is_a_violation_the_os_punishes() {
+    // The rule itself: a VoIP push not reported as a call kills the app. A corrupt payload is
+    // the one way the engine can fail to report; the simulated OS must catch it.
+    let (mut w, _a, phones) = world(15, &[Os::Ios]);
+    let b = phones[0];
+    w.deliver_raw_push(b, b"{not json");
+    let os = w.device(b).phone.as_ref().unwrap();
+    assert_eq!(os.violations.len(), 1);
+    assert!(os.violations[0].1.contains("app killed"));
+    assert!(!w.device(b).running);
+}

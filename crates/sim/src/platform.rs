@@ -61,6 +61,11 @@ pub struct PhoneOs {
     pub foreground_service: bool,
     /// Missed-call notifications shown (ordinary alert pushes).
     pub missed_call_notifications: usize,
+    /// The server holds a push token for this phone that the push service accepts.
+    pub push_token_registered: bool,
+    /// The push service (APNs, FCM) still accepts the token; `false` models a token Apple or
+    /// Google invalidated (app reinstalled, token rotated): the next push gets 410/404.
+    pub push_token_valid: bool,
     /// Every rule the app broke, with when. Tests assert this stays empty.
     pub violations: Vec<(Instant, String)>,
 }
@@ -76,6 +81,8 @@ impl PhoneOs {
             audio_active: false,
             foreground_service: false,
             missed_call_notifications: 0,
+            push_token_registered: true,
+            push_token_valid: true,
             violations: Vec::new(),
         }
     }

@@ -681,6 +681,26 @@ impl SimSignaling {
         self.pushes.pop_front()
     }
 
+    /// How a push the router asked for ended (the push gateway's part), fed back to it.
+    pub fn push_result(
+        &mut self,
+        at: Instant,
+        request: &PushRequest,
+        outcome: ringwire_server::record::PushOutcome,
+    ) {
+        let now_ms = self.time.unix_ms(at);
+        self.router.handle_input(
+            now_ms,
+            Input::PushResult {
+                call_id: request.call_id,
+                device: request.device,
+                kind: request.kind,
+                outcome,
+            },
+        );
+        self.drain(at);
+    }
+
     /// The server's clock at `at` (UNIX ms); simulated phones share it.
     pub fn unix_ms(&self, at: Instant) -> u64 {
         self.time.unix_ms(at)

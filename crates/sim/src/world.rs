@@ -26,7 +26,7 @@ use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
 use ringwire_server::push::payload;
-use ringwire_server::record::PushKind;
+use ringwire_server::record::{PushKind, PushOutcome};
 use ringwire_server::router::RouterConfig;
 
 use crate::platform::{AppState, Os, PhoneOs};
@@ -567,6 +567,22 @@ impl World {
             let Some(dev) = self.dev_of(request.device) else {
                 continue;
             };
+            let Some(os) = self.devices[dev.0].phone.as_mut() else {
+                continue;
+            };
+            // The gateway's part: no token, no push; a token the service refuses is deleted.
+            if !os.push_token_registered {
+                self.signaling
+                    .push_result(now, &request, PushOutcome::NoToken);
+                continue;
+            }
+            if !os.push_token_valid {
+                os.push_token_registered = false;
+                self.signaling
+                    .push_result(now, &request, PushOutcome::Unregistered);
+                continue;
+            }
+            self.signaling.push_result(now, &request, PushOutcome::Sent);
             let Some(os) = self.devices[dev.0].phone.as_ref() else {
                 continue;
             };
@@ -590,6 +606,38 @@ impl World {
             if let Some(dev) = self.dev_of(device) {
                 self.deliver_push(dev, kind, &body);
             }
+        }
+    }
+
+    /// The user opens the app: it launches if terminated, connects, and registers a fresh push
+    /// token (what an app does at every launch).
+    pub fn open_app(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        if !d.running {
+            d.agent = Agent::new(d.config.clone(), now).expect("valid agent configuration");
+            d.running = true;
+            d.signaling_up = false;
+            d.next_timeout = now;
+        }
+        if let Some(os) = d.phone.as_mut() {
+            os.app = AppState::Foreground;
+            os.push_token_registered = true;
+            os.push_token_valid = true;
+        }
+        self.connect(dev);
+    }
+
+    /// The OS terminates the app (swiped away, or memory pressure): the engine stops.
+    pub fn terminate_app(&mut self, dev: Dev) {
+        if self.signaling.is_connected(self.devices[dev.0].device_id) {
+            self.disconnect(dev);
+        }
+        let d = &mut self.devices[dev.0];
+        d.running = false;
+        d.next_audio = None;
+        if let Some(os) = d.phone.as_mut() {
+            os.app = AppState::Terminated;
         }
     }
 

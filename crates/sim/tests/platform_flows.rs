@@ -212,3 +212,74 @@ fn a_push_the_engine_cannot_read_is_a_violation_the_os_punishes() {
     assert!(os.violations[0].1.contains("app killed"));
     assert!(!w.device(b).running);
 }
+
+#[test]
+fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after_the_app_reregisters(
+) {
+    let router = RouterConfig {
+        ring_timeout_ms: 5_000,
+        ..RouterConfig::default()
+    };
+    let mut w = World::new(16, router);
+    let alice = w.add_user("alice").unwrap();
+    let bob = w.add_user("bob").unwrap();
+    let a = w.add_device(&alice, "alice", ALICE_HZ);
+    let b = w.add_phone(&bob, "bob-iphone", BOB_HZ, Os::Ios);
+    w.net
+        .set_default_link(LinkConfig::with_delay(Duration::from_millis(15)));
+    w.run_for(Duration::from_millis(200));
+    let device_id = w.device(b).device_id;
+    let outcome = |w: &World, call: CallId| {
+        w.signaling
+            .call_record(call)
+            .and_then(|r| r.devices.iter().find(|d| d.device_id == device_id).cloned())
+            .and_then(|d| d.push_outcome)
+    };
+
+    // APNs invalidated the token (the app was reinstalled): the push is refused with 410, the
+    // server drops the token, the phone never hears of the call, which rings out.
+    w.device_mut(b).phone.as_mut().unwrap().push_token_valid = false;
+    let first = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(8), |w| w
+        .device(a)
+        .end_reason(first)
+        .is_some()));
+    assert_eq!(w.device(a).end_reason(first), Some(EndReason::NoAnswer));
+    assert_eq!(
+        outcome(&w, first),
+        Some(ringwire_server::record::PushOutcome::Unregistered)
+    );
+    assert!(!w.device(b).running, "never woken");
+
+    // Without a token the next call is not pushed at all.
+    let second = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(8), |w| w
+        .device(a)
+        .end_reason(second)
+        .is_some()));
+    assert_eq!(
+        outcome(&w, second),
+        Some(ringwire_server::record::PushOutcome::NoToken)
+    );
+
+    // The user opens the app (it registers a fresh token), then it is terminated again; the
+    // next call wakes it and is answered from the lock screen.
+    w.open_app(b);
+    w.run_for(Duration::from_secs(1));
+    w.terminate_app(b);
+    w.run_for(Duration::from_millis(200));
+    let third = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(3), |w| os_call_reported(w, b, third)));
+    assert_eq!(
+        outcome(&w, third),
+        Some(ringwire_server::record::PushOutcome::Sent)
+    );
+    w.run_for(Duration::from_millis(800));
+    w.os_answer(b, third).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .agent
+        .call_state(third)
+        == Some(CallState::Active)));
+    assert_no_violations(&w, &[b]);
+}

@@ -17,8 +17,8 @@ use super::RingwireError;
 
 /// Receives the engine's events, on the engine thread. Implemented by the app.
 ///
-/// `foreign` (what the brief calls `with_foreign`, the spelling UniFFI 0.32 deprecates): only
-/// foreign code implements it; Rust only calls it.
+/// Exported as `foreign` (UniFFI 0.32's name for it; `with_foreign` is its deprecated alias):
+/// the app implements it, Rust only calls it.
 #[uniffi::export(foreign)]
 pub trait EngineListener: Send + Sync {
     /// One event. Return quickly: the engine thread (audio, media, signaling) waits meanwhile.

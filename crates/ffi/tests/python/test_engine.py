@@ -118,15 +118,23 @@ class Server:
         self.log.close()
 
 
-class Listener:
-    """The app's listener: hands every event to a queue and returns at once (the rule for
-    callbacks on the engine thread)."""
+class Events:
+    """What the app's listener received, in order."""
 
     def __init__(self):
-        self.events = queue.Queue()
+        self.queue = queue.Queue()
 
-    def on_event(self, event):
-        self.events.put(event)
+    def listener(self):
+        """An `EngineListener` that hands every event to the queue and returns at once (the rule
+        for callbacks on the engine thread). Defined here: the generated module is imported in
+        setUpModule, after it is generated."""
+        events = self.queue
+
+        class Listener(ringwire.EngineListener):
+            def on_event(self, event):
+                events.put(event)
+
+        return Listener()
 
     def wait_for(self, kind, timeout=20):
         deadline = time.monotonic() + timeout
@@ -134,7 +142,10 @@ class Listener:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {kind.__name__} event within {timeout} s")
-            event = self.events.get(timeout=left)
+            try:
+                event = self.queue.get(timeout=left)
+            except queue.Empty:
+                continue
             if isinstance(event, kind):
                 return event
             if isinstance(event, ringwire.EngineEvent.FATAL):
@@ -184,7 +195,7 @@ class EngineThroughBindings(unittest.TestCase):
         _, bob_token = self.server.device("bob")
 
         device = ringwire.HostAudioDevice(ring_ms=200)
-        listener = Listener()
+        events = Events()
         config = ringwire.EngineConfig(
             server_url=self.server.url,
             device_token=bob_token,
@@ -192,9 +203,9 @@ class EngineThroughBindings(unittest.TestCase):
             allow_loopback=True,
             auto_audio_session=False,
         )
-        engine = ringwire.Engine(config, listener)
+        engine = ringwire.Engine(config, events.listener())
         self.addCleanup(engine.shutdown)
-        up = listener.wait_for(ringwire.EngineEvent.SIGNALING_UP)
+        up = events.wait_for(ringwire.EngineEvent.SIGNALING_UP)
         self.assertEqual(up.user, "bob")
 
         with self.assertRaises(ringwire.RingwireError.InvalidArgument):
@@ -209,7 +220,7 @@ class EngineThroughBindings(unittest.TestCase):
         )
         self.addCleanup(lambda: softphone.poll() is None and softphone.kill())
 
-        incoming = listener.wait_for(ringwire.EngineEvent.INCOMING_CALL)
+        incoming = events.wait_for(ringwire.EngineEvent.INCOMING_CALL)
         self.assertEqual(incoming.from_user, "alice")
         call_id = incoming.call_id
 
@@ -232,14 +243,14 @@ class EngineThroughBindings(unittest.TestCase):
         self.assertEqual(ringing.state, ringwire.CallState.RINGING)
 
         engine.answer(call_id)
-        listener.wait_for(ringwire.EngineEvent.ANSWERED)
+        events.wait_for(ringwire.EngineEvent.ANSWERED)
         # CallKit's didActivate: only now may audio run (auto_audio_session is off).
         engine.audio_session_activated()
         audio = AudioCallback(device)
         audio.start()
         self.addCleanup(audio.stop.set)
 
-        ended = listener.wait_for(ringwire.EngineEvent.ENDED, timeout=30)
+        ended = events.wait_for(ringwire.EngineEvent.ENDED, timeout=30)
         audio.stop.set()
         audio.join()
         self.assertEqual(ended.call_id, call_id)

@@ -37,6 +37,13 @@ pub enum CoreError {
         hint: &'static str,
     },
 
+    /// A push payload is not an incoming-call push this engine can read.
+    #[error("push payload refused: {detail}")]
+    BadPush {
+        /// What was wrong with it.
+        detail: String,
+    },
+
     /// The remote SDP could not be parsed or was refused by the WebRTC stack.
     #[error("remote SDP refused ({detail}): ask the peer for a fresh offer or answer")]
     BadSdp {

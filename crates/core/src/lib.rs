@@ -10,6 +10,7 @@
 //!   stats. Its module docs hold the drive contract (`handle_*` / `poll_output` until
 //!   `Timeout`).
 //! - [`inband`]: the accept/hangup messages that also travel over that control channel.
+//! - [`push`]: incoming-call push payloads, parsed for `Agent::handle_push`.
 //! - `call`: one call's state ([`CallState`]), its connections and its audio.
 //! - [`Agent`]: every call of one device, protocol v1 towards the server, CallKit-shaped
 //!   [`Report`]s towards the app ([`report`]). Start here.
@@ -21,9 +22,11 @@ mod call;
 mod error;
 pub mod inband;
 pub mod peer;
+pub mod push;
 pub mod report;
 
 pub use agent::{Agent, AgentConfig, Command, Output};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
+pub use push::PushCall;
 pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, CallSnapshot, Command, Report};
+use ringwire_core::{Agent, CallSnapshot, Command, PushCall, Report};
 use ringwire_proto::{CallId, DeviceId, UserName};
 use tokio::sync::mpsc;
 
@@ -132,6 +132,24 @@ impl Engine {
     /// Any platform command (audio session activated/deactivated, network changed, ...).
     pub fn command(&self, command: Command) -> Result<(), EngineError> {
         self.ask(|reply| Request::Command { command, reply })
+    }
+
+    /// A VoIP push (PushKit) or high-priority FCM message arrived: returns at once with what
+    /// the app must report to the OS before its push handler returns (CallKit
+    /// `reportNewIncomingCall`, unless `already_known`). The engine then joins the call over
+    /// signaling (pre-connect included) or, if it is already over, reports `Ended` with the
+    /// reason, so the app ends the call it reported. Create the engine first when the push
+    /// woke a terminated app: its signaling connects in the background.
+    pub fn handle_push(&self, payload: &[u8]) -> Result<PushCall, EngineError> {
+        let now_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let payload = payload.to_vec();
+        self.ask(|reply| Request::Push {
+            payload,
+            now_unix_ms,
+            reply,
+        })
     }
 
     /// The truth about every call now.

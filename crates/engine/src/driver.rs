@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, CallSnapshot, Command, Output, Report};
+use ringwire_core::{Agent, CallSnapshot, Command, Output, PushCall, Report};
 use ringwire_media::device::{AudioSink, AudioSource};
 use ringwire_proto::{CallId, UserName};
 use tokio::sync::mpsc;
@@ -36,6 +36,11 @@ pub(crate) enum Request {
     },
     Snapshot {
         reply: Reply<Vec<CallSnapshot>>,
+    },
+    Push {
+        payload: Vec<u8>,
+        now_unix_ms: u64,
+        reply: Reply<PushCall>,
     },
     Shutdown,
 }
@@ -114,6 +119,17 @@ impl Driver {
             }
             Request::Snapshot { reply } => {
                 let _ = reply.send(Ok(self.agent.snapshot()));
+            }
+            Request::Push {
+                payload,
+                now_unix_ms,
+                reply,
+            } => {
+                let result = self
+                    .agent
+                    .handle_push(now, now_unix_ms, &payload)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
             }
             Request::Shutdown => {}
         }

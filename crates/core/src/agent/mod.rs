@@ -28,6 +28,7 @@ mod audio;
 mod commands;
 mod config;
 mod peer_events;
+mod push;
 mod signal;
 mod timers;
 

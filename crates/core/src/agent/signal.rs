@@ -89,7 +89,33 @@ impl Agent {
     fn on_incoming(&mut self, now: Instant, incoming: Incoming) {
         let call_id = incoming.call_id;
         let _span = tracing::info_span!("call", %call_id).entered();
-        if let Some(call) = self.calls.get(&call_id) {
+        let deadline = self.server_deadline(incoming.ring_deadline_ms);
+        let grace = self.config.ring_grace;
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            if call.awaiting_server {
+                // Reported from a push; the server confirms it still rings. Now ring and
+                // pre-connect, as for any incoming call (already reported: no second report).
+                call.awaiting_server = false;
+                let caller = incoming.from_device;
+                call.remote_device = Some(caller);
+                if let Some(deadline) = deadline {
+                    call.ring_deadline = Some(deadline + grace);
+                }
+                call.times.ringing.get_or_insert(now);
+                let answered = call.state.is_answered();
+                self.signal(ClientMessage::Ringing { call_id });
+                self.preconnect(now, call_id, caller);
+                if answered {
+                    // Answered from the lock screen before the socket was up: the accept is
+                    // queued already; the new connection carries media at once, and the
+                    // in-band accept goes when its control channel opens.
+                    if let Some(peer) = self.calls.get_mut(&call_id).and_then(|c| c.chosen_peer()) {
+                        peer.pc.set_media_enabled(true);
+                    }
+                    self.signal(ClientMessage::Accept { call_id });
+                }
+                return;
+            }
             if call.direction == Direction::Incoming && call.state.is_answered() {
                 // The server still has the call ringing: our accept was lost with the old
                 // connection. Accept again (the server answers a repeated accept the same way).

@@ -103,6 +103,9 @@ pub(crate) struct Call {
     /// when it opens.
     pub inband_accept_pending: bool,
     pub remote_ringing: bool,
+    /// Reported from a push before the server confirmed it: `ringing` and the pre-connect wait
+    /// for the server's `incoming` (replayed when the woken device connects).
+    pub awaiting_server: bool,
     pub muted: bool,
     pub held: bool,
     pub audio: Option<CallAudio>,
@@ -131,6 +134,7 @@ impl Call {
             next_quality: None,
             inband_accept_pending: false,
             remote_ringing: false,
+            awaiting_server: false,
             muted: false,
             held: false,
             audio: None,

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::bridge::BridgeEvents;
 
-use super::engine::{platform, start, EngineConfig, Platform};
+use super::engine::{platform, push, start, EngineConfig, Platform};
 use super::listener::{EngineListener, EngineThread, Forward};
+use super::types::PushCall;
 use super::RingwireError;
 
 /// Where bridge events go while a WebView UI is attached: one JSON text per event
@@ -103,6 +104,12 @@ impl Bridge {
     /// See [`Engine::network_changed`](super::Engine::network_changed).
     pub fn network_changed(&self) -> Result<(), RingwireError> {
         self.with(|b| platform(b.engine(), Platform::NetworkChanged))
+    }
+
+    /// See [`Engine::handle_push`](super::Engine::handle_push): the native shell reports the
+    /// call to CallKit from the answer; the UI learns of it from the bridge's events.
+    pub fn handle_push(&self, payload: Vec<u8>) -> Result<PushCall, RingwireError> {
+        self.with(|b| push(b.engine(), &payload))
     }
 
     /// Ends every call and stops the engine. Idempotent.

@@ -5,12 +5,12 @@
 use std::sync::{Arc, RwLock};
 
 use ringwire_core::Command;
-use ringwire_engine::SignalingConfig;
+use ringwire_engine::{EngineError, SignalingConfig};
 use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, ToneSource};
 
 use super::audio::HostAudioDevice;
 use super::listener::{EngineListener, EngineThread, Forward};
-use super::types::{call_id as parse_call_id, CallSnapshot};
+use super::types::{call_id as parse_call_id, CallSnapshot, PushCall};
 use super::RingwireError;
 
 /// Amplitude of the test tone: about -12 dBFS, loud enough to measure, far from clipping.
@@ -125,6 +125,14 @@ impl Engine {
         self.with(|e| platform(e, Platform::NetworkChanged))
     }
 
+    /// A VoIP push (PushKit) or high-priority FCM data message arrived: `payload` is its JSON
+    /// (APNs: the whole payload; FCM: the data map). Returns at once with what to report to
+    /// the OS before the push handler returns (unless `already_known`); the engine then joins
+    /// the call over signaling, or reports `Ended` if it is already over (a late push).
+    pub fn handle_push(&self, payload: Vec<u8>) -> Result<PushCall, RingwireError> {
+        self.with(|e| push(e, &payload))
+    }
+
     /// Every call on this device now.
     pub fn snapshot(&self) -> Result<Vec<CallSnapshot>, RingwireError> {
         self.with(|e| Ok(e.snapshot()?.iter().map(CallSnapshot::from).collect()))
@@ -184,6 +192,19 @@ pub(crate) fn platform(
         },
     };
     Ok(engine.command(command)?)
+}
+
+/// Hands a push payload to the engine; shared by [`Engine`] and [`Bridge`](super::Bridge).
+pub(crate) fn push(
+    engine: &ringwire_engine::Engine,
+    payload: &[u8],
+) -> Result<PushCall, RingwireError> {
+    match engine.handle_push(payload) {
+        Ok(call) => Ok(call.into()),
+        // The engine refuses a push only for its payload (CoreError::BadPush).
+        Err(EngineError::Core(detail)) => Err(RingwireError::InvalidArgument(detail)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Builds and starts a `ringwire_engine::Engine` for `config`, reporting to `listener`.

@@ -28,5 +28,5 @@ pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
 pub use types::{
     CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary, Direction,
-    EndReason,
+    EndReason, PushCall,
 };

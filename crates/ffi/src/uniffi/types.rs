@@ -43,8 +43,9 @@ pub struct CallSnapshot {
     pub media_connected: bool,
 }
 
-/// The protocol's end reasons (`docs/protocol.md`).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+/// The protocol's end reasons (`docs/protocol.md`). A plain enum, so Swift and Kotlin switch on
+/// it exhaustively; a reason newer than these bindings arrives as [`CallEndReason::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum EndReason {
     AnsweredElsewhere,
     DeclinedElsewhere,
@@ -56,10 +57,6 @@ pub enum EndReason {
     ConnectionLost,
     Glare,
     Unavailable,
-    /// A reason added to the protocol after these bindings were generated (wire spelling).
-    Other {
-        reason: String,
-    },
 }
 
 /// Why a call ended on this device.
@@ -73,6 +70,8 @@ pub enum CallEndReason {
         code: Option<String>,
         detail: String,
     },
+    /// A protocol end reason added after these bindings were built (its wire spelling).
+    Other { reason: String },
 }
 
 /// CallKit's `CXCallEndedReason` (Android: the matching `DisconnectCause`).
@@ -122,6 +121,34 @@ pub struct CallSummary {
     pub frames_inserted: u64,
 }
 
+/// What a push says about an incoming call: everything CallKit's `reportNewIncomingCall` (or
+/// ConnectionService's `addNewIncomingCall`) needs, before the push handler returns.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushCall {
+    pub call_id: String,
+    pub from_user: String,
+    pub from_display_name: Option<String>,
+    pub from_device: String,
+    /// When the call stops ringing, on the server's clock (UNIX ms).
+    pub ring_deadline_ms: u64,
+    /// The engine knew this call already (over signaling, or from an earlier push): it was
+    /// reported to the OS then, and must not be reported twice.
+    pub already_known: bool,
+}
+
+impl From<ringwire_core::PushCall> for PushCall {
+    fn from(p: ringwire_core::PushCall) -> Self {
+        PushCall {
+            call_id: p.call_id.to_string(),
+            from_user: p.from_user.to_string(),
+            from_display_name: p.from_display_name.map(|d| d.to_string()),
+            from_device: p.from_device.to_string(),
+            ring_deadline_ms: p.ring_deadline_ms,
+            already_known: p.already_known,
+        }
+    }
+}
+
 /// Parses a call id from the app. Call ids come from events and snapshots, so a bad one is a
 /// bug in the app; the message says what a good one looks like.
 pub(crate) fn call_id(text: &str) -> Result<CallId, RingwireError> {
@@ -167,10 +194,11 @@ impl From<&ringwire_core::CallSnapshot> for CallSnapshot {
     }
 }
 
-impl From<ringwire_proto::EndReason> for EndReason {
-    fn from(r: ringwire_proto::EndReason) -> Self {
+impl EndReason {
+    /// The mirror of a protocol reason; `None` for one added after this list.
+    fn from_protocol(r: ringwire_proto::EndReason) -> Option<Self> {
         use ringwire_proto::EndReason as P;
-        match r {
+        Some(match r {
             P::AnsweredElsewhere => EndReason::AnsweredElsewhere,
             P::DeclinedElsewhere => EndReason::DeclinedElsewhere,
             P::Cancelled => EndReason::Cancelled,
@@ -181,19 +209,22 @@ impl From<ringwire_proto::EndReason> for EndReason {
             P::ConnectionLost => EndReason::ConnectionLost,
             P::Glare => EndReason::Glare,
             P::Unavailable => EndReason::Unavailable,
-            other => EndReason::Other {
-                reason: other.to_string(),
-            },
-        }
+            _ => return None,
+        })
     }
 }
 
 impl From<&ringwire_core::CallEndReason> for CallEndReason {
     fn from(r: &ringwire_core::CallEndReason) -> Self {
         match r {
-            ringwire_core::CallEndReason::Protocol { reason } => CallEndReason::Protocol {
-                reason: (*reason).into(),
-            },
+            ringwire_core::CallEndReason::Protocol { reason } => {
+                match EndReason::from_protocol(*reason) {
+                    Some(mirror) => CallEndReason::Protocol { reason: mirror },
+                    None => CallEndReason::Other {
+                        reason: reason.to_string(),
+                    },
+                }
+            }
             ringwire_core::CallEndReason::Failed { code, detail } => CallEndReason::Failed {
                 code: code.map(|c| c.to_string()),
                 detail: detail.clone(),
@@ -256,8 +287,8 @@ mod tests {
     fn every_protocol_reason_has_its_own_variant() {
         for reason in ringwire_proto::EndReason::ALL {
             assert!(
-                !matches!(EndReason::from(*reason), EndReason::Other { .. }),
-                "{reason} fell through to Other"
+                EndReason::from_protocol(*reason).is_some(),
+                "{reason} would fall through to CallEndReason::Other"
             );
         }
     }

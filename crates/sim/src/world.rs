@@ -107,6 +107,17 @@ fn phone_report(os: &mut PhoneOs, now: Instant, report: &Report) {
 const HEARD_KEEP: usize = 48_000 * 3;
 
 impl SimDevice {
+    /// Starts the app's process if it is not running: a fresh engine, not yet connected.
+    fn launch(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.agent = Agent::new(self.config.clone(), now).expect("valid agent configuration");
+        self.running = true;
+        self.signaling_up = false;
+        self.next_timeout = now;
+    }
+
     /// Reports of one kind, e.g. `d.count(|r| matches!(r, Report::IncomingCall { .. }))`.
     pub fn count(&self, pick: impl Fn(&Report) -> bool) -> usize {
         self.reports.iter().filter(|(_, r)| pick(r)).count()
@@ -614,12 +625,7 @@ impl World {
     pub fn open_app(&mut self, dev: Dev) {
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
-        if !d.running {
-            d.agent = Agent::new(d.config.clone(), now).expect("valid agent configuration");
-            d.running = true;
-            d.signaling_up = false;
-            d.next_timeout = now;
-        }
+        d.launch(now);
         if let Some(os) = d.phone.as_mut() {
             os.app = AppState::Foreground;
             os.push_token_registered = true;
@@ -652,16 +658,16 @@ impl World {
         let now = self.clock.now();
         let unix_ms = self.signaling.unix_ms(now);
         let d = &mut self.devices[dev.0];
-        let Some(os) = d.phone.as_mut() else { return };
         if kind == PushKind::MissedCall {
-            os.missed_call_notifications += 1;
+            if let Some(os) = d.phone.as_mut() {
+                os.missed_call_notifications += 1;
+            }
             return;
         }
-        if !d.running {
-            d.agent = Agent::new(d.config.clone(), now).expect("valid agent configuration");
-            d.running = true;
-            d.signaling_up = false;
-            d.next_timeout = now;
+        let was_running = d.running;
+        d.launch(now);
+        let Some(os) = d.phone.as_mut() else { return };
+        if !was_running {
             os.app = AppState::Background;
         }
         match d.agent.handle_push(now, unix_ms, body) {

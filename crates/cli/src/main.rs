@@ -3,6 +3,7 @@
 //! it). `call`, `answer` and `demo` are the native softphone ([`phone`]); `bridge-host` is a
 //! stand-in native shell for a WebView UI ([`hybrid`]).
 
+mod bench;
 mod hybrid;
 mod phone;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Stand in for a native app shell hosting a WebView: an engine, a simulated CallKit, and
     /// the JSON bridge plus a UI-only hybrid page on a local port.
     BridgeHost(hybrid::BridgeHostArgs),
+    /// Benchmarks against Chromium's WebRTC on the same machine: setup, latency, quality,
+    /// cost, signaling, or all (methods in bench/README.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -200,6 +204,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BridgeHost(args) => {
             init_softphone_logging();
             hybrid::run(args).await
+        }
+        Command::Bench(args) => {
+            init_softphone_logging();
+            bench::run(args).await
         }
     }
 }

@@ -1,0 +1,98 @@
+//! `ringwire bench`: the benchmark suite. Every figure is measured twice in the same run, once
+//! on ringwire's native engine and once on Chromium's WebRTC doing the same work (the baseline a
+//! team would otherwise ship), and printed as ringwire, Chromium and their ratio. Benchmarks
+//! never run in `cargo test`; a smoke test runs each with `--quick` and checks only that the
+//! results are well formed. Methods: `bench/README.md`.
+
+mod report;
+mod signaling;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+pub use report::{BenchResult, Metric};
+
+/// Which benchmark to run.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Call setup: invite→ringing and accept→first audio, p50 and p95.
+    Setup,
+    /// Mouth-to-ear latency on loopback, by cross-correlating injected chirps.
+    Latency,
+    /// PESQ-WB of speech through a call under loss and jitter.
+    Quality,
+    /// CPU and memory per active call at 1, 10 and 50 concurrent calls.
+    Cost,
+    /// Idle connections one server holds, and call setups per second.
+    Signaling,
+    /// Every benchmark, then `bench/results/{latest.json,REPORT.md}` and the plots.
+    All,
+}
+
+/// `ringwire bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The benchmark to run.
+    #[arg(value_enum)]
+    pub which: Which,
+    /// Print one JSON object per benchmark instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// A short run that only shows the benchmark works (small counts, short clips).
+    #[arg(long)]
+    pub quick: bool,
+    /// Where `all` writes latest.json, REPORT.md and the plots.
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+    /// Skip the Chromium baseline (its columns are null), e.g. where Chromium is not installed.
+    #[arg(long)]
+    pub no_chromium: bool,
+}
+
+/// Settings every benchmark reads.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub quick: bool,
+    pub chromium: bool,
+}
+
+/// Runs the chosen benchmarks and prints their results.
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let options = Options {
+        quick: args.quick,
+        chromium: !args.no_chromium,
+    };
+    let which = match args.which {
+        Which::All => vec![
+            Which::Setup,
+            Which::Latency,
+            Which::Quality,
+            Which::Cost,
+            Which::Signaling,
+        ],
+        one => vec![one],
+    };
+    let mut results = Vec::new();
+    for bench in which {
+        let result = run_one(bench, &options).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{}", report::table(&result));
+        }
+        results.push(result);
+    }
+    if args.which == Which::All {
+        report::write_all(&args.out, &results, &options)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_one(bench: Which, options: &Options) -> anyhow::Result<BenchResult> {
+    match bench {
+        Which::Signaling => signaling::run(options).await,
+        other => anyhow::bail!("bench {other:?} is not built yet"),
+    }
+}

@@ -55,6 +55,9 @@ enum Command {
     /// Benchmarks against Chromium's WebRTC on the same machine: setup, latency, quality,
     /// cost, signaling, or all (methods in bench/README.md).
     Bench(bench::BenchArgs),
+    /// The measured side of `bench cost` (started by the benchmark itself).
+    #[command(hide = true)]
+    BenchWorker(bench::cost::WorkerArgs),
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -208,6 +211,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => {
             init_softphone_logging();
             bench::run(args).await
+        }
+        Command::BenchWorker(args) => {
+            init_softphone_logging();
+            blocking(move || bench::cost::worker(args)).await
         }
     }
 }

@@ -51,6 +51,33 @@ pub struct BenchResult {
     /// How it was measured here (counts, durations, anything that qualifies the numbers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Raw data behind the figures, for the plots (latency samples, PESQ by loss).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<Series>,
+}
+
+/// Named (x, y) points.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<[f64; 2]>,
+}
+
+impl Series {
+    /// Samples numbered from 0.
+    pub fn new(name: &str, values: Vec<f64>) -> Series {
+        Series::xy(
+            name,
+            values.into_iter().enumerate().map(|(i, v)| [i as f64, v]).collect(),
+        )
+    }
+
+    pub fn xy(name: &str, points: Vec<[f64; 2]>) -> Series {
+        Series {
+            name: name.to_string(),
+            points,
+        }
+    }
 }
 
 impl BenchResult {
@@ -59,6 +86,7 @@ impl BenchResult {
             bench: bench.to_string(),
             results: Vec::new(),
             notes: Vec::new(),
+            series: Vec::new(),
         }
     }
 }
@@ -159,6 +187,13 @@ pub fn write_all(dir: &Path, results: &[BenchResult], options: &Options) -> anyh
     for result in results {
         md.push_str(&markdown(result));
         md.push('\n');
+    }
+    let plots = super::plot::draw_all(dir, results)?;
+    if !plots.is_empty() {
+        md.push_str("## Plots\n\n");
+        for plot in plots {
+            let _ = writeln!(md, "![{plot}]({plot})\n");
+        }
     }
     std::fs::write(dir.join("REPORT.md"), md)?;
     Ok(())

@@ -5,7 +5,7 @@
 //! multi-device call in one process.
 
 pub mod demo;
-mod events;
+pub mod events;
 mod report;
 mod session;
 

@@ -1,0 +1,131 @@
+//! The native side of a benchmark: a real signaling server in this process (ephemeral loopback
+//! port, temporary SQLite store, users and devices provisioned before it starts) and real
+//! engines on 127.0.0.1, each with its own event channel. Optionally the engines reach the
+//! server through the [`SignalingProxy`] so their media goes through the impairment relay.
+
+use std::collections::HashMap;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, SignalingConfig};
+use ringwire_server::{Server, ServerConfig};
+
+use crate::phone::events::{wait_for, ChannelListener, Stamped};
+
+/// A server with provisioned devices.
+pub struct Lab {
+    server: Option<Server>,
+    _dir: tempfile::TempDir,
+    pub ws_url: String,
+    pub http_url: String,
+    /// Device tokens per user, in the order asked for.
+    pub tokens: HashMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab").field("ws_url", &self.ws_url).finish()
+    }
+}
+
+impl Lab {
+    /// Starts a server whose store holds `users`, each with that many devices.
+    pub async fn start(users: &[(&str, usize)]) -> anyhow::Result<Lab> {
+        let dir = tempfile::tempdir().context("temporary directory")?;
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: dir.path().join("data"),
+            ..ServerConfig::default()
+        };
+        let store = ringwire_server::server::open_store(&config).await?;
+        let mut tokens = HashMap::new();
+        for (user, devices) in users {
+            ringwire_server::admin::add_user(&store, user, None).await?;
+            let mut list = Vec::new();
+            for i in 0..*devices {
+                let label = format!("bench-{i}");
+                let created =
+                    ringwire_server::admin::add_device(&store, user, Some(&label)).await?;
+                list.push(created.token);
+            }
+            tokens.insert((*user).to_string(), list);
+        }
+        store.close().await;
+        let server = Server::start(config).await?;
+        let addr = server.local_addr();
+        Ok(Lab {
+            server: Some(server),
+            _dir: dir,
+            ws_url: format!("ws://{addr}/v1/ws"),
+            http_url: format!("http://{addr}"),
+            tokens,
+        })
+    }
+
+    /// The `i`th device token of `user`.
+    pub fn token(&self, user: &str, i: usize) -> anyhow::Result<String> {
+        self.tokens
+            .get(user)
+            .and_then(|t| t.get(i))
+            .cloned()
+            .ok_or_else(|| anyhow!("no device {i} for {user}"))
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// One engine and its events.
+pub struct Phone {
+    pub engine: Engine,
+    pub events: mpsc::Receiver<Stamped>,
+    pub seen: Vec<Stamped>,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone").field("engine", &self.engine).finish()
+    }
+}
+
+impl Phone {
+    /// An engine on 127.0.0.1 signaling through `ws_url`, connected before this returns.
+    pub fn start(ws_url: &str, token: String, audio: AudioDevices) -> anyhow::Result<Phone> {
+        let mut config = EngineConfig::new(SignalingConfig::new(ws_url, token), audio);
+        config.bind = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+        config.allow_loopback = true;
+        let (tx, events) = mpsc::channel();
+        let engine = Engine::new(config, Arc::new(ChannelListener::new("bench", tx)))?;
+        let mut phone = Phone {
+            engine,
+            events,
+            seen: Vec::new(),
+        };
+        phone
+            .wait(Duration::from_secs(10), |e| {
+                matches!(e, EngineEvent::SignalingConnected { .. }).then_some(())
+            })
+            .ok_or_else(|| anyhow!("an engine did not connect to the server"))?;
+        Ok(phone)
+    }
+
+    /// The first event `pick` accepts within `timeout`, and when it arrived.
+    pub fn wait<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&EngineEvent) -> Option<T>,
+    ) -> Option<(T, std::time::Instant)> {
+        wait_for(&self.events, timeout, &mut self.seen, |s| pick(&s.event))
+    }
+
+    /// Forgets the events seen so far (they grow with every quality report).
+    pub fn forget(&mut self) {
+        self.seen.clear();
+        while self.events.try_recv().is_ok() {}
+    }
+}

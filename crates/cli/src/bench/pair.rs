@@ -1,0 +1,94 @@
+//! One native call that carries a clip one way, for the latency and quality benchmarks: the
+//! caller's engine plays the clip into its capture path, the callee's engine plays out what it
+//! receives, and both device edges are taped with their times ([`super::timed`]). Fresh engines
+//! per run, so no jitter-buffer state carries over from one condition to the next.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use ringwire_core::Report;
+use ringwire_engine::{AudioDevices, EngineEvent};
+use ringwire_media::device::{NullSink, SilenceSource};
+
+use super::lab::Phone;
+use super::timed::{ClipSource, TapeSink, Tape};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What one run taped.
+#[derive(Debug)]
+pub struct PairRun {
+    /// The caller's capture edge.
+    pub sent: Vec<(Instant, Vec<i16>)>,
+    /// The callee's playout edge.
+    pub played: Vec<(Instant, Vec<i16>)>,
+    /// When the clip was due to start.
+    pub play_at: Instant,
+}
+
+/// Calls `callee_user` from `caller_token`'s engine through `ws_url`, answers on
+/// `callee_token`'s engine, waits `lead` after both are connected, plays `clip`, keeps taping
+/// for `tail` after it ends, and hangs up.
+pub fn run(
+    ws_url: &str,
+    caller_token: String,
+    callee_token: String,
+    callee_user: &str,
+    clip: Arc<Vec<i16>>,
+    lead: Duration,
+    tail: Duration,
+) -> anyhow::Result<PairRun> {
+    let clip_time = Duration::from_secs_f64(clip.len() as f64 / 48_000.0);
+    let (source, handle) = ClipSource::new(clip);
+    let played: Tape = Arc::default();
+    let mut caller = Phone::start(
+        ws_url,
+        caller_token,
+        AudioDevices {
+            source: Box::new(source),
+            sink: Box::new(NullSink::default()),
+        },
+    )?;
+    let mut callee = Phone::start(
+        ws_url,
+        callee_token,
+        AudioDevices {
+            source: Box::new(SilenceSource),
+            sink: Box::new(TapeSink {
+                tape: played.clone(),
+            }),
+        },
+    )?;
+    let call_id = caller.engine.start_call(callee_user)?;
+    let (incoming, _) = callee
+        .wait(WAIT, |e| match e {
+            EngineEvent::Report(Report::IncomingCall { call_id, .. }) => Some(*call_id),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow!("the callee got no incoming call"))?;
+    callee.engine.answer(incoming)?;
+    for phone in [&mut caller, &mut callee] {
+        phone
+            .wait(WAIT, |e| {
+                matches!(e, EngineEvent::Report(Report::Connected { .. })).then_some(())
+            })
+            .ok_or_else(|| anyhow!("the call did not connect"))?;
+    }
+    let play_at = Instant::now() + lead;
+    handle.play(play_at);
+    std::thread::sleep(lead + clip_time + tail);
+    caller.engine.end(call_id)?;
+    let _ = caller.wait(WAIT, |e| {
+        matches!(e, EngineEvent::Report(Report::Ended { .. })).then_some(())
+    });
+    caller.engine.shutdown();
+    callee.engine.shutdown();
+    let sent = std::mem::take(&mut *handle.tape.lock().map_err(|_| anyhow!("tape lock"))?);
+    let played = std::mem::take(&mut *played.lock().map_err(|_| anyhow!("tape lock"))?);
+    Ok(PairRun {
+        sent,
+        played,
+        play_at,
+    })
+}

@@ -1,0 +1,114 @@
+//! PESQ-WB through the `pesq` package from PyPI (`bench/pesq.py`), in a virtualenv the bench
+//! makes on first use under `target/bench-venv` with pinned versions. Speech clips come from
+//! espeak-ng (Debian) resampled to 48 kHz with sox: several voices and texts, so no result is
+//! tuned to one clip.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+use super::chromium::bench_dir;
+
+const PACKAGES: [&str; 3] = ["pesq==0.0.4", "numpy==2.4.6", "scipy==1.17.1"];
+
+fn venv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-venv")
+}
+
+/// The venv's python, created and filled on first use.
+pub async fn python() -> anyhow::Result<PathBuf> {
+    let dir = venv();
+    let python = dir.join("bin/python3");
+    let ready = dir.join(".ready");
+    if ready.exists() {
+        return Ok(python);
+    }
+    let status = tokio::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&dir)
+        .status()
+        .await
+        .context("python3 -m venv (install python3-venv)")?;
+    anyhow::ensure!(status.success(), "python3 -m venv failed");
+    let status = tokio::process::Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(PACKAGES)
+        .status()
+        .await
+        .context("pip install")?;
+    anyhow::ensure!(status.success(), "pip install {PACKAGES:?} failed");
+    std::fs::write(&ready, PACKAGES.join("\n"))?;
+    Ok(python)
+}
+
+/// PESQ-WB of `degraded` against `reference` (48 kHz WAVs).
+pub async fn score(python: &Path, reference: &Path, degraded: &Path) -> anyhow::Result<f64> {
+    let out = tokio::process::Command::new(python)
+        .arg(bench_dir().join("pesq.py"))
+        .arg(reference)
+        .arg(degraded)
+        .output()
+        .await
+        .context("running bench/pesq.py")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim()).map_err(|_| {
+        anyhow!(
+            "pesq.py printed {text:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    match v.get("pesq_wb").and_then(Value::as_f64) {
+        Some(s) if out.status.success() => Ok(s),
+        _ => bail!("pesq.py: {v}"),
+    }
+}
+
+/// Harvard sentences (IEEE 1969), three per clip, each clip in its own voice.
+const CLIPS: [(&str, &str); 3] = [
+    (
+        "en-us",
+        "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
+         It is easy to tell the depth of a well.",
+    ),
+    (
+        "en-gb+f3",
+        "The boy was there when the sun rose. A rod is used to catch pink salmon. \
+         The source of the huge river is the clear spring.",
+    ),
+    (
+        "en-gb-scotland+m3",
+        "Kick the ball straight and follow through. Help the woman get back to her feet. \
+         A pot of tea helps to pass the evening.",
+    ),
+];
+
+pub fn clip_count() -> usize {
+    CLIPS.len()
+}
+
+/// Speech clip `i` as a 48 kHz mono WAV in `dir`.
+pub async fn speech(dir: &Path, i: usize) -> anyhow::Result<PathBuf> {
+    let (voice, text) = CLIPS[i % CLIPS.len()];
+    let raw = dir.join(format!("speech-{i}-raw.wav"));
+    let out = dir.join(format!("speech-{i}.wav"));
+    let status = tokio::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "150", "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .await
+        .context("espeak-ng (Debian package espeak-ng)")?;
+    anyhow::ensure!(status.success(), "espeak-ng failed");
+    // Half a second of silence on each side, as a talker pauses; -3 dBFS peak.
+    let status = tokio::process::Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&out)
+        .args(["norm", "-3", "pad", "0.5", "0.5"])
+        .status()
+        .await
+        .context("sox (Debian package sox)")?;
+    anyhow::ensure!(status.success(), "sox failed");
+    Ok(out)
+}

@@ -1,0 +1,77 @@
+//! The benchmark smoke test: `ringwire bench all --quick --json` runs every benchmark briefly,
+//! Chromium baseline included, and must produce well-formed results — one JSON object per
+//! benchmark with the documented shape, finite numbers, ratios that are ringwire / Chromium,
+//! and REPORT.md, latest.json and the plots. It never asserts speed: numbers are the
+//! benchmark's business, not the test's.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const BENCHES: [&str; 5] = ["setup", "latency", "quality", "cost", "signaling"];
+
+#[test]
+fn bench_all_quick_produces_well_formed_results() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(["bench", "all", "--quick", "--json", "--out"])
+        .arg(out_dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let objects: Vec<Value> = stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let names: Vec<&str> = objects.iter().filter_map(|o| o["bench"].as_str()).collect();
+    assert_eq!(names, BENCHES);
+    for object in &objects {
+        let bench = &object["bench"];
+        let results = object["results"].as_array().expect("results is a list");
+        assert!(!results.is_empty(), "{bench}: no results");
+        for m in results {
+            assert!(m["metric"].as_str().is_some_and(|s| !s.is_empty()), "{bench}: {m}");
+            assert!(m["unit"].as_str().is_some(), "{bench}: {m}");
+            let ours = m["ringwire"].as_f64().unwrap_or(f64::NAN);
+            assert!(ours.is_finite() && ours >= 0.0, "{bench}: {m}");
+            let expect_baseline = bench != "signaling";
+            match (m["chromium"].as_f64(), m["ratio"].as_f64()) {
+                (Some(theirs), Some(ratio)) => {
+                    assert!(theirs.is_finite() && theirs > 0.0, "{bench}: {m}");
+                    assert!((ratio - ours / theirs).abs() < 1e-9 * ratio.abs().max(1.0));
+                }
+                (Some(theirs), None) => assert_eq!(theirs, 0.0, "{bench}: {m}"),
+                (None, ratio) => {
+                    assert!(ratio.is_none(), "{bench}: {m}");
+                    assert!(!expect_baseline, "{bench}: no Chromium figure: {m}");
+                }
+            }
+        }
+    }
+    let quality = objects.iter().find(|o| o["bench"] == "quality").expect("quality");
+    for m in quality["results"].as_array().expect("list") {
+        let score = m["ringwire"].as_f64().unwrap_or(0.0);
+        assert!((1.0..=4.7).contains(&score), "PESQ-WB out of its scale: {m}");
+    }
+    for file in ["latest.json", "REPORT.md", "pesq-vs-loss.png", "latency-cdf.png"] {
+        let path = out_dir.path().join(file);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 100, "{file} missing or empty");
+    }
+    let latest: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("latest.json")).expect("latest.json"),
+    )
+    .expect("latest.json is JSON");
+    assert_eq!(latest.as_array().map(Vec::len), Some(BENCHES.len()));
+    let report = std::fs::read_to_string(out_dir.path().join("REPORT.md")).expect("REPORT.md");
+    for bench in BENCHES {
+        assert!(report.contains(&format!("## {bench}")), "REPORT.md lacks {bench}");
+    }
+}

@@ -64,6 +64,9 @@ pub struct BenchArgs {
     /// Skip the Chromium baseline (its columns are null), e.g. where Chromium is not installed.
     #[arg(long)]
     pub no_chromium: bool,
+    /// Keep the recordings (speech clips and what each stack played) in this directory.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
 }
 
 /// Settings every benchmark reads.
@@ -71,6 +74,7 @@ pub struct BenchArgs {
 pub struct Options {
     pub quick: bool,
     pub chromium: bool,
+    pub keep: Option<PathBuf>,
 }
 
 /// Runs the chosen benchmarks and prints their results.
@@ -78,6 +82,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         quick: args.quick,
         chromium: !args.no_chromium,
+        keep: args.keep.clone(),
     };
     let which = match args.which {
         Which::All => vec![

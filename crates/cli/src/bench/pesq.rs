@@ -1,4 +1,4 @@
-//! PESQ-WB through the `pesq` package from PyPI (`bench/pesq.py`), in a virtualenv the bench
+//! PESQ-WB through the `pesq` package from PyPI (`bench/pesq_score.py`), in a virtualenv the bench
 //! makes on first use under `target/bench-venv` with pinned versions. Speech clips come from
 //! espeak-ng (Debian) resampled to 48 kHz with sox: several voices and texts, so no result is
 //! tuned to one clip.
@@ -45,22 +45,22 @@ pub async fn python() -> anyhow::Result<PathBuf> {
 /// PESQ-WB of `degraded` against `reference` (48 kHz WAVs).
 pub async fn score(python: &Path, reference: &Path, degraded: &Path) -> anyhow::Result<f64> {
     let out = tokio::process::Command::new(python)
-        .arg(bench_dir().join("pesq.py"))
+        .arg(bench_dir().join("pesq_score.py"))
         .arg(reference)
         .arg(degraded)
         .output()
         .await
-        .context("running bench/pesq.py")?;
+        .context("running bench/pesq_score.py")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(text.trim()).map_err(|_| {
         anyhow!(
-            "pesq.py printed {text:?}: {}",
+            "pesq_score.py printed {text:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })?;
     match v.get("pesq_wb").and_then(Value::as_f64) {
         Some(s) if out.status.success() => Ok(s),
-        _ => bail!("pesq.py: {v}"),
+        _ => bail!("pesq_score.py: {v}"),
     }
 }
 

@@ -53,11 +53,18 @@ struct Scores {
 
 pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     let seeds: u64 = if options.quick { 1 } else { 3 };
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = match &options.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            keep.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
     let python = pesq::python().await?;
     let mut clips = Vec::new();
     for i in 0..pesq::clip_count().min(seeds as usize) {
-        clips.push(pesq::speech(dir.path(), i).await?);
+        clips.push(pesq::speech(&dir, i).await?);
     }
     let relay = Arc::new(Relay::start().await?);
     let lab = Lab::start(&[("alice", 1), ("bob", 1)]).await?;
@@ -65,18 +72,19 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
 
     let mut result = BenchResult::new("quality");
     let (mut ours_curve, mut theirs_curve) = (Vec::new(), Vec::new());
-    for condition in conditions(options.quick) {
+    for (c, condition) in conditions(options.quick).into_iter().enumerate() {
         let (mut ours, mut theirs) = (Scores::default(), Scores::default());
         for seed in 0..seeds {
+            let name = |stack: &str| dir.join(format!("{stack}-c{c}-s{seed}.wav"));
             let clip = &clips[seed as usize % clips.len()];
             relay.set(condition, seed + 1);
-            let degraded = dir.path().join("native.wav");
+            let degraded = name("ringwire");
             native(&lab, proxy.url(), clip, &degraded).await?;
             ours.pesq.push(pesq::score(&python, clip, &degraded).await?);
             ours.loss_seen.push(loss_seen(&relay)?);
             if options.chromium {
                 relay.set(condition, seed + 1);
-                let degraded = dir.path().join("chromium.wav");
+                let degraded = name("chromium");
                 browser(&relay, clip, &degraded).await?;
                 theirs.pesq.push(pesq::score(&python, clip, &degraded).await?);
                 theirs.loss_seen.push(loss_seen(&relay)?);

@@ -49,17 +49,32 @@ impl Drop for SignalingProxy {
 
 async fn upgrade(
     ws: WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
     axum::extract::State(state): axum::extract::State<Arc<(String, Arc<Relay>)>>,
 ) -> axum::response::Response {
+    // The device token travels in the upgrade request; the server must see it.
+    let authorization = headers.get(axum::http::header::AUTHORIZATION).cloned();
     ws.on_upgrade(move |socket| async move {
-        if let Err(e) = pump(socket, &state.0, &state.1).await {
+        if let Err(e) = pump(socket, &state.0, authorization, &state.1).await {
             tracing::debug!("signaling proxy connection ended: {e:#}");
         }
     })
 }
 
-async fn pump(device: WebSocket, upstream: &str, relay: &Relay) -> anyhow::Result<()> {
-    let (server, _) = tokio_tungstenite::connect_async(upstream)
+async fn pump(
+    device: WebSocket,
+    upstream: &str,
+    authorization: Option<axum::http::HeaderValue>,
+    relay: &Relay,
+) -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = upstream.into_client_request()?;
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, value);
+    }
+    let (server, _) = tokio_tungstenite::connect_async(request)
         .await
         .context("connecting upstream")?;
     let (mut server_tx, mut server_rx) = server.split();

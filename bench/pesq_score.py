@@ -3,7 +3,7 @@ quality`. Both files are 48 kHz 16-bit WAVs; the first channel is used. The degr
 resampled to 16 kHz, aligned to the reference by cross-correlation (the call's delay and any
 leading silence), cut to the reference's length, and scored with the `pesq` package.
 
-Usage: python3 pesq.py REFERENCE.wav DEGRADED.wav  ->  {"pesq_wb": 4.1, "offset_ms": 812.3}
+Usage: python3 pesq_score.py REFERENCE.wav DEGRADED.wav  ->  {"pesq_wb": 4.1, "offset_ms": 812.3}
 """
 
 import json

@@ -1,7 +1,8 @@
 //! `ringwire`: the command line. `serve` runs the signaling server; `user` and `device`
 //! administer the store directly (the server may be running; SQLite and PostgreSQL both allow
 //! it). `call`, `answer` and `demo` are the native softphone ([`phone`]); `bridge-host` is a
-//! stand-in native shell for a WebView UI ([`hybrid`]).
+//! stand-in native shell for a WebView UI ([`hybrid`]); `bench` measures the engine and the
+//! server against Chromium's WebRTC doing the same work ([`bench`]).
 
 mod bench;
 mod hybrid;

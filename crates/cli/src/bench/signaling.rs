@@ -95,7 +95,9 @@ impl Plan {
         self.stages.retain(|s| *s < room);
         self.stages.push(room);
         Some(format!(
-            "the open-file limit ({fd_limit}) allows {room} idle connections, not {wanted}"
+            "the open-file limit ({fd_limit}; above the hard limit only with CAP_SYS_RESOURCE) \
+             caps each process, the server included: at most {room} idle connections, not \
+             {wanted}"
         ))
     }
 }
@@ -411,7 +413,9 @@ fn setups_metrics(s: &Setups, plan: &Plan, result: &mut BenchResult) {
         "call setups: {} caller/callee pairs (each user has one device), all at once for {:.0} s; \
          a setup is invite → calling + incoming → ringing, accept → accepted → hangup → ended \
          on both devices; {} completed, {} failed, invite→incoming over {} samples, timed in \
-         this process (includes its own scheduling); the idle connections stay open meanwhile",
+         this process (includes its own scheduling); every pair starts its next call as soon as \
+         one ends, so the server runs flat out and the latency includes queueing behind the \
+         other pairs' messages; the idle connections stay open meanwhile",
         s.pairs_connected,
         window,
         s.completed,

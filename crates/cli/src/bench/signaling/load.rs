@@ -257,7 +257,7 @@ async fn wait_for(
                 return Ok(());
             }
             match message {
-                ServerMessage::Error(e) if e.call_id.map_or(true, |c| c == call_id) => {
+                ServerMessage::Error(e) if e.call_id.is_none_or(|c| c == call_id) => {
                     bail!(
                         "waiting for {what}: server error {} ({})",
                         e.code.as_str(),

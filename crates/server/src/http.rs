@@ -25,6 +25,13 @@ use crate::store::{hash_token, StoreError};
 
 /// Largest WebSocket message accepted before the connection is closed (1009).
 pub const MAX_WS_MESSAGE: usize = 1 << 20;
+/// Each connection's WebSocket read buffer starts this small and grows only for a large message:
+/// protocol messages are a few hundred bytes, and tungstenite's default 128 KiB per connection
+/// was almost all of an idle connection's memory (`ringwire bench signaling`: 154 KB → see
+/// bench/results).
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// Frames are flushed once this much is queued; small, because messages are.
+const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Largest HTTP request body.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Most history entries per page.
@@ -215,6 +222,8 @@ async fn websocket(
     let ctx = st.conn.clone();
     ws.max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .on_upgrade(move |socket| connection::serve(socket, auth, ctx, conn))
 }
 

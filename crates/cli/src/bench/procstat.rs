@@ -16,34 +16,33 @@ pub struct Reading {
     pub rss_bytes: u64,
 }
 
-/// Clock ticks per second for /proc/PID/stat (`getconf CLK_TCK`; 100 on Linux everywhere
-/// this runs, read rather than assumed).
+/// Clock ticks per second, the unit of /proc/PID/stat's CPU times.
 pub fn ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    rustix::param::clock_ticks_per_second().max(1) as f64
 }
 
-/// utime + stime from the text of /proc/PID/stat (the command name may hold spaces and
-/// parentheses, so fields are counted after the last `)`).
+/// utime + stime, in clock ticks, from `/proc/PID/stat`. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted from the last `)`.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3 of the man page, utime 14 and stime 15.
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // After the name come field 3 (state) onwards; utime and stime are fields 14 and 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
 }
 
-/// A `Key:   123 kB` line of smaps_rollup or status, in bytes.
+/// The value of a `Key:   123 kB` line of `/proc/PID/status` or `smaps_rollup`, in bytes.
 pub fn parse_kb(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    text.lines().find_map(|line| {
+        let (k, rest) = line.split_once(':')?;
+        if k.trim() != key {
+            return None;
+        }
+        let mut words = rest.split_whitespace();
+        let value: u64 = words.next()?.parse().ok()?;
+        matches!(words.next(), Some("kB") | None).then_some(value * 1024)
+    })
 }
 
 pub fn read(pid: u32) -> anyhow::Result<Reading> {
@@ -71,6 +70,18 @@ pub async fn measure(pid: u32, window: Duration) -> anyhow::Result<(f64, Reading
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_kb_lines_from_status_and_smaps_rollup() {
+        let status = "Name:\tringwire\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_kb(status, "VmRSS"), Some(12345 * 1024));
+        assert_eq!(parse_kb(status, "VmSwap"), None);
+        let rollup = "55d0-7ffe ---p 00000000 00:00 0  [rollup]\nRss:  2048 kB\nPss:  1500 kB\n\
+                      Pss_Anon:  1000 kB\n";
+        assert_eq!(parse_kb(rollup, "Pss"), Some(1500 * 1024));
+        assert_eq!(parse_kb(rollup, "Pss_Anon"), Some(1000 * 1024));
+        assert_eq!(parse_kb("VmRSS: lots kB\n", "VmRSS"), None);
+    }
 
     #[test]
     fn stat_and_rollup_parse() {

@@ -24,6 +24,7 @@ use ringwire_server::store::Store;
 
 use self::load::{IdleFleet, PairStats};
 use self::server_proc::{Memory, ServerProcess};
+use super::signal;
 use super::{BenchResult, Metric, Options};
 
 /// Connections per loopback source address: well under the ~28k ephemeral ports Linux hands
@@ -399,12 +400,12 @@ fn setups_metrics(s: &Setups, plan: &Plan, result: &mut BenchResult) {
         Metric::new(
             "invite→incoming p50",
             "ms",
-            load::percentile(&sorted, 50.0).unwrap_or(f64::NAN),
+            signal::percentile(&sorted, 50.0).unwrap_or(f64::NAN),
         ),
         Metric::new(
             "invite→incoming p99",
             "ms",
-            load::percentile(&sorted, 99.0).unwrap_or(f64::NAN),
+            signal::percentile(&sorted, 99.0).unwrap_or(f64::NAN),
         ),
         Metric::new("call setup failures", "calls", s.failed as f64),
         Metric::new("server CPU during setups", "% of a core", s.cpu),

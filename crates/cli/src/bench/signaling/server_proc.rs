@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
+use crate::bench::procstat;
+
 /// How long the server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a SIGTERM'd server may take to close its connections and drain its writer (its own
@@ -116,13 +118,14 @@ impl ServerProcess {
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
             .context("reading the server's /proc/PID/status")?;
-        let rss_kb = status_kb(&status, "VmRSS").context("no VmRSS in /proc/PID/status")?;
-        let pss_kb = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid))
+        let rss_bytes =
+            procstat::parse_kb(&status, "VmRSS").context("no VmRSS in /proc/PID/status")?;
+        let pss_bytes = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid))
             .ok()
-            .and_then(|text| status_kb(&text, "Pss"));
+            .and_then(|text| procstat::parse_kb(&text, "Pss"));
         Ok(Memory {
-            rss_bytes: rss_kb * 1024,
-            pss_bytes: pss_kb.map(|kb| kb * 1024),
+            rss_bytes,
+            pss_bytes,
         })
     }
 
@@ -130,9 +133,10 @@ impl ServerProcess {
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
             .context("reading the server's /proc/PID/stat")?;
-        let ticks = stat_cpu_ticks(&stat).context("unexpected /proc/PID/stat format")?;
-        let per_second = rustix::param::clock_ticks_per_second().max(1);
-        Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+        let ticks = procstat::parse_cpu_ticks(&stat).context("unexpected /proc/PID/stat format")?;
+        Ok(Duration::from_secs_f64(
+            ticks as f64 / procstat::ticks_per_second(),
+        ))
     }
 
     /// SIGTERM, so the server closes its connections and drains its record writer as in
@@ -173,55 +177,4 @@ fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-/// The value in kB of a `Key:   123 kB` line, as in `/proc/PID/status` and `smaps_rollup`.
-pub fn status_kb(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (k, rest) = line.split_once(':')?;
-        if k.trim() != key {
-            return None;
-        }
-        let mut words = rest.split_whitespace();
-        let value = words.next()?.parse().ok()?;
-        matches!(words.next(), Some("kB") | None).then_some(value)
-    })
-}
-
-/// utime + stime, in clock ticks, from `/proc/PID/stat`. The command name (field 2) may hold
-/// spaces and parentheses, so fields are counted from the last `)`.
-pub fn stat_cpu_ticks(text: &str) -> Option<u64> {
-    let (_, after_comm) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // After the name come field 3 (state) onwards; utime and stime are fields 14 and 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_kb_lines_from_status_and_smaps_rollup() {
-        let status = "Name:\tringwire\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
-        assert_eq!(status_kb(status, "VmRSS"), Some(12345));
-        assert_eq!(status_kb(status, "Threads"), Some(3));
-        assert_eq!(status_kb(status, "VmSwap"), None);
-        let rollup = "55d0-7ffe ---p 00000000 00:00 0  [rollup]\nRss:  2048 kB\nPss:  1500 kB\n\
-                      Pss_Anon:  1000 kB\n";
-        assert_eq!(status_kb(rollup, "Pss"), Some(1500));
-        assert_eq!(status_kb(rollup, "Pss_Anon"), Some(1000));
-        assert_eq!(status_kb("VmRSS: lots kB\n", "VmRSS"), None);
-    }
-
-    #[test]
-    fn reads_cpu_ticks_even_with_parentheses_in_the_name() {
-        let stat = "4242 (ring wire) (x)) S 1 4242 4242 0 -1 4194560 500 0 0 0 \
-                    170 30 0 0 20 0 3 0 100 1000000 300 18446744073709551615";
-        assert_eq!(stat_cpu_ticks(stat), Some(200));
-        assert_eq!(stat_cpu_ticks("4242 (x) S 1 2"), None);
-        assert_eq!(stat_cpu_ticks("garbage"), None);
-    }
 }

@@ -11,6 +11,13 @@ use super::Playout;
 const EPS_MS: f64 = 1e-6;
 /// Shortest spacing between two dropped *speech* frames while shrinking the delay.
 const SPEECH_SKIP_SPACING_MS: f64 = 250.0;
+/// How far beyond one frame of excess the delay must be before a *speech* frame is dropped.
+/// The measured delay moves by a few ms whenever the fastest packet of the window changes (and
+/// with every scheduling hiccup of either side's audio clock); without this margin a delay that
+/// sits near a frame boundary drops a frame of speech, then holds one back a few seconds later,
+/// each an audible 20 ms glitch (`ringwire bench quality`, clean path). Quiet frames and silent
+/// slots still go as soon as there is a frame too much: dropping them costs nothing.
+const SPEECH_SKIP_MARGIN_MS: f64 = 10.0;
 /// An Opus packet this small carries no speech (libwebrtc `OpusFrame::IsDtxPacket`).
 const DTX_MAX_BYTES: usize = 2;
 
@@ -203,7 +210,8 @@ impl JitterBuffer {
                 || self
                     .last_speech_skip_ms
                     .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS));
-        if excess >= f64::from(self.cfg.frame_ms) - EPS_MS && has_successor && may_skip {
+        let needed = f64::from(self.cfg.frame_ms) + if quiet { 0.0 } else { SPEECH_SKIP_MARGIN_MS };
+        if excess >= needed - EPS_MS && has_successor && may_skip {
             self.stats.skipped += 1;
             if !quiet {
                 self.last_speech_skip_ms = Some(now_ms);

@@ -36,8 +36,10 @@
 //!   thus be followed by a `Frame` for the same timestamp. Holds stop at `max_delay`.
 //! * **Shrink** (current ≥ target + one frame): drop one received frame whose successor is
 //!   buffered. Quiet frames (Opus DTX, or half the average payload size) and silent slots are
-//!   dropped as soon as needed; speech frames at most once per 250 ms, so a large excess drains
-//!   over seconds rather than chopping a sentence.
+//!   dropped as soon as needed; speech frames only once the excess is a frame *plus 10 ms* (so
+//!   the few ms the measured delay wanders when the window's fastest packet changes never cost
+//!   a word) and at most once per 250 ms, so a large excess drains over seconds rather than
+//!   chopping a sentence.
 //! * **Catch up**: if the current delay exceeds `max_delay` by more than a frame (the playout
 //!   clock stalled, or the path became much faster), the playout point jumps to the target.
 //!

@@ -628,9 +628,7 @@ impl World {
         }
         let state = match (os.app, os.locked) {
             (AppState::Suspended, _) => ringwire_core::AppState::Suspended,
-            (AppState::Background | AppState::Terminated, _) => {
-                ringwire_core::AppState::Background
-            }
+            (AppState::Background | AppState::Terminated, _) => ringwire_core::AppState::Background,
             (AppState::Foreground, true) => ringwire_core::AppState::Locked,
             (AppState::Foreground, false) => ringwire_core::AppState::Foreground,
         };

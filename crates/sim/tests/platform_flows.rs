@@ -300,7 +300,15 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     assert!(w.run_until(Duration::from_secs(1), |w| w.device(b).agent.signaling_up()));
     let first = w.call(a, "bob");
     assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, first)));
-    assert!(!w.device(b).phone.as_ref().unwrap().call(first).unwrap().via_push);
+    assert!(
+        !w.device(b)
+            .phone
+            .as_ref()
+            .unwrap()
+            .call(first)
+            .unwrap()
+            .via_push
+    );
     w.run_for(Duration::from_millis(500));
     w.os_answer(b, first).unwrap();
     assert!(w.run_until(Duration::from_secs(2), |w| w
@@ -317,7 +325,10 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     w.set_app_state(b, AppState::Suspended);
     let (played_b, played_a) = (w.device(b).played.decoded, w.device(a).played.decoded);
     w.run_for(Duration::from_secs(3));
-    assert!(w.signaling.is_connected(b_id), "signaling stays up in a call");
+    assert!(
+        w.signaling.is_connected(b_id),
+        "signaling stays up in a call"
+    );
     assert_eq!(w.device(b).agent.call_state(first), Some(CallState::Active));
     assert!(
         w.device(b).played.decoded - played_b >= 140,
@@ -367,7 +378,15 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     // lock screen.
     let second = w.call(a, "bob");
     assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, second)));
-    assert!(w.device(b).phone.as_ref().unwrap().call(second).unwrap().via_push);
+    assert!(
+        w.device(b)
+            .phone
+            .as_ref()
+            .unwrap()
+            .call(second)
+            .unwrap()
+            .via_push
+    );
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(a)
         .find(|r| matches!(r, Report::RemoteRinging { call_id } if *call_id == second))

@@ -17,7 +17,11 @@ fn a_ringing_call_restored_pushes_its_offline_devices_again_until_the_ring_deadl
         (cid(5), dev(B2), PushKind::Invite)
     );
     assert_eq!((p.from_user.as_str(), p.from_device), ("alice", dev(A)));
-    assert_eq!(p.ring_deadline_ms, T0 + 30_000, "the push expires with the ring");
+    assert_eq!(
+        p.ring_deadline_ms,
+        T0 + 30_000,
+        "the push expires with the ring"
+    );
 
     // The push service takes it and the phone comes: reached by push, and it can answer.
     h.input(push_result(cid(5), B2, PushKind::Invite, PushOutcome::Sent));

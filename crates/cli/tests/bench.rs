@@ -37,7 +37,10 @@ fn bench_all_quick_produces_well_formed_results() {
         let results = object["results"].as_array().expect("results is a list");
         assert!(!results.is_empty(), "{bench}: no results");
         for m in results {
-            assert!(m["metric"].as_str().is_some_and(|s| !s.is_empty()), "{bench}: {m}");
+            assert!(
+                m["metric"].as_str().is_some_and(|s| !s.is_empty()),
+                "{bench}: {m}"
+            );
             assert!(m["unit"].as_str().is_some(), "{bench}: {m}");
             let ours = m["ringwire"].as_f64().unwrap_or(f64::NAN);
             assert!(ours.is_finite() && ours >= 0.0, "{bench}: {m}");
@@ -55,12 +58,23 @@ fn bench_all_quick_produces_well_formed_results() {
             }
         }
     }
-    let quality = objects.iter().find(|o| o["bench"] == "quality").expect("quality");
+    let quality = objects
+        .iter()
+        .find(|o| o["bench"] == "quality")
+        .expect("quality");
     for m in quality["results"].as_array().expect("list") {
         let score = m["ringwire"].as_f64().unwrap_or(0.0);
-        assert!((1.0..=4.7).contains(&score), "PESQ-WB out of its scale: {m}");
+        assert!(
+            (1.0..=4.7).contains(&score),
+            "PESQ-WB out of its scale: {m}"
+        );
     }
-    for file in ["latest.json", "REPORT.md", "pesq-vs-loss.png", "latency-cdf.png"] {
+    for file in [
+        "latest.json",
+        "REPORT.md",
+        "pesq-vs-loss.png",
+        "latency-cdf.png",
+    ] {
         let path = out_dir.path().join(file);
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(len > 100, "{file} missing or empty");
@@ -72,6 +86,9 @@ fn bench_all_quick_produces_well_formed_results() {
     assert_eq!(latest.as_array().map(Vec::len), Some(BENCHES.len()));
     let report = std::fs::read_to_string(out_dir.path().join("REPORT.md")).expect("REPORT.md");
     for bench in BENCHES {
-        assert!(report.contains(&format!("## {bench}")), "REPORT.md lacks {bench}");
+        assert!(
+            report.contains(&format!("## {bench}")),
+            "REPORT.md lacks {bench}"
+        );
     }
 }

@@ -47,17 +47,28 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
             None
         };
         result.results.push(
-            Metric::new(format!("CPU per call, {n} calls"), "% of a core", ours.cpu_per_call)
-                .vs(theirs.map(|t| t.cpu_per_call)),
+            Metric::new(
+                format!("CPU per call, {n} calls"),
+                "% of a core",
+                ours.cpu_per_call,
+            )
+            .vs(theirs.map(|t| t.cpu_per_call)),
         );
         result.results.push(
-            Metric::new(format!("memory (PSS) per call, {n} calls"), "MB", ours.pss_per_call / 1e6)
-                .vs(theirs.map(|t| t.pss_per_call / 1e6)),
+            Metric::new(
+                format!("memory (PSS) per call, {n} calls"),
+                "MB",
+                ours.pss_per_call / 1e6,
+            )
+            .vs(theirs.map(|t| t.pss_per_call / 1e6)),
         );
         result.notes.push(format!(
             "{n} calls: RSS per call ringwire {:.2} MB, Chromium {}",
             ours.rss_per_call / 1e6,
-            theirs.map_or("skipped".into(), |t| format!("{:.2} MB", t.rss_per_call / 1e6))
+            theirs.map_or("skipped".into(), |t| format!(
+                "{:.2} MB",
+                t.rss_per_call / 1e6
+            ))
         ));
     }
     result.notes.push(format!(
@@ -94,7 +105,13 @@ async fn native(n: usize, window: Duration) -> anyhow::Result<Cost> {
         .context("starting the bench worker")?;
     let pid = worker.id().ok_or_else(|| anyhow!("the worker exited"))?;
     let mut stdin = worker.stdin.take().ok_or_else(|| anyhow!("worker stdin"))?;
-    let mut lines = BufReader::new(worker.stdout.take().ok_or_else(|| anyhow!("worker stdout"))?).lines();
+    let mut lines = BufReader::new(
+        worker
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("worker stdout"))?,
+    )
+    .lines();
     expect(&mut lines, "started").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = procstat::measure(pid, window).await?;
@@ -148,7 +165,9 @@ async fn expect(
         .map_err(|_| anyhow!("the bench worker did not say {word:?} in time"))??;
     match line {
         Some(l) if l.trim() == word => Ok(()),
-        other => Err(anyhow!("the bench worker said {other:?}, expected {word:?}")),
+        other => Err(anyhow!(
+            "the bench worker said {other:?}, expected {word:?}"
+        )),
     }
 }
 
@@ -159,11 +178,20 @@ async fn browser(n: usize, window: Duration) -> anyhow::Result<Cost> {
     )
     .await?;
     let connected = out.get("connected").and_then(Value::as_u64).unwrap_or(0);
-    anyhow::ensure!(connected as usize == n, "Chromium connected {connected} of {n} calls");
+    anyhow::ensure!(
+        connected as usize == n,
+        "Chromium connected {connected} of {n} calls"
+    );
     let side = |key: &str| -> anyhow::Result<(f64, u64, u64)> {
-        let v = out.get(key).ok_or_else(|| anyhow!("chromium cost: no {key}"))?;
+        let v = out
+            .get(key)
+            .ok_or_else(|| anyhow!("chromium cost: no {key}"))?;
         let num = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        Ok((num("cpu_percent"), num("pss_bytes") as u64, num("rss_bytes") as u64))
+        Ok((
+            num("cpu_percent"),
+            num("pss_bytes") as u64,
+            num("rss_bytes") as u64,
+        ))
     };
     let (idle, active) = (side("idle")?, side("active")?);
     let n = n as f64;
@@ -186,7 +214,9 @@ pub fn worker(_args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let go: Value = serde_json::from_str(&line).context("worker input")?;
-    let url = go["url"].as_str().ok_or_else(|| anyhow!("worker input: url"))?;
+    let url = go["url"]
+        .as_str()
+        .ok_or_else(|| anyhow!("worker input: url"))?;
     let tokens: Vec<String> = go["tokens"]
         .as_array()
         .ok_or_else(|| anyhow!("worker input: tokens"))?
@@ -208,7 +238,9 @@ pub fn worker(_args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
     let phones = std::sync::Arc::new(std::sync::Mutex::new(phones));
     let answering = phones.clone();
     std::thread::spawn(move || loop {
-        let Ok(mut list) = answering.lock() else { return };
+        let Ok(mut list) = answering.lock() else {
+            return;
+        };
         for phone in list.iter_mut() {
             while let Ok(stamped) = phone.events.try_recv() {
                 if let EngineEvent::Report(Report::IncomingCall { call_id, .. }) = stamped.event {

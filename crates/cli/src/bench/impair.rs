@@ -28,8 +28,8 @@ impl Impairment {
             Loss::Random(p) => Some(format!("{:.0}% random loss", p * 100.0)),
             Loss::Bursty { rate, .. } => Some(format!("{:.0}% bursty loss", rate * 100.0)),
         };
-        let jitter = (!self.jitter.is_zero())
-            .then(|| format!("{} ms jitter", self.jitter.as_millis()));
+        let jitter =
+            (!self.jitter.is_zero()).then(|| format!("{} ms jitter", self.jitter.as_millis()));
         match (loss, jitter) {
             (None, None) => "no loss".to_string(),
             (Some(l), None) => l,
@@ -46,7 +46,10 @@ pub enum Loss {
     /// Each packet lost independently with this probability.
     Random(f64),
     /// Gilbert model with this long-run loss rate and mean burst length (packets).
-    Bursty { rate: f64, mean_burst: f64 },
+    Bursty {
+        rate: f64,
+        mean_burst: f64,
+    },
 }
 
 /// SplitMix64: small, seedable and good enough to draw losses and delays.
@@ -153,13 +156,20 @@ mod tests {
             }
             in_burst = gone;
         }
-        let mean_burst = if bursts == 0 { 0.0 } else { f64::from(lost) / f64::from(bursts) };
+        let mean_burst = if bursts == 0 {
+            0.0
+        } else {
+            f64::from(lost) / f64::from(bursts)
+        };
         (f64::from(lost) / f64::from(n), mean_burst)
     }
 
     #[test]
     fn random_loss_has_the_asked_rate_and_short_bursts() {
-        let imp = Impairment { loss: Loss::Random(0.1), jitter: Duration::ZERO };
+        let imp = Impairment {
+            loss: Loss::Random(0.1),
+            jitter: Duration::ZERO,
+        };
         let (rate, burst) = loss_rate(imp, 7, 200_000);
         assert!((rate - 0.1).abs() < 0.005, "{rate}");
         assert!(burst < 1.3, "{burst}");
@@ -169,7 +179,10 @@ mod tests {
     fn gilbert_loss_has_the_asked_rate_and_mean_burst() {
         for target in [0.1, 0.2] {
             let imp = Impairment {
-                loss: Loss::Bursty { rate: target, mean_burst: 3.0 },
+                loss: Loss::Bursty {
+                    rate: target,
+                    mean_burst: 3.0,
+                },
                 jitter: Duration::ZERO,
             };
             let (rate, burst) = loss_rate(imp, 11, 400_000);
@@ -181,7 +194,13 @@ mod tests {
     #[test]
     fn jitter_delays_within_bounds_and_never_reorders() {
         let jitter = Duration::from_millis(100);
-        let mut flow = Flow::new(Impairment { loss: Loss::None, jitter }, 3);
+        let mut flow = Flow::new(
+            Impairment {
+                loss: Loss::None,
+                jitter,
+            },
+            3,
+        );
         let start = Instant::now();
         let mut last = start;
         let mut most = Duration::ZERO;
@@ -198,7 +217,10 @@ mod tests {
 
     #[test]
     fn the_same_seed_repeats_the_same_losses() {
-        let imp = Impairment { loss: Loss::Random(0.3), jitter: Duration::ZERO };
+        let imp = Impairment {
+            loss: Loss::Random(0.3),
+            jitter: Duration::ZERO,
+        };
         let now = Instant::now();
         let run = |seed| {
             let mut f = Flow::new(imp, seed);

@@ -92,7 +92,9 @@ pub struct Phone {
 
 impl std::fmt::Debug for Phone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Phone").field("engine", &self.engine).finish()
+        f.debug_struct("Phone")
+            .field("engine", &self.engine)
+            .finish()
     }
 }
 

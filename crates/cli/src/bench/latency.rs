@@ -20,7 +20,11 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     let chirps = if options.quick { 5 } else { 30 };
     let clip = signal::chirp_train(chirps);
     let lab = Lab::start(&[("alice", 1), ("bob", 1)]).await?;
-    let (url, a, b) = (lab.ws_url.clone(), lab.token("alice", 0)?, lab.token("bob", 0)?);
+    let (url, a, b) = (
+        lab.ws_url.clone(),
+        lab.token("alice", 0)?,
+        lab.token("bob", 0)?,
+    );
     let native_clip = Arc::new(clip.clone());
     let native = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Echo>> {
         let run = pair::run(
@@ -52,10 +56,19 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         )
         .await?;
         let channels = signal::read_wav(&out)?;
-        anyhow::ensure!(channels.len() == 2, "the Chromium recording is not 2-channel");
+        anyhow::ensure!(
+            channels.len() == 2,
+            "the Chromium recording is not 2-channel"
+        );
         let mut channels = channels.into_iter();
-        let (sent, played) = (channels.next().unwrap_or_default(), channels.next().unwrap_or_default());
-        Some(signal::echoes(&Stream::continuous(sent), &Stream::continuous(played)))
+        let (sent, played) = (
+            channels.next().unwrap_or_default(),
+            channels.next().unwrap_or_default(),
+        );
+        Some(signal::echoes(
+            &Stream::continuous(sent),
+            &Stream::continuous(played),
+        ))
     } else {
         None
     };
@@ -63,13 +76,20 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     tracing::debug!(?native, "native echoes");
     let ours = signal::accepted(&native);
     let theirs = browser.as_deref().map(signal::accepted);
-    anyhow::ensure!(!ours.is_empty(), "no native chirp was found in the playout ({native:?})");
+    anyhow::ensure!(
+        !ours.is_empty(),
+        "no native chirp was found in the playout ({native:?})"
+    );
     let mut result = BenchResult::new("latency");
     let stat = |v: &[f64], p: Option<f64>| match p {
         Some(p) => signal::percentile(v, p),
         None => signal::mean(v),
     };
-    for (name, p) in [("mouth-to-ear p50", Some(50.0)), ("mouth-to-ear p95", Some(95.0)), ("mouth-to-ear mean", None)] {
+    for (name, p) in [
+        ("mouth-to-ear p50", Some(50.0)),
+        ("mouth-to-ear p95", Some(95.0)),
+        ("mouth-to-ear mean", None),
+    ] {
         let value = stat(&ours, p).ok_or_else(|| anyhow!("no measurement"))?;
         let base = theirs.as_deref().and_then(|t| stat(t, p));
         result.results.push(Metric::new(name, "ms", value).vs(base));

@@ -12,7 +12,7 @@ use ringwire_engine::{AudioDevices, EngineEvent};
 use ringwire_media::device::{NullSink, SilenceSource};
 
 use super::lab::Phone;
-use super::timed::{ClipSource, TapeSink, Tape};
+use super::timed::{ClipSource, Tape, TapeSink};
 
 const WAIT: Duration = Duration::from_secs(10);
 

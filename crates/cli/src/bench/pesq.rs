@@ -32,7 +32,13 @@ pub async fn python() -> anyhow::Result<PathBuf> {
         .context("python3 -m venv (install python3-venv)")?;
     anyhow::ensure!(status.success(), "python3 -m venv failed");
     let status = tokio::process::Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(PACKAGES)
         .status()
         .await

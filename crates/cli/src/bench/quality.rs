@@ -29,7 +29,13 @@ fn conditions(quick: bool) -> Vec<Impairment> {
         jitter: Duration::from_millis(ms),
     };
     if quick {
-        return vec![loss(Loss::None), loss(Loss::Bursty { rate: 0.1, mean_burst: 3.0 })];
+        return vec![
+            loss(Loss::None),
+            loss(Loss::Bursty {
+                rate: 0.1,
+                mean_burst: 3.0,
+            }),
+        ];
     }
     vec![
         loss(Loss::None),
@@ -37,8 +43,14 @@ fn conditions(quick: bool) -> Vec<Impairment> {
         loss(Loss::Random(0.10)),
         loss(Loss::Random(0.20)),
         loss(Loss::Random(0.30)),
-        loss(Loss::Bursty { rate: 0.10, mean_burst: 3.0 }),
-        loss(Loss::Bursty { rate: 0.20, mean_burst: 3.0 }),
+        loss(Loss::Bursty {
+            rate: 0.10,
+            mean_burst: 3.0,
+        }),
+        loss(Loss::Bursty {
+            rate: 0.20,
+            mean_burst: 3.0,
+        }),
         jitter(30),
         jitter(100),
     ]
@@ -86,7 +98,9 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
                 relay.set(condition, seed + 1);
                 let degraded = name("chromium");
                 browser(&relay, clip, &degraded).await?;
-                theirs.pesq.push(pesq::score(&python, clip, &degraded).await?);
+                theirs
+                    .pesq
+                    .push(pesq::score(&python, clip, &degraded).await?);
                 theirs.loss_seen.push(loss_seen(&relay)?);
             }
         }
@@ -109,7 +123,11 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         result.notes.push(format!(
             "{label}: ringwire {}; Chromium {}",
             describe(&ours),
-            if options.chromium { describe(&theirs) } else { "skipped".into() }
+            if options.chromium {
+                describe(&theirs)
+            } else {
+                "skipped".into()
+            }
         ));
         let x = match condition.loss {
             Loss::Random(p) if condition.jitter.is_zero() => Some(p * 100.0),
@@ -140,7 +158,10 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
 fn loss_seen(relay: &Relay) -> anyhow::Result<f64> {
     let s = relay.stats();
     let total = s.rtp_forwarded + s.rtp_dropped;
-    anyhow::ensure!(total > 100, "only {total} RTP packets went through the relay");
+    anyhow::ensure!(
+        total > 100,
+        "only {total} RTP packets went through the relay"
+    );
     Ok(s.rtp_dropped as f64 / total as f64)
 }
 
@@ -152,7 +173,11 @@ async fn native(lab: &Lab, url: &str, clip: &Path, degraded: &Path) -> anyhow::R
         .iter()
         .map(|s| (s * 32768.0) as i16)
         .collect();
-    let (url, a, b) = (url.to_string(), lab.token("alice", 0)?, lab.token("bob", 0)?);
+    let (url, a, b) = (
+        url.to_string(),
+        lab.token("alice", 0)?,
+        lab.token("bob", 0)?,
+    );
     let run = tokio::task::spawn_blocking(move || {
         pair::run(
             &url,

@@ -34,7 +34,9 @@ pub struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay").field("map_url", &self.map_url).finish()
+        f.debug_struct("Relay")
+            .field("map_url", &self.map_url)
+            .finish()
     }
 }
 
@@ -85,10 +87,12 @@ impl Relay {
 
     pub fn stats(&self) -> RelayStats {
         let flows = lock(&self.inner.flows);
-        flows.values().fold(RelayStats::default(), |s, (flow, _)| RelayStats {
-            rtp_forwarded: s.rtp_forwarded + flow.admitted,
-            rtp_dropped: s.rtp_dropped + flow.dropped,
-        })
+        flows
+            .values()
+            .fold(RelayStats::default(), |s, (flow, _)| RelayStats {
+                rtp_forwarded: s.rtp_forwarded + flow.admitted,
+                rtp_dropped: s.rtp_dropped + flow.dropped,
+            })
     }
 }
 
@@ -211,7 +215,10 @@ mod tests {
         let ra = relay.stand_in(a.local_addr().expect("addr")).expect("map");
         let rb = relay.stand_in(b.local_addr().expect("addr")).expect("map");
         relay.set(
-            Impairment { loss: Loss::Random(0.5), jitter: Duration::ZERO },
+            Impairment {
+                loss: Loss::Random(0.5),
+                jitter: Duration::ZERO,
+            },
             9,
         );
         // A STUN-like packet always passes, and arrives from A's stand-in.

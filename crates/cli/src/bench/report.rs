@@ -68,7 +68,11 @@ impl Series {
     pub fn new(name: &str, values: Vec<f64>) -> Series {
         Series::xy(
             name,
-            values.into_iter().enumerate().map(|(i, v)| [i as f64, v]).collect(),
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| [i as f64, v])
+                .collect(),
         )
     }
 

@@ -30,7 +30,11 @@ struct Samples {
 pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     let calls = if options.quick { 3 } else { 30 };
     let lab = Lab::start(&[("alice", 1), ("bob", 1), ("carol", 1), ("dave", 1)]).await?;
-    let (url, alice, bob) = (lab.ws_url.clone(), lab.token("alice", 0)?, lab.token("bob", 0)?);
+    let (url, alice, bob) = (
+        lab.ws_url.clone(),
+        lab.token("alice", 0)?,
+        lab.token("bob", 0)?,
+    );
     let native = tokio::task::spawn_blocking(move || native(&url, alice, bob, calls))
         .await
         .map_err(|e| anyhow!("setup thread: {e}"))??;
@@ -45,8 +49,16 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     let b = browser.as_ref();
     for (name, ours, theirs) in [
         ("invite→ringing", &native.ringing, b.map(|s| &s.ringing)),
-        ("accept→first audio", &native.first_audio, b.map(|s| &s.first_audio)),
-        ("accept→callee hears", &native.callee_hears, b.map(|s| &s.callee_hears)),
+        (
+            "accept→first audio",
+            &native.first_audio,
+            b.map(|s| &s.first_audio),
+        ),
+        (
+            "accept→callee hears",
+            &native.callee_hears,
+            b.map(|s| &s.callee_hears),
+        ),
     ] {
         for p in [50.0, 95.0] {
             let ours = signal::percentile(ours, p)

@@ -51,11 +51,16 @@ fn onsets(sent: &[f32]) -> Vec<usize> {
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
 }
 
 fn decimate(x: &[f32], by: usize) -> Vec<f32> {
-    x.chunks(by).map(|c| c.iter().sum::<f32>() / by as f32).collect()
+    x.chunks(by)
+        .map(|c| c.iter().sum::<f32>() / by as f32)
+        .collect()
 }
 
 /// One chirp found in the played signal.
@@ -85,7 +90,10 @@ impl Stream {
     }
 
     /// Frames stamped with `Instant`s, timed from `t0`.
-    pub fn from_frames(frames: &[(std::time::Instant, Vec<i16>)], t0: std::time::Instant) -> Stream {
+    pub fn from_frames(
+        frames: &[(std::time::Instant, Vec<i16>)],
+        t0: std::time::Instant,
+    ) -> Stream {
         let mut stream = Stream::default();
         for (at, frame) in frames {
             let t = if *at >= t0 {
@@ -227,7 +235,8 @@ pub fn write_pcm(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
 
 /// Every channel of a 16-bit WAV at 48 kHz, as floats.
 pub fn read_wav(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut r = hound::WavReader::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut r =
+        hound::WavReader::open(path).with_context(|| format!("opening {}", path.display()))?;
     let spec = r.spec();
     anyhow::ensure!(
         spec.sample_rate as usize == RATE && spec.bits_per_sample == 16,
@@ -288,18 +297,32 @@ mod tests {
         let sent: Vec<(std::time::Instant, Vec<i16>)> = chirp
             .chunks(960)
             .enumerate()
-            .map(|(i, c)| (t0 + std::time::Duration::from_millis(20 * i as u64), c.to_vec()))
+            .map(|(i, c)| {
+                (
+                    t0 + std::time::Duration::from_millis(20 * i as u64),
+                    c.to_vec(),
+                )
+            })
             .collect();
         let onset = RATE / 10; // 100 ms into the clip
         let mut played_samples = vec![0i16; 960 + 480];
         played_samples.extend_from_slice(&chirp[onset..]);
-        let start = t0 + std::time::Duration::from_millis(100) + std::time::Duration::from_millis(7);
+        let start =
+            t0 + std::time::Duration::from_millis(100) + std::time::Duration::from_millis(7);
         let played: Vec<(std::time::Instant, Vec<i16>)> = played_samples
             .chunks(960)
             .enumerate()
-            .map(|(i, c)| (start + std::time::Duration::from_millis(20 * i as u64), c.to_vec()))
+            .map(|(i, c)| {
+                (
+                    start + std::time::Duration::from_millis(20 * i as u64),
+                    c.to_vec(),
+                )
+            })
             .collect();
-        let found = echoes(&Stream::from_frames(&sent, t0), &Stream::from_frames(&played, t0));
+        let found = echoes(
+            &Stream::from_frames(&sent, t0),
+            &Stream::from_frames(&played, t0),
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!((found[0].lag_ms - 37.0).abs() < 0.1, "{found:?}");
         assert!(found[0].correlation > 0.99, "{found:?}");

@@ -201,7 +201,10 @@ mod tests {
         let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\na=candidate:2 1 tcp 1 127.0.0.1 40000 typ host\r\n";
         let out = replace_candidates(sdp, &map);
         assert!(out.contains("udp 2130706431 127.0.0.1 50000 typ host\r\n"));
-        assert!(out.contains("tcp 1 127.0.0.1 40000 typ host\r\n"), "tcp untouched");
+        assert!(
+            out.contains("tcp 1 127.0.0.1 40000 typ host\r\n"),
+            "tcp untouched"
+        );
         let trickle = "candidate:1 1 UDP 2130706431 127.0.0.1 40000 typ host generation 0";
         assert_eq!(candidate_addrs(trickle), vec![real]);
         assert!(replace_candidates(trickle, &map).contains("127.0.0.1 50000 typ"));

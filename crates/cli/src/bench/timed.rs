@@ -106,8 +106,7 @@ impl FirstSound {
 impl AudioSink for FirstSound {
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), MediaError> {
         let mut state = lock(&self.state);
-        if state.0 && state.1.is_none() && frame.iter().any(|s| s.unsigned_abs() > AUDIBLE as u16)
-        {
+        if state.0 && state.1.is_none() && frame.iter().any(|s| s.unsigned_abs() > AUDIBLE as u16) {
             state.1 = Some(Instant::now());
         }
         Ok(())

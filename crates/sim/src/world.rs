@@ -577,12 +577,12 @@ impl World {
         }
         match wanted {
             Some(SignalingWanted::Offline) => self.go_offline(dev),
-            Some(SignalingWanted::Online) => {
-                if !self.signaling.is_connected(self.devices[dev.0].device_id) {
-                    self.connect(dev);
-                }
+            Some(SignalingWanted::Online)
+                if !self.signaling.is_connected(self.devices[dev.0].device_id) =>
+            {
+                self.connect(dev)
             }
-            None => {}
+            Some(SignalingWanted::Online) | None => {}
         }
     }
 

@@ -25,7 +25,7 @@ pub mod peer;
 pub mod push;
 pub mod report;
 
-pub use agent::{Agent, AgentConfig, Command, Output};
+pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use push::PushCall;

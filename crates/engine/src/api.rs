@@ -1,12 +1,12 @@
 //! The app-facing API: [`Engine`] (CallKit-shaped: start, answer, end, mute, hold, audio
-//! session, network) and the [`EngineListener`] that receives [`EngineEvent`]s. Every method
-//! is a short request to the engine thread; none waits on the network.
+//! session, network, app state) and the [`EngineListener`] that receives [`EngineEvent`]s.
+//! Every method is a short request to the engine thread; none waits on the network.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, CallSnapshot, Command, PushCall, Report};
+use ringwire_core::{Agent, AppState, CallSnapshot, Command, PushCall, Report};
 use ringwire_proto::{CallId, DeviceId, UserName};
 use tokio::sync::mpsc;
 
@@ -24,6 +24,10 @@ pub enum EngineEvent {
     SignalingConnected { user: String, device_id: DeviceId },
     /// The signaling connection dropped; the engine reconnects by itself. Calls go on.
     SignalingDisconnected { reason: String, retry_in: Duration },
+    /// The engine closed its signaling connection on purpose: no call, and the app is not in
+    /// the foreground ([`Engine::set_app_state`]). The server now reaches this device by push;
+    /// the engine reconnects when the app comes back or a push arrives.
+    SignalingPaused,
     /// The engine stopped for good (the server refused the device token).
     Fatal { message: String },
 }
@@ -127,6 +131,17 @@ impl Engine {
     /// Holds or resumes a call.
     pub fn set_held(&self, call_id: CallId, held: bool) -> Result<(), EngineError> {
         self.command(Command::SetHeld { call_id, held })
+    }
+
+    /// The app moved in its lifecycle (foreground, background, locked, suspended). With no
+    /// call in progress, leaving the foreground closes the signaling connection cleanly
+    /// ([`EngineEvent::SignalingPaused`]) so the server wakes this device by push instead of
+    /// writing into a socket the frozen app does not read; the foreground, a push
+    /// ([`Engine::handle_push`]) or a call placed brings it back, and it goes again when the
+    /// last call ends. A call in progress is not touched: signaling and media stay up whatever
+    /// the UI does.
+    pub fn set_app_state(&self, state: AppState) -> Result<(), EngineError> {
+        self.command(Command::AppState(state))
     }
 
     /// Any platform command (audio session activated/deactivated, network changed, ...).

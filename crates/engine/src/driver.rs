@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, CallSnapshot, Command, Output, PushCall, Report};
+use ringwire_core::{Agent, CallSnapshot, Command, Output, PushCall, Report, SignalingWanted};
 use ringwire_media::device::{AudioSink, AudioSource};
 use ringwire_proto::{CallId, UserName};
 use tokio::sync::mpsc;
@@ -153,6 +153,10 @@ impl Driver {
                 self.listener
                     .on_event(EngineEvent::SignalingDisconnected { reason, retry_in });
             }
+            SignalingEvent::Paused => {
+                let _ = self.agent.handle_command(now, Command::SignalingDown);
+                self.listener.on_event(EngineEvent::SignalingPaused);
+            }
             SignalingEvent::Fatal(error) => {
                 warn!(%error, "signaling refused this device; the engine stops");
                 self.listener.on_event(EngineEvent::Fatal {
@@ -198,6 +202,11 @@ impl Driver {
                     }
                 }
                 Output::Report(report) => self.on_report(report),
+                Output::Signaling(SignalingWanted::Offline) => {
+                    info!("no call and the app is not in the foreground: signaling paused");
+                    self.signaling.pause();
+                }
+                Output::Signaling(SignalingWanted::Online) => self.signaling.resume(),
                 Output::Timeout(at) => {
                     self.next_timeout = at;
                     break;

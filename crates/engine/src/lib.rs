@@ -13,5 +13,5 @@ pub mod signaling;
 pub use api::{Engine, EngineEvent, EngineListener};
 pub use config::{AudioDevices, EngineConfig};
 pub use error::EngineError;
-pub use ringwire_core::PushCall;
+pub use ringwire_core::{AppState, PushCall};
 pub use signaling::{SignalingClient, SignalingConfig, SignalingEvent};

@@ -1,6 +1,7 @@
 //! The signaling client against the real ringwire server on loopback: handshake, call
 //! messages both ways, resume with `hello.calls`, reconnect across a server restart with a
-//! queued hangup, fatal refusal of a bad token, relays refused while down, and shutdown.
+//! queued hangup, fatal refusal of a bad token, relays refused while down, pause and resume,
+//! and shutdown.
 
 mod common;
 
@@ -349,5 +350,65 @@ async fn dropping_every_handle_stops_the_task() {
         .expect("the task ends");
     server
         .metric_when("ringwire_websocket_connections", |n| n == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn pause_writes_what_was_sent_closes_cleanly_and_resume_reconnects_at_once() {
+    let server = TestServer::start().await;
+    server.add_user("alice").await;
+    server.add_user("bob").await;
+    let (_, alice_token) = server.add_device("alice").await;
+    let (_, bob_token) = server.add_device("bob").await;
+    let (mut alice, _) = Engine::connect(&server, &alice_token).await;
+    let (mut bob, _) = Engine::connect(&server, &bob_token).await;
+    let call_id = CallId::random();
+    alice.client.send(invite(call_id, "bob")).expect("invite");
+    bob.message_where(|m| matches!(m, ServerMessage::Incoming(_)), |_| true)
+        .await;
+
+    // The decline is sent, and the app goes idle at once: the decline still reaches the server
+    // ahead of the close.
+    bob.client
+        .send(ClientMessage::Decline { call_id })
+        .expect("decline");
+    bob.client.pause();
+    assert!(bob.client.is_paused());
+    loop {
+        match bob.next().await {
+            SignalingEvent::Paused => break,
+            SignalingEvent::Message(_) => continue,
+            other => panic!("expected Paused, got {other:?}"),
+        }
+    }
+    let ended = alice
+        .message_where(|m| matches!(m, ServerMessage::Ended { .. }), |_| true)
+        .await;
+    assert!(
+        matches!(
+            ended,
+            ServerMessage::Ended {
+                reason: EndReason::Declined,
+                ..
+            }
+        ),
+        "{ended:?}"
+    );
+    server
+        .metric_when("ringwire_connected_devices", |n| n == 1)
+        .await;
+    // No reconnect behind the app's back, and call control waits for the next connection.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!bob.client.is_connected());
+    assert_eq!(server.metric("ringwire_connected_devices").await, 1);
+
+    bob.client.resume();
+    let welcome = tokio::time::timeout(Duration::from_millis(2_000), bob.connected())
+        .await
+        .expect("resume connects at once, not after a backoff");
+    assert_eq!(welcome.user.as_str(), "bob");
+    assert!(!bob.client.is_paused());
+    server
+        .metric_when("ringwire_connected_devices", |n| n == 2)
         .await;
 }

@@ -794,6 +794,76 @@ async fn an_offline_iphone_is_woken_by_a_voip_push_and_the_record_says_so() {
     server.shutdown().await;
 }
 
+/// The server dies while Bob's offline iPhone rings; the restarted server takes the call back
+/// from its store and pushes the phone again (the first push may have died with the old
+/// process), expiring with the same ring deadline. The phone then comes, reached by push.
+#[tokio::test]
+async fn a_ringing_call_restored_after_a_restart_pushes_the_offline_iphone_again() {
+    let rig = rig().await;
+    let mut server = TestServer::start_with(|c| {
+        rig.apply(c);
+        c.ring_timeout_secs = 30;
+    })
+    .await;
+    for u in ["alice", "bob"] {
+        server.add_user(u).await;
+    }
+    let (_, alice_token) = server.add_device("alice").await;
+    let (_, bob_token) = server.add_device("bob").await;
+    let body = json!({"platform": "apns", "voip_token": hex_token(0x41)});
+    assert_eq!(put_push(&server, Some(&bob_token), body).await.0, 204);
+    let mut alice = Client::connect(&server, &alice_token).await;
+    let call = CallId::random();
+    alice.send(&invite(call, "bob")).await;
+    let deadline = match alice.recv().await {
+        ServerMessage::Calling {
+            ring_deadline_ms, ..
+        } => ring_deadline_ms,
+        other => panic!("expected calling, got {other:?}"),
+    };
+    let pushes_for_call = || {
+        rig.apns
+            .seen()
+            .into_iter()
+            .filter(|s| s.json()["call_id"] == call.to_string())
+            .collect::<Vec<_>>()
+    };
+    wait_for(|| (pushes_for_call().len() == 1).then_some(())).await;
+    server
+        .history_when(&bob_token, |c| c["devices"][0]["push_outcome"] == "sent")
+        .await;
+    drop(alice);
+
+    server.restart().await;
+    let pushes = wait_for(|| {
+        let seen = pushes_for_call();
+        (seen.len() == 2).then_some(seen)
+    })
+    .await;
+    let again = &pushes[1];
+    assert_eq!(again.path, format!("/3/device/{}", hex_token(0x41)));
+    assert_eq!(again.header("apns-push-type"), Some("voip"));
+    assert_eq!(
+        again.header("apns-expiration"),
+        Some(&(deadline / 1000).to_string()[..]),
+        "the push expires when the call stops ringing"
+    );
+    assert_eq!(again.json()["ring_deadline_ms"], deadline);
+    assert_eq!(again.json()["from_user"], "alice");
+
+    let mut bob = Client::connect_with_calls(&server, &bob_token, vec![call]).await;
+    match bob.recv().await {
+        ServerMessage::Incoming(i) => assert_eq!((i.call_id, i.replayed), (call, true)),
+        other => panic!("expected incoming, got {other:?}"),
+    }
+    server
+        .history_when(&bob_token, |c| {
+            c["devices"][0]["reached_via"] == "push" && c["devices"][0]["push_outcome"] == "sent"
+        })
+        .await;
+    server.shutdown().await;
+}
+
 /// Polls until `f` finds something (the push runs on its own task).
 async fn wait_for<T>(f: impl Fn() -> Option<T>) -> T {
     for _ in 0..250 {

@@ -153,6 +153,8 @@ pub struct SimSignaling {
     server_links: HashMap<DeviceId, ConnId>,
     /// Server side: connections that finished the handshake and have not closed.
     open_conns: BTreeSet<ConnId>,
+    /// Connections the device closed cleanly whose last frames are still on their way.
+    closing: BTreeSet<ConnId>,
     closed: VecDeque<DeviceId>,
     /// Pushes the router asked for, for the world to deliver through its platform mocks.
     pushes: VecDeque<PushRequest>,
@@ -180,6 +182,7 @@ impl SimSignaling {
             filed: 0,
             server_links: HashMap::new(),
             open_conns: BTreeSet::new(),
+            closing: BTreeSet::new(),
             closed: VecDeque::new(),
             pushes: VecDeque::new(),
             log: CallLog::default(),
@@ -303,6 +306,32 @@ impl SimSignaling {
     /// device is not connected.
     pub fn disconnect(&mut self, now: Instant, device: DeviceId) -> Result<(), SimError> {
         self.drop_device_side(now, device)
+    }
+
+    /// The device closes its connection cleanly (WebSocket close 1000, as the engine does when
+    /// its app goes idle): unlike [`SimSignaling::disconnect`], what it sent before still
+    /// reaches the server, in order, and the close right after. Nothing happens if the device
+    /// is not connected.
+    pub fn close(&mut self, now: Instant, device: DeviceId) -> Result<(), SimError> {
+        let entry = self.device_mut(device)?;
+        let Some(conn) = entry.conn.take() else {
+            return Ok(());
+        };
+        let mut at = now + entry.link.up;
+        if let Some(last) = entry.up_last {
+            at = at.max(last);
+        }
+        self.closing.insert(conn);
+        self.filed += 1;
+        self.up.insert(
+            (at, self.filed),
+            UpFrame {
+                device,
+                conn,
+                up: Up::Closed,
+            },
+        );
+        Ok(())
     }
 
     /// Whether the device's side has an open connection (it may not have had `welcome` yet).
@@ -432,6 +461,7 @@ impl SimSignaling {
         }
         self.server_links.clear();
         self.open_conns.clear();
+        self.closing.clear();
         self.router = Router::new(self.config.clone());
         let now_ms = self.time.unix_ms(now);
         let since = now_ms.saturating_sub(self.config.ended_retention_ms);
@@ -538,10 +568,11 @@ impl SimSignaling {
         let UpFrame { device, conn, up } = frame;
         let now_ms = self.time.unix_ms(at);
         if let Up::Closed = up {
+            self.closing.remove(&conn);
             return self.conn_ended(at, device, conn);
         }
         let current = self.devices.get(&device).and_then(|d| d.conn);
-        if current != Some(conn) {
+        if current != Some(conn) && !self.closing.contains(&conn) {
             // The device dropped this connection while the frame was in flight.
             self.stats.up_lost += 1;
             return;

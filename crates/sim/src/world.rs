@@ -13,7 +13,10 @@
 //! the app terminated, are woken by the pushes the router asks for (delivered with the server's
 //! own payload builder after [`World::push_latency`]), report calls to the OS, answer and end
 //! through OS actions ([`World::os_answer`], [`World::os_end`]), and get the audio session only
-//! from the OS. Every rule broken is recorded in [`PhoneOs::violations`].
+//! from the OS. Every rule broken is recorded in [`PhoneOs::violations`]. Whenever the simulated
+//! OS moves the app (launch, [`World::set_app_state`], [`World::set_locked`], [`World::open_app`])
+//! the app tells its engine ([`Command::AppState`]), and the world opens or closes the device's
+//! signaling connection as the engine asks ([`Output::Signaling`]), as the engine's driver does.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use ringwire_core::{Agent, AgentConfig, Command, Output, Report};
+use ringwire_core::{Agent, AgentConfig, Command, Output, Report, SignalingWanted};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
@@ -528,9 +531,11 @@ impl World {
     /// Carries out one agent's outputs, as the engine's driver does.
     fn carry_out(&mut self, dev: Dev) {
         let now = self.clock.now();
+        let mut wanted = None;
         loop {
             let d = &mut self.devices[dev.0];
             match d.agent.poll_output() {
+                Output::Signaling(w) => wanted = Some(w),
                 Output::Transmit {
                     source,
                     destination,
@@ -570,6 +575,65 @@ impl World {
                 }
             }
         }
+        match wanted {
+            Some(SignalingWanted::Offline) => self.go_offline(dev),
+            Some(SignalingWanted::Online)
+                if !self.signaling.is_connected(self.devices[dev.0].device_id) =>
+            {
+                self.connect(dev)
+            }
+            Some(SignalingWanted::Online) | None => {}
+        }
+    }
+
+    /// The driver's part of [`SignalingWanted::Offline`]: what was sent is already on the wire
+    /// ahead of the close; the socket closes cleanly and the server marks the device offline.
+    fn go_offline(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        let id = self.devices[dev.0].device_id;
+        if self.signaling.is_connected(id) {
+            self.signaling.close(now, id).expect("known device");
+            self.signaling_down(dev);
+        }
+    }
+
+    /// The simulated OS moves the app between foreground, background and suspended (the UI
+    /// frozen, native code kept alive): the app tells its engine.
+    /// [`AppState::Terminated`] is [`World::terminate_app`].
+    pub fn set_app_state(&mut self, dev: Dev, state: AppState) {
+        if state == AppState::Terminated {
+            return self.terminate_app(dev);
+        }
+        if let Some(os) = self.devices[dev.0].phone.as_mut() {
+            os.app = state;
+        }
+        self.tell_app_state(dev);
+    }
+
+    /// The user locks or unlocks the phone: the app tells its engine.
+    pub fn set_locked(&mut self, dev: Dev, locked: bool) {
+        if let Some(os) = self.devices[dev.0].phone.as_mut() {
+            os.locked = locked;
+        }
+        self.tell_app_state(dev);
+    }
+
+    /// What a running phone app says to its engine from the OS's lifecycle callbacks.
+    fn tell_app_state(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        let Some(os) = d.phone.as_ref() else { return };
+        if !d.running {
+            return;
+        }
+        let state = match (os.app, os.locked) {
+            (AppState::Suspended, _) => ringwire_core::AppState::Suspended,
+            (AppState::Background | AppState::Terminated, _) => ringwire_core::AppState::Background,
+            (AppState::Foreground, true) => ringwire_core::AppState::Locked,
+            (AppState::Foreground, false) => ringwire_core::AppState::Foreground,
+        };
+        let _ = d.agent.handle_command(now, Command::AppState(state));
+        self.carry_out(dev);
     }
 
     /// Hands the router's push requests to the push services and delivers those that are due.
@@ -620,18 +684,22 @@ impl World {
         }
     }
 
-    /// The user opens the app: it launches if terminated, connects, and registers a fresh push
-    /// token (what an app does at every launch).
+    /// The user unlocks the phone and opens the app: it launches if terminated, connects, and
+    /// registers a fresh push token (what an app does at every launch).
     pub fn open_app(&mut self, dev: Dev) {
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
         d.launch(now);
         if let Some(os) = d.phone.as_mut() {
             os.app = AppState::Foreground;
+            os.locked = false;
             os.push_token_registered = true;
             os.push_token_valid = true;
         }
-        self.connect(dev);
+        self.tell_app_state(dev);
+        if !self.signaling.is_connected(self.devices[dev.0].device_id) {
+            self.connect(dev);
+        }
     }
 
     /// The OS terminates the app (swiped away, or memory pressure): the engine stops.
@@ -666,10 +734,15 @@ impl World {
         }
         let was_running = d.running;
         d.launch(now);
-        let Some(os) = d.phone.as_mut() else { return };
         if !was_running {
-            os.app = AppState::Background;
+            if let Some(os) = d.phone.as_mut() {
+                os.app = AppState::Background;
+            }
+            // The launched app learns where it is before it handles the push.
+            self.tell_app_state(dev);
         }
+        let d = &mut self.devices[dev.0];
+        let Some(os) = d.phone.as_mut() else { return };
         match d.agent.handle_push(now, unix_ms, body) {
             Ok(call) => {
                 if call.already_known && os.call(call.call_id).is_none() {
@@ -685,10 +758,8 @@ impl World {
                 return;
             }
         }
+        // The engine asks for signaling (`Output::Signaling`) while the pushed call needs it.
         self.carry_out(dev);
-        if !self.signaling.is_connected(self.devices[dev.0].device_id) {
-            self.connect(dev);
-        }
     }
 
     /// CallKit's `didDeactivate` once no call is left.

@@ -2,7 +2,9 @@
 //! ConnectionService), which enforce the platform rules and record every breach: phones start
 //! locked with the app terminated, are woken by the pushes the real router asks for (built by
 //! the server's own payload code), report the call before the push handler returns, answer and
-//! end through the OS, and get audio only from the OS. Deterministic virtual time.
+//! end through the OS, and get audio only from the OS; an app the OS moves to the background,
+//! locks or suspends tells its engine, which keeps calls going and takes an idle app offline so
+//! the next call comes by push. Deterministic virtual time.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
@@ -282,4 +284,129 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
         .call_state(third)
         == Some(CallState::Active)));
     assert_no_violations(&w, &[b]);
+}
+
+#[test]
+fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background_is_reached_by_push(
+) {
+    use ringwire_server::record::{PushOutcome, Reach};
+    use ringwire_sim::AppState;
+
+    let (mut w, a, phones) = world(17, &[Os::Ios]);
+    let b = phones[0];
+    let b_id = w.device(b).device_id;
+    // The user has the app open: connected, calls come over the socket.
+    w.open_app(b);
+    assert!(w.run_until(Duration::from_secs(1), |w| w.device(b).agent.signaling_up()));
+    let first = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, first)));
+    assert!(
+        !w.device(b)
+            .phone
+            .as_ref()
+            .unwrap()
+            .call(first)
+            .unwrap()
+            .via_push
+    );
+    w.run_for(Duration::from_millis(500));
+    w.os_answer(b, first).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .agent
+        .call_state(first)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_secs(1));
+
+    // Mid-call the user locks the phone, and the OS then freezes the UI: the engine keeps the
+    // call, its signaling and its audio.
+    w.set_locked(b, true);
+    w.run_for(Duration::from_secs(1));
+    w.set_app_state(b, AppState::Suspended);
+    let (played_b, played_a) = (w.device(b).played.decoded, w.device(a).played.decoded);
+    w.run_for(Duration::from_secs(3));
+    assert!(
+        w.signaling.is_connected(b_id),
+        "signaling stays up in a call"
+    );
+    assert_eq!(w.device(b).agent.call_state(first), Some(CallState::Active));
+    assert!(
+        w.device(b).played.decoded - played_b >= 140,
+        "the suspended phone played {} frames in 3 s",
+        w.device(b).played.decoded - played_b
+    );
+    assert!(w.device(a).played.decoded - played_a >= 140);
+    assert!(
+        (w.device(b).heard_hz() - ALICE_HZ).abs() < 15.0,
+        "the suspended phone hears alice"
+    );
+    assert!(
+        (w.device(a).heard_hz() - BOB_HZ).abs() < 15.0,
+        "alice hears the suspended phone"
+    );
+
+    // The far end hangs up: remoteEnded, the audio session released. With no call left and
+    // the app not in the foreground, the engine closes its socket.
+    w.command(a, ringwire_core::Command::End { call_id: first })
+        .unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| os_end(w, b, first).is_some()));
+    assert_eq!(
+        os_end(&w, b, first),
+        Some(Some(CallKitEndReason::RemoteEnded))
+    );
+    assert_eq!(w.device(b).end_reason(first), Some(EndReason::Hangup));
+    assert!(!w.device(b).phone.as_ref().unwrap().audio_active);
+    w.run_for(Duration::from_millis(200));
+    assert!(!w.signaling.router().is_connected(b_id));
+    assert_no_violations(&w, &phones);
+
+    // The user unlocks and looks at the app (online again), then goes home (offline).
+    w.set_locked(b, false);
+    w.set_app_state(b, AppState::Foreground);
+    w.run_for(Duration::from_millis(300));
+    assert!(w.signaling.router().is_connected(b_id));
+    w.set_app_state(b, AppState::Background);
+    w.set_locked(b, true);
+    w.run_for(Duration::from_millis(300));
+    assert!(
+        !w.signaling.router().is_connected(b_id),
+        "the server must not see a socket the frozen app does not read"
+    );
+    assert!(w.device(b).running, "backgrounded, not terminated");
+
+    // The next call finds the phone by VoIP push, not by the socket, and is answered from the
+    // lock screen.
+    let second = w.call(a, "bob");
+    assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, second)));
+    assert!(
+        w.device(b)
+            .phone
+            .as_ref()
+            .unwrap()
+            .call(second)
+            .unwrap()
+            .via_push
+    );
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .find(|r| matches!(r, Report::RemoteRinging { call_id } if *call_id == second))
+        .is_some()));
+    w.run_for(Duration::from_millis(500));
+    w.os_answer(b, second).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .agent
+        .call_state(second)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_secs(2));
+    assert!((w.device(b).heard_hz() - ALICE_HZ).abs() < 15.0);
+    assert!((w.device(a).heard_hz() - BOB_HZ).abs() < 15.0);
+    let record = w.signaling.call_record(second).unwrap();
+    let reached = record.devices.iter().find(|d| d.device_id == b_id).unwrap();
+    assert_eq!(reached.reached_via, Reach::Push, "{record:?}");
+    assert_eq!(reached.push_outcome, Some(PushOutcome::Sent));
+    let record = w.signaling.call_record(first).unwrap();
+    let reached = record.devices.iter().find(|d| d.device_id == b_id).unwrap();
+    assert_eq!(reached.reached_via, Reach::Socket);
+    assert_no_violations(&w, &phones);
 }

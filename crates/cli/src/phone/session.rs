@@ -143,7 +143,7 @@ fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<()> {
             EngineEvent::SignalingDisconnected { reason, .. } => {
                 tracing::debug!(%reason, "signaling not up yet; retrying");
             }
-            EngineEvent::Report(_) => {}
+            EngineEvent::Report(_) | EngineEvent::SignalingPaused => {}
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Platform commands into the agent: answer, end, mute, hold, the audio session, network
-//! changes. A command that does not fit the call's state is refused with a typed error and
-//! changes nothing.
+//! changes, the app's lifecycle. A command that does not fit the call's state is refused with
+//! a typed error and changes nothing.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -46,6 +46,10 @@ impl Agent {
                     info!("signaling down; calls go on peer-to-peer");
                 }
                 self.signaling_up = false;
+                Ok(())
+            }
+            Command::AppState(state) => {
+                self.set_app_state(state);
                 Ok(())
             }
         };

@@ -10,7 +10,8 @@
 //! and audio frames ([`capture_frame`](Agent::capture_frame) /
 //! [`playout_frame`](Agent::playout_frame), once per frame from the audio clock). After any
 //! input, call [`poll_output`](Agent::poll_output) until it returns [`Output::Timeout`]: send
-//! each `Transmit` on UDP, each `Signal` to the server, hand each `Report` to the app; call
+//! each `Transmit` on UDP, each `Signal` to the server, hand each `Report` to the app, open or
+//! close the signaling connection as each `Signaling` says (flushing what is queued first); call
 //! `handle_timeout` when the instant passes. The agent never reads a clock: `now` is always
 //! passed in and must not go backwards.
 //!
@@ -23,7 +24,17 @@
 //! offer to the caller device with media held → the user answers: `accept` to the server and
 //! in-band, media released. Audio capture and playout run only while the audio session is
 //! active ([`Command::AudioSessionActivated`]), as CallKit requires.
+//!
+//! # The app's lifecycle
+//!
+//! [`Command::AppState`] tells the agent where the app is. With no call in progress, an app
+//! that leaves the foreground must drop its signaling connection, so the server pushes instead
+//! of writing into a socket the frozen app never reads: the agent says so with
+//! [`Output::Signaling`]`(`[`SignalingWanted::Offline`]`)`, and `Online` when it wants it back
+//! (foreground again, a push, a call placed). A call in progress keeps everything up whatever
+//! the UI does. See [`AppState`].
 
+mod app_state;
 mod audio;
 mod commands;
 mod config;
@@ -32,6 +43,7 @@ mod push;
 mod signal;
 mod timers;
 
+pub use app_state::{AppState, SignalingWanted};
 pub use config::AgentConfig;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -66,6 +78,9 @@ pub enum Output {
     Signal(ClientMessage),
     /// Tell the app.
     Report(Report),
+    /// Open or close the signaling connection (see [`AppState`]). Emitted once per change,
+    /// after the outputs it follows from: flush what was sent before closing.
+    Signaling(SignalingWanted),
     /// Nothing more until this instant or the next input.
     Timeout(Instant),
 }
@@ -92,6 +107,10 @@ pub enum Command {
     /// The signaling connection dropped (the driver reconnects; the server's `welcome` says
     /// it is back). Calls go on; their media is peer-to-peer.
     SignalingDown,
+    /// The app moved in its lifecycle (foreground, background, locked, suspended). With no
+    /// call in progress, leaving the foreground takes signaling offline; calls in progress are
+    /// not touched.
+    AppState(AppState),
 }
 
 /// The call engine of one device. See the [module docs](self).
@@ -109,6 +128,9 @@ pub struct Agent {
     server_clock: Option<(Instant, u64)>,
     signaling_up: bool,
     audio_session_active: bool,
+    app_state: AppState,
+    /// What the driver was last told about the signaling connection.
+    signaling_announced: SignalingWanted,
     /// State of the deterministic call-id generator (simulations only).
     id_state: Option<u64>,
     out: VecDeque<Output>,
@@ -122,6 +144,7 @@ impl std::fmt::Debug for Agent {
             .field("calls", &self.calls.len())
             .field("signaling_up", &self.signaling_up)
             .field("audio_session_active", &self.audio_session_active)
+            .field("app_state", &self.app_state)
             .finish()
     }
 }
@@ -141,6 +164,8 @@ impl Agent {
             server_clock: None,
             signaling_up: false,
             audio_session_active: false,
+            app_state: AppState::Foreground,
+            signaling_announced: SignalingWanted::Online,
             out: VecDeque::new(),
             now,
         })
@@ -301,6 +326,9 @@ impl Agent {
     pub fn poll_output(&mut self) -> Output {
         if let Some(out) = self.out.pop_front() {
             return out;
+        }
+        if let Some(wanted) = self.signaling_change() {
+            return Output::Signaling(wanted);
         }
         let next = self
             .calls

@@ -9,7 +9,7 @@ use ringwire_proto::{
     Welcome,
 };
 
-use super::{Agent, AgentConfig, Command, Output};
+use super::{Agent, AgentConfig, Command, Output, SignalingWanted};
 use crate::report::{CallEndReason, CallKitEndReason, Report};
 use crate::{CallState, CoreError};
 
@@ -27,9 +27,13 @@ fn call(n: u8) -> CallId {
     CallId::from_bytes([n; 16])
 }
 
+mod app_state;
+
 struct Fixture {
     agent: Agent,
     t0: Instant,
+    /// Every `Output::Signaling` seen, in order.
+    signaling: Vec<SignalingWanted>,
 }
 
 impl Fixture {
@@ -49,7 +53,11 @@ impl Fixture {
                 ring_timeout_ms: 45_000,
             }),
         );
-        let mut f = Fixture { agent, t0 };
+        let mut f = Fixture {
+            agent,
+            t0,
+            signaling: Vec::new(),
+        };
         f.outputs();
         f
     }
@@ -66,6 +74,7 @@ impl Fixture {
                 Output::Signal(m) => signals.push(m),
                 Output::Report(r) => reports.push(r),
                 Output::Transmit { .. } => {}
+                Output::Signaling(wanted) => self.signaling.push(wanted),
                 Output::Timeout(_) => return (signals, reports),
             }
         }

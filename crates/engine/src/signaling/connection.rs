@@ -54,6 +54,8 @@ enum Failure {
 enum SessionEnd {
     /// Shutdown, or nobody listens any more: the task ends quietly.
     Stop,
+    /// [`super::SignalingClient::pause`]: closed cleanly; wait for resume.
+    Paused,
     Fatal(EngineError),
     /// Reconnect after the backoff.
     Lost(String),
@@ -69,10 +71,15 @@ struct PendingPing {
 
 impl Task {
     /// Runs until shutdown or a fatal error; marks the shared state stopped and tells `done`.
-    pub(crate) async fn run(self, stop: watch::Receiver<bool>, done: watch::Sender<bool>) {
+    pub(crate) async fn run(
+        self,
+        stop: watch::Receiver<bool>,
+        online: watch::Receiver<bool>,
+        done: watch::Sender<bool>,
+    ) {
         let span = tracing::info_span!("signaling", url = %self.prepared.url_for_logs);
         async move {
-            match self.connect_loop(stop).await {
+            match self.connect_loop(stop, online).await {
                 Some(error) => {
                     tracing::error!(%error, "signaling stopped");
                     self.shared.set_stopped();
@@ -90,16 +97,35 @@ impl Task {
     }
 
     /// Connects and reconnects; returns the fatal error that ended it, if any.
-    async fn connect_loop(&self, mut stop: watch::Receiver<bool>) -> Option<EngineError> {
+    async fn connect_loop(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        mut online: watch::Receiver<bool>,
+    ) -> Option<EngineError> {
         let config = &self.prepared.config;
         let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
         let mut attempt: u64 = 0;
         loop {
+            if !*online.borrow_and_update() {
+                tracing::info!("signaling paused");
+                if !self.emit(SignalingEvent::Paused) {
+                    return None;
+                }
+                tokio::select! {
+                    biased;
+                    () = stopped(&mut stop) => return None,
+                    () = resumed(&mut online) => {}
+                }
+                tracing::info!("signaling resumed");
+                backoff.reset();
+                attempt = 0;
+            }
             attempt += 1;
             tracing::debug!(attempt, "connecting");
             let outcome = tokio::select! {
                 biased;
                 () = stopped(&mut stop) => return None,
+                () = paused(&mut online) => continue,
                 outcome = tokio::time::timeout(config.connect_timeout, self.connect()) => outcome,
             };
             let reason = match outcome {
@@ -112,8 +138,9 @@ impl Task {
                 Ok(Ok((ws, welcome))) => {
                     backoff.reset();
                     attempt = 0;
-                    match self.session(ws, welcome, &mut stop).await {
+                    match self.session(ws, welcome, &mut stop, &mut online).await {
                         SessionEnd::Stop => return None,
+                        SessionEnd::Paused => continue,
                         SessionEnd::Fatal(error) => return Some(error),
                         SessionEnd::Lost(reason) => reason,
                     }
@@ -127,6 +154,7 @@ impl Task {
             tokio::select! {
                 biased;
                 () = stopped(&mut stop) => return None,
+                () = paused(&mut online) => {}
                 () = tokio::time::sleep(retry_in) => {}
             }
         }
@@ -212,6 +240,7 @@ impl Task {
         ws: Ws,
         welcome: Welcome,
         stop: &mut watch::Receiver<bool>,
+        online: &mut watch::Receiver<bool>,
     ) -> SessionEnd {
         tracing::info!(user = %welcome.user, device = %welcome.device_id, version = welcome.version, "signaling connected");
         self.shared.set_up();
@@ -220,10 +249,16 @@ impl Task {
             return SessionEnd::Stop;
         }
         let (mut sink, mut stream) = ws.split();
-        let end = self.session_loop(&mut sink, &mut stream, stop).await;
+        let end = self
+            .session_loop(&mut sink, &mut stream, stop, online)
+            .await;
         self.shared.set_down();
-        if matches!(end, SessionEnd::Stop) {
-            close_normally(&mut sink, &mut stream).await;
+        match end {
+            SessionEnd::Stop => {
+                close_normally(&mut sink, &mut stream, "client shutting down").await
+            }
+            SessionEnd::Paused => close_normally(&mut sink, &mut stream, "client going idle").await,
+            _ => {}
         }
         end
     }
@@ -233,6 +268,7 @@ impl Task {
         sink: &mut Sink,
         stream: &mut Stream,
         stop: &mut watch::Receiver<bool>,
+        online: &mut watch::Receiver<bool>,
     ) -> SessionEnd {
         let config = &self.prepared.config;
         let mut ping_timer = tokio::time::interval(config.ping_interval);
@@ -258,6 +294,17 @@ impl Task {
                         let _ = write_all(sink, last).await;
                     }
                     return SessionEnd::Stop;
+                }
+                () = paused(online) => {
+                    // The last hangup before the app went idle goes out before the close.
+                    let last = self.shared.take_for_writing();
+                    if !last.is_empty() {
+                        if let Err((e, unsent)) = write_all(sink, last).await {
+                            self.shared.requeue(unsent);
+                            return SessionEnd::Lost(format!("write failed: {e}"));
+                        }
+                    }
+                    return SessionEnd::Paused;
                 }
                 frame = stream.next() => {
                     let frame = match frame {
@@ -386,10 +433,10 @@ async fn write_all(
 }
 
 /// Says goodbye with 1000 and waits briefly for the server's close frame.
-async fn close_normally(sink: &mut Sink, stream: &mut Stream) {
+async fn close_normally(sink: &mut Sink, stream: &mut Stream, reason: &str) {
     let frame = CloseFrame {
         code: CloseCode::Normal,
-        reason: "client shutting down".into(),
+        reason: reason.into(),
     };
     let goodbye = async {
         if sink.send(Message::Close(Some(frame))).await.is_err() {
@@ -409,6 +456,21 @@ async fn close_normally(sink: &mut Sink, stream: &mut Stream) {
 /// Resolves when shutdown was asked for or every client handle is gone.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Resolves when [`super::SignalingClient::pause`] is in force (never if every handle is gone:
+/// `stopped` covers that).
+async fn paused(online: &mut watch::Receiver<bool>) {
+    if online.wait_for(|online| !*online).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves when the client is resumed (never if every handle is gone: `stopped` covers that).
+async fn resumed(online: &mut watch::Receiver<bool>) {
+    if online.wait_for(|online| *online).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -20,6 +20,10 @@
 //!    `error replaced` / close 4409 (protocol 3.6: another instance of this device took over):
 //!    emit [`SignalingEvent::Fatal`] and end. On [`SignalingClient::shutdown`], when every handle
 //!    is dropped, or when the event receiver is dropped: close with 1000 and end, silently.
+//! 5. On [`SignalingClient::pause`] (the app left the foreground with no call): write what is
+//!    queued, close with 1000 (or give up the attempt or the backoff wait), emit
+//!    [`SignalingEvent::Paused`] and wait. Call-control messages sent meanwhile are queued as
+//!    while disconnected. On [`SignalingClient::resume`]: go to 1 at once, backoff reset.
 //!
 //! The event channel closes when the task ends. Delivery is at most once: a message written to
 //! a connection that then dies is not resent.
@@ -58,6 +62,9 @@ pub enum SignalingEvent {
         /// The backoff delay before the next attempt.
         retry_in: Duration,
     },
+    /// The connection was closed because [`SignalingClient::pause`] asked for it (or an attempt
+    /// or a backoff wait was given up); nothing happens until [`SignalingClient::resume`].
+    Paused,
     /// The server refused this device for good ([`EngineError::Unauthorized`],
     /// [`EngineError::UnsupportedVersion`], [`EngineError::Replaced`]). No retry; the task has
     /// stopped and this is the last event.
@@ -76,6 +83,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// `true` asks the task to stop; dropping it (the last handle gone) does too.
     stop: watch::Sender<bool>,
+    /// `false` asks the task to close the connection and wait ([`SignalingClient::pause`]).
+    online: watch::Sender<bool>,
     /// Becomes `true` (or closes) when the task has ended.
     done: watch::Receiver<bool>,
 }
@@ -94,15 +103,21 @@ impl SignalingClient {
         let prepared = Prepared::new(config)?;
         let shared = Arc::new(Shared::default());
         let (stop, stop_rx) = watch::channel(false);
+        let (online, online_rx) = watch::channel(true);
         let (done_tx, done) = watch::channel(false);
         let task = Task {
             prepared,
             shared: shared.clone(),
             events,
         };
-        runtime.spawn(task.run(stop_rx, done_tx));
+        runtime.spawn(task.run(stop_rx, online_rx, done_tx));
         Ok(SignalingClient {
-            inner: Arc::new(Inner { shared, stop, done }),
+            inner: Arc::new(Inner {
+                shared,
+                stop,
+                online,
+                done,
+            }),
         })
     }
 
@@ -137,6 +152,29 @@ impl SignalingClient {
     /// milliseconds, from the last ping/pong (assuming a symmetric path).
     pub fn server_offset_ms(&self) -> Option<i64> {
         self.inner.shared.lock().server_offset_ms
+    }
+
+    /// Takes the device offline on purpose: what is queued is written, the connection closes
+    /// with 1000 (so the server marks the device offline at once and reaches it by push), and
+    /// nothing reconnects until [`resume`](Self::resume). [`SignalingEvent::Paused`] follows.
+    /// Idempotent.
+    pub fn pause(&self) {
+        self.inner
+            .online
+            .send_if_modified(|online| std::mem::replace(online, false));
+    }
+
+    /// Connects again after [`pause`](Self::pause), at once (the backoff starts over).
+    /// Idempotent; does nothing if not paused.
+    pub fn resume(&self) {
+        self.inner
+            .online
+            .send_if_modified(|online| !std::mem::replace(online, true));
+    }
+
+    /// Whether [`pause`](Self::pause) is in force.
+    pub fn is_paused(&self) -> bool {
+        !*self.inner.online.borrow()
     }
 
     /// Closes the connection with 1000 and waits until the task has ended; no events follow.

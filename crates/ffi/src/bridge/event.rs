@@ -78,6 +78,10 @@ impl BridgeEvent {
                 connected: false,
                 detail: Some(reason.clone()),
             }),
+            EngineEvent::SignalingPaused => Some(BridgeEvent::Signaling {
+                connected: false,
+                detail: Some("paused: no call and the app is not in the foreground".into()),
+            }),
             EngineEvent::Fatal { message } => Some(BridgeEvent::Signaling {
                 connected: false,
                 detail: Some(format!("stopped: {message}")),

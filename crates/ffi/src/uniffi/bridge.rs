@@ -12,7 +12,7 @@ use crate::bridge::BridgeEvents;
 
 use super::engine::{platform, push, start, EngineConfig, Platform};
 use super::listener::{EngineListener, EngineThread, Forward};
-use super::types::PushCall;
+use super::types::{AppState, PushCall};
 use super::RingwireError;
 
 /// Where bridge events go while a WebView UI is attached: one JSON text per event
@@ -104,6 +104,12 @@ impl Bridge {
     /// See [`Engine::network_changed`](super::Engine::network_changed).
     pub fn network_changed(&self) -> Result<(), RingwireError> {
         self.with(|b| platform(b.engine(), Platform::NetworkChanged))
+    }
+
+    /// See [`Engine::set_app_state`](super::Engine::set_app_state). The host calls it from
+    /// the OS's lifecycle callbacks: the page cannot, since it is what the OS freezes.
+    pub fn set_app_state(&self, state: AppState) -> Result<(), RingwireError> {
+        self.with(|b| Ok(b.engine().set_app_state(state.into())?))
     }
 
     /// See [`Engine::handle_push`](super::Engine::handle_push): the native shell reports the

@@ -10,7 +10,7 @@ use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, To
 
 use super::audio::HostAudioDevice;
 use super::listener::{EngineListener, EngineThread, Forward};
-use super::types::{call_id as parse_call_id, CallSnapshot, PushCall};
+use super::types::{call_id as parse_call_id, AppState, CallSnapshot, PushCall};
 use super::RingwireError;
 
 /// Amplitude of the test tone: about -12 dBFS, loud enough to measure, far from clipping.
@@ -123,6 +123,14 @@ impl Engine {
     /// restart ICE.
     pub fn network_changed(&self) -> Result<(), RingwireError> {
         self.with(|e| platform(e, Platform::NetworkChanged))
+    }
+
+    /// The app moved in its lifecycle. With no call in progress, leaving the foreground closes
+    /// the signaling connection (`SignalingPaused`), so the server wakes this device by push;
+    /// the foreground, a push or a call placed brings it back. Calls in progress are not
+    /// touched.
+    pub fn set_app_state(&self, state: AppState) -> Result<(), RingwireError> {
+        self.with(|e| Ok(e.set_app_state(state.into())?))
     }
 
     /// A VoIP push (PushKit) or high-priority FCM data message arrived: `payload` is its JSON

@@ -78,6 +78,9 @@ pub enum EngineEvent {
     SignalingUp { user: String, device_id: String },
     /// The signaling connection dropped; the engine reconnects by itself and calls go on.
     SignalingDown { reason: String, retry_in_ms: u64 },
+    /// The engine closed the signaling connection on purpose: no call, and the app is not in
+    /// the foreground (`set_app_state`). The server reaches this device by push now.
+    SignalingPaused,
     /// The engine stopped for good (the server refused the device token).
     Fatal { message: String },
 }
@@ -95,6 +98,7 @@ impl From<&ringwire_engine::EngineEvent> for EngineEvent {
                 reason: reason.clone(),
                 retry_in_ms: millis(*retry_in),
             },
+            E::SignalingPaused => EngineEvent::SignalingPaused,
             E::Fatal { message } => EngineEvent::Fatal {
                 message: message.clone(),
             },

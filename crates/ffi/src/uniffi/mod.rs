@@ -27,6 +27,6 @@ pub use engine::{AudioChoice, Engine, EngineConfig};
 pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
 pub use types::{
-    CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary, Direction,
-    EndReason, PushCall,
+    AppState, CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary,
+    Direction, EndReason, PushCall,
 };

@@ -15,6 +15,31 @@ pub enum Direction {
     Incoming,
 }
 
+/// Where the app is in its lifecycle, as the OS says; passed to `set_app_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AppState {
+    /// On screen and running (iOS `didBecomeActive`, Android `ON_RESUME`).
+    Foreground,
+    /// Off screen, still running for now (iOS `didEnterBackground`, Android `ON_STOP`).
+    Background,
+    /// The screen locked with the app on top (iOS `protectedDataWillBecomeUnavailable`,
+    /// Android `ACTION_SCREEN_OFF`).
+    Locked,
+    /// The UI is frozen (a suspended WebView); only what the OS keeps alive runs.
+    Suspended,
+}
+
+impl From<AppState> for ringwire_core::AppState {
+    fn from(state: AppState) -> Self {
+        match state {
+            AppState::Foreground => ringwire_core::AppState::Foreground,
+            AppState::Background => ringwire_core::AppState::Background,
+            AppState::Locked => ringwire_core::AppState::Locked,
+            AppState::Suspended => ringwire_core::AppState::Suspended,
+        }
+    }
+}
+
 /// Where a call is (`docs/engine.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CallState {

@@ -244,6 +244,7 @@ impl Router {
         if ringing {
             self.timers
                 .set(record.ring_deadline_ms, Timer::RingTimeout(call_id));
+            self.push_invites_after_restart(call_id);
         }
         // Nobody is connected right after a restart: every participant gets the grace period.
         if let Some(call) = self.calls.get_mut(&call_id) {

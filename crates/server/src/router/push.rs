@@ -47,6 +47,34 @@ impl Router {
         }
     }
 
+    /// A ringing call taken back after a restart: asks again for the incoming-call push of
+    /// every callee device that was a push target (reached `offline` or `push`) and is not
+    /// connected. The first push may never have gone out (the server died with it in flight),
+    /// and a phone woken by it may have been frozen again since; nobody else will wake it
+    /// before the ring deadline, which is also the push's expiry. Devices whose token the push
+    /// service refused, or that have none, are not asked again.
+    pub(super) fn push_invites_after_restart(&mut self, call_id: CallId) {
+        let requests: Vec<PushRequest> = match self.calls.get(&call_id) {
+            Some(call) if call.phase == Phase::Ringing => call
+                .members
+                .iter()
+                .filter(|(d, m)| {
+                    m.role == Role::Callee
+                        && !m.dropped
+                        && matches!(m.reach, Reach::Offline | Reach::Push)
+                        && !m.invite_push.is_some_and(token_gone)
+                        && !self.presence.contains_key(d)
+                })
+                .map(|(d, _)| request(call, *d, PushKind::Invite))
+                .collect(),
+            _ => return,
+        };
+        for req in requests {
+            tracing::info!(call_id = %call_id, device_id = %req.device, "incoming-call push again after a restart");
+            self.out.push_back(Output::Push(req));
+        }
+    }
+
     /// Asks for a missed-call push to each callee device that did not hear the call end over its
     /// socket. Called once, when a call ends `no_answer`.
     pub(super) fn push_missed_call(&mut self, call_id: CallId) {
@@ -111,6 +139,18 @@ impl Router {
             });
         }
     }
+}
+
+/// Outcomes after which pushing the device again cannot work: its token is gone or was never
+/// there, or the push service for it is not configured.
+fn token_gone(outcome: PushOutcome) -> bool {
+    matches!(
+        outcome,
+        PushOutcome::Unregistered
+            | PushOutcome::BadToken
+            | PushOutcome::NoToken
+            | PushOutcome::PushUnavailable
+    )
 }
 
 fn request(call: &super::call::Call, device: DeviceId, kind: PushKind) -> PushRequest {

@@ -56,6 +56,10 @@ export async function run(input) {
         if (peer) await peer.evaluate((c) => window.bench.candidate(c), candidate).catch(() => undefined);
       });
     }
+    // With dozens of live calls on a small machine a new page can take far longer than
+    // playwright's 30 s default to load; the figures are taken after all are up.
+    callers.context.setDefaultTimeout(300_000);
+    callees.context.setDefaultTimeout(300_000);
     const pairs = [];
     const opened = Date.now();
     for (let i = 0; i < calls; i++) {

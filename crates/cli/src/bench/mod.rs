@@ -95,8 +95,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         one => vec![one],
     };
     let mut results = Vec::new();
+    let mut failed = false;
     for bench in which {
-        let result = run_one(bench, &options).await?;
+        // One benchmark failing does not throw away the others' figures: it is reported as
+        // failed, the rest run, and the exit code says something went wrong.
+        let result = match run_one(bench, &options).await {
+            Ok(result) => result,
+            Err(e) => {
+                failed = true;
+                let mut r = BenchResult::new(&format!("{bench:?}").to_lowercase());
+                r.error = Some(format!("{e:#}"));
+                r
+            }
+        };
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
@@ -107,7 +118,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.which == Which::All {
         report::write_all(&args.out, &results, &options)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run_one(bench: Which, options: &Options) -> anyhow::Result<BenchResult> {

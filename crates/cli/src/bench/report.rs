@@ -54,6 +54,9 @@ pub struct BenchResult {
     /// Raw data behind the figures, for the plots (latency samples, PESQ by loss).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<Series>,
+    /// Why the benchmark could not finish (then `results` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Named (x, y) points.
@@ -91,6 +94,7 @@ impl BenchResult {
             results: Vec::new(),
             notes: Vec::new(),
             series: Vec::new(),
+            error: None,
         }
     }
 }
@@ -146,6 +150,9 @@ pub fn table(result: &BenchResult) -> String {
     for note in &result.notes {
         let _ = writeln!(out, "  note: {note}");
     }
+    if let Some(e) = &result.error {
+        let _ = writeln!(out, "  FAILED: {e}");
+    }
     out
 }
 
@@ -171,6 +178,9 @@ pub fn markdown(result: &BenchResult) -> String {
         for note in &result.notes {
             let _ = writeln!(out, "- {note}");
         }
+    }
+    if let Some(e) = &result.error {
+        let _ = writeln!(out, "\n**Failed:** {e}");
     }
     out
 }

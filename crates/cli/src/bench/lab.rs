@@ -128,6 +128,18 @@ impl Phone {
         wait_for(&self.events, timeout, &mut self.seen, |s| pick(&s.event))
     }
 
+    /// The id of the next incoming call, or an error after `timeout`.
+    pub fn incoming(&mut self, timeout: Duration) -> anyhow::Result<ringwire_proto::CallId> {
+        self.wait(timeout, |e| match e {
+            EngineEvent::Report(ringwire_core::Report::IncomingCall { call_id, .. }) => {
+                Some(*call_id)
+            }
+            _ => None,
+        })
+        .map(|(id, _)| id)
+        .ok_or_else(|| anyhow!("the callee got no incoming call"))
+    }
+
     /// Forgets the events seen so far (they grow with every quality report).
     pub fn forget(&mut self) {
         self.seen.clear();

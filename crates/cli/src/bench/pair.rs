@@ -61,12 +61,7 @@ pub fn run(
         },
     )?;
     let call_id = caller.engine.start_call(callee_user)?;
-    let (incoming, _) = callee
-        .wait(WAIT, |e| match e {
-            EngineEvent::Report(Report::IncomingCall { call_id, .. }) => Some(*call_id),
-            _ => None,
-        })
-        .ok_or_else(|| anyhow!("the callee got no incoming call"))?;
+    let incoming = callee.incoming(WAIT)?;
     callee.engine.answer(incoming)?;
     for phone in [&mut caller, &mut callee] {
         phone

@@ -105,12 +105,7 @@ fn native(url: &str, alice: String, bob: String, calls: usize) -> anyhow::Result
                 matches!(e, EngineEvent::Report(Report::RemoteRinging { .. })).then_some(())
             })
             .ok_or_else(|| anyhow!("the callee never rang"))?;
-        let (incoming, _) = callee
-            .wait(WAIT, |e| match e {
-                EngineEvent::Report(Report::IncomingCall { call_id, .. }) => Some(*call_id),
-                _ => None,
-            })
-            .ok_or_else(|| anyhow!("the callee got no incoming call"))?;
+        let incoming = callee.incoming(WAIT)?;
         std::thread::sleep(RING_BEFORE_ANSWER);
         let accept = Instant::now();
         callee.engine.answer(incoming)?;

@@ -178,6 +178,10 @@ export class RingwireBridge {
   hold(callId: string, held: boolean): Promise<unknown> {
     return this.command('hold', { call_id: callId, held });
   }
+  /** DTMF keys (`0-9 * # A-D`, `,` pauses 2 s) as RFC 4733 events; the far end's come as `dtmf` events. */
+  sendDtmf(callId: string, digits: string): Promise<unknown> {
+    return this.command('dtmf', { call_id: callId, digits });
+  }
   snapshot(): Promise<Snapshot> {
     return this.command('snapshot', {}) as Promise<Snapshot>;
   }

@@ -46,6 +46,8 @@ export class Call {
   /** When the call ended here (UNIX ms); for the hybrid comparison tests and logs. */
   endedAtMs: number | null = null;
   muted = false;
+  /** Keys sent as DTMF in this call, in order. */
+  dtmfSent = '';
   /** When audio started (`performance.now()`), for the duration shown. */
   talkStartedAt: number | null = null;
   acceptedAt: number | null = null;
@@ -144,6 +146,21 @@ export class Call {
     this.muted = muted;
     if (this.mic) this.mic.enabled = !muted;
     this.host.changed(this);
+  }
+
+  /** Key tones to the far end (RFC 4733), after any still queued; false when they cannot go. */
+  sendDtmf(digits: string): boolean {
+    if (this.phase !== 'active' || !this.mediaPeer?.sendDtmf(digits)) return false;
+    this.dtmfSent += digits;
+    this.host.changed(this);
+    return true;
+  }
+
+  /** Why the keypad cannot send now, or null when it can. */
+  get dtmfBlocked(): string | null {
+    if (this.phase !== 'active') return 'Key tones can be sent once the call is connected.';
+    // Not `??`: a peer's `null` means "can send" and must not fall through to the message.
+    return this.mediaPeer ? this.mediaPeer.dtmfBlocked : 'No connection to send key tones on.';
   }
 
   // ---- inputs ----

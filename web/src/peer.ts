@@ -36,6 +36,12 @@ export interface Quality {
 
 export const CONTROL_LABEL = 'ringwire-control';
 
+/** What `insertDTMF` accepts: digits, `*`, `#`, A-D and `,` (a 2 s pause). */
+const DTMF_TONES = /^[0-9A-D*#,]+$/i;
+/** Tone and gap lengths of each key, in ms (RFC 4733 events; the native engine decodes them). */
+const DTMF_TONE_MS = 100;
+const DTMF_GAP_MS = 70;
+
 export class Peer {
   readonly pc: RTCPeerConnection;
   readonly remoteStream = new MediaStream();
@@ -139,6 +145,32 @@ export class Peer {
     if (this.control?.readyState !== 'open') return false;
     this.control.send(JSON.stringify(message));
     return true;
+  }
+
+  /** Why key tones cannot go out on this connection, or null when they can. */
+  get dtmfBlocked(): string | null {
+    if (!this.transceiver) return 'No audio connection yet.';
+    const dtmf = this.transceiver.sender.dtmf;
+    if (!dtmf) return 'This browser cannot send key tones.';
+    if (!dtmf.canInsertDTMF) return 'The other side did not accept key tones (no telephone-event).';
+    return null;
+  }
+
+  /**
+   * Queues `digits` as RFC 4733 telephone-events after any tones still queued (`insertDTMF`
+   * replaces the queue, so the old one goes first); false when they cannot be sent.
+   */
+  sendDtmf(digits: string): boolean {
+    const dtmf = this.transceiver?.sender.dtmf;
+    if (!dtmf?.canInsertDTMF || !DTMF_TONES.test(digits)) return false;
+    try {
+      dtmf.insertDTMF(dtmf.toneBuffer + digits, DTMF_TONE_MS, DTMF_GAP_MS);
+      return true;
+    } catch (error) {
+      // The transceiver stopped or stopped sending since `canInsertDTMF` was read.
+      console.debug('ringwire: key tones not sent', error);
+      return false;
+    }
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 // The page: picks the screen from the phone's state (sign-in, home with history, outgoing,
-// incoming, in call) and fills it. All user-provided text goes in through `textContent`.
+// incoming, in call, with its keypad for key tones) and fills it. All user-provided text goes in
+// through `textContent`.
 
 import type { Call } from './call';
 import { fetchHistory, formatDuration, type HistoryEntry } from './history';
@@ -21,6 +22,8 @@ export class Ui {
   private historyFor = '';
   private lastEndedShown: string | null = null;
   private tick: number | undefined;
+  /** The call whose keypad is open; a new call starts with it closed. */
+  private keypadFor: string | null = null;
 
   constructor(private readonly actions: { signIn(token: string): void; signOut(): void }) {
     $('signin-form').addEventListener('submit', (e) => {
@@ -44,6 +47,15 @@ export class Ui {
     $('mute-button').addEventListener('click', () => {
       const call = this.phone?.current;
       if (call) call.setMuted(!call.muted);
+    });
+    $('keypad-button').addEventListener('click', () => {
+      const call = this.phone?.current;
+      this.keypadFor = call && this.keypadFor !== call.id ? call.id : null;
+      this.render();
+    });
+    $('keypad').addEventListener('click', (e) => {
+      const digit = (e.target as Element).closest<HTMLElement>('button[data-digit]')?.dataset.digit;
+      if (digit && this.phone?.current?.sendDtmf(digit)) this.tones.key(digit);
     });
   }
 
@@ -178,7 +190,24 @@ export class Ui {
       ? `RTT ${fmt(q.rttMs, ' ms')} · loss ${fmt(q.lossPercent, '%', 1)} · jitter ${fmt(q.jitterMs, ' ms')}`
       : 'RTT – · loss – · jitter –';
     $<HTMLMeterElement>('level').value = q?.audioLevel ?? 0;
+    this.renderKeypad(call);
     this.renderDuration();
+  }
+
+  private renderKeypad(call: Call): void {
+    const open = call.phase === 'active' && this.keypadFor === call.id;
+    const toggle = $('keypad-button');
+    toggle.hidden = call.phase !== 'active';
+    toggle.setAttribute('aria-expanded', String(open));
+    $('keypad').hidden = !open;
+    const blocked = call.dtmfBlocked;
+    for (const key of document.querySelectorAll<HTMLButtonElement>('#keypad button[data-digit]')) {
+      key.disabled = blocked !== null;
+    }
+    const note = $('dtmf-note');
+    note.hidden = blocked === null;
+    note.textContent = blocked ?? '';
+    $('dtmf-sent').textContent = call.dtmfSent;
   }
 
   private renderDuration(): void {

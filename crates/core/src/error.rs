@@ -68,6 +68,13 @@ pub enum CoreError {
     )]
     NoCommonAudioCodec,
 
+    /// DTMF was asked for on a call whose far end did not accept telephone-events.
+    #[error(
+        "the far end did not negotiate telephone-event/48000 (RFC 4733): DTMF cannot be sent \
+         on this call"
+    )]
+    DtmfNotNegotiated,
+
     /// Audio was written before DTLS-SRTP came up.
     #[error("not connected yet: wait for PeerEvent::Connected before sending audio")]
     NotConnected,

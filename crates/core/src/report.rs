@@ -140,6 +140,9 @@ pub enum Report {
     Connected { call_id: CallId },
     /// The first decoded audio frame of the call was played.
     FirstAudio { call_id: CallId },
+    /// The far end pressed a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`), reported once per press
+    /// as its RFC 4733 event starts.
+    DtmfReceived { call_id: CallId, digit: char },
     /// The network path broke; the engine is trying to restore it.
     Reconnecting { call_id: CallId },
     /// The path is back.
@@ -175,6 +178,7 @@ impl Report {
             | Report::Answered { call_id, .. }
             | Report::Connected { call_id }
             | Report::FirstAudio { call_id }
+            | Report::DtmfReceived { call_id, .. }
             | Report::Reconnecting { call_id }
             | Report::Reconnected { call_id }
             | Report::Quality { call_id, .. }

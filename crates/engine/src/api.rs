@@ -133,6 +133,17 @@ impl Engine {
         self.command(Command::SetHeld { call_id, held })
     }
 
+    /// Sends DTMF keys as RFC 4733 telephone-events (`0`-`9`, `*`, `#`, `A`-`D`; `,` pauses
+    /// 2 s), queued behind any still sounding: CallKit's `CXPlayDTMFCallAction`, a keypad press.
+    /// Refused with a reason on a call that is not answered, is held, or whose far end did not
+    /// negotiate telephone-events, and for any other character (nothing is queued then).
+    pub fn send_dtmf(&self, call_id: CallId, digits: &str) -> Result<(), EngineError> {
+        self.command(Command::SendDtmf {
+            call_id,
+            digits: digits.to_string(),
+        })
+    }
+
     /// The app moved in its lifecycle (foreground, background, locked, suspended). With no
     /// call in progress, leaving the foreground closes the signaling connection cleanly
     /// ([`EngineEvent::SignalingPaused`]) so the server wakes this device by push instead of

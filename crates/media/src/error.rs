@@ -10,6 +10,9 @@ pub enum MediaError {
     /// libopus refused a frame or packet (corrupt payload, wrong frame size, buffer too small).
     #[error("opus codec error: {0}")]
     Codec(String),
+    /// A DTMF dial string or queue request was refused.
+    #[error("{0}")]
+    Dtmf(String),
     /// A WAV file could not be read or written, or has a format the devices do not support.
     #[error("wav file error: {0}")]
     Wav(String),

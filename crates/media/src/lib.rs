@@ -2,13 +2,15 @@
 //! adaptation ([`codec`]), an adaptive jitter buffer written for this project ([`jitter`]), the
 //! playout path that turns jitter-buffer decisions into PCM with FEC recovery and PLC
 //! ([`playout`]), audio devices behind one trait ([`device`]), and call quality estimates
-//! including an ITU-T G.107 E-model MOS ([`quality`]).
+//! including an ITU-T G.107 E-model MOS ([`quality`]), and DTMF as RFC 4733 telephone-events
+//! ([`dtmf`]).
 //!
 //! Audio is 48 kHz mono, 16-bit PCM in 20 ms frames (10 ms selectable). Time is passed in; this
 //! crate never reads a clock.
 
 pub mod codec;
 pub mod device;
+pub mod dtmf;
 mod error;
 pub mod jitter;
 pub mod playout;

@@ -296,6 +296,7 @@ fn describe(report: &Report) -> String {
         Report::FirstAudio { .. } => "first audio played".into(),
         Report::Reconnecting { .. } => "reconnecting".into(),
         Report::Reconnected { .. } => "reconnected".into(),
+        Report::DtmfReceived { digit, .. } => format!("hears DTMF key {digit}"),
         Report::Quality { .. } => "quality".into(),
         Report::Ended {
             reason,

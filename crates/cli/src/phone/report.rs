@@ -54,7 +54,7 @@ pub fn heard_hz(path: &Path) -> Option<f64> {
 }
 
 /// The report of one ended call as JSON.
-pub fn call_report(ended: &Report, heard_hz: Option<f64>) -> Value {
+pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -> Value {
     let Report::Ended {
         call_id,
         direction,
@@ -102,6 +102,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>) -> Value {
         },
         "quality": quality,
         "heard_hz": heard_hz,
+        "dtmf_received": dtmf_received,
     })
 }
 
@@ -136,5 +137,8 @@ pub fn print_text(report: &Value) {
     }
     if let Some(hz) = get("heard_hz").as_f64() {
         println!("  heard:               {hz:.0} Hz");
+    }
+    if let Some(keys) = get("dtmf_received").as_str().filter(|k| !k.is_empty()) {
+        println!("  DTMF received:       {keys}");
     }
 }

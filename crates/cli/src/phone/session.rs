@@ -42,6 +42,9 @@ pub struct PhoneArgs {
     /// Print one JSON call report instead of the status line and text report.
     #[arg(long)]
     pub json: bool,
+    /// Send these DTMF keys (0-9 * # A-D, `,` pauses 2 s) once the call is connected.
+    #[arg(long, value_name = "DIGITS")]
+    pub send_dtmf: Option<String>,
     /// Do not offer 127.0.0.1 as a media candidate (it is offered by default so two
     /// softphones on one machine connect without a network).
     #[arg(long)]
@@ -111,6 +114,9 @@ pub fn start_engine(
     args: &PhoneArgs,
     name: &'static str,
 ) -> anyhow::Result<(Engine, mpsc::Receiver<Stamped>)> {
+    if let Some(digits) = &args.send_dtmf {
+        ringwire_media::dtmf::parse_dial_string(digits).context("--send-dtmf")?;
+    }
     let (tx, rx) = mpsc::channel();
     let engine = engine_with_listener(args, Arc::new(ChannelListener::new(name, tx)))?;
     Ok((engine, rx))
@@ -160,6 +166,10 @@ struct CallWatch {
     state: &'static str,
     quality: Option<CallQuality>,
     hang_up_after: Option<Duration>,
+    /// Keys to send once connected (`--send-dtmf`), taken when sent.
+    dtmf_to_send: Option<String>,
+    /// Keys the far end pressed, in order.
+    dtmf_received: String,
 }
 
 impl CallWatch {
@@ -183,6 +193,11 @@ impl CallWatch {
             };
             match event {
                 Some(EngineEvent::Report(report)) if report.call_id() == Some(self.call_id) => {
+                    if matches!(report, Report::Connected { .. }) {
+                        if let Some(digits) = self.dtmf_to_send.take() {
+                            engine.send_dtmf(self.call_id, &digits)?;
+                        }
+                    }
                     if let Some(code) = self.on_report(report, record)? {
                         return Ok(code);
                     }
@@ -232,12 +247,13 @@ impl CallWatch {
             Report::Connected { .. } | Report::Reconnected { .. } => self.state = "active",
             Report::Reconnecting { .. } => self.state = "reconnecting",
             Report::Quality { quality, .. } => self.quality = Some(quality),
+            Report::DtmfReceived { digit, .. } => self.dtmf_received.push(digit),
             Report::Error { message, .. } if !self.json => eprintln!("\nwarning: {message}"),
             ended @ Report::Ended { .. } => {
                 // Give the engine a moment to finish the recording before it is read.
                 std::thread::sleep(Duration::from_millis(100));
                 let heard = record.and_then(heard_hz);
-                let report = call_report(&ended, heard);
+                let report = call_report(&ended, heard, &self.dtmf_received);
                 if self.json {
                     println!("{report}");
                 } else {
@@ -272,6 +288,8 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
         state: "dialing",
         quality: None,
         hang_up_after: args.duration.map(Duration::from_secs_f64),
+        dtmf_to_send: args.phone.send_dtmf.clone(),
+        dtmf_received: String::new(),
     };
     let code = watch.run(&engine, &rx, args.phone.record.as_deref());
     engine.shutdown();
@@ -308,6 +326,8 @@ pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
         state: "ringing",
         quality: None,
         hang_up_after: args.duration.map(Duration::from_secs_f64),
+        dtmf_to_send: args.phone.send_dtmf.clone(),
+        dtmf_received: String::new(),
     };
     let code = watch.run(&engine, &rx, args.phone.record.as_deref());
     engine.shutdown();

@@ -1,10 +1,11 @@
-//! Platform commands into the agent: answer, end, mute, hold, the audio session, network
-//! changes, the app's lifecycle. A command that does not fit the call's state is refused with
+//! Platform commands into the agent: answer, end, mute, hold, DTMF, the audio session,
+//! network changes, the app's lifecycle. A command that does not fit the call's state is refused with
 //! a typed error and changes nothing.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use ringwire_media::dtmf::parse_dial_string;
 use ringwire_proto::{CallId, ClientMessage, EndReason};
 use tracing::{info, warn};
 
@@ -23,6 +24,7 @@ impl Agent {
             Command::End { call_id } => self.end_by_user(now, call_id),
             Command::SetMuted { call_id, muted } => self.call_mut(call_id).map(|c| c.muted = muted),
             Command::SetHeld { call_id, held } => self.set_held(call_id, held),
+            Command::SendDtmf { call_id, digits } => self.send_dtmf(call_id, &digits),
             Command::AudioSessionActivated => {
                 self.audio_session_active = true;
                 // Whatever was buffered before the interruption is stale now.
@@ -155,6 +157,41 @@ impl Agent {
                 audio.reset_playout();
             }
         }
+        Ok(())
+    }
+
+    fn send_dtmf(&mut self, call_id: CallId, digits: &str) -> Result<(), CoreError> {
+        let steps = parse_dial_string(digits)?;
+        let call = self.call_mut(call_id)?;
+        let refuse = |state: String, hint| CoreError::CallState {
+            command: "send DTMF on",
+            call_id,
+            state,
+            hint,
+        };
+        if !call.state.is_answered() || call.held {
+            let state = if call.held {
+                "held".to_string()
+            } else {
+                format!("{:?}", call.state).to_lowercase()
+            };
+            return Err(refuse(
+                state,
+                "DTMF goes only on an answered call that is not held",
+            ));
+        }
+        let negotiated = call.chosen_peer().map(|p| p.pc.dtmf_negotiated());
+        if negotiated == Some(false) {
+            return Err(CoreError::DtmfNotNegotiated);
+        }
+        let Some(audio) = call.audio.as_mut() else {
+            return Err(refuse(
+                "without audio".into(),
+                "wait for the call to connect",
+            ));
+        };
+        audio.queue_dtmf(&steps)?;
+        info!(%call_id, keys = steps.len(), "DTMF queued");
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringwire_media::codec::{EncoderConfig, PolicyConfig};
+use ringwire_media::dtmf::DtmfConfig;
 use ringwire_media::jitter::JitterConfig;
 
 use crate::peer::PeerConfig;
@@ -23,6 +24,8 @@ pub struct AgentConfig {
     pub policy: PolicyConfig,
     /// Jitter buffer tuning (its `frame_ms` must match `encoder.frame`).
     pub jitter: JitterConfig,
+    /// Tone and gap lengths of the DTMF keys sent (`RTCDTMFSender`'s 100/70 ms by default).
+    pub dtmf: DtmfConfig,
     /// How often an answered call reports its quality.
     pub quality_interval: Duration,
     /// How long an answered call may wait for media (`Connecting`) or try to restore it
@@ -54,6 +57,7 @@ impl AgentConfig {
                 initial_delay_ms: 20,
                 ..JitterConfig::default()
             },
+            dtmf: DtmfConfig::default(),
             quality_interval: Duration::from_secs(2),
             media_timeout: Duration::from_secs(30),
             ring_grace: Duration::from_secs(5),

@@ -97,6 +97,10 @@ pub enum Command {
     SetMuted { call_id: CallId, muted: bool },
     /// Hold or resume: nothing is sent or played while held.
     SetHeld { call_id: CallId, held: bool },
+    /// Send DTMF keys (`0`-`9`, `*`, `#`, `A`-`D`; `,` pauses 2 s) as RFC 4733 telephone-events
+    /// after any still queued (CallKit `CXPlayDTMFCallAction`). Only on an answered call that
+    /// is not held and whose far end negotiated telephone-events; sent while muted too.
+    SendDtmf { call_id: CallId, digits: String },
     /// The OS activated the audio session (CallKit `didActivate`): audio may start.
     AudioSessionActivated,
     /// The OS took the audio session away (`didDeactivate`, an interruption): audio stops.

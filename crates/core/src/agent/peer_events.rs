@@ -40,6 +40,19 @@ impl Agent {
                     }
                 }
             }
+            PeerEvent::TelephoneEvent(packet) => {
+                let key = match call.audio.as_mut() {
+                    Some(audio) if chosen && !call.held => audio.receive_dtmf(&packet),
+                    _ => None,
+                };
+                if let Some(key) = key {
+                    debug!(%call_id, %key, "DTMF received");
+                    self.report(Report::DtmfReceived {
+                        call_id,
+                        digit: key.as_char(),
+                    });
+                }
+            }
             PeerEvent::ControlOpen => {
                 if chosen && call.inband_accept_pending {
                     if let Some(peer) = call.chosen_peer() {

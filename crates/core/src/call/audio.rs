@@ -1,19 +1,23 @@
 //! The audio of one answered call: the Opus sender (with its bitrate/FEC policy) and the
-//! receiver (jitter buffer + decoder), plus the media clock of what we send. Buffers are
+//! receiver (jitter buffer + decoder), the DTMF keys going out in place of audio frames and
+//! coming in beside them, plus the media clock of what we send. Buffers are
 //! allocated once here so the per-frame path does not allocate.
 
 use std::time::Instant;
 
 use ringwire_media::codec::{NetworkReport, MAX_PACKET_BYTES};
+use ringwire_media::dtmf::{DtmfKey, DtmfReceiver, DtmfSender, DtmfStep};
 use ringwire_media::jitter::RtpAudioPacket;
 use ringwire_media::{AudioReceiver, AudioSender, FrameKind, MediaError, ReceiverConfig};
 
 use crate::agent::AgentConfig;
-use crate::peer::{AudioPacket, PeerConnection, PeerStats};
+use crate::peer::{AudioPacket, PeerConnection, PeerStats, TelephoneEventPacket};
 
 pub(crate) struct CallAudio {
     sender: AudioSender,
     receiver: AudioReceiver,
+    dtmf_out: DtmfSender,
+    dtmf_in: DtmfReceiver,
     /// Media time of the next frame we send, 48 kHz units.
     media_time: u64,
     samples_per_frame: u64,
@@ -33,6 +37,8 @@ impl CallAudio {
                 frame: config.encoder.frame,
                 jitter: config.jitter,
             })?,
+            dtmf_out: DtmfSender::new(config.dtmf, config.encoder.frame)?,
+            dtmf_in: DtmfReceiver::new(),
             media_time: 0,
             samples_per_frame: samples as u64,
             frame_ms: config.encoder.frame.millis(),
@@ -43,17 +49,31 @@ impl CallAudio {
         })
     }
 
-    /// Encodes one captured frame (silence when muted) and sends it on `pc`.
+    /// Encodes one captured frame (silence when muted) and sends it on `pc`, or, while a DTMF
+    /// key sounds, its telephone-event report instead. The encoder runs either way, as in
+    /// libwebrtc, so its state and FEC stay continuous across the tone.
     pub fn send(&mut self, now: Instant, pcm: &[i16], muted: bool, pc: &mut PeerConnection) {
         let input = if muted { &self.silence[..] } else { pcm };
-        let result = self
+        let encoded = self
             .sender
             .encode(input, &mut self.packet)
-            .map_err(|e| e.to_string())
-            .and_then(|len| {
+            .map_err(|e| e.to_string());
+        let result = match self.dtmf_out.next_frame(self.media_time) {
+            Some(event) => (0..event.copies)
+                .try_for_each(|copy| {
+                    pc.send_telephone_event(
+                        now,
+                        event.timestamp,
+                        event.marker && copy == 0,
+                        &event.payload,
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            None => encoded.and_then(|len| {
                 pc.send_audio(now, self.media_time, &self.packet[..len])
                     .map_err(|e| e.to_string())
-            });
+            }),
+        };
         // The media clock runs whether or not the frame got out: the receiver sees a gap, as
         // it should, rather than time standing still.
         self.media_time += self.samples_per_frame;
@@ -78,6 +98,16 @@ impl CallAudio {
                 payload: packet.payload,
             },
         );
+    }
+
+    /// Queues DTMF steps behind any still waiting.
+    pub fn queue_dtmf(&mut self, steps: &[DtmfStep]) -> Result<(), MediaError> {
+        self.dtmf_out.enqueue(steps)
+    }
+
+    /// A received telephone-event packet: the key, when it starts a key press.
+    pub fn receive_dtmf(&mut self, packet: &TelephoneEventPacket) -> Option<DtmfKey> {
+        self.dtmf_in.receive(packet.timestamp, &packet.payload)
     }
 
     /// One frame for the speaker.

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, Pt};
 use str0m::{Rtc, RtcConfig};
 
 use crate::CoreError;
@@ -70,7 +72,9 @@ impl PeerConfig {
         Ok(())
     }
 
-    /// The str0m instance: Opus only (PT 111, `opus/48000/2`), RTP mode, RTCP at our interval.
+    /// The str0m instance: Opus (PT 111, `opus/48000/2`) and telephone-events at Opus's clock
+    /// (PT 110, `telephone-event/48000`, as Chromium offers them), RTP mode, RTCP at our
+    /// interval.
     ///
     /// RTP mode, not str0m's frame mode: the frame mode holds audio back up to 15 packets or 1 s
     /// to reorder across a loss, which is the jitter buffer's job, and its `MediaData` has no
@@ -88,6 +92,16 @@ impl PeerConfig {
             .set_rtp_mode(true)
             .set_stats_interval(self.stats_interval)
             .set_rtcp_report_interval_audio(rtc_interval);
+        // RFC 4733 events share the clock of the audio they ride with; 8 kHz events would
+        // only be used beside G.711, which we do not offer.
+        config.codec_config().add_config(
+            Pt::new_with_value(TELEPHONE_EVENT_PT),
+            None,
+            Codec::Tele,
+            Frequency::FORTY_EIGHT_KHZ,
+            None,
+            FormatParams::default(),
+        );
         if let Some(rto) = self.stun_max_rto {
             config.set_max_stun_rto(rto);
         }
@@ -97,6 +111,9 @@ impl PeerConfig {
         config.build(now)
     }
 }
+
+/// Chromium's payload type for `telephone-event/48000`.
+const TELEPHONE_EVENT_PT: u8 = 110;
 
 /// Why a local address cannot be a host candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

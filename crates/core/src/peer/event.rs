@@ -71,6 +71,8 @@ pub enum PeerEvent {
     Connected,
     /// An audio packet arrived (only while media is enabled).
     AudioReceived(AudioPacket),
+    /// An RFC 4733 telephone-event packet arrived (only while media is enabled).
+    TelephoneEvent(TelephoneEventPacket),
     /// The `ringwire-control` data channel is open: [`send_control`] works.
     ///
     /// [`send_control`]: super::PeerConnection::send_control
@@ -122,6 +124,16 @@ impl fmt::Debug for AudioPacket {
             .field("len", &self.payload.len())
             .finish()
     }
+}
+
+/// One received telephone-event packet: untrusted bytes for
+/// [`DtmfReceiver`](ringwire_media::dtmf::DtmfReceiver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelephoneEventPacket {
+    /// RTP timestamp: the start of the event it reports.
+    pub timestamp: u32,
+    /// The payload (one or more 4-byte reports, if well formed).
+    pub payload: Vec<u8>,
 }
 
 /// Quality figures, from str0m's stats (RTCP reports and ICE consent checks).

@@ -1,14 +1,15 @@
-//! Audio in and out, and the media hold used while the phone rings.
+//! Audio and RFC 4733 telephone-events in and out, and the media hold used while the phone
+//! rings.
 
 use std::time::Instant;
 
 use str0m::format::Codec;
-use str0m::media::{MediaKind, Mid, Pt};
+use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpPacket, RtpWrite};
 use str0m::Input;
 use tracing::{debug, info, trace, warn};
 
-use super::{AudioPacket, Output, PeerConnection, PeerEvent};
+use super::{AudioPacket, Output, PeerConnection, PeerEvent, TelephoneEventPacket};
 use crate::CoreError;
 
 /// Audio state of one connection.
@@ -17,6 +18,9 @@ pub(super) struct Audio {
     pub(super) mid: Option<Mid>,
     /// The negotiated Opus payload type.
     pt: Option<Pt>,
+    /// The negotiated `telephone-event/48000` payload type, if the peer offered or accepted
+    /// DTMF.
+    dtmf_pt: Option<Pt>,
     pub(super) enabled: bool,
     /// Next extended RTP sequence number to send.
     next_seq: u64,
@@ -40,6 +44,7 @@ impl Audio {
         Audio {
             mid: None,
             pt: None,
+            dtmf_pt: None,
             enabled,
             next_seq: random & 0x7fff,
             ts_offset: (random >> 32) as u32,
@@ -90,6 +95,47 @@ impl PeerConnection {
         rtp_timestamp_48k: u64,
         payload: &[u8],
     ) -> Result<(), CoreError> {
+        let pt = self.audio.pt;
+        let marker = self.audio.marker_next;
+        self.write_rtp(now, pt, rtp_timestamp_48k, marker, payload)?;
+        self.audio.marker_next = false;
+        Ok(())
+    }
+
+    /// Whether the peer negotiated `telephone-event/48000`: DTMF can be sent.
+    pub fn dtmf_negotiated(&self) -> bool {
+        self.audio.dtmf_pt.is_some()
+    }
+
+    /// Sends one RFC 4733 telephone-event packet in the audio stream (same SSRC, sequence and
+    /// timestamp space as the audio). `event_start_48k` is the media time the event began at,
+    /// carried by every report of the event. Fails like [`send_audio`](Self::send_audio), and
+    /// with [`CoreError::DtmfNotNegotiated`] when the peer did not accept telephone-events.
+    pub fn send_telephone_event(
+        &mut self,
+        now: Instant,
+        event_start_48k: u64,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<(), CoreError> {
+        if self.audio.pt.is_some() && self.audio.dtmf_pt.is_none() {
+            return Err(CoreError::DtmfNotNegotiated);
+        }
+        let pt = self.audio.dtmf_pt;
+        self.write_rtp(now, pt, event_start_48k, marker, payload)?;
+        // Audio after an event starts a new talkspurt (RFC 4733 §2.5.1.1).
+        self.audio.marker_next = true;
+        Ok(())
+    }
+
+    fn write_rtp(
+        &mut self,
+        now: Instant,
+        pt: Option<Pt>,
+        rtp_timestamp_48k: u64,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<(), CoreError> {
         self.ensure_open()?;
         if !self.connected {
             return Err(CoreError::NotConnected);
@@ -97,15 +143,15 @@ impl PeerConnection {
         if !self.audio.enabled {
             return Err(CoreError::MediaHeld);
         }
-        let (Some(mid), Some(pt)) = (self.audio.mid, self.audio.pt) else {
+        let (Some(mid), Some(pt)) = (self.audio.mid, pt) else {
             return Err(CoreError::NoCommonAudioCodec);
         };
         self.advance(now);
         let seq = self.audio.next_seq;
         // The low 32 bits are the RTP timestamp; wrapping is how RTP time works.
         let timestamp = (rtp_timestamp_48k as u32).wrapping_add(self.audio.ts_offset);
-        let write = RtpWrite::new(pt, seq.into(), timestamp, self.now, payload.to_vec())
-            .marker(self.audio.marker_next);
+        let write =
+            RtpWrite::new(pt, seq.into(), timestamp, self.now, payload.to_vec()).marker(marker);
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, None) else {
             // The answer did not make audio sendable (recvonly or inactive).
@@ -113,7 +159,6 @@ impl PeerConnection {
         };
         stream.write_rtp(write);
         self.audio.next_seq += 1;
-        self.audio.marker_next = false;
         // One mutation, drained; then let str0m packetize and send it at `now`.
         self.pump();
         if let Err(e) = self.rtc.handle_input(Input::Timeout(self.now)) {
@@ -132,7 +177,8 @@ impl PeerConnection {
         }
     }
 
-    /// After a remote description: finds the negotiated Opus payload type.
+    /// After a remote description: finds the negotiated Opus and telephone-event payload
+    /// types.
     pub(super) fn check_audio(&mut self) -> Result<(), CoreError> {
         let mid = self.audio.mid.ok_or(CoreError::NoCommonAudioCodec)?;
         let media = self.rtc.media(mid).ok_or(CoreError::NoCommonAudioCodec)?;
@@ -147,13 +193,24 @@ impl PeerConnection {
         if !media.direction().is_sending() || !media.direction().is_receiving() {
             warn!(direction = %media.direction(), "audio is not sendrecv");
         }
-        debug!(%pt, "opus negotiated");
+        let dtmf = self
+            .rtc
+            .codec_config()
+            .find(|p| {
+                p.spec().codec == Codec::Tele && p.spec().clock_rate == Frequency::FORTY_EIGHT_KHZ
+            })
+            .map(|p| p.pt())
+            .filter(|pt| media.remote_pts().contains(pt));
+        debug!(%pt, dtmf = ?dtmf.map(|p| *p), "opus negotiated");
         self.audio.pt = Some(pt);
+        self.audio.dtmf_pt = dtmf;
         Ok(())
     }
 
     pub(super) fn on_rtp(&mut self, p: RtpPacket) {
-        if Some(p.header.payload_type) != self.audio.pt {
+        let pt = Some(p.header.payload_type);
+        let dtmf = pt == self.audio.dtmf_pt;
+        if pt != self.audio.pt && !dtmf {
             trace!(pt = %p.header.payload_type, "RTP packet for another payload type dropped");
             return;
         }
@@ -162,6 +219,15 @@ impl PeerConnection {
             return;
         }
         if p.payload.is_empty() {
+            return;
+        }
+        if dtmf {
+            self.out.push_back(Output::Event(PeerEvent::TelephoneEvent(
+                TelephoneEventPacket {
+                    timestamp: p.header.timestamp,
+                    payload: p.payload.to_vec(),
+                },
+            )));
             return;
         }
         self.out

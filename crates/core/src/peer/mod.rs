@@ -74,7 +74,9 @@ mod signaling;
 mod stats;
 
 pub use config::{InvalidAddressReason, PeerConfig};
-pub use event::{AudioPacket, CloseReason, IceState, Output, PeerEvent, PeerStats, Role};
+pub use event::{
+    AudioPacket, CloseReason, IceState, Output, PeerEvent, PeerStats, Role, TelephoneEventPacket,
+};
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -1,6 +1,7 @@
 //! Commands from the UI: parsing and validation of untrusted JSON. A command is one object
 //! `{"id": <u64>, "cmd": "<name>", ...fields}`; the reply carries the same `id`.
 
+use ringwire_media::dtmf::parse_dial_string;
 use ringwire_proto::{CallId, UserName};
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,6 +35,11 @@ pub enum Command {
     Hold {
         call_id: CallId,
         held: bool,
+    },
+    /// Send DTMF keys (`0`-`9`, `*`, `#`, `A`-`D`; `,` pauses 2 s), checked here.
+    Dtmf {
+        call_id: CallId,
+        digits: String,
     },
     /// The whole truth now: calls, signaling state, the latest event sequence number.
     Snapshot,
@@ -121,6 +127,17 @@ fn command(raw: &Raw) -> Result<Command, BridgeError> {
             call_id: call_id()?,
             held: bool_field(raw, "held")?,
         },
+        "dtmf" => {
+            let digits = str_field(raw, "digits")?;
+            parse_dial_string(digits).map_err(|e| BridgeError::InvalidField {
+                field: "digits",
+                detail: e.to_string(),
+            })?;
+            Command::Dtmf {
+                call_id: call_id()?,
+                digits: digits.to_string(),
+            }
+        }
         "snapshot" => Command::Snapshot,
         "events_since" => Command::EventsSince {
             seq: raw.fields.get("seq").and_then(Value::as_u64).ok_or(
@@ -195,6 +212,15 @@ mod tests {
             )),
             Ok(Command::Hold { held: false, .. })
         ));
+        assert_eq!(
+            ok(&format!(
+                r#"{{"id":9,"cmd":"dtmf","call_id":"{ID}","digits":"12,#"}}"#
+            )),
+            Ok(Command::Dtmf {
+                call_id: ID.parse().unwrap(),
+                digits: "12,#".into()
+            })
+        );
         assert_eq!(ok(r#"{"id":7,"cmd":"snapshot"}"#), Ok(Command::Snapshot));
         assert_eq!(
             ok(r#"{"id":8,"cmd":"events_since","seq":41}"#),
@@ -233,6 +259,16 @@ mod tests {
             )),
             (Some(1), "invalid_field")
         );
+        let long = format!("\"{}\"", "1".repeat(300));
+        for digits in ["\"\"", "\"12x\"", "12", long.as_str()] {
+            assert_eq!(
+                err(&format!(
+                    r#"{{"id":1,"cmd":"dtmf","call_id":"{ID}","digits":{digits}}}"#
+                )),
+                (Some(1), "invalid_field"),
+                "digits {digits}"
+            );
+        }
         assert_eq!(
             err(r#"{"id":1,"cmd":"events_since","seq":1.5}"#),
             (Some(1), "invalid_field")

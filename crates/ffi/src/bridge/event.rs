@@ -1,6 +1,6 @@
 //! Events to the UI: the engine's reports turned into a small, stable JSON vocabulary
-//! (`incoming`, `outgoing`, `ringing`, `answered`, `connected`, `reconnecting`, `reconnected`,
-//! `quality`, `ended`, `error`, `signaling`). The UI never sees engine internals.
+//! (`incoming`, `outgoing`, `ringing`, `answered`, `connected`, `dtmf`, `reconnecting`,
+//! `reconnected`, `quality`, `ended`, `error`, `signaling`). The UI never sees engine internals.
 
 use ringwire_core::{CallEndReason, CallKitEndReason, Report};
 use ringwire_engine::EngineEvent;
@@ -33,6 +33,11 @@ pub enum BridgeEvent {
     /// Media flows.
     Connected {
         call_id: String,
+    },
+    /// The far end pressed a DTMF key.
+    Dtmf {
+        call_id: String,
+        digit: String,
     },
     Reconnecting {
         call_id: String,
@@ -115,6 +120,10 @@ impl BridgeEvent {
                 call_id: call_id.to_string(),
             },
             Report::FirstAudio { .. } => return None,
+            Report::DtmfReceived { call_id, digit } => BridgeEvent::Dtmf {
+                call_id: call_id.to_string(),
+                digit: digit.to_string(),
+            },
             Report::Reconnecting { call_id } => BridgeEvent::Reconnecting {
                 call_id: call_id.to_string(),
             },

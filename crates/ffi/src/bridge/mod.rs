@@ -220,6 +220,13 @@ impl Bridge {
                 self.engine.set_held(call_id, held).map_err(engine_err)?;
                 Ok(Value::Null)
             }
+            Command::Dtmf { call_id, digits } => {
+                self.known(call_id)?;
+                self.engine
+                    .send_dtmf(call_id, &digits)
+                    .map_err(engine_err)?;
+                Ok(Value::Null)
+            }
             Command::Snapshot => self.snapshot(),
             Command::EventsSince { seq } => {
                 let since = self.events.lock().journal.since(seq);

@@ -109,6 +109,14 @@ impl Engine {
         self.with(|e| Ok(e.set_held(call_id, held)?))
     }
 
+    /// Sends DTMF keys (`0`-`9`, `*`, `#`, `A`-`D`; `,` pauses 2 s) as RFC 4733
+    /// telephone-events: CallKit's `CXPlayDTMFCallAction`, a keypad press. Refused on a call
+    /// that is not answered, is held, or whose far end did not negotiate DTMF.
+    pub fn send_dtmf(&self, call_id: String, digits: String) -> Result<(), RingwireError> {
+        let call_id = parse_call_id(&call_id)?;
+        self.with(|e| Ok(e.send_dtmf(call_id, &digits)?))
+    }
+
     /// The OS activated the audio session (CallKit `didActivate`): audio may start.
     pub fn audio_session_activated(&self) -> Result<(), RingwireError> {
         self.with(|e| platform(e, Platform::AudioActivated))

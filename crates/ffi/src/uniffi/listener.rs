@@ -50,6 +50,8 @@ pub enum EngineEvent {
     Connected { call_id: String },
     /// The first decoded audio frame was played.
     FirstAudio { call_id: String },
+    /// The far end pressed a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`), once per press.
+    DtmfReceived { call_id: String, digit: String },
     /// The network path broke; the engine is restoring it.
     Reconnecting { call_id: String },
     /// The path is back.
@@ -140,6 +142,10 @@ impl From<&Report> for EngineEvent {
             },
             Report::FirstAudio { call_id } => EngineEvent::FirstAudio {
                 call_id: id(call_id),
+            },
+            Report::DtmfReceived { call_id, digit } => EngineEvent::DtmfReceived {
+                call_id: id(call_id),
+                digit: digit.to_string(),
             },
             Report::Reconnecting { call_id } => EngineEvent::Reconnecting {
                 call_id: id(call_id),

@@ -4,12 +4,17 @@ A `ringwire serve` runs on a free loopback port; the native softphone (`ringwire
 660 Hz tone, recording what it hears) calls bob, whose engine runs here through the generated
 Python bindings with host-driven audio: this script is bob's "audio callback", writing a 440 Hz
 tone into capture and reading playout. Bob answers, activates the audio session, and must hear
-660 Hz; the softphone must have heard 440 Hz; the softphone hangs up after 3 s and both sides
-see `hangup`.
+660 Hz; the softphone must have heard 440 Hz; DTMF goes both ways (the softphone's
+`--send-dtmf 42`, bob's `send_dtmf("7#")`); the softphone hangs up after 3 s and both sides see
+`hangup`.
+
+A second test runs the same call through the generated Kotlin bindings on the JVM
+(crates/ffi/tests/kotlin/EngineTest.kt, compiled by crates/ffi/tests/kotlin/build).
 
 Run: python3 crates/ffi/tests/python/test_engine.py   (from anywhere; builds what it needs)
 Environment: RINGWIRE_BIN (default target/debug/ringwire, built if missing),
-RINGWIRE_SKIP_BINDINGS=1 to reuse target/bindings/python as it is.
+RINGWIRE_SKIP_BINDINGS=1 to reuse target/bindings/python as it is,
+RINGWIRE_KOTLIN_CLASSPATH (the output of crates/ffi/tests/kotlin/build) for the Kotlin test.
 """
 
 import json
@@ -123,6 +128,8 @@ class Events:
 
     def __init__(self):
         self.queue = queue.Queue()
+        # Every event taken from the queue, for checks after the fact.
+        self.seen = []
 
     def listener(self):
         """An `EngineListener` that hands every event to the queue and returns at once (the rule
@@ -146,6 +153,7 @@ class Events:
                 event = self.queue.get(timeout=left)
             except queue.Empty:
                 continue
+            self.seen.append(event)
             if isinstance(event, kind):
                 return event
             if isinstance(event, ringwire.EngineEvent.FATAL):
@@ -214,7 +222,8 @@ class EngineThroughBindings(unittest.TestCase):
         record = os.path.join(self.tmp, "alice.wav")
         softphone = subprocess.Popen(
             [ringwire_bin(), "call", "bob", "--server", self.server.url, "--token", alice_token,
-             "--tone", "660", "--record", record, "--json", "--duration", "3"],
+             "--tone", "660", "--record", record, "--json", "--duration", "3",
+             "--send-dtmf", "42"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -250,6 +259,12 @@ class EngineThroughBindings(unittest.TestCase):
         audio.start()
         self.addCleanup(audio.stop.set)
 
+        # DTMF (CXPlayDTMFCallAction) once media flows; a bad key is refused and queues nothing.
+        events.wait_for(ringwire.EngineEvent.CONNECTED)
+        with self.assertRaises(ringwire.RingwireError):
+            engine.send_dtmf(call_id, "7x")
+        engine.send_dtmf(call_id, "7#")
+
         ended = events.wait_for(ringwire.EngineEvent.ENDED, timeout=30)
         audio.stop.set()
         audio.join()
@@ -260,6 +275,10 @@ class EngineThroughBindings(unittest.TestCase):
         self.assertEqual(ended.callkit, ringwire.CallKitEndReason.REMOTE_ENDED)
         self.assertGreater(ended.summary.frames_decoded, 50)
         self.assertEqual(engine.snapshot(), [])
+        keys = "".join(
+            e.digit for e in events.seen if isinstance(e, ringwire.EngineEvent.DTMF_RECEIVED)
+        )
+        self.assertEqual(keys, "42", "the softphone's --send-dtmf keys, once each")
 
         out, err = softphone.communicate(timeout=30)
         self.assertEqual(softphone.returncode, 0, err.decode(errors="replace"))
@@ -268,6 +287,7 @@ class EngineThroughBindings(unittest.TestCase):
         self.assertTrue(report["ended_locally"])
         self.assertIsNotNone(report["heard_hz"], "the softphone heard nothing")
         self.assertAlmostEqual(report["heard_hz"], 440, delta=15)
+        self.assertEqual(report["dtmf_received"], "7#", "the Python engine's keys, once each")
 
         # Bob's playout: skip the silence before the first packet, analyse the middle second.
         played = audio.played
@@ -291,6 +311,46 @@ class EngineThroughBindings(unittest.TestCase):
         engine.shutdown()
         with self.assertRaises(ringwire.RingwireError.Stopped):
             engine.snapshot()
+
+    def test_kotlin_bindings_answer_a_softphone(self):
+        """The Kotlin bindings on the JVM (crates/ffi/tests/kotlin): bob's engine answers
+        alice's softphone; audio and DTMF both ways; alice hangs up."""
+        classpath = os.environ.get("RINGWIRE_KOTLIN_CLASSPATH")
+        if not classpath:
+            self.skipTest("RINGWIRE_KOTLIN_CLASSPATH unset: run crates/ffi/tests/kotlin/build "
+                          "(scripts/test does) and pass its output")
+        _, alice_token = self.server.device("alice")
+        _, bob_token = self.server.device("bob")
+        lib_dir = os.path.join(ROOT, "target", "debug")
+        kotlin = subprocess.Popen(
+            ["java", f"-Djna.library.path={lib_dir}", "-cp", classpath, "EngineTestKt",
+             self.server.url, bob_token],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.addCleanup(lambda: kotlin.poll() is None and kotlin.kill())
+        ready = kotlin.stdout.readline().strip()
+        self.assertEqual(ready, "ready", kotlin.stderr.read() if not ready else ready)
+
+        record = os.path.join(self.tmp, "alice-kotlin.wav")
+        softphone = subprocess.run(
+            [ringwire_bin(), "call", "bob", "--server", self.server.url, "--token", alice_token,
+             "--tone", "440", "--record", record, "--json", "--duration", "3",
+             "--send-dtmf", "9#"],
+            capture_output=True, timeout=60,
+        )
+        self.assertEqual(softphone.returncode, 0, softphone.stderr.decode(errors="replace"))
+        report = json.loads(softphone.stdout)
+        out, err = kotlin.communicate(timeout=30)
+        self.assertEqual(kotlin.returncode, 0, err)
+        seen = json.loads(out.strip().splitlines()[-1])
+        self.assertIn("HANGUP", seen["reason"])
+        self.assertEqual(seen["callkit"], "REMOTE_ENDED")
+        self.assertFalse(seen["ended_locally"])
+        self.assertGreater(seen["frames_decoded"], 50)
+        self.assertEqual(seen["dtmf"], "9#", "the softphone's keys reached the Kotlin app")
+        self.assertEqual(report["dtmf_received"], "5*", "the Kotlin app's keys reached alice")
+        self.assertAlmostEqual(report["heard_hz"], 660, delta=15)
+        print(f"\nkotlin: {seen}; alice heard {report['heard_hz']:.0f} Hz", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ export function pipeConsole(page, name) {
 /** Serves this directory's files (and `extra` path → file mappings) on 127.0.0.1:random. */
 export async function staticServer(extra = {}) {
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wav': 'audio/wav' };
+  const cache = new Map();
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/favicon.ico') {
@@ -68,12 +69,19 @@ export async function staticServer(extra = {}) {
       return;
     }
     try {
-      const body = await readFile(file);
+      // Read once and kept: with a hundred pages loading on two cores a read can fail for want
+      // of a file descriptor, which would look like a missing page.
+      let body = cache.get(file);
+      if (!body) {
+        body = await readFile(file);
+        cache.set(file, body);
+      }
       const ext = file.slice(file.lastIndexOf('.'));
       res.writeHead(200, { 'Content-Type': types[ext] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
       res.end(body);
-    } catch {
-      res.writeHead(404).end();
+    } catch (e) {
+      log(`static server: ${path}: ${e.message}`);
+      res.writeHead(e.code === 'ENOENT' ? 404 : 500).end(String(e.message));
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));

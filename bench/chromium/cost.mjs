@@ -24,6 +24,22 @@ async function launchNamed(name) {
   return { context, pid, dir };
 }
 
+/**
+ * Loads `url` in `page`, again up to twice if the load fails: under fifty live calls on two
+ * cores a navigation can fail outright, which says nothing about the call cost measured later.
+ */
+async function open(page, url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.goto(url);
+    } catch (e) {
+      if (attempt === 3) throw e;
+      log(`cost: loading ${url} failed (${e.message.split('\n')[0]}); trying again`);
+      await sleep(1000);
+    }
+  }
+}
+
 async function measure(pid, seconds) {
   const w = startWindow(pid);
   await sleep(seconds * 1000);
@@ -68,7 +84,7 @@ export async function run(input) {
       pipeConsole(b, `callee ${i}`);
       peerOf.set(a, b);
       peerOf.set(b, a);
-      await Promise.all([a.goto(`${server.url}/cost-page.html`), b.goto(`${server.url}/cost-page.html`)]);
+      await Promise.all([open(a, `${server.url}/cost-page.html`), open(b, `${server.url}/cost-page.html`)]);
       await Promise.all([a.waitForFunction(() => window.bench?.ready), b.waitForFunction(() => window.bench?.ready)]);
       const offer = await a.evaluate(() => window.bench.offer());
       const answer = await b.evaluate((sdp) => window.bench.answer(sdp), offer);

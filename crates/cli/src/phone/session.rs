@@ -173,6 +173,27 @@ struct CallWatch {
 }
 
 impl CallWatch {
+    /// The watch of `call_id`, starting in `state`; `duration_s` is `--duration`.
+    fn new(
+        args: &PhoneArgs,
+        call_id: CallId,
+        state: &'static str,
+        answer_at: Option<Instant>,
+        duration_s: Option<f64>,
+    ) -> Self {
+        CallWatch {
+            json: args.json,
+            call_id,
+            answered_at: None,
+            answer_at,
+            state,
+            quality: None,
+            hang_up_after: duration_s.map(Duration::from_secs_f64),
+            dtmf_to_send: args.send_dtmf.clone(),
+            dtmf_received: String::new(),
+        }
+    }
+
     /// Runs until the call ends; hangs up after `hang_up_after` of talk time if set.
     fn run(
         mut self,
@@ -280,17 +301,7 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     if !args.phone.json {
         eprintln!("calling {} (call {call_id})", args.user);
     }
-    let watch = CallWatch {
-        json: args.phone.json,
-        call_id,
-        answered_at: None,
-        answer_at: None,
-        state: "dialing",
-        quality: None,
-        hang_up_after: args.duration.map(Duration::from_secs_f64),
-        dtmf_to_send: args.phone.send_dtmf.clone(),
-        dtmf_received: String::new(),
-    };
+    let watch = CallWatch::new(&args.phone, call_id, "dialing", None, args.duration);
     let code = watch.run(&engine, &rx, args.phone.record.as_deref());
     engine.shutdown();
     code
@@ -318,17 +329,14 @@ pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
             _ => {}
         }
     };
-    let watch = CallWatch {
-        json: args.phone.json,
+    let answer_at = Instant::now() + Duration::from_millis(args.accept_after);
+    let watch = CallWatch::new(
+        &args.phone,
         call_id,
-        answered_at: None,
-        answer_at: Some(Instant::now() + Duration::from_millis(args.accept_after)),
-        state: "ringing",
-        quality: None,
-        hang_up_after: args.duration.map(Duration::from_secs_f64),
-        dtmf_to_send: args.phone.send_dtmf.clone(),
-        dtmf_received: String::new(),
-    };
+        "ringing",
+        Some(answer_at),
+        args.duration,
+    );
     let code = watch.run(&engine, &rx, args.phone.record.as_deref());
     engine.shutdown();
     code

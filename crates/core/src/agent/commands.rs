@@ -1,6 +1,6 @@
 //! Platform commands into the agent: answer, end, mute, hold, DTMF, the audio session,
-//! network changes, the app's lifecycle. A command that does not fit the call's state is refused with
-//! a typed error and changes nothing.
+//! network changes, the app's lifecycle. A command that does not fit the call's state is
+//! refused with a typed error and changes nothing.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -25,15 +25,16 @@ async function launchNamed(name) {
 }
 
 /**
- * Loads `url` in `page`, again up to twice if the load fails: under fifty live calls on two
- * cores a navigation can fail outright, which says nothing about the call cost measured later.
+ * Loads `url` in `page`, once more if the load fails: with live calls on a small machine a
+ * navigation can fail outright, which says nothing about the call cost measured later. Rounds
+ * the machine cannot carry are not started at all (cost.rs decides), so two tries are enough.
  */
 async function open(page, url) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await page.goto(url);
     } catch (e) {
-      if (attempt === 3) throw e;
+      if (attempt === 2) throw e;
       log(`cost: loading ${url} failed (${e.message.split('\n')[0]}); trying again`);
       await sleep(1000);
     }
@@ -72,10 +73,10 @@ export async function run(input) {
         if (peer) await peer.evaluate((c) => window.bench.candidate(c), candidate).catch(() => undefined);
       });
     }
-    // With dozens of live calls on a small machine a new page can take far longer than
-    // playwright's 30 s default to load; the figures are taken after all are up.
-    callers.context.setDefaultTimeout(300_000);
-    callees.context.setDefaultTimeout(300_000);
+    // With live calls on a small machine a new page can take longer than playwright's 30 s
+    // default to load; the figures are taken after all are up.
+    callers.context.setDefaultTimeout(120_000);
+    callees.context.setDefaultTimeout(120_000);
     const pairs = [];
     const opened = Date.now();
     for (let i = 0; i < calls; i++) {

@@ -39,14 +39,36 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         (&[1, 10, 50], Duration::from_secs(10))
     };
     let mut result = BenchResult::new("cost");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut chromium = options.chromium;
+    // The 1-call round's CPU per call on each side, to tell whether a larger round fits.
+    let (mut ours_at_one, mut theirs_at_one) = (None, None);
     for &n in counts {
         let ours = native(n, window).await?;
-        let theirs = if chromium {
-            match browser(n, window).await {
-                Ok(cost) => Some(cost),
-                // Two pages per call: on a small machine Chromium may not hold the larger
-                // rounds at all. Ours still stand; the baseline is missing, and says why.
+        ours_at_one.get_or_insert(ours.cpu_per_call);
+        if let Some(load) = ours_at_one.and_then(|c| overload(c, n, cores)) {
+            result.notes.push(format!(
+                "{n} calls: ringwire's callers and callees together need about {load:.0} % of a core and this machine has {} %, so the figures are taken on a saturated machine and understate the CPU per call",
+                cores * 100
+            ));
+        }
+        let theirs = match (chromium, theirs_at_one.and_then(|c| overload(c, n, cores))) {
+            (false, _) => None,
+            // Measuring a browser that cannot keep up says nothing about its cost per call and
+            // on two cores can take the better part of an hour to fail; skip it and say why.
+            (true, Some(load)) => {
+                result.notes.push(format!(
+                    "{n} calls: no Chromium baseline; at its 1-call cost the two browsers would need about {load:.0} % of a core and this machine has {} %",
+                    cores * 100
+                ));
+                None
+            }
+            (true, None) => match browser(n, window).await {
+                Ok(cost) => {
+                    theirs_at_one.get_or_insert(cost.cpu_per_call);
+                    Some(cost)
+                }
+                // Ours still stand; the baseline is missing, and says why.
                 Err(error) if n > 1 => {
                     let first_line = format!("{error:#}");
                     let first_line = first_line.lines().next().unwrap_or_default();
@@ -57,9 +79,7 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
                     None
                 }
                 Err(error) => return Err(error),
-            }
-        } else {
-            None
+            },
         };
         result.results.push(
             Metric::new(
@@ -91,6 +111,14 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         window.as_secs()
     ));
     Ok(result)
+}
+
+/// The CPU (% of a core) that `n` calls need when one call costs `cpu_per_call` on each of its
+/// two ends (both ends run on this machine), if that is more than 80 % of `cores`; `None` when
+/// the round fits.
+fn overload(cpu_per_call: f64, n: usize, cores: usize) -> Option<f64> {
+    let load = 2.0 * n as f64 * cpu_per_call;
+    (load > 0.8 * 100.0 * cores as f64).then_some(load)
 }
 
 fn per_call(idle: (f64, procstat::Reading), active: (f64, procstat::Reading), n: usize) -> Cost {
@@ -275,4 +303,20 @@ pub fn worker(_args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
         list.drain(..).for_each(|p| p.engine.shutdown());
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overload;
+
+    #[test]
+    fn a_round_is_too_big_when_both_ends_need_more_than_most_of_the_cores() {
+        // Chromium's measured 16.8 % per call: 10 calls need 336 % of a core.
+        assert_eq!(overload(16.8, 1, 2), None);
+        assert!(overload(16.8, 10, 2).is_some_and(|l| (l - 336.0).abs() < 1e-9));
+        assert_eq!(overload(16.8, 10, 8), None);
+        // 3.5 % per call: 10 calls fit on two cores, 50 do not.
+        assert_eq!(overload(3.5, 10, 2), None);
+        assert!(overload(3.5, 50, 2).is_some());
+    }
 }

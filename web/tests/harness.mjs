@@ -248,6 +248,10 @@ export async function callFacts(page) {
       answeredDevice: call.answeredDevice,
       sentCandidates: peer ? { ...peer.sentCandidates } : null,
       peers: call.peers.size,
+      // RFC 2198 RED for Opus is negotiated when both descriptions list it.
+      red: peer
+        ? [peer.pc.currentLocalDescription, peer.pc.currentRemoteDescription].every((d) => /a=rtpmap:\d+ red\/48000\/2/.test(d?.sdp ?? ''))
+        : null,
     };
   });
 }

@@ -106,6 +106,8 @@ test('browser calls native: audio both ways, hangup from the browser, records ag
 
     await waitFor('alice in an active call', async () => (await callFacts(alice))?.phase === 'active');
     await waitScreen(alice, 'incall');
+    // Chromium sends every packet as RED once it is negotiated: the native side unwraps them.
+    assert.equal((await callFacts(alice)).red, true, 'RED negotiated with the native callee');
     const heard = await remoteTone(alice);
     assertTone(heard.hz, NATIVE_HZ, 'browser hears native');
     await waitFor('quality figures on screen', async () => /RTT \d+ ms/.test(await alice.textContent('#quality')));
@@ -128,7 +130,10 @@ test('browser calls native: audio both ways, hangup from the browser, records ag
     assert.equal(record.ended_by_device, devices.aliceWeb.deviceId);
     assert.equal(record.answered_device, devices.bobNative.deviceId);
     // The page's history lists the call it just made, answered, with its talk time.
+    // An entry can show up first from a read made while the call rang; the page reads again
+    // 300 ms after the end, so wait for that one rather than take the first.
     await waitFor('history entry', async () => (await alice.textContent('#history')).includes(names.bob));
+    await waitFor('history entry answered', async () => /answered · 0:0\d/.test(await alice.textContent('#history li')), 5_000);
     assert.match(await alice.textContent('#history li'), /answered · 0:0\d/);
     await shot(alice, '04-ended');
   } finally {
@@ -161,6 +166,7 @@ test('native calls browser: the browser pre-connects with mDNS candidates, accep
     await grantMicrophone(bob, server);
     await bob.click('#accept-button');
     await waitFor('bob in an active call', async () => (await callFacts(bob))?.phase === 'active');
+    assert.equal((await callFacts(bob)).red, true, 'RED negotiated with the native caller');
     const heard = await remoteTone(bob);
     assertTone(heard.hz, NATIVE_HZ, 'browser hears native');
 

@@ -108,6 +108,9 @@ pub struct CallSummary {
     pub frames_sent: u64,
     pub frames_decoded: u64,
     pub frames_recovered_fec: u64,
+    /// Frames whose packet was lost, played whole from an RFC 2198 redundant copy (counted in
+    /// `frames_decoded` too).
+    pub frames_recovered_red: u64,
     /// Lost frames played with packet-loss concealment.
     pub frames_concealed: u64,
     /// Concealment played while the jitter buffer grew its delay or waited for a late packet

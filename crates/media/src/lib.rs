@@ -2,8 +2,8 @@
 //! adaptation ([`codec`]), an adaptive jitter buffer written for this project ([`jitter`]), the
 //! playout path that turns jitter-buffer decisions into PCM with FEC recovery and PLC
 //! ([`playout`]), audio devices behind one trait ([`device`]), and call quality estimates
-//! including an ITU-T G.107 E-model MOS ([`quality`]), and DTMF as RFC 4733 telephone-events
-//! ([`dtmf`]).
+//! including an ITU-T G.107 E-model MOS ([`quality`]), DTMF as RFC 4733 telephone-events
+//! ([`dtmf`]), and RFC 2198 redundant audio ([`red`]).
 //!
 //! Audio is 48 kHz mono, 16-bit PCM in 20 ms frames (10 ms selectable). Time is passed in; this
 //! crate never reads a clock.
@@ -15,6 +15,7 @@ mod error;
 pub mod jitter;
 pub mod playout;
 pub mod quality;
+pub mod red;
 
 // The types a call driver needs, at the crate root.
 pub use codec::{BitrateDecision, EncoderConfig, FrameDuration, NetworkReport, PolicyConfig};

@@ -116,6 +116,12 @@ impl AudioReceiver {
         }
     }
 
+    /// Takes an RFC 2198 redundant copy of a frame `distance` frames before the packet that
+    /// carried it; see [`crate::jitter::JitterBuffer::push_redundant`].
+    pub fn push_redundant(&mut self, now: Instant, packet: RtpAudioPacket, distance: u8) {
+        self.jitter.push_redundant(now, packet, distance);
+    }
+
     /// Fills all of `out` (exactly one frame of samples) for this playout tick; never fails on
     /// bad packets (a corrupt payload is concealed and counted), returns what it played. The
     /// only error is an `out` of the wrong length, which leaves the receiver untouched.
@@ -243,6 +249,17 @@ impl AudioSender {
         let decision = self.policy.update(report);
         self.encoder.apply(&decision)?;
         Ok(decision)
+    }
+
+    /// Whether the peer accepted RFC 2198 RED: the policy may then ask for copies
+    /// ([`Self::red_levels`]).
+    pub fn set_red_available(&mut self, available: bool) {
+        self.policy.set_red_available(available);
+    }
+
+    /// How many earlier frames each packet should carry as RED copies now.
+    pub fn red_levels(&self) -> u8 {
+        self.policy.current().red_levels
     }
 
     /// The bitrate in force, b/s.

@@ -248,7 +248,7 @@ fn misuse_is_an_error_and_reset_restarts_playout() {
 #[test]
 fn sender_follows_network_reports_within_bounds() {
     let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
-    assert_eq!(sender.bitrate_bps(), 32_000);
+    assert_eq!(sender.bitrate_bps(), 40_000);
     let cfg = sender.encoder_config().clone();
     for _ in 0..10 {
         sender

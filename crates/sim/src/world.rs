@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use ringwire_core::{Agent, AgentConfig, Command, Output, Report, SignalingWanted};
+use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, SignalingWanted};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
@@ -161,6 +161,16 @@ impl SimDevice {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The summary this device reported when `call` ended here, if it has ended.
+    pub fn ended_summary(&self, call: CallId) -> Option<CallSummary> {
+        self.reports.iter().find_map(|(_, r)| match r {
+            Report::Ended {
+                call_id, summary, ..
+            } if *call_id == call => Some(summary.as_ref().clone()),
+            _ => None,
+        })
     }
 
     /// Dominant frequency of the last second played.

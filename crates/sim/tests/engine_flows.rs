@@ -331,7 +331,7 @@ fn a_network_change_mid_call_trickles_the_new_candidate_and_keeps_the_call() {
 }
 
 /// Runs a 10 s call with `loss` on the media path both ways; returns Alice's receiver figures.
-fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64) {
+fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64, u64) {
     let (mut w, a, b1, b2) = alice_and_bob(seed);
     let call = ring_bob(&mut w, a, b1, b2);
     w.command(b1, Command::Answer { call_id: call }).unwrap();
@@ -345,15 +345,7 @@ fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64) {
         .set_default_link(LinkConfig::with_delay(Duration::from_millis(15)));
     w.command(a, Command::End { call_id: call }).unwrap();
     w.run_for(Duration::from_millis(100));
-    let summary = w
-        .device(a)
-        .reports
-        .iter()
-        .find_map(|(_, r)| match r {
-            Report::Ended { summary, .. } => Some(summary.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let summary = w.device(a).ended_summary(call).unwrap();
     let played = w.device(a).played;
     assert_eq!(
         played.recovered_fec, summary.frames_recovered_fec,
@@ -365,29 +357,24 @@ fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64) {
     );
     // Audio stays continuous: the tone is still what Alice hears.
     assert!((w.device(a).heard_hz() - BOB_HZ).abs() < 15.0);
-    let sent_by_bob = w
-        .device(b1)
-        .reports
-        .iter()
-        .find_map(|(_, r)| match r {
-            Report::Ended { summary, .. } => Some(summary.frames_sent),
-            _ => None,
-        })
-        .unwrap();
+    let sent_by_bob = w.device(b1).ended_summary(call).unwrap().frames_sent;
     (
         sent_by_bob,
         summary.frames_decoded,
         summary.frames_recovered_fec,
+        summary.frames_recovered_red,
         summary.frames_concealed,
     )
 }
 
 fn check_loss(seed: u64, loss: f64) {
-    let (sent, decoded, recovered, concealed) = call_under_loss(seed, loss);
+    let (sent, decoded, recovered, by_red, concealed) = call_under_loss(seed, loss);
     eprintln!(
-        "loss {loss}: sent {sent}, decoded {decoded}, recovered by FEC {recovered}, concealed {concealed}"
+        "loss {loss}: sent {sent}, decoded {decoded} (from RED copies {by_red}), recovered by FEC {recovered}, concealed {concealed}"
     );
     let repaired = recovered + concealed;
+    // Frames whose own packet arrived; RED copies stood in for the others.
+    let arrived = decoded - by_red;
     let missing = sent.saturating_sub(decoded);
     // Every frame Bob sent is either decoded at Alice or was lost and repaired (or is one of a
     // few frames in flight / skipped by the jitter buffer's delay adjustment).
@@ -395,12 +382,19 @@ fn check_loss(seed: u64, loss: f64) {
         missing.abs_diff(repaired) <= 8 + missing / 10,
         "sent {sent}, decoded {decoded}, recovered {recovered}, concealed {concealed}"
     );
-    let measured = missing as f64 / sent as f64;
+    let measured = sent.saturating_sub(arrived) as f64 / sent as f64;
     assert!(
         (measured - loss).abs() < 0.05,
         "loss {measured:.3} vs configured {loss}"
     );
     assert!(recovered > 0, "FEC repaired some of the losses");
+    // RED starts with the first loss report (1 s in) and then leaves only frames whose copies
+    // were lost too: most of the losses come back whole.
+    let lost = sent.saturating_sub(arrived);
+    assert!(
+        by_red * 2 >= lost,
+        "RED copies filled {by_red} of {lost} lost frames"
+    );
 }
 
 #[test]

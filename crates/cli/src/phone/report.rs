@@ -77,6 +77,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         frames_sent,
         frames_decoded,
         frames_recovered_fec,
+        frames_recovered_red,
         frames_concealed,
         frames_inserted,
     } = summary.as_ref();
@@ -97,6 +98,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
             "sent": frames_sent,
             "decoded": frames_decoded,
             "recovered_fec": frames_recovered_fec,
+            "recovered_red": frames_recovered_red,
             "concealed": frames_concealed,
             "inserted": frames_inserted,
         },

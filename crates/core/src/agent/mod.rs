@@ -477,6 +477,7 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         frames_sent: 0,
         frames_decoded: 0,
         frames_recovered_fec: 0,
+        frames_recovered_red: 0,
         frames_concealed: 0,
         frames_inserted: 0,
     };
@@ -488,6 +489,7 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         // conceals instead when that packet carries no FEC (Opus adds it only to frames it
         // classifies as speech), so count what was really played.
         summary.frames_recovered_fec = stats.jitter.recovered_fec - stats.fec_unavailable;
+        summary.frames_recovered_red = stats.jitter.recovered_red;
         summary.frames_concealed = stats.jitter.concealed + stats.fec_unavailable;
         summary.frames_inserted = stats.jitter.inserted;
         summary.quality = Some(audio::quality_of(call, audio));

@@ -1,13 +1,16 @@
-//! The audio of one answered call: the Opus sender (with its bitrate/FEC policy) and the
-//! receiver (jitter buffer + decoder), the DTMF keys going out in place of audio frames and
-//! coming in beside them, plus the media clock of what we send. Buffers are
-//! allocated once here so the per-frame path does not allocate.
+//! The audio of one answered call: the Opus sender (with its bitrate/FEC policy, and RFC 2198
+//! copies of earlier frames when the peer accepted RED and the policy asks for them) and the
+//! receiver (jitter buffer + decoder, fed RED copies for frames that did not arrive), the DTMF
+//! keys going out in place of audio frames and coming in beside them, plus the media clock of
+//! what we send. Buffers are allocated once
+//! here so the per-frame path does not allocate.
 
 use std::time::Instant;
 
 use ringwire_media::codec::{NetworkReport, MAX_PACKET_BYTES};
 use ringwire_media::dtmf::{DtmfKey, DtmfReceiver, DtmfSender, DtmfStep};
 use ringwire_media::jitter::RtpAudioPacket;
+use ringwire_media::red::{RedEncoder, MAX_DISTANCE};
 use ringwire_media::{AudioReceiver, AudioSender, FrameKind, MediaError, ReceiverConfig};
 
 use crate::agent::AgentConfig;
@@ -18,6 +21,9 @@ pub(crate) struct CallAudio {
     receiver: AudioReceiver,
     dtmf_out: DtmfSender,
     dtmf_in: DtmfReceiver,
+    /// Made once the peer's answer shows RED was accepted (it needs the Opus payload type).
+    red: Option<RedEncoder>,
+    red_packet: Vec<u8>,
     /// Media time of the next frame we send, 48 kHz units.
     media_time: u64,
     samples_per_frame: u64,
@@ -39,6 +45,8 @@ impl CallAudio {
             })?,
             dtmf_out: DtmfSender::new(config.dtmf, config.encoder.frame)?,
             dtmf_in: DtmfReceiver::new(),
+            red: None,
+            red_packet: Vec::with_capacity(MAX_PACKET_BYTES),
             media_time: 0,
             samples_per_frame: samples as u64,
             frame_ms: config.encoder.frame.millis(),
@@ -58,20 +66,51 @@ impl CallAudio {
             .sender
             .encode(input, &mut self.packet)
             .map_err(|e| e.to_string());
+        if self.red.is_none() {
+            if let Some(opus_pt) = pc.red_negotiated() {
+                let frame = u32::try_from(self.samples_per_frame).unwrap_or(u32::MAX);
+                match RedEncoder::new(opus_pt, frame) {
+                    Ok(red) => {
+                        self.red = Some(red);
+                        self.sender.set_red_available(true);
+                    }
+                    Err(error) => tracing::warn!(%error, "RED unusable; sending plain Opus"),
+                }
+            }
+        }
         let result = match self.dtmf_out.next_frame(self.media_time) {
-            Some(event) => (0..event.copies)
-                .try_for_each(|copy| {
-                    pc.send_telephone_event(
-                        now,
-                        event.timestamp,
-                        event.marker && copy == 0,
-                        &event.payload,
-                    )
-                })
-                .map_err(|e| e.to_string()),
-            None => encoded.and_then(|len| {
-                pc.send_audio(now, self.media_time, &self.packet[..len])
+            Some(event) => {
+                // The frames the tone replaced never went out: no copies of them either.
+                if let Some(red) = &mut self.red {
+                    red.clear();
+                }
+                (0..event.copies)
+                    .try_for_each(|copy| {
+                        pc.send_telephone_event(
+                            now,
+                            event.timestamp,
+                            event.marker && copy == 0,
+                            &event.payload,
+                        )
+                    })
                     .map_err(|e| e.to_string())
+            }
+            None => encoded.and_then(|len| {
+                let frame = &self.packet[..len];
+                let levels = self.sender.red_levels();
+                match &mut self.red {
+                    Some(red) => {
+                        // Remembered even when no copies go out, so they can start at once.
+                        red.encode(self.media_time, frame, levels, &mut self.red_packet);
+                        if levels > 0 {
+                            pc.send_red_audio(now, self.media_time, &self.red_packet)
+                        } else {
+                            pc.send_audio(now, self.media_time, frame)
+                        }
+                    }
+                    None => pc.send_audio(now, self.media_time, frame),
+                }
+                .map_err(|e| e.to_string())
             }),
         };
         // The media clock runs whether or not the frame got out: the receiver sees a gap, as
@@ -89,15 +128,28 @@ impl CallAudio {
     }
 
     pub fn receive(&mut self, packet: AudioPacket) {
-        self.receiver.push(
-            packet.received_at,
-            RtpAudioPacket {
-                ssrc: packet.ssrc,
-                seq: packet.seq,
-                timestamp: packet.timestamp,
-                payload: packet.payload,
-            },
-        );
+        let offset = u64::from(packet.redundancy_offset);
+        let mut rtp = RtpAudioPacket {
+            ssrc: packet.ssrc,
+            seq: packet.seq,
+            timestamp: packet.timestamp,
+            payload: packet.payload,
+        };
+        if offset == 0 {
+            self.receiver.push(packet.received_at, rtp);
+            return;
+        }
+        // A copy `distance` frames back; frames of another length than ours, or deeper than
+        // any sender goes, are not ours to place.
+        let distance = offset / self.samples_per_frame;
+        if offset % self.samples_per_frame != 0 || distance > u64::from(MAX_DISTANCE) {
+            return;
+        }
+        // One packet per frame while speech flows, so the copy's sequence number is the
+        // carrier's minus its distance.
+        rtp.seq = rtp.seq.wrapping_sub(distance as u16);
+        self.receiver
+            .push_redundant(packet.received_at, rtp, distance as u8);
     }
 
     /// Queues DTMF steps behind any still waiting.

@@ -72,9 +72,10 @@ impl PeerConfig {
         Ok(())
     }
 
-    /// The str0m instance: Opus (PT 111, `opus/48000/2`) and telephone-events at Opus's clock
-    /// (PT 110, `telephone-event/48000`, as Chromium offers them), RTP mode, RTCP at our
-    /// interval.
+    /// The str0m instance: Opus (PT 111, `opus/48000/2`) with RFC 2198 RED for it (PT 63,
+    /// `red/48000/2` with fmtp `111/111`), and telephone-events at Opus's clock (PT 110,
+    /// `telephone-event/48000`); all as Chromium offers them. RTP mode, RTCP at our interval.
+    /// In RTP mode str0m hands RED packets over as they came; `media.rs` unwraps them.
     ///
     /// RTP mode, not str0m's frame mode: the frame mode holds audio back up to 15 packets or 1 s
     /// to reorder across a loss, which is the jitter buffer's job, and its `MediaData` has no
@@ -88,7 +89,7 @@ impl PeerConfig {
         };
         let mut config = RtcConfig::new()
             .clear_codecs()
-            .enable_opus(true, false)
+            .enable_opus(true, true)
             .set_rtp_mode(true)
             .set_stats_interval(self.stats_interval)
             .set_rtcp_report_interval_audio(rtc_interval);

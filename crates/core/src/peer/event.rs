@@ -110,6 +110,10 @@ pub struct AudioPacket {
     pub marker: bool,
     /// When the datagram carrying it was received (the `now` given to `handle_receive`).
     pub received_at: Instant,
+    /// 0 for a packet as sent. Otherwise an RFC 2198 redundant copy of an earlier frame, this
+    /// many 48 kHz units before the packet that carried it (`timestamp` is already the copy's
+    /// own; `seq` is still the carrier's).
+    pub redundancy_offset: u32,
     /// The Opus packet.
     pub payload: Vec<u8>,
 }
@@ -121,6 +125,7 @@ impl fmt::Debug for AudioPacket {
             .field("seq", &self.seq)
             .field("timestamp", &self.timestamp)
             .field("marker", &self.marker)
+            .field("redundancy_offset", &self.redundancy_offset)
             .field("len", &self.payload.len())
             .finish()
     }

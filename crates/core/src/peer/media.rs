@@ -1,5 +1,5 @@
-//! Audio and RFC 4733 telephone-events in and out, and the media hold used while the phone
-//! rings.
+//! Audio (plain Opus, or wrapped in RFC 2198 RED when the peer accepted it) and RFC 4733
+//! telephone-events in and out, and the media hold used while the phone rings.
 
 use std::time::Instant;
 
@@ -8,6 +8,8 @@ use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpPacket, RtpWrite};
 use str0m::Input;
 use tracing::{debug, info, trace, warn};
+
+use ringwire_media::red::RedPacket;
 
 use super::{AudioPacket, Output, PeerConnection, PeerEvent, TelephoneEventPacket};
 use crate::CoreError;
@@ -21,6 +23,10 @@ pub(super) struct Audio {
     /// The negotiated `telephone-event/48000` payload type, if the peer offered or accepted
     /// DTMF.
     dtmf_pt: Option<Pt>,
+    /// The negotiated `red/48000/2` payload type wrapping Opus, if the peer accepted RED.
+    red_pt: Option<Pt>,
+    /// RED packets received that could not be parsed (dropped whole).
+    red_malformed: u64,
     pub(super) enabled: bool,
     /// Next extended RTP sequence number to send.
     next_seq: u64,
@@ -45,6 +51,8 @@ impl Audio {
             mid: None,
             pt: None,
             dtmf_pt: None,
+            red_pt: None,
+            red_malformed: 0,
             enabled,
             next_seq: random & 0x7fff,
             ts_offset: (random >> 32) as u32,
@@ -96,6 +104,34 @@ impl PeerConnection {
         payload: &[u8],
     ) -> Result<(), CoreError> {
         let pt = self.audio.pt;
+        let marker = self.audio.marker_next;
+        self.write_rtp(now, pt, rtp_timestamp_48k, marker, payload)?;
+        self.audio.marker_next = false;
+        Ok(())
+    }
+
+    /// The negotiated Opus payload type, when the peer accepted RFC 2198 RED for it: RED
+    /// blocks name it, and [`send_red_audio`](Self::send_red_audio) works.
+    pub fn red_negotiated(&self) -> Option<u8> {
+        self.audio.red_pt.and(self.audio.pt).map(|pt| *pt)
+    }
+
+    /// Received RED packets dropped because they could not be parsed.
+    pub fn red_malformed(&self) -> u64 {
+        self.audio.red_malformed
+    }
+
+    /// Sends one RFC 2198 RED payload (built by `ringwire_media::red::RedEncoder`) carrying the
+    /// Opus frame at `rtp_timestamp_48k` and copies of earlier ones. Fails like
+    /// [`send_audio`](Self::send_audio), and with [`CoreError::NoCommonAudioCodec`] when the
+    /// peer did not accept RED.
+    pub fn send_red_audio(
+        &mut self,
+        now: Instant,
+        rtp_timestamp_48k: u64,
+        payload: &[u8],
+    ) -> Result<(), CoreError> {
+        let pt = self.audio.pt.and(self.audio.red_pt);
         let marker = self.audio.marker_next;
         self.write_rtp(now, pt, rtp_timestamp_48k, marker, payload)?;
         self.audio.marker_next = false;
@@ -177,16 +213,18 @@ impl PeerConnection {
         }
     }
 
-    /// After a remote description: finds the negotiated Opus and telephone-event payload
+    /// After a remote description: finds the negotiated Opus, RED and telephone-event payload
     /// types.
     pub(super) fn check_audio(&mut self) -> Result<(), CoreError> {
         let mid = self.audio.mid.ok_or(CoreError::NoCommonAudioCodec)?;
         let media = self.rtc.media(mid).ok_or(CoreError::NoCommonAudioCodec)?;
-        let opus = self
+        let opus_params = self
             .rtc
             .codec_config()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .map(|p| p.pt());
+            .find(|p| p.spec().codec == Codec::Opus);
+        let opus = opus_params.map(|p| p.pt());
+        // str0m keeps RED on the Opus parameters only when both sides listed it.
+        let red = opus_params.and_then(|p| p.red());
         let pt = opus
             .filter(|pt| media.remote_pts().contains(pt))
             .ok_or(CoreError::NoCommonAudioCodec)?;
@@ -201,16 +239,18 @@ impl PeerConnection {
             })
             .map(|p| p.pt())
             .filter(|pt| media.remote_pts().contains(pt));
-        debug!(%pt, dtmf = ?dtmf.map(|p| *p), "opus negotiated");
+        debug!(%pt, dtmf = ?dtmf.map(|p| *p), red = ?red.map(|p| *p), "opus negotiated");
         self.audio.pt = Some(pt);
         self.audio.dtmf_pt = dtmf;
+        self.audio.red_pt = red;
         Ok(())
     }
 
     pub(super) fn on_rtp(&mut self, p: RtpPacket) {
         let pt = Some(p.header.payload_type);
         let dtmf = pt == self.audio.dtmf_pt;
-        if pt != self.audio.pt && !dtmf {
+        let red = pt == self.audio.red_pt && pt.is_some();
+        if pt != self.audio.pt && !dtmf && !red {
             trace!(pt = %p.header.payload_type, "RTP packet for another payload type dropped");
             return;
         }
@@ -230,15 +270,46 @@ impl PeerConnection {
             )));
             return;
         }
-        self.out
-            .push_back(Output::Event(PeerEvent::AudioReceived(AudioPacket {
-                ssrc: *p.header.ssrc,
-                seq: p.header.sequence_number,
-                extended_seq: *p.seq_no,
-                timestamp: p.header.timestamp,
-                marker: p.header.marker,
-                received_at: p.timestamp,
-                payload: p.payload.to_vec(),
-            })));
+        let packet = |payload: &[u8], redundancy_offset: u32| AudioPacket {
+            ssrc: *p.header.ssrc,
+            seq: p.header.sequence_number,
+            extended_seq: *p.seq_no,
+            timestamp: p.header.timestamp.wrapping_sub(redundancy_offset),
+            marker: p.header.marker && redundancy_offset == 0,
+            received_at: p.timestamp,
+            redundancy_offset,
+            payload: payload.to_vec(),
+        };
+        if !red {
+            let audio = packet(&p.payload, 0);
+            self.out
+                .push_back(Output::Event(PeerEvent::AudioReceived(audio)));
+            return;
+        }
+        let parsed = match RedPacket::parse(&p.payload) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                self.audio.red_malformed += 1;
+                if self.audio.red_malformed.is_power_of_two() {
+                    debug!(%reason, count = self.audio.red_malformed, "RED packet dropped");
+                }
+                return;
+            }
+        };
+        let opus = self.audio.pt.map(|pt| *pt);
+        // The primary first: a copy is only wanted for a slot its original did not fill.
+        if Some(parsed.primary.pt) == opus && !parsed.primary.data.is_empty() {
+            let audio = packet(parsed.primary.data, 0);
+            self.out
+                .push_back(Output::Event(PeerEvent::AudioReceived(audio)));
+        }
+        // Blocks of another codec (RFC 2198 allows them) never reach the Opus decoder.
+        for block in parsed.redundant.iter().rev() {
+            if Some(block.pt) == opus && block.ts_offset > 0 && !block.data.is_empty() {
+                let audio = packet(block.data, block.ts_offset);
+                self.out
+                    .push_back(Output::Event(PeerEvent::AudioReceived(audio)));
+            }
+        }
     }
 }

@@ -142,6 +142,8 @@ pub struct CallSummary {
     pub frames_sent: u64,
     pub frames_decoded: u64,
     pub frames_recovered_fec: u64,
+    /// Lost frames played whole from an RFC 2198 redundant copy (also in `frames_decoded`).
+    pub frames_recovered_red: u64,
     pub frames_concealed: u64,
     pub frames_inserted: u64,
 }
@@ -298,6 +300,7 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             frames_sent: s.frames_sent,
             frames_decoded: s.frames_decoded,
             frames_recovered_fec: s.frames_recovered_fec,
+            frames_recovered_red: s.frames_recovered_red,
             frames_concealed: s.frames_concealed,
             frames_inserted: s.frames_inserted,
         }

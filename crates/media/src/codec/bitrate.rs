@@ -20,6 +20,18 @@
 //!    towards the minimum and climbs back additively once the queue drains (AIMD, as TCP and
 //!    WebRTC's audio network adaptor do). Voice is a few tens of kb/s, so this matters most on
 //!    thin uplinks, where it matters a lot.
+//! 4. **Loss that is not congestion: send copies.** In-band FEC rebuilds only the one frame
+//!    before a packet, and coarsely; a burst of two or three lost packets defeats it. When the
+//!    peer accepted RFC 2198 RED, the policy asks for copies of the last frame from
+//!    [`RED_ONE_LEVEL_PCT`] loss, of the last two from [`RED_TWO_LEVELS_PCT`] and of the last
+//!    three from [`RED_THREE_LEVELS_PCT`] (bursts then run long). Until the first report it
+//!    sends one copy, as browsers always do: the start of a call is protected before anything
+//!    is known, and a clean path costs one doubled second. The copies
+//!    replace the bitrate boost of point 2 (the Opus rate stays at the start rate, so one
+//!    level costs one more frame's worth, not more), and the encoder is told the loss that is
+//!    left after them (`p^(levels + 1)` for independent loss, never below the floor), so LBRR
+//!    stops eating the primary encoding's bits for losses RED already covers. Congestion turns
+//!    RED off: copies are extra traffic.
 
 use std::time::Duration;
 
@@ -28,12 +40,18 @@ use crate::MediaError;
 
 /// The lowest expected loss fed to the encoder while FEC is on, in percent.
 pub const FEC_FLOOR_PCT: u8 = 2;
+/// Loss estimate (percent) from which one RED level is sent.
+pub const RED_ONE_LEVEL_PCT: f64 = 2.0;
+/// Loss estimate (percent) from which two RED levels are sent (bursts of two are then likely).
+pub const RED_TWO_LEVELS_PCT: f64 = 8.0;
+/// Loss estimate (percent) from which three RED levels are sent.
+pub const RED_THREE_LEVELS_PCT: f64 = 15.0;
 /// Loss (percent) at and above which random-loss boosting reaches the maximum bitrate.
 pub const FULL_BOOST_LOSS_PCT: f64 = 20.0;
 /// How much of the old estimate survives a lower report: 0.7 halves an excess in about 2 reports.
 const LOSS_DECAY: f64 = 0.7;
-/// The largest increase per report, b/s: from the 32 kb/s start to 48 kb/s (the target at 10 %
-/// loss with the default bounds) takes four reports.
+/// The largest increase per report, b/s: from a 32 kb/s start to 48 kb/s (the target at 10 %
+/// loss with 16–64 kb/s bounds) takes four reports.
 const STEP_UP_BPS: u32 = 4_000;
 /// The largest decrease per report when loss fades (not congestion), b/s.
 const STEP_DOWN_BPS: u32 = 2_000;
@@ -96,6 +114,9 @@ pub struct BitrateDecision {
     pub packet_loss_pct: u8,
     /// Whether the last report looked like congestion (for stats and logs).
     pub congested: bool,
+    /// How many earlier frames each packet should carry as RFC 2198 redundancy (0–2), if the
+    /// peer accepted RED; see point 4 of the module docs.
+    pub red_levels: u8,
 }
 
 /// The bitrate/FEC state machine. See the module docs for the reasoning.
@@ -106,6 +127,10 @@ pub struct BitratePolicy {
     loss_estimate: f64,
     rtt_baseline: Option<Duration>,
     congested: bool,
+    /// Whether the peer accepted RFC 2198 RED (point 4 applies only then).
+    red_available: bool,
+    /// Whether a report has come in yet.
+    reported: bool,
 }
 
 impl BitratePolicy {
@@ -127,6 +152,8 @@ impl BitratePolicy {
             loss_estimate: 0.0,
             rtt_baseline: None,
             congested: false,
+            red_available: false,
+            reported: false,
         })
     }
 
@@ -136,11 +163,34 @@ impl BitratePolicy {
             bitrate_bps: self.bitrate_bps,
             packet_loss_pct: self.fed_loss_pct(),
             congested: self.congested,
+            red_levels: self.red_levels(),
+        }
+    }
+
+    /// Tells the policy whether the peer accepted RED; until then it never asks for copies.
+    pub fn set_red_available(&mut self, available: bool) {
+        self.red_available = available;
+    }
+
+    fn red_levels(&self) -> u8 {
+        if !self.red_available || self.congested {
+            0
+        } else if !self.reported {
+            1
+        } else if self.loss_estimate >= RED_THREE_LEVELS_PCT {
+            3
+        } else if self.loss_estimate >= RED_TWO_LEVELS_PCT {
+            2
+        } else if self.loss_estimate >= RED_ONE_LEVEL_PCT {
+            1
+        } else {
+            0
         }
     }
 
     /// Takes one report and returns the new decision.
     pub fn update(&mut self, report: NetworkReport) -> BitrateDecision {
+        self.reported = true;
         let loss = if report.loss_pct.is_finite() {
             report.loss_pct.clamp(0.0, 100.0)
         } else {
@@ -164,8 +214,13 @@ impl BitratePolicy {
             let reduced = (f64::from(self.bitrate_bps) * BACKOFF) as u32;
             reduced.max(min)
         } else {
-            // Point 2: move towards a loss-dependent target in bounded steps.
-            let boost = (self.loss_estimate / FULL_BOOST_LOSS_PCT).min(1.0);
+            // Point 2: move towards a loss-dependent target in bounded steps; point 4: RED's
+            // copies take the place of the boost.
+            let boost = if self.red_levels() > 0 {
+                0.0
+            } else {
+                (self.loss_estimate / FULL_BOOST_LOSS_PCT).min(1.0)
+            };
             // Whole kb/s, so a long-decayed loss estimate settles exactly at `start`.
             let extra = (f64::from(max - start) * boost / 1000.0).round() as u32 * 1000;
             let target = (start + extra).min(max);
@@ -193,9 +248,12 @@ impl BitratePolicy {
     }
 
     fn fed_loss_pct(&self) -> u8 {
+        // What the decoder will miss: with RED, only frames whose copies were lost too.
+        let pct = self.loss_estimate.clamp(0.0, 100.0);
+        let left = pct * (pct / 100.0).powi(i32::from(self.red_levels()));
         // Round up: telling the encoder slightly more loss than measured costs a little bitrate;
         // telling it less leaves a frame unprotected.
-        let pct = self.loss_estimate.ceil().clamp(0.0, 100.0) as u8;
+        let pct = left.ceil().clamp(0.0, 100.0) as u8;
         pct.max(FEC_FLOOR_PCT)
     }
 }
@@ -210,8 +268,76 @@ mod tests {
         NetworkReport { loss_pct, rtt }
     }
 
+    /// 32 kb/s start, 16–64 kb/s bounds: the numbers below are worked out for these.
     fn policy() -> BitratePolicy {
-        BitratePolicy::new(PolicyConfig::default()).unwrap()
+        BitratePolicy::new(PolicyConfig {
+            min_bitrate_bps: 16_000,
+            max_bitrate_bps: 64_000,
+            start_bitrate_bps: 32_000,
+        })
+        .unwrap()
+    }
+
+    fn policy_with_red() -> BitratePolicy {
+        let mut p = policy();
+        p.set_red_available(true);
+        p
+    }
+
+    #[test]
+    fn red_follows_loss_and_replaces_the_boost() {
+        let mut p = policy_with_red();
+        assert_eq!(p.current().red_levels, 1, "one copy until the first report");
+        assert_eq!(
+            p.update(report(0.0, CLEAN_RTT)).red_levels,
+            0,
+            "a clean path: none"
+        );
+        let d = p.update(report(5.0, CLEAN_RTT));
+        assert_eq!(d.red_levels, 1);
+        assert_eq!(d.bitrate_bps, 32_000, "copies instead of a higher rate");
+        assert_eq!(
+            d.packet_loss_pct, FEC_FLOOR_PCT,
+            "0.05^2 is under the floor"
+        );
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!(d.red_levels, 2);
+        assert_eq!(d.packet_loss_pct, FEC_FLOOR_PCT, "0.1^3 = 0.1 %");
+        let d = p.update(report(20.0, CLEAN_RTT));
+        assert_eq!(d.red_levels, 3);
+        assert_eq!(d.packet_loss_pct, FEC_FLOOR_PCT, "0.2^4 = 0.16 %");
+        let d = p.update(report(50.0, CLEAN_RTT));
+        assert_eq!(d.packet_loss_pct, 7, "0.5^4 = 6.25 %, rounded up");
+        // Loss fades: the estimate decays 50 -> 35 -> 24.5 -> ... and RED steps down with it.
+        let mut levels = Vec::new();
+        for _ in 0..12 {
+            levels.push(p.update(report(0.0, CLEAN_RTT)).red_levels);
+        }
+        assert_eq!(levels.first(), Some(&3));
+        assert_eq!(levels.last(), Some(&0));
+        assert!(levels.windows(2).all(|w| w[0] >= w[1]), "{levels:?}");
+    }
+
+    #[test]
+    fn congestion_turns_red_off() {
+        let mut p = policy_with_red();
+        p.update(report(0.0, CLEAN_RTT));
+        assert_eq!(p.update(report(5.0, CLEAN_RTT)).red_levels, 1);
+        let d = p.update(report(8.0, Some(Duration::from_millis(250))));
+        assert!(d.congested);
+        assert_eq!(d.red_levels, 0);
+        assert_eq!(
+            d.packet_loss_pct, 8,
+            "in-band FEC carries the protection alone"
+        );
+    }
+
+    #[test]
+    fn without_red_from_the_peer_loss_is_met_with_fec_and_bitrate() {
+        let mut p = policy();
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!((d.red_levels, d.packet_loss_pct), (0, 10));
+        assert!(d.bitrate_bps > 32_000);
     }
 
     #[test]

@@ -17,7 +17,11 @@ pub struct EncoderConfig {
     /// rate and at 20 % loss takes a large share of it; 64 kb/s keeps the primary encoding
     /// wideband while it does.
     pub max_bitrate_bps: u32,
-    /// Where a call starts: 32 kb/s is what RingRTC and most WebRTC apps use for voice.
+    /// Where a call starts, and where a clean network settles. 40 kb/s, not the 32 kb/s most
+    /// WebRTC apps use: the in-band FEC copy that is always carried (the policy's floor) lives
+    /// inside this rate, and at 32 kb/s it costs the primary encoding about 0.3 PESQ-WB on a
+    /// clean path (3.59 against 3.90 without it, libopus, three espeak-ng clips); at 40 kb/s
+    /// the floor costs nothing measurable (3.88).
     pub start_bitrate_bps: u32,
     /// libopus complexity 0–10. 9 is libopus's default; 5 roughly halves the CPU cost, which
     /// matters on old phones.
@@ -37,7 +41,7 @@ impl Default for EncoderConfig {
             frame: FrameDuration::Ms20,
             min_bitrate_bps: 16_000,
             max_bitrate_bps: 64_000,
-            start_bitrate_bps: 32_000,
+            start_bitrate_bps: 40_000,
             complexity: 9,
             dtx: false,
             inband_fec: true,

@@ -297,6 +297,6 @@ fn config_validation() {
     assert!(FrameDuration::from_millis(40).is_err());
     assert_eq!(FrameDuration::from_millis(10).unwrap(), FrameDuration::Ms10);
     let enc = encoder(d());
-    assert_eq!(enc.bitrate_bps(), 32_000);
+    assert_eq!(enc.bitrate_bps(), 40_000);
     assert_eq!(enc.packet_loss_pct(), 2, "FEC floor from the start");
 }

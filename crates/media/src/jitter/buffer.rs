@@ -91,6 +91,9 @@ pub struct JitterBuffer {
     /// after PLC it is what the decoder needs to resynchronise. Dropping it would stack a
     /// second discontinuity on the first.
     pub(super) after_loss: bool,
+    /// The deepest RFC 2198 redundancy distance (frames) seen lately, and when: after a gap the
+    /// target leaves room for copies that come that many frames late.
+    pub(super) red_depth: Option<(u8, f64)>,
     /// Smoothed payload size of played non-DTX frames, to spot quiet frames.
     pub(super) avg_payload: f64,
     pub(super) stats: JitterStats,
@@ -123,6 +126,7 @@ impl JitterBuffer {
             in_silence: false,
             last_speech_skip_ms: None,
             after_loss: false,
+            red_depth: None,
             avg_payload: 0.0,
             stats: JitterStats::default(),
         })
@@ -145,6 +149,48 @@ impl JitterBuffer {
                 self.note_arrival(now_ms, ts, seq);
             }
             Class::OffTimeline => self.off_timeline(now_ms, packet),
+        }
+    }
+
+    /// Takes a copy of an earlier frame carried by RFC 2198 redundancy, `distance` frames before
+    /// the packet that brought it (push that packet first). The copy fills its slot only if the
+    /// slot's own packet never came and the slot has not played yet; then it counts as a
+    /// received packet and in `recovered_red`. Otherwise, as for most copies (their original
+    /// arrived), it is dropped uncounted. It adds no arrival sample: it comes late by design
+    /// and would read as jitter.
+    pub fn push_redundant(&mut self, now: Instant, packet: RtpAudioPacket, distance: u8) {
+        let now_ms = self.ms(now);
+        let window = f64::from(self.cfg.window_ms);
+        self.red_depth = match self.red_depth {
+            Some((depth, at)) if depth > distance && now_ms - at < window => Some((depth, at)),
+            _ => Some((distance.max(1), now_ms)),
+        };
+        if self.ssrc != Some(packet.ssrc)
+            || !matches!(self.phase, Phase::Buffering | Phase::Playing)
+        {
+            return;
+        }
+        let (ts, seq) = self.unwrap(&packet);
+        let before_timeline = self.cursor.is_some_and(|c| ts < c.ts);
+        if before_timeline
+            || self.seen.contains(seq)
+            || !matches!(self.classify(ts, seq), Class::Accept)
+        {
+            return;
+        }
+        self.stats.packets_received += 1;
+        self.stats.recovered_red += 1;
+        self.seen.insert(seq);
+        self.packets.insert(
+            ts,
+            Buffered {
+                seq,
+                payload: packet.payload,
+            },
+        );
+        if self.packets.len() > self.cfg.max_packets {
+            self.packets.pop_last();
+            self.stats.discarded += 1;
         }
     }
 

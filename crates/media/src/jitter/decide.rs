@@ -97,7 +97,14 @@ impl JitterBuffer {
             .last_gap_ms
             .is_some_and(|t| now_ms - t < f64::from(self.cfg.window_ms))
         {
-            floor = floor.max(2.0 * frame);
+            // In-band FEC needs the next packet before the lost slot plays; RED copies come
+            // up to the sender's deepest distance later.
+            let window = f64::from(self.cfg.window_ms);
+            let depth = self
+                .red_depth
+                .filter(|(_, at)| now_ms - at < window)
+                .map_or(1, |(depth, _)| depth);
+            floor = floor.max(f64::from(1 + depth) * frame);
         }
         target.max(floor).min(f64::from(self.cfg.max_delay_ms))
     }

@@ -16,7 +16,9 @@
 //! rule; like NetEq we start at `initial_delay_ms` (NetEq's 80 ms by default) until half a window
 //! of samples exists, and rise above it at once if the window already asks for more. When the window
 //! has seen a sequence gap, the floor becomes two frames: Opus in-band FEC for a lost frame
-//! travels in the *next* packet, which must already be here when the lost slot plays.
+//! travels in the *next* packet, which must already be here when the lost slot plays; while the
+//! sender's RFC 2198 redundancy reaches `d` frames back ([`JitterBuffer::push_redundant`]), the
+//! floor is `1 + d` frames, so a copy can still fill a slot lost in a burst of `d`.
 //!
 //! The target therefore rises as soon as one slow packet arrives (the percentile sees it at
 //! once) and falls only when slow packets leave the window, two seconds later.
@@ -203,7 +205,7 @@ pub struct JitterStats {
     /// Delay of the slot played by the last `pop`, relative to the fastest packet in the
     /// window, ms (0 while nothing plays).
     pub current_delay_ms: u32,
-    /// Every pushed packet.
+    /// Every pushed packet, and the RFC 2198 copies that filled a missing slot.
     pub packets_received: u64,
     /// Same sequence number (or timestamp) as a packet already received.
     pub duplicates: u64,
@@ -215,6 +217,9 @@ pub struct JitterStats {
     pub recovered_fec: u64,
     /// Lost slots played with decoder PLC.
     pub concealed: u64,
+    /// Slots whose packet never came, filled by an RFC 2198 redundant copy before they played
+    /// (so not in `lost`: the frame played whole).
+    pub recovered_red: u64,
     /// Packets that arrived with a lower sequence number than one already received.
     pub reordered: u64,
     /// Times the stream's SSRC changed (each starts the buffer over).

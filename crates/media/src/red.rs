@@ -146,20 +146,9 @@ impl RedEncoder {
     /// they were sent and fit; `levels` 0 writes the primary alone. Then remembers `frame`.
     pub fn encode(&mut self, time: u64, frame: &[u8], levels: u8, out: &mut Vec<u8>) {
         out.clear();
-        let levels = levels.min(MAX_DISTANCE);
-        let wanted = |t: u64| {
-            let back = time.checked_sub(t)?;
-            let distance = back / u64::from(self.frame_ts);
-            (back % u64::from(self.frame_ts) == 0 && (1..=u64::from(levels)).contains(&distance))
-                .then_some(back as u32)
-        };
-        let blocks: Vec<(u32, &[u8])> = self
-            .history
-            .iter()
-            .filter_map(|(t, data)| Some((wanted(*t)?, data.as_slice())))
-            .filter(|(_, data)| !data.is_empty() && data.len() <= MAX_BLOCK_LEN)
-            .collect();
-        for (offset, data) in &blocks {
+        // Headers first, then the blocks' data in the same order: two passes over the history,
+        // so the per-frame path does not allocate.
+        for (offset, data) in self.blocks(time, levels) {
             let len = data.len();
             out.push(0x80 | self.pt);
             out.push((offset >> 6) as u8);
@@ -167,11 +156,25 @@ impl RedEncoder {
             out.push(len as u8);
         }
         out.push(self.pt);
-        for (_, data) in &blocks {
+        for (_, data) in self.blocks(time, levels) {
             out.extend_from_slice(data);
         }
         out.extend_from_slice(frame);
         self.remember(time, frame);
+    }
+
+    /// The remembered frames 1 to `levels` (at most [`MAX_DISTANCE`]) frames before `time`
+    /// that fit in a block, oldest first, with their timestamp offsets.
+    fn blocks(&self, time: u64, levels: u8) -> impl Iterator<Item = (u32, &[u8])> {
+        let frame_ts = u64::from(self.frame_ts);
+        let deepest = u64::from(levels.min(MAX_DISTANCE));
+        self.history.iter().filter_map(move |(t, data)| {
+            let back = time.checked_sub(*t)?;
+            let wanted = back % frame_ts == 0 && (1..=deepest).contains(&(back / frame_ts));
+            let fits = !data.is_empty() && data.len() <= MAX_BLOCK_LEN;
+            // `back` is at most MAX_DISTANCE frames, which `new` keeps within 14 bits.
+            (wanted && fits).then_some((back as u32, data.as_slice()))
+        })
     }
 
     /// Forgets the sent frames: what follows must not carry audio from before (a DTMF tone

@@ -73,6 +73,7 @@ mod link;
 mod net;
 mod platform;
 mod rng;
+pub mod scenario;
 mod signaling;
 mod world;
 

@@ -7,37 +7,21 @@
 
 use std::time::Duration;
 
-use ringwire_core::{CallState, Command, CoreError, Report};
+use ringwire_core::{Command, CoreError, Report};
 use ringwire_proto::CallId;
-use ringwire_server::router::RouterConfig;
-use ringwire_sim::{Dev, LinkConfig, Loss, World};
+use ringwire_sim::{scenario, Dev, LinkConfig, Loss, World};
 
 const ALICE_HZ: f64 = 440.0;
 const BOB_HZ: f64 = 880.0;
 
 /// Alice calls Bob over `link`; runs until Bob's device rings.
 fn ringing_call(seed: u64, link: LinkConfig) -> (World, Dev, Dev, CallId) {
-    let mut w = World::new(seed, RouterConfig::default());
-    let alice = w.add_user("alice").unwrap();
-    let bob = w.add_user("bob").unwrap();
-    let a = w.add_device(&alice, "alice", ALICE_HZ);
-    let b = w.add_device(&bob, "bob", BOB_HZ);
-    w.net.set_default_link(link);
-    w.run_for(Duration::from_millis(200));
-    let call = w.call(a, "bob");
-    assert!(w.run_until(Duration::from_secs(2), |w| w
-        .device(b)
-        .incoming_calls()
-        .contains(&call)));
-    (w, a, b, call)
+    scenario::ringing_call(seed, link, ALICE_HZ, BOB_HZ)
 }
 
 /// Bob answers the ringing call; runs until both are active.
 fn answer(w: &mut World, a: Dev, b: Dev, call: CallId) {
-    w.run_for(Duration::from_millis(300));
-    w.command(b, Command::Answer { call_id: call }).unwrap();
-    let active = |w: &World, d: Dev| w.device(d).agent.call_state(call) == Some(CallState::Active);
-    assert!(w.run_until(Duration::from_secs(3), |w| active(w, a) && active(w, b)));
+    scenario::answer(w, a, b, call, Duration::from_millis(300));
 }
 
 fn active_call(seed: u64, link: LinkConfig) -> (World, Dev, Dev, CallId) {

@@ -1,37 +1,24 @@
 //! RFC 2198 redundancy between two real call engines in virtual time: a clean call stops
-//! sending copies after the first report; once the far end reports loss, each packet carries copies of the frames before it,
-//! and under bursty loss (bursts of three on average) more lost frames play whole from a copy
-//! than are rebuilt coarsely by Opus FEC or concealed.
+//! sending copies after the first report and never needs one; once the far end reports loss,
+//! each packet carries copies of the frames before it, and under bursty loss (bursts of three
+//! on average) more lost frames play whole from a copy than are rebuilt coarsely by Opus FEC
+//! or concealed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::time::Duration;
 
-use ringwire_core::{CallState, CallSummary, Command};
-use ringwire_server::router::RouterConfig;
-use ringwire_sim::{LinkConfig, Loss, World};
+use ringwire_core::{CallSummary, Command};
+use ringwire_sim::{scenario, LinkConfig, Loss};
 
 const ALICE_HZ: f64 = 440.0;
 const BOB_HZ: f64 = 880.0;
 
 /// A call of `seconds` with `loss` on the media path both ways; Alice's summary at the end.
 fn call_under(seed: u64, loss: Loss, seconds: u64) -> (CallSummary, f64) {
-    let mut w = World::new(seed, RouterConfig::default());
-    let alice = w.add_user("alice").unwrap();
-    let bob = w.add_user("bob").unwrap();
-    let a = w.add_device(&alice, "alice", ALICE_HZ);
-    let b = w.add_device(&bob, "bob", BOB_HZ);
     let clean = LinkConfig::with_delay(Duration::from_millis(20));
-    w.net.set_default_link(clean.clone());
-    w.run_for(Duration::from_millis(200));
-    let call = w.call(a, "bob");
-    assert!(w.run_until(Duration::from_secs(2), |w| w
-        .device(b)
-        .incoming_calls()
-        .contains(&call)));
-    w.command(b, Command::Answer { call_id: call }).unwrap();
-    let active = |w: &World| w.device(a).agent.call_state(call) == Some(CallState::Active);
-    assert!(w.run_until(Duration::from_secs(3), active));
+    let (mut w, a, b, call) = scenario::ringing_call(seed, clean.clone(), ALICE_HZ, BOB_HZ);
+    scenario::answer(&mut w, a, b, call, Duration::ZERO);
     w.net.set_default_link(clean.clone().loss(loss));
     w.run_for(Duration::from_secs(seconds));
     w.net.set_default_link(clean);
@@ -43,7 +30,7 @@ fn call_under(seed: u64, loss: Loss, seconds: u64) -> (CallSummary, f64) {
 }
 
 #[test]
-fn a_clean_call_sends_no_copies() {
+fn a_clean_call_needs_no_copies() {
     let (s, heard) = call_under(21, Loss::None, 5);
     assert_eq!(s.frames_recovered_red, 0, "{s:?}");
     assert_eq!(s.frames_concealed, 0, "{s:?}");

@@ -2,8 +2,7 @@
 //! copies of earlier frames when the peer accepted RED and the policy asks for them) and the
 //! receiver (jitter buffer + decoder, fed RED copies for frames that did not arrive), the DTMF
 //! keys going out in place of audio frames and coming in beside them, plus the media clock of
-//! what we send. Buffers are allocated once
-//! here so the per-frame path does not allocate.
+//! what we send. Buffers are allocated once here so the per-frame path does not allocate.
 
 use std::time::Instant;
 

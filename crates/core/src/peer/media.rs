@@ -103,11 +103,7 @@ impl PeerConnection {
         rtp_timestamp_48k: u64,
         payload: &[u8],
     ) -> Result<(), CoreError> {
-        let pt = self.audio.pt;
-        let marker = self.audio.marker_next;
-        self.write_rtp(now, pt, rtp_timestamp_48k, marker, payload)?;
-        self.audio.marker_next = false;
-        Ok(())
+        self.write_audio(now, self.audio.pt, rtp_timestamp_48k, payload)
     }
 
     /// The negotiated Opus payload type, when the peer accepted RFC 2198 RED for it: RED
@@ -132,6 +128,17 @@ impl PeerConnection {
         payload: &[u8],
     ) -> Result<(), CoreError> {
         let pt = self.audio.pt.and(self.audio.red_pt);
+        self.write_audio(now, pt, rtp_timestamp_48k, payload)
+    }
+
+    /// One audio packet as `pt` (Opus or RED), with the talkspurt marker when one starts.
+    fn write_audio(
+        &mut self,
+        now: Instant,
+        pt: Option<Pt>,
+        rtp_timestamp_48k: u64,
+        payload: &[u8],
+    ) -> Result<(), CoreError> {
         let marker = self.audio.marker_next;
         self.write_rtp(now, pt, rtp_timestamp_48k, marker, payload)?;
         self.audio.marker_next = false;

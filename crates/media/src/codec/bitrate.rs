@@ -114,7 +114,7 @@ pub struct BitrateDecision {
     pub packet_loss_pct: u8,
     /// Whether the last report looked like congestion (for stats and logs).
     pub congested: bool,
-    /// How many earlier frames each packet should carry as RFC 2198 redundancy (0–2), if the
+    /// How many earlier frames each packet should carry as RFC 2198 redundancy (0–3), if the
     /// peer accepted RED; see point 4 of the module docs.
     pub red_levels: u8,
 }

@@ -181,17 +181,7 @@ impl JitterBuffer {
         self.stats.packets_received += 1;
         self.stats.recovered_red += 1;
         self.seen.insert(seq);
-        self.packets.insert(
-            ts,
-            Buffered {
-                seq,
-                payload: packet.payload,
-            },
-        );
-        if self.packets.len() > self.cfg.max_packets {
-            self.packets.pop_last();
-            self.stats.discarded += 1;
-        }
+        self.store(ts, seq, packet.payload);
     }
 
     /// Counters and gauges, see [`JitterStats`].
@@ -305,6 +295,11 @@ impl JitterBuffer {
             self.cursor = Some(Cursor { ts, seq });
             self.in_silence = false;
         }
+        self.store(ts, seq, payload);
+    }
+
+    /// Buffers a frame for its slot, within `max_packets`.
+    fn store(&mut self, ts: i64, seq: i64, payload: Vec<u8>) {
         self.packets.insert(ts, Buffered { seq, payload });
         if self.packets.len() > self.cfg.max_packets {
             // Full: the packet furthest in the future is the one least likely to be needed.

@@ -7,6 +7,7 @@
 mod bench;
 mod hybrid;
 mod phone;
+mod startup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +20,18 @@ use ringwire_server::server::open_store;
 use ringwire_server::store::Store;
 use ringwire_server::{Server, ServerConfig};
 
+/// `ringwire --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RINGWIRE_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ringwire",
-    version,
+    version = VERSION,
     about = "ringwire: native calls for mobile and hybrid apps — signaling server and tools"
 )]
 struct Cli {
@@ -237,6 +246,7 @@ fn init_softphone_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal())
         .try_init();
 }
 
@@ -263,7 +273,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     init_logging(config.log_format);
+    let hints = startup::Hints::gather(&config).await;
     let server = Server::start(config).await?;
+    hints.log(server.local_addr());
     let stop = server.shutdown_handle();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -296,12 +308,19 @@ async fn wait_for_signal() {
     }
 }
 
+/// Colour codes only where a person reads them: a log file or a pipe gets plain text.
+fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -896,7 +896,23 @@ fn stats_report_rtt_and_bytes() {
     p.net.loss_percent = [10, 0];
     p.connect();
     p.send_frames(&[A, B], 0..150, 0);
-    p.run_for(Duration::from_millis(1100));
+    // str0m spaces RTCP reports randomly (RFC 3550: 0.5-1.5 x the interval, drawn from its own
+    // unseeded RNG), so how soon a report pair has crossed varies from run to run. Wait for
+    // what the test is about — an RTT at B and a loss figure at A — not for a fixed time that
+    // is usually, but not always, long enough (this waited 1.1 s and failed about 1 run in 20).
+    let reported = |p: &Pair, side: usize, pick: fn(&PeerStats) -> bool| {
+        p.sides[side]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::Stats(s) if pick(s)))
+    };
+    assert!(
+        p.run_until(Duration::from_secs(8), |p| {
+            reported(p, B, |s| s.rtt.is_some() && s.loss_received.is_some())
+                && reported(p, A, |s| s.loss_sent.is_some_and(|l| l > 0.0))
+        }),
+        "no RTT/loss report crossed in 8 s of virtual time"
+    );
     let stats: Vec<PeerStats> = p.sides[B]
         .events
         .iter()

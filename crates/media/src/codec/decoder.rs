@@ -18,14 +18,14 @@ pub enum Recovery {
 /// An Opus decoder producing 48 kHz mono PCM in frames of one configured duration.
 #[derive(Debug)]
 pub struct OpusDecoder {
-    inner: opus::Decoder,
+    inner: ringwire_opus::Decoder,
     frame: FrameDuration,
 }
 
 impl OpusDecoder {
     /// Creates a decoder whose concealed and FEC-recovered frames last `frame`.
     pub fn new(frame: FrameDuration) -> Result<Self, MediaError> {
-        let inner = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
+        let inner = ringwire_opus::Decoder::new(SAMPLE_RATE, ringwire_opus::Channels::Mono)
             .map_err(|e| codec_error("opus_decoder_create", e))?;
         Ok(OpusDecoder { inner, frame })
     }

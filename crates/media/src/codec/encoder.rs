@@ -82,7 +82,7 @@ impl EncoderConfig {
 /// An Opus encoder for one outgoing audio stream.
 #[derive(Debug)]
 pub struct OpusEncoder {
-    inner: opus::Encoder,
+    inner: ringwire_opus::Encoder,
     config: EncoderConfig,
     bitrate_bps: u32,
     packet_loss_pct: u8,
@@ -94,13 +94,16 @@ impl OpusEncoder {
     /// codes no LBRR at all while the loss it is told is 0.
     pub fn new(config: EncoderConfig) -> Result<Self, MediaError> {
         config.validate()?;
-        let mut inner =
-            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
-                .map_err(|e| codec_error("opus_encoder_create", e))?;
+        let mut inner = ringwire_opus::Encoder::new(
+            SAMPLE_RATE,
+            ringwire_opus::Channels::Mono,
+            ringwire_opus::Application::Voip,
+        )
+        .map_err(|e| codec_error("opus_encoder_create", e))?;
         // The voice hint biases libopus towards SILK/hybrid modes, the only ones that carry FEC;
         // left on auto, steady tones and music-like input can switch it to CELT and lose FEC.
         inner
-            .set_signal(opus::Signal::Voice)
+            .set_signal(ringwire_opus::Signal::Voice)
             .map_err(|e| codec_error("set_signal", e))?;
         inner
             .set_complexity(i32::from(config.complexity))
@@ -149,7 +152,7 @@ impl OpusEncoder {
         // Validated bounds are ≤ 510 000, so the conversion cannot fail; saturate regardless.
         let raw = i32::try_from(bps).unwrap_or(i32::MAX);
         self.inner
-            .set_bitrate(opus::Bitrate::Bits(raw))
+            .set_bitrate(raw)
             .map_err(|e| codec_error("set_bitrate", e))?;
         self.bitrate_bps = bps;
         Ok(bps)
@@ -188,7 +191,7 @@ impl OpusEncoder {
     pub fn lookahead(&mut self) -> Result<usize, MediaError> {
         let samples = self
             .inner
-            .get_lookahead()
+            .lookahead()
             .map_err(|e| codec_error("get_lookahead", e))?;
         Ok(usize::try_from(samples).unwrap_or(0))
     }
@@ -196,7 +199,7 @@ impl OpusEncoder {
     /// Whether the last frame was encoded as DTX (silence).
     pub fn in_dtx(&mut self) -> Result<bool, MediaError> {
         self.inner
-            .get_in_dtx()
+            .in_dtx()
             .map_err(|e| codec_error("get_in_dtx", e))
     }
 

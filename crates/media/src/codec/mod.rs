@@ -1,5 +1,5 @@
-//! Opus voice coding through libopus (the `opus` crate, which bundles libopus 1.6 and builds it
-//! with cmake).
+//! Opus voice coding through libopus (`ringwire-opus`, which builds the vendored libopus 1.6
+//! with the `cc` crate: no cmake).
 //!
 //! [`OpusEncoder`] and [`OpusDecoder`] fix what a call needs — 48 kHz mono, the VOIP
 //! application, 10 or 20 ms frames, in-band FEC — and take caller-owned buffers, so steady-state
@@ -70,6 +70,6 @@ impl FrameDuration {
 }
 
 /// Turns a libopus error into ours, naming the operation so a log line says what failed.
-fn codec_error(op: &str, err: opus::Error) -> MediaError {
-    MediaError::Codec(format!("{op}: {}", err.description()))
+fn codec_error(op: &str, err: ringwire_opus::OpusError) -> MediaError {
+    MediaError::Codec(format!("{op}: {err}"))
 }

@@ -173,7 +173,7 @@ fn sqlite_url_with_create(url: &str) -> String {
 }
 
 /// The URL without any `user:password@` part, for error messages.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])

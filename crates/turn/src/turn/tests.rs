@@ -1,0 +1,1 @@
+//! Scenario tests of the TURN client against a scripted server.

@@ -61,11 +61,13 @@ impl StreamFramer {
             return Ok(None);
         };
         let (kind, total) = if first & 0xc0 == 0 {
-            if self.buf.len() < HEADER_LEN {
-                return Ok(None);
-            }
-            let length = usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]]));
-            if self.buf[4..8] != MAGIC_COOKIE.to_be_bytes() || length % 4 != 0 {
+            // Check the length and cookie as soon as they are in, so garbage fails early.
+            let length = match self.buf.get(2..4) {
+                Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
+                None => return Ok(None),
+            };
+            let cookie_ok = !matches!(self.buf.get(4..8), Some(c) if c != MAGIC_COOKIE.to_be_bytes());
+            if length % 4 != 0 || !cookie_ok {
                 self.broken = true;
                 return Err(Error::Malformed("stream out of step"));
             }

@@ -82,7 +82,14 @@ impl StunBinding {
         let request = MessageBuilder::new(Class::Request, Method::Binding, id).finish(None, true);
         self.transmit(request.clone());
         let retransmit = Retransmit::new(now, &self.config, false);
-        self.set_state(State::Waiting { id, request, retransmit }, "request sent");
+        self.set_state(
+            State::Waiting {
+                id,
+                request,
+                retransmit,
+            },
+            "request sent",
+        );
     }
 
     /// Whether a datagram from `source` is this client's (a STUN message from the server): the
@@ -93,7 +100,12 @@ impl StunBinding {
 
     /// Takes a datagram from the server. A response to another transaction is ignored; a
     /// malformed one is an error (and ignored).
-    pub fn handle_input(&mut self, _now: Instant, source: SocketAddr, data: &[u8]) -> Result<(), Error> {
+    pub fn handle_input(
+        &mut self,
+        _now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), Error> {
         if source != self.server {
             return Ok(());
         }
@@ -107,11 +119,20 @@ impl StunBinding {
         match message.class {
             Class::Success => match message.mapped_address()? {
                 Some(mapped) => self.set_state(State::Done(mapped), "success response"),
-                None => return Err(Error::InvalidResponse("Binding success without a mapped address")),
+                None => {
+                    return Err(Error::InvalidResponse(
+                        "Binding success without a mapped address",
+                    ))
+                }
             },
             Class::Error => {
-                let (code, reason) = message.error_code()?.ok_or(Error::InvalidResponse("error without ERROR-CODE"))?;
-                self.set_state(State::Failed(Error::from_code(code, reason)), "error response");
+                let (code, reason) = message
+                    .error_code()?
+                    .ok_or(Error::InvalidResponse("error without ERROR-CODE"))?;
+                self.set_state(
+                    State::Failed(Error::from_code(code, reason)),
+                    "error response",
+                );
             }
             Class::Request | Class::Indication => {}
         }
@@ -120,7 +141,12 @@ impl StunBinding {
 
     /// Advances timers to `now`: resends, or fails at the deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let State::Waiting { request, retransmit, .. } = &mut self.state else {
+        let State::Waiting {
+            request,
+            retransmit,
+            ..
+        } = &mut self.state
+        else {
             return;
         };
         match retransmit.tick(now, &self.config) {
@@ -161,9 +187,16 @@ impl StunBinding {
 
     /// Every state change goes through here, and each end state emits its event.
     fn set_state(&mut self, new: State, reason: &'static str) {
-        tracing::debug!(from = self.state.name(), to = new.name(), reason, "STUN binding");
+        tracing::debug!(
+            from = self.state.name(),
+            to = new.name(),
+            reason,
+            "STUN binding"
+        );
         match &new {
-            State::Done(mapped) => self.events.push_back(BindingEvent::Mapped { mapped: *mapped }),
+            State::Done(mapped) => self
+                .events
+                .push_back(BindingEvent::Mapped { mapped: *mapped }),
             State::Failed(error) => self.events.push_back(BindingEvent::Failed(error.clone())),
             State::Idle | State::Waiting { .. } => {}
         }

@@ -13,13 +13,20 @@ fn server() -> SocketAddr {
 }
 
 fn started() -> (StunBinding, Instant, Message<'static>) {
-    let mut b = StunBinding::new(server(), RetransmitConfig::default(), IdGenerator::from_u64(1));
+    let mut b = StunBinding::new(
+        server(),
+        RetransmitConfig::default(),
+        IdGenerator::from_u64(1),
+    );
     let t0 = Instant::now();
     b.start(t0);
     let t = b.poll_transmit().unwrap();
     assert_eq!((t.destination, t.transport), (server(), Transport::Udp));
     let request = Message::decode(Box::leak(t.contents.into_boxed_slice())).unwrap();
-    assert_eq!((request.class, request.method), (Class::Request, Method::Binding));
+    assert_eq!(
+        (request.class, request.method),
+        (Class::Request, Method::Binding)
+    );
     (b, t0, request)
 }
 
@@ -32,7 +39,9 @@ fn mapped_address_v4_and_v6() {
     for mapped in ["203.0.113.5:4000", "[2001:db8::5]:4000"] {
         let mapped: SocketAddr = mapped.parse().unwrap();
         let (mut b, t0, request) = started();
-        let response = answer(&request, Class::Success).xor_address(attr::XOR_MAPPED_ADDRESS, mapped).finish(None, true);
+        let response = answer(&request, Class::Success)
+            .xor_address(attr::XOR_MAPPED_ADDRESS, mapped)
+            .finish(None, true);
         assert!(b.accepts(server(), &response));
         b.handle_input(t0, server(), &response).unwrap();
         assert_eq!(b.poll_event(), Some(BindingEvent::Mapped { mapped }));
@@ -44,7 +53,9 @@ fn mapped_address_v4_and_v6() {
 #[test]
 fn old_mapped_address_is_read() {
     let (mut b, t0, request) = started();
-    let response = answer(&request, Class::Success).attr(attr::MAPPED_ADDRESS, &[0, 1, 0x0f, 0xa0, 203, 0, 113, 5]).finish(None, false);
+    let response = answer(&request, Class::Success)
+        .attr(attr::MAPPED_ADDRESS, &[0, 1, 0x0f, 0xa0, 203, 0, 113, 5])
+        .finish(None, false);
     b.handle_input(t0, server(), &response).unwrap();
     assert_eq!(b.mapped(), Some("203.0.113.5:4000".parse().unwrap()));
 }
@@ -74,20 +85,31 @@ fn an_early_timeout_call_does_nothing() {
 #[test]
 fn error_response_is_typed() {
     let (mut b, t0, request) = started();
-    let response = answer(&request, Class::Error).attr(attr::ERROR_CODE, &[0, 0, 4, 20, b'x']).finish(None, true);
+    let response = answer(&request, Class::Error)
+        .attr(attr::ERROR_CODE, &[0, 0, 4, 20, b'x'])
+        .finish(None, true);
     b.handle_input(t0, server(), &response).unwrap();
-    let error = Error::Server { code: 420, reason: "x".into() };
+    let error = Error::Server {
+        code: 420,
+        reason: "x".into(),
+    };
     assert_eq!(b.poll_event(), Some(BindingEvent::Failed(error)));
 }
 
 #[test]
 fn other_datagrams_are_not_the_answer() {
     let (mut b, t0, request) = started();
-    let other = MessageBuilder::new(Class::Success, Method::Binding, crate::stun::TransactionId([9; 12]))
+    let other = MessageBuilder::new(
+        Class::Success,
+        Method::Binding,
+        crate::stun::TransactionId([9; 12]),
+    )
+    .xor_address(attr::XOR_MAPPED_ADDRESS, server())
+    .finish(None, true);
+    b.handle_input(t0, server(), &other).unwrap();
+    let response = answer(&request, Class::Success)
         .xor_address(attr::XOR_MAPPED_ADDRESS, server())
         .finish(None, true);
-    b.handle_input(t0, server(), &other).unwrap();
-    let response = answer(&request, Class::Success).xor_address(attr::XOR_MAPPED_ADDRESS, server()).finish(None, true);
     let elsewhere: SocketAddr = "192.0.2.11:3478".parse().unwrap();
     assert!(!b.accepts(elsewhere, &response));
     b.handle_input(t0, elsewhere, &response).unwrap();
@@ -101,7 +123,9 @@ fn other_datagrams_are_not_the_answer() {
 #[test]
 fn start_again_refreshes_the_mapping() {
     let (mut b, t0, request) = started();
-    let response = answer(&request, Class::Success).xor_address(attr::XOR_MAPPED_ADDRESS, server()).finish(None, true);
+    let response = answer(&request, Class::Success)
+        .xor_address(attr::XOR_MAPPED_ADDRESS, server())
+        .finish(None, true);
     b.handle_input(t0, server(), &response).unwrap();
     b.start(t0 + Duration::from_secs(20));
     assert!(b.poll_transmit().is_some());

@@ -45,7 +45,11 @@ impl<'a> ChannelData<'a> {
     /// Encodes a ChannelData message; `pad` pads to four bytes (required over streams).
     pub fn encode(channel: u16, data: &[u8], pad: bool) -> Result<Vec<u8>, Error> {
         let len = u16::try_from(data.len()).map_err(|_| Error::PayloadTooLong(data.len()))?;
-        let padded = if pad { (data.len() + 3) & !3 } else { data.len() };
+        let padded = if pad {
+            (data.len() + 3) & !3
+        } else {
+            data.len()
+        };
         let mut out = Vec::with_capacity(HEADER_LEN + padded);
         out.extend_from_slice(&channel.to_be_bytes());
         out.extend_from_slice(&len.to_be_bytes());
@@ -65,7 +69,7 @@ mod tests {
             for len in 0..9 {
                 let data: Vec<u8> = (0..len).collect();
                 let raw = ChannelData::encode(0x4001, &data, pad).unwrap();
-                assert_eq!(raw.len() % 4 == 0, pad || len % 4 == 0);
+                assert_eq!(raw.len().is_multiple_of(4), pad || len.is_multiple_of(4));
                 let cd = ChannelData::decode(&raw).unwrap();
                 assert_eq!((cd.channel, cd.data), (0x4001, &data[..]));
             }

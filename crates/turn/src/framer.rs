@@ -66,7 +66,8 @@ impl StreamFramer {
                 Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
                 None => return Ok(None),
             };
-            let cookie_ok = !matches!(self.buf.get(4..8), Some(c) if c != MAGIC_COOKIE.to_be_bytes());
+            let cookie_ok =
+                !matches!(self.buf.get(4..8), Some(c) if c != MAGIC_COOKIE.to_be_bytes());
             if length % 4 != 0 || !cookie_ok {
                 self.broken = true;
                 return Err(Error::Malformed("stream out of step"));
@@ -78,7 +79,10 @@ impl StreamFramer {
             }
             debug_assert!(is_channel_data(&self.buf));
             let length = usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]]));
-            (FrameKind::ChannelData, channel::HEADER_LEN + ((length + 3) & !3))
+            (
+                FrameKind::ChannelData,
+                channel::HEADER_LEN + ((length + 3) & !3),
+            )
         } else {
             self.broken = true;
             return Err(Error::Malformed("stream out of step"));
@@ -99,7 +103,8 @@ mod tests {
     use crate::stun::{Class, MessageBuilder, Method, TransactionId};
 
     fn stream() -> (Vec<u8>, Vec<Vec<u8>>) {
-        let a = MessageBuilder::new(Class::Request, Method::Binding, TransactionId([1; 12])).finish(None, true);
+        let a = MessageBuilder::new(Class::Request, Method::Binding, TransactionId([1; 12]))
+            .finish(None, true);
         let b = ChannelData::encode(0x4000, b"hello", true).unwrap();
         let c = ChannelData::encode(0x4fff, b"", true).unwrap();
         let d = MessageBuilder::new(Class::Success, Method::Binding, TransactionId([2; 12]))

@@ -69,7 +69,8 @@ impl Retransmit {
 
     /// The next instant this timer needs.
     pub(crate) fn poll_timeout(&self) -> Instant {
-        self.next_send.map_or(self.deadline, |t| t.min(self.deadline))
+        self.next_send
+            .map_or(self.deadline, |t| t.min(self.deadline))
     }
 
     /// Advances to `now`.
@@ -100,14 +101,19 @@ pub struct IdGenerator {
 
 impl std::fmt::Debug for IdGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdGenerator").field("counter", &self.counter).finish_non_exhaustive()
+        f.debug_struct("IdGenerator")
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
     }
 }
 
 impl IdGenerator {
     /// A generator keyed by 32 random bytes (production: from the OS).
     pub fn new(seed: [u8; 32]) -> Self {
-        IdGenerator { key: seed, counter: 0 }
+        IdGenerator {
+            key: seed,
+            counter: 0,
+        }
     }
 
     /// A generator from a small seed, for tests and simulations.

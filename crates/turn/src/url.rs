@@ -92,7 +92,11 @@ impl IceServerUrl {
         let default_port = if scheme == Scheme::Turns { 5349 } else { 3478 };
         let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
         let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("bad port"))?,
             None => default_port,
         };
         Ok(IceServerUrl {
@@ -151,7 +155,11 @@ fn split_host_port(s: &str) -> Option<(Host, Option<&str>)> {
     let valid = !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     valid.then(|| (Host::Name(host.to_ascii_lowercase()), port))
 }
@@ -167,22 +175,43 @@ mod tests {
     #[test]
     fn parses_the_forms_the_server_hands_out() {
         let u = url("stun:turn.example.org:3478");
-        assert_eq!((u.scheme, u.port, u.transport), (Scheme::Stun, 3478, Transport::Udp));
+        assert_eq!(
+            (u.scheme, u.port, u.transport),
+            (Scheme::Stun, 3478, Transport::Udp)
+        );
         assert_eq!(u.host, Host::Name("turn.example.org".into()));
         assert_eq!(u.socket_addr(), None);
         let u = url("turn:turn.example.org?transport=tcp");
-        assert_eq!((u.scheme, u.port, u.transport), (Scheme::Turn, 3478, Transport::Tcp));
+        assert_eq!(
+            (u.scheme, u.port, u.transport),
+            (Scheme::Turn, 3478, Transport::Tcp)
+        );
         let u = url("turns:turn.example.org:443?transport=tcp");
-        assert_eq!((u.port, u.transport, u.is_tls()), (443, Transport::Tcp, true));
+        assert_eq!(
+            (u.port, u.transport, u.is_tls()),
+            (443, Transport::Tcp, true)
+        );
         assert_eq!(url("turns:t.example").port, 5349);
-        assert_eq!(url("TURN:t.example?Transport=UDP").transport, Transport::Udp);
+        assert_eq!(
+            url("TURN:t.example?Transport=UDP").transport,
+            Transport::Udp
+        );
     }
 
     #[test]
     fn parses_ip_literals() {
-        assert_eq!(url("turn:127.0.0.1:3479").socket_addr(), Some("127.0.0.1:3479".parse().unwrap()));
-        assert_eq!(url("stun:[2001:db8::1]:19302").socket_addr(), Some("[2001:db8::1]:19302".parse().unwrap()));
-        assert_eq!(url("stun:[::1]").socket_addr(), Some("[::1]:3478".parse().unwrap()));
+        assert_eq!(
+            url("turn:127.0.0.1:3479").socket_addr(),
+            Some("127.0.0.1:3479".parse().unwrap())
+        );
+        assert_eq!(
+            url("stun:[2001:db8::1]:19302").socket_addr(),
+            Some("[2001:db8::1]:19302".parse().unwrap())
+        );
+        assert_eq!(
+            url("stun:[::1]").socket_addr(),
+            Some("[::1]:3478".parse().unwrap())
+        );
     }
 
     #[test]

@@ -122,7 +122,9 @@ pub fn decode_error_code(value: &[u8]) -> Result<(u16, &str), Error> {
 
 /// Decodes a 32-bit attribute (LIFETIME).
 pub fn decode_u32(value: &[u8]) -> Result<u32, Error> {
-    let bytes: [u8; 4] = value.try_into().map_err(|_| Error::Malformed("32-bit attribute length"))?;
+    let bytes: [u8; 4] = value
+        .try_into()
+        .map_err(|_| Error::Malformed("32-bit attribute length"))?;
     Ok(u32::from_be_bytes(bytes))
 }
 
@@ -147,9 +149,16 @@ mod tests {
     #[test]
     fn xor_address_round_trips_v4_and_v6() {
         let tid = TransactionId([7; 12]);
-        for addr in ["192.0.2.1:32853", "[2001:db8:1234:5678:11:2233:4455:6677]:32853", "0.0.0.0:0"] {
+        for addr in [
+            "192.0.2.1:32853",
+            "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
+            "0.0.0.0:0",
+        ] {
             let addr: SocketAddr = addr.parse().unwrap();
-            assert_eq!(decode_xor_address(&encode_xor_address(addr, &tid), &tid).unwrap(), addr);
+            assert_eq!(
+                decode_xor_address(&encode_xor_address(addr, &tid), &tid).unwrap(),
+                addr
+            );
         }
     }
 

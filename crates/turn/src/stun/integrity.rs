@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn long_term_key_is_md5_of_user_realm_pass() {
         // `echo -n user:realm:pass | md5sum`
-        let hex: String = long_term_key("user", "realm", "pass").iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = long_term_key("user", "realm", "pass")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(hex, "8493fbc53ba582fb4c044c456bdc40eb");
     }
 

@@ -200,7 +200,10 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `typ`.
     pub fn attr(&self, typ: u16) -> Option<&'a [u8]> {
-        self.attributes.iter().find(|(t, _)| *t == typ).map(|(_, v)| *v)
+        self.attributes
+            .iter()
+            .find(|(t, _)| *t == typ)
+            .map(|(_, v)| *v)
     }
 
     /// The attribute types present, in order (for the comprehension-required check).
@@ -210,25 +213,34 @@ impl<'a> Message<'a> {
 
     /// An XOR address attribute, decoded.
     pub fn xor_address(&self, typ: u16) -> Result<Option<SocketAddr>, Error> {
-        self.attr(typ).map(|v| attr::decode_xor_address(v, &self.transaction_id)).transpose()
+        self.attr(typ)
+            .map(|v| attr::decode_xor_address(v, &self.transaction_id))
+            .transpose()
     }
 
     /// XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS from an old server.
     pub fn mapped_address(&self) -> Result<Option<SocketAddr>, Error> {
         match self.xor_address(attr::XOR_MAPPED_ADDRESS)? {
             Some(addr) => Ok(Some(addr)),
-            None => self.attr(attr::MAPPED_ADDRESS).map(|v| attr::decode_address(v, None)).transpose(),
+            None => self
+                .attr(attr::MAPPED_ADDRESS)
+                .map(|v| attr::decode_address(v, None))
+                .transpose(),
         }
     }
 
     /// ERROR-CODE as `(code, reason)`.
     pub fn error_code(&self) -> Result<Option<(u16, &'a str)>, Error> {
-        self.attr(attr::ERROR_CODE).map(attr::decode_error_code).transpose()
+        self.attr(attr::ERROR_CODE)
+            .map(attr::decode_error_code)
+            .transpose()
     }
 
     /// A text attribute (REALM, NONCE, SOFTWARE) bounded to 763 bytes.
     pub fn text(&self, typ: u16) -> Result<Option<&'a str>, Error> {
-        self.attr(typ).map(|v| attr::decode_text(v, attr::MAX_TEXT)).transpose()
+        self.attr(typ)
+            .map(|v| attr::decode_text(v, attr::MAX_TEXT))
+            .transpose()
     }
 
     /// LIFETIME in seconds.
@@ -250,7 +262,10 @@ impl<'a> Message<'a> {
         let Ok(length) = u16::try_from(at + 24 - HEADER_LEN) else {
             return false;
         };
-        let mac = hmac_sha1(key, &[&self.raw[..2], &length.to_be_bytes(), &self.raw[4..at]]);
+        let mac = hmac_sha1(
+            key,
+            &[&self.raw[..2], &length.to_be_bytes(), &self.raw[4..at]],
+        );
         constant_time_eq(&mac, &self.raw[at + 4..at + 24])
     }
 }
@@ -270,7 +285,10 @@ impl MessageBuilder {
         buf.extend_from_slice(&[0, 0]);
         buf.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
         buf.extend_from_slice(&transaction_id.0);
-        MessageBuilder { buf, transaction_id }
+        MessageBuilder {
+            buf,
+            transaction_id,
+        }
     }
 
     /// Appends an attribute, zero-padded to four bytes. Values over 65,535 bytes are cut (no
@@ -301,7 +319,8 @@ impl MessageBuilder {
         if let Some(key) = key {
             self.set_length(24);
             let mac = hmac_sha1(key, &[&self.buf]);
-            self.buf.extend_from_slice(&attr::MESSAGE_INTEGRITY.to_be_bytes());
+            self.buf
+                .extend_from_slice(&attr::MESSAGE_INTEGRITY.to_be_bytes());
             self.buf.extend_from_slice(&20u16.to_be_bytes());
             self.buf.extend_from_slice(&mac);
         }

@@ -6,7 +6,9 @@ use super::integrity::long_term_key;
 use super::message::{Class, Message, MessageBuilder, Method, TransactionId};
 
 const PASSWORD: &[u8] = b"VOkJxbRl1RmTxUk/WvJxBt";
-const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+const TID: [u8; 12] = [
+    0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+];
 
 /// §2.1 Sample request (SOFTWARE padded with spaces, as the RFC has it).
 const REQUEST: [u8; 108] = [
@@ -82,14 +84,19 @@ fn request_reencodes_byte_for_byte_but_for_padding() {
 fn ipv4_response() {
     let m = Message::decode(&RESPONSE_V4).unwrap();
     assert_eq!((m.class, m.method), (Class::Success, Method::Binding));
-    assert_eq!(m.mapped_address().unwrap(), Some("192.0.2.1:32853".parse().unwrap()));
+    assert_eq!(
+        m.mapped_address().unwrap(),
+        Some("192.0.2.1:32853".parse().unwrap())
+    );
     assert!(m.check_integrity(PASSWORD));
 }
 
 #[test]
 fn ipv6_response() {
     let m = Message::decode(&RESPONSE_V6).unwrap();
-    let expected = "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().unwrap();
+    let expected = "[2001:db8:1234:5678:11:2233:4455:6677]:32853"
+        .parse()
+        .unwrap();
     assert_eq!(m.mapped_address().unwrap(), Some(expected));
     assert!(m.check_integrity(PASSWORD));
 }
@@ -97,7 +104,10 @@ fn ipv6_response() {
 #[test]
 fn long_term_credentials() {
     let m = Message::decode(&LONG_TERM).unwrap();
-    assert_eq!(m.text(attr::NONCE).unwrap(), Some("f//499k954d6OL34oL9FSTvy64sA"));
+    assert_eq!(
+        m.text(attr::NONCE).unwrap(),
+        Some("f//499k954d6OL34oL9FSTvy64sA")
+    );
     assert_eq!(m.text(attr::REALM).unwrap(), Some("example.org"));
     let username = m.text(attr::USERNAME).unwrap().unwrap();
     assert_eq!(username, "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}");

@@ -39,7 +39,9 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,7 +97,9 @@ pub struct PeerData {
 
 impl fmt::Debug for PeerData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeerData").field("len", &self.data.len()).finish_non_exhaustive()
+        f.debug_struct("PeerData")
+            .field("len", &self.data.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -336,7 +340,10 @@ impl TurnClient {
         match self.state {
             State::Closed(_) => {}
             State::Deallocating => self.set_state(State::Closed(None), "connection closed"),
-            _ => self.set_state(State::Closed(Some(Error::ConnectionClosed)), "connection closed"),
+            _ => self.set_state(
+                State::Closed(Some(Error::ConnectionClosed)),
+                "connection closed",
+            ),
         }
     }
 
@@ -395,7 +402,10 @@ impl TurnClient {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due; `None` once closed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let transactions = self.transactions.iter().map(|t| t.retransmit.poll_timeout());
+        let transactions = self
+            .transactions
+            .iter()
+            .map(|t| t.retransmit.poll_timeout());
         let (refresh, peers) = match &self.state {
             State::Allocated(a) => (a.refresh_at, self.peers.next_timeout()),
             _ => (None, None),
@@ -415,7 +425,8 @@ impl TurnClient {
             let frame = ChannelData::decode(data)?;
             if let Some(peer) = self.peers.peer_for_channel(frame.channel) {
                 let data = frame.data.to_vec();
-                self.events.push_back(TurnEvent::Data(PeerData { peer, data }));
+                self.events
+                    .push_back(TurnEvent::Data(PeerData { peer, data }));
             }
             return Ok(());
         }
@@ -433,7 +444,12 @@ impl TurnClient {
 
     /// Every state change goes through here; entering `Allocated` or `Closed` emits the event.
     fn set_state(&mut self, new: State, reason: &'static str) {
-        tracing::debug!(from = self.state.name(), to = new.name(), reason, "TURN allocation");
+        tracing::debug!(
+            from = self.state.name(),
+            to = new.name(),
+            reason,
+            "TURN allocation"
+        );
         match &new {
             State::Allocated(a) => self.events.push_back(TurnEvent::Allocated {
                 relayed: a.relayed,

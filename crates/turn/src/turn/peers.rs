@@ -57,7 +57,10 @@ impl Peers {
         if self.permissions.contains_key(&ip) {
             return false;
         }
-        let entry = Entry { install: Install::Wanted, usable: false };
+        let entry = Entry {
+            install: Install::Wanted,
+            usable: false,
+        };
         self.permissions.insert(ip, entry);
         true
     }
@@ -72,7 +75,10 @@ impl Peers {
             return Err(Error::ChannelsExhausted(peer));
         }
         self.next_number += 1;
-        let entry = Entry { install: Install::Wanted, usable: false };
+        let entry = Entry {
+            install: Install::Wanted,
+            usable: false,
+        };
         self.channels.insert(peer, (number, entry));
         self.by_number.insert(number, peer);
         Ok(number)
@@ -147,14 +153,20 @@ impl Peers {
 
     /// The bound channel for `peer`, once usable.
     pub(crate) fn bound_channel(&self, peer: SocketAddr) -> Option<u16> {
-        self.channels.get(&peer).filter(|(_, e)| e.usable).map(|(n, _)| *n)
+        self.channels
+            .get(&peer)
+            .filter(|(_, e)| e.usable)
+            .map(|(n, _)| *n)
     }
 
     /// Whether data to/from `ip` is allowed: a permission, or a bound channel (ChannelBind
     /// installs the permission too).
     pub(crate) fn has_permission(&self, ip: IpAddr) -> bool {
         self.permissions.get(&ip).is_some_and(|e| e.usable)
-            || self.channels.iter().any(|(peer, (_, e))| peer.ip() == ip && e.usable)
+            || self
+                .channels
+                .iter()
+                .any(|(peer, (_, e))| peer.ip() == ip && e.usable)
     }
 
     /// The peer a channel number is bound to (usable bindings only).
@@ -185,7 +197,10 @@ mod tests {
         assert!(!peers.want_permission(ip));
         assert_eq!(peers.want_channel(peer).unwrap(), 0x4000);
         assert_eq!(peers.want_channel(peer).unwrap(), 0x4000);
-        assert_eq!(peers.take_due(t0), [Due::Permission(ip), Due::Channel(peer, 0x4000)]);
+        assert_eq!(
+            peers.take_due(t0),
+            [Due::Permission(ip), Due::Channel(peer, 0x4000)]
+        );
         assert!(peers.take_due(t0).is_empty());
         assert!(!peers.has_permission(ip));
         assert!(peers.channel_ok(peer, t0));
@@ -193,19 +208,33 @@ mod tests {
         assert_eq!(peers.peer_for_channel(0x4000), Some(peer));
         assert!(peers.permission_ok(ip, t0));
         assert_eq!(peers.next_timeout(), Some(t0 + PERMISSION_REFRESH));
-        assert_eq!(peers.take_due(t0 + PERMISSION_REFRESH), [Due::Permission(ip)]);
-        assert!(!peers.permission_ok(ip, t0 + PERMISSION_REFRESH), "a refresh is not a new permission");
+        assert_eq!(
+            peers.take_due(t0 + PERMISSION_REFRESH),
+            [Due::Permission(ip)]
+        );
+        assert!(
+            !peers.permission_ok(ip, t0 + PERMISSION_REFRESH),
+            "a refresh is not a new permission"
+        );
         peers.channel_failed(peer);
         assert_eq!(peers.peer_for_channel(0x4000), None);
-        assert_eq!(peers.want_channel(peer).unwrap(), 0x4001, "numbers are not reused");
+        assert_eq!(
+            peers.want_channel(peer).unwrap(),
+            0x4001,
+            "numbers are not reused"
+        );
     }
 
     #[test]
     fn channel_numbers_run_out() {
         let mut peers = Peers::default();
         for port in 0..4096u16 {
-            peers.want_channel(SocketAddr::from(([192, 0, 2, 1], port))).unwrap();
+            peers
+                .want_channel(SocketAddr::from(([192, 0, 2, 1], port)))
+                .unwrap();
         }
-        assert!(peers.want_channel(SocketAddr::from(([192, 0, 2, 2], 1))).is_err());
+        assert!(peers
+            .want_channel(SocketAddr::from(([192, 0, 2, 2], 1)))
+            .is_err());
     }
 }

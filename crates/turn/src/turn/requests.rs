@@ -80,7 +80,9 @@ impl TurnClient {
                 b.attr(attr::LIFETIME, &lifetime.to_be_bytes())
             }
             Request::Refresh { lifetime } => b.attr(attr::LIFETIME, &lifetime.to_be_bytes()),
-            Request::CreatePermission(ip) => b.xor_address(attr::XOR_PEER_ADDRESS, SocketAddr::new(ip, 0)),
+            Request::CreatePermission(ip) => {
+                b.xor_address(attr::XOR_PEER_ADDRESS, SocketAddr::new(ip, 0))
+            }
             Request::ChannelBind { peer, channel } => b
                 .attr(attr::CHANNEL_NUMBER, &attr::encode_channel_number(channel))
                 .xor_address(attr::XOR_PEER_ADDRESS, peer),
@@ -111,17 +113,18 @@ impl TurnClient {
         let mut expired = Vec::new();
         let mut resend = Vec::new();
         let config = self.config.retransmit;
-        self.transactions.retain_mut(|t| match t.retransmit.tick(now, &config) {
-            Tick::Wait => true,
-            Tick::Resend => {
-                resend.push(t.bytes.clone());
-                true
-            }
-            Tick::Expired => {
-                expired.push(t.request);
-                false
-            }
-        });
+        self.transactions
+            .retain_mut(|t| match t.retransmit.tick(now, &config) {
+                Tick::Wait => true,
+                Tick::Resend => {
+                    resend.push(t.bytes.clone());
+                    true
+                }
+                Tick::Expired => {
+                    expired.push(t.request);
+                    false
+                }
+            });
         for bytes in resend {
             let transmit = self.transmit_to_server(bytes);
             self.transmits.push_back(transmit);
@@ -151,23 +154,32 @@ impl TurnClient {
             (Class::Indication, Method::Data) => {
                 let peer = message.xor_address(attr::XOR_PEER_ADDRESS)?;
                 let (Some(peer), Some(data)) = (peer, message.attr(attr::DATA)) else {
-                    return Err(Error::InvalidResponse("Data indication without peer or data"));
+                    return Err(Error::InvalidResponse(
+                        "Data indication without peer or data",
+                    ));
                 };
                 if self.peers.has_permission(peer.ip()) {
                     let data = data.to_vec();
-                    self.events.push_back(TurnEvent::Data(super::PeerData { peer, data }));
+                    self.events
+                        .push_back(TurnEvent::Data(super::PeerData { peer, data }));
                 }
                 return Ok(());
             }
             (Class::Success | Class::Error, _) => {}
             _ => return Ok(()),
         }
-        let Some(index) = self.transactions.iter().position(|t| t.id == message.transaction_id) else {
+        let Some(index) = self
+            .transactions
+            .iter()
+            .position(|t| t.id == message.transaction_id)
+        else {
             return Ok(()); // a late answer to a retransmission, or not ours
         };
         let transaction = &self.transactions[index];
         if message.method != transaction.request.method() {
-            return Err(Error::InvalidResponse("response method does not match the request"));
+            return Err(Error::InvalidResponse(
+                "response method does not match the request",
+            ));
         }
         if let (true, Some(auth)) = (transaction.authenticated, &self.auth) {
             let integrity_ok = message.check_integrity(&auth.key);
@@ -184,7 +196,10 @@ impl TurnClient {
         let (code, reason) = match message.error_code() {
             Ok(Some(error)) => error,
             _ => {
-                self.on_failure(transaction.request, Error::InvalidResponse("error without ERROR-CODE"));
+                self.on_failure(
+                    transaction.request,
+                    Error::InvalidResponse("error without ERROR-CODE"),
+                );
                 return Ok(());
             }
         };
@@ -195,7 +210,9 @@ impl TurnClient {
             },
             438 if transaction.stale_retries < MAX_STALE_RETRIES && self.auth.is_some() => {
                 match self.learn_auth(message) {
-                    Ok(()) => self.send_request(now, transaction.request, transaction.stale_retries + 1),
+                    Ok(()) => {
+                        self.send_request(now, transaction.request, transaction.stale_retries + 1)
+                    }
                     Err(e) => self.on_failure(transaction.request, e),
                 }
             }
@@ -231,7 +248,10 @@ impl TurnClient {
             Request::Allocate => {
                 let relayed = match message.xor_address(attr::XOR_RELAYED_ADDRESS) {
                     Ok(Some(relayed)) => relayed,
-                    _ => return self.on_failure(request, Error::InvalidResponse("no XOR-RELAYED-ADDRESS")),
+                    _ => {
+                        return self
+                            .on_failure(request, Error::InvalidResponse("no XOR-RELAYED-ADDRESS"))
+                    }
                 };
                 let mapped = message.xor_address(attr::XOR_MAPPED_ADDRESS).ok().flatten();
                 let allocation = Allocation {
@@ -248,7 +268,9 @@ impl TurnClient {
                     self.send_due(now);
                 }
             }
-            Request::Refresh { lifetime: 0 } => self.set_state(State::Closed(None), "Refresh(0) success"),
+            Request::Refresh { lifetime: 0 } => {
+                self.set_state(State::Closed(None), "Refresh(0) success")
+            }
             Request::Refresh { .. } => {
                 if let State::Allocated(a) = &mut self.state {
                     a.lifetime = lifetime;
@@ -262,7 +284,8 @@ impl TurnClient {
             }
             Request::ChannelBind { peer, channel } => {
                 if self.peers.channel_ok(peer, now) {
-                    self.events.push_back(TurnEvent::ChannelBound { peer, channel });
+                    self.events
+                        .push_back(TurnEvent::ChannelBound { peer, channel });
                 }
             }
         }
@@ -270,7 +293,9 @@ impl TurnClient {
 
     fn on_failure(&mut self, request: Request, error: Error) {
         match request {
-            Request::Allocate | Request::Refresh { lifetime: 0 } if matches!(self.state, State::Deallocating) => {
+            Request::Allocate | Request::Refresh { lifetime: 0 }
+                if matches!(self.state, State::Deallocating) =>
+            {
                 // Nothing to delete, or it is gone (437) or unreachable: either way, done.
                 self.set_state(State::Closed(None), "deallocated (or nothing to delete)");
             }
@@ -281,11 +306,13 @@ impl TurnClient {
             }
             Request::CreatePermission(peer) => {
                 self.peers.permission_failed(peer);
-                self.events.push_back(TurnEvent::PermissionFailed { peer, error });
+                self.events
+                    .push_back(TurnEvent::PermissionFailed { peer, error });
             }
             Request::ChannelBind { peer, .. } => {
                 self.peers.channel_failed(peer);
-                self.events.push_back(TurnEvent::ChannelFailed { peer, error });
+                self.events
+                    .push_back(TurnEvent::ChannelFailed { peer, error });
             }
         }
     }

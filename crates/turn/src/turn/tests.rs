@@ -25,7 +25,12 @@ struct Server {
 
 impl Server {
     fn new() -> Self {
-        Server { nonce: "n1".into(), password: "pass".into(), errors: Vec::new(), lifetime: 600 }
+        Server {
+            nonce: "n1".into(),
+            password: "pass".into(),
+            errors: Vec::new(),
+            lifetime: 600,
+        }
     }
 
     fn key(&self) -> [u8; 16] {
@@ -83,8 +88,14 @@ impl Server {
 }
 
 fn client(transport: Transport) -> TurnClient {
-    let credentials = Credentials { username: "user".into(), password: "pass".into() };
-    TurnClient::new(TurnConfig::new(SERVER.parse().unwrap(), transport, credentials), IdGenerator::from_u64(7))
+    let credentials = Credentials {
+        username: "user".into(),
+        password: "pass".into(),
+    };
+    TurnClient::new(
+        TurnConfig::new(SERVER.parse().unwrap(), transport, credentials),
+        IdGenerator::from_u64(7),
+    )
 }
 
 /// Delivers every transmit to the server and its answers back; returns the events.
@@ -132,7 +143,10 @@ fn wrong_password_is_unauthorized() {
     let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
     s.password = "other".into();
     c.start(t0);
-    assert_eq!(exchange(&mut c, &mut s, t0), [TurnEvent::Failed(Error::Unauthorized)]);
+    assert_eq!(
+        exchange(&mut c, &mut s, t0),
+        [TurnEvent::Failed(Error::Unauthorized)]
+    );
     assert!(c.is_closed());
     assert_eq!(c.poll_timeout(), None);
 }
@@ -142,11 +156,17 @@ fn stale_nonce_is_retried_then_given_up() {
     let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
     s.errors = vec![438];
     c.start(t0);
-    assert!(matches!(exchange(&mut c, &mut s, t0)[..], [TurnEvent::Allocated { .. }]));
+    assert!(matches!(
+        exchange(&mut c, &mut s, t0)[..],
+        [TurnEvent::Allocated { .. }]
+    ));
     let (mut c, mut s) = (client(Transport::Udp), Server::new());
     s.errors = vec![438; 4];
     c.start(t0);
-    assert_eq!(exchange(&mut c, &mut s, t0), [TurnEvent::Failed(Error::StaleNonce)]);
+    assert_eq!(
+        exchange(&mut c, &mut s, t0),
+        [TurnEvent::Failed(Error::StaleNonce)]
+    );
 }
 
 #[test]
@@ -156,7 +176,13 @@ fn allocate_errors_are_typed() {
         (508, Error::InsufficientCapacity),
         (403, Error::Forbidden),
         (442, Error::UnsupportedTransport),
-        (500, Error::Server { code: 500, reason: String::new() }),
+        (
+            500,
+            Error::Server {
+                code: 500,
+                reason: String::new(),
+            },
+        ),
     ] {
         let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
         s.errors = vec![code];
@@ -196,7 +222,10 @@ fn tcp_sends_once_and_frames_chunked_input() {
     assert!(c.poll_timeout().is_some());
     // Garbage on the stream closes the client.
     assert!(c.handle_input(t0, &[0xff, 0, 0, 0]).is_err());
-    assert_eq!(c.poll_event(), Some(TurnEvent::Failed(Error::Malformed("stream out of step"))));
+    assert_eq!(
+        c.poll_event(),
+        Some(TurnEvent::Failed(Error::Malformed("stream out of step")))
+    );
 }
 
 #[test]
@@ -219,8 +248,16 @@ fn refreshes_come_before_the_lifetimes_end() {
         }
         assert!(std::iter::from_fn(|| c.poll_event()).all(|e| !matches!(e, TurnEvent::Failed(_))));
     }
-    let at = |method| sent.iter().filter(|(m, _)| *m == method).map(|(_, t)| *t).collect::<Vec<_>>();
-    assert_eq!(at(Method::CreatePermission), [240, 480, 720, 960, 1200, 1440]);
+    let at = |method| {
+        sent.iter()
+            .filter(|(m, _)| *m == method)
+            .map(|(_, t)| *t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        at(Method::CreatePermission),
+        [240, 480, 720, 960, 1200, 1440]
+    );
     assert_eq!(at(Method::ChannelBind), [540, 1080]);
     assert_eq!(at(Method::Refresh), [540, 1080]);
 }
@@ -233,7 +270,13 @@ fn peers_asked_for_before_the_allocation_are_installed_after_it() {
     c.start(t0);
     let events = exchange(&mut c, &mut s, t0);
     assert!(matches!(events[0], TurnEvent::Allocated { .. }));
-    assert_eq!(events[1], TurnEvent::ChannelBound { peer, channel: 0x4000 });
+    assert_eq!(
+        events[1],
+        TurnEvent::ChannelBound {
+            peer,
+            channel: 0x4000
+        }
+    );
 }
 
 #[test]
@@ -242,7 +285,10 @@ fn data_path_send_indication_then_channel_data() {
     let peer: SocketAddr = PEER.parse().unwrap();
     assert_eq!(c.send_to(peer, b"x"), Err(Error::NoPermission(peer.ip())));
     c.create_permission(t0, peer.ip()).unwrap();
-    assert_eq!(exchange(&mut c, &mut s, t0), [TurnEvent::PermissionCreated(peer.ip())]);
+    assert_eq!(
+        exchange(&mut c, &mut s, t0),
+        [TurnEvent::PermissionCreated(peer.ip())]
+    );
     let t = c.send_to(peer, b"hello").unwrap();
     let m = Message::decode(&t.contents).unwrap();
     assert_eq!((m.class, m.method), (Class::Indication, Method::Send));
@@ -251,7 +297,10 @@ fn data_path_send_indication_then_channel_data() {
     c.bind_channel(t0, peer).unwrap();
     exchange(&mut c, &mut s, t0);
     let t = c.send_to(peer, b"hello").unwrap();
-    assert_eq!(t.contents, [0x40, 0x00, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o']);
+    assert_eq!(
+        t.contents,
+        [0x40, 0x00, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o']
+    );
     let v6: SocketAddr = "[2001:db8::1]:5".parse().unwrap();
     assert_eq!(c.send_to(v6, b"x"), Err(Error::PeerFamily(v6)));
 }
@@ -264,17 +313,31 @@ fn incoming_data_is_unwrapped() {
     c.bind_channel(t0, peer).unwrap();
     exchange(&mut c, &mut s, t0);
     let data_indication = |from: SocketAddr| {
-        MessageBuilder::new(Class::Indication, Method::Data, crate::stun::TransactionId([3; 12]))
-            .xor_address(attr::XOR_PEER_ADDRESS, from)
-            .attr(attr::DATA, b"pong")
-            .finish(None, true)
+        MessageBuilder::new(
+            Class::Indication,
+            Method::Data,
+            crate::stun::TransactionId([3; 12]),
+        )
+        .xor_address(attr::XOR_PEER_ADDRESS, from)
+        .attr(attr::DATA, b"pong")
+        .finish(None, true)
     };
     c.handle_input(t0, &data_indication(peer)).unwrap();
     c.handle_input(t0, &data_indication(stranger)).unwrap();
-    c.handle_input(t0, &ChannelData::encode(0x4000, b"ping", false).unwrap()).unwrap();
-    c.handle_input(t0, &ChannelData::encode(0x4001, b"????", false).unwrap()).unwrap();
-    let data = |d: &[u8]| TurnEvent::Data(PeerData { peer, data: d.to_vec() });
-    assert_eq!(std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>(), [data(b"pong"), data(b"ping")]);
+    c.handle_input(t0, &ChannelData::encode(0x4000, b"ping", false).unwrap())
+        .unwrap();
+    c.handle_input(t0, &ChannelData::encode(0x4001, b"????", false).unwrap())
+        .unwrap();
+    let data = |d: &[u8]| {
+        TurnEvent::Data(PeerData {
+            peer,
+            data: d.to_vec(),
+        })
+    };
+    assert_eq!(
+        std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>(),
+        [data(b"pong"), data(b"ping")]
+    );
 }
 
 #[test]
@@ -283,12 +346,21 @@ fn permission_and_channel_failures_are_typed_and_keep_the_allocation() {
     let peer: SocketAddr = PEER.parse().unwrap();
     s.errors = vec![403];
     c.create_permission(t0, peer.ip()).unwrap();
-    let expected = TurnEvent::PermissionFailed { peer: peer.ip(), error: Error::Forbidden };
+    let expected = TurnEvent::PermissionFailed {
+        peer: peer.ip(),
+        error: Error::Forbidden,
+    };
     assert_eq!(exchange(&mut c, &mut s, t0), [expected]);
     s.errors = vec![400];
     c.bind_channel(t0, peer).unwrap();
     let events = exchange(&mut c, &mut s, t0);
-    assert!(matches!(&events[..], [TurnEvent::ChannelFailed { error: Error::Server { code: 400, .. }, .. }]));
+    assert!(matches!(
+        &events[..],
+        [TurnEvent::ChannelFailed {
+            error: Error::Server { code: 400, .. },
+            ..
+        }]
+    ));
     assert!(c.relayed().is_some());
 }
 
@@ -298,7 +370,10 @@ fn lost_allocation_on_refresh_is_reported() {
     s.errors = vec![437];
     let at = c.poll_timeout().unwrap();
     c.handle_timeout(at);
-    assert_eq!(exchange(&mut c, &mut s, at), [TurnEvent::Failed(Error::AllocationMismatch)]);
+    assert_eq!(
+        exchange(&mut c, &mut s, at),
+        [TurnEvent::Failed(Error::AllocationMismatch)]
+    );
 }
 
 #[test]
@@ -307,11 +382,17 @@ fn deallocate_sends_refresh_zero() {
     c.deallocate(t0);
     let t = c.poll_transmit().unwrap();
     let m = Message::decode(&t.contents).unwrap();
-    assert_eq!((m.method, m.lifetime().unwrap()), (Method::Refresh, Some(0)));
+    assert_eq!(
+        (m.method, m.lifetime().unwrap()),
+        (Method::Refresh, Some(0))
+    );
     c.handle_input(t0, &s.answer(&t.contents).unwrap()).unwrap();
     assert_eq!(c.poll_event(), Some(TurnEvent::Deallocated));
     assert_eq!(c.poll_timeout(), None);
-    assert_eq!(c.send_to(PEER.parse().unwrap(), b"x"), Err(Error::NoAllocation));
+    assert_eq!(
+        c.send_to(PEER.parse().unwrap(), b"x"),
+        Err(Error::NoAllocation)
+    );
 }
 
 #[test]
@@ -319,7 +400,8 @@ fn forged_success_without_the_key_is_ignored() {
     let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
     c.start(t0);
     let first = c.poll_transmit().unwrap();
-    c.handle_input(t0, &s.answer(&first.contents).unwrap()).unwrap();
+    c.handle_input(t0, &s.answer(&first.contents).unwrap())
+        .unwrap();
     let second = c.poll_transmit().unwrap();
     let id = Message::decode(&second.contents).unwrap().transaction_id;
     let relayed: SocketAddr = "192.0.2.66:1".parse().unwrap();
@@ -328,7 +410,8 @@ fn forged_success_without_the_key_is_ignored() {
         .finish(Some(b"not the key"), true);
     assert!(c.handle_input(t0, &forged).is_err());
     assert_eq!(c.poll_event(), None);
-    c.handle_input(t0, &s.answer(&second.contents).unwrap()).unwrap();
+    c.handle_input(t0, &s.answer(&second.contents).unwrap())
+        .unwrap();
     assert!(matches!(c.poll_event(), Some(TurnEvent::Allocated { .. })));
     let _: IpAddr = relayed.ip();
 }

@@ -1,0 +1,172 @@
+//! The STUN and TURN clients against a real coturn (Debian's `/usr/bin/turnserver`) on
+//! 127.0.0.1, with this test as the driver over real UDP and TCP sockets: Binding gets the
+//! mapped address; Allocate with TURN REST credentials succeeds; data goes to a plain UDP
+//! socket through the relay by Send indication and by ChannelData, and replies come back
+//! unwrapped; wrong and expired credentials give `Error::Unauthorized`; Refresh(0) deallocates.
+//! Skipped, with a message, when `turnserver` is not installed.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ringwire_turn::{
+    BindingEvent, Error, IdGenerator, RetransmitConfig, StunBinding, Transport, TurnEvent,
+};
+use support::{Coturn, Driver};
+
+fn first<T>(events: &[TurnEvent], f: impl Fn(&TurnEvent) -> Option<T>) -> Option<T> {
+    events.iter().find_map(f)
+}
+
+#[test]
+fn stun_binding_gets_the_mapped_address() {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut binding = StunBinding::new(
+        server.addr(),
+        RetransmitConfig::default(),
+        IdGenerator::from_u64(1),
+    );
+    binding.start(Instant::now());
+    let event = support::run_binding(&mut binding, &socket, Duration::from_secs(5));
+    let local = socket.local_addr().unwrap();
+    assert_eq!(event, Some(BindingEvent::Mapped { mapped: local }));
+}
+
+#[test]
+fn stun_binding_to_a_silent_port_times_out() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap(); // bound, never answers
+    let config = RetransmitConfig {
+        deadline: Duration::from_millis(800),
+        ..RetransmitConfig::default()
+    };
+    let mut binding = StunBinding::new(
+        silent.local_addr().unwrap(),
+        config,
+        IdGenerator::from_u64(2),
+    );
+    binding.start(Instant::now());
+    let event = support::run_binding(&mut binding, &socket, Duration::from_secs(5));
+    assert_eq!(event, Some(BindingEvent::Failed(Error::Timeout)));
+}
+
+fn relay_round_trip(transport: Transport) {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    let mut d = Driver::connect(transport, &server, server.credentials("alice", 600));
+    d.client.start(Instant::now());
+    let allocated = d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    let (relayed, mapped) = first(&allocated, |e| match e {
+        TurnEvent::Allocated {
+            relayed, mapped, ..
+        } => Some((*relayed, *mapped)),
+        _ => None,
+    })
+    .expect("allocated");
+    assert_eq!(relayed.ip(), server.addr().ip());
+    assert_eq!(mapped, Some(d.local_addr()));
+
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let recv_at_peer = || {
+        let mut buf = [0u8; 2048];
+        let (n, from) = peer
+            .recv_from(&mut buf)
+            .expect("datagram through the relay");
+        (buf[..n].to_vec(), from)
+    };
+    let data_event = |want: &'static [u8]| move |e: &TurnEvent| matches!(e, TurnEvent::Data(d) if d.peer == peer_addr && d.data == want);
+
+    // Before any permission the client refuses rather than letting the server drop it.
+    assert_eq!(
+        d.client.send_to(peer_addr, b"x"),
+        Err(Error::NoPermission(peer_addr.ip()))
+    );
+
+    // Send and Data indications under a permission.
+    d.client
+        .create_permission(Instant::now(), peer_addr.ip())
+        .unwrap();
+    d.run_until(|e| *e == TurnEvent::PermissionCreated(peer_addr.ip()));
+    let t = d.client.send_to(peer_addr, b"by send indication").unwrap();
+    d.send(&t);
+    assert_eq!(recv_at_peer(), (b"by send indication".to_vec(), relayed));
+    peer.send_to(b"reply by data indication", relayed).unwrap();
+    d.run_until(data_event(b"reply by data indication"));
+
+    // ChannelData once the channel is bound (odd length: padded over TCP).
+    let channel = d.client.bind_channel(Instant::now(), peer_addr).unwrap();
+    d.run_until(|e| {
+        *e == TurnEvent::ChannelBound {
+            peer: peer_addr,
+            channel,
+        }
+    });
+    let t = d.client.send_to(peer_addr, b"by channel").unwrap();
+    assert_eq!(t.contents[..2], channel.to_be_bytes());
+    d.send(&t);
+    assert_eq!(recv_at_peer(), (b"by channel".to_vec(), relayed));
+    peer.send_to(b"reply by channel!", relayed).unwrap();
+    d.run_until(data_event(b"reply by channel!"));
+
+    d.client.deallocate(Instant::now());
+    d.run_until(|e| *e == TurnEvent::Deallocated);
+    assert!(d.client.is_closed());
+    assert!(
+        d.events.iter().all(|e| !matches!(e, TurnEvent::Failed(_))),
+        "{:?}",
+        d.events
+    );
+}
+
+#[test]
+fn udp_allocation_relays_both_ways_and_deallocates() {
+    relay_round_trip(Transport::Udp);
+}
+
+#[test]
+fn tcp_allocation_relays_both_ways_and_deallocates() {
+    relay_round_trip(Transport::Tcp);
+}
+
+fn rejected(transport: Transport, credentials: ringwire_turn::Credentials, server: &Coturn) {
+    let mut d = Driver::connect(transport, server, credentials);
+    d.client.start(Instant::now());
+    let events = d.run_until(|e| matches!(e, TurnEvent::Failed(_) | TurnEvent::Allocated { .. }));
+    assert_eq!(events.last(), Some(&TurnEvent::Failed(Error::Unauthorized)));
+}
+
+#[test]
+fn wrong_or_expired_credentials_are_unauthorized() {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    let mut wrong = server.credentials("mallory", 600);
+    wrong.password = "not-the-password".into();
+    rejected(Transport::Udp, wrong.clone(), &server);
+    rejected(Transport::Tcp, wrong, &server);
+    rejected(Transport::Udp, server.credentials("late", -60), &server);
+}
+
+#[test]
+fn two_sockets_get_two_allocations() {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    let relayed = |id: &str| {
+        let mut d = Driver::connect(Transport::Udp, &server, server.credentials(id, 600));
+        d.client.start(Instant::now());
+        d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+        d.client.relayed().expect("relayed")
+    };
+    let (a, b): (SocketAddr, SocketAddr) = (relayed("a"), relayed("b"));
+    assert_ne!(a, b);
+}

@@ -1,0 +1,271 @@
+//! Test support for `coturn.rs`: start a coturn with a generated config on free loopback
+//! ports, make TURN REST credentials, and drive a client over a real UDP or TCP socket.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use ringwire_turn::stun::integrity::hmac_sha1;
+use ringwire_turn::{
+    BindingEvent, Credentials, IdGenerator, RetransmitConfig, StunBinding, Transmit, Transport,
+    TurnClient, TurnConfig, TurnEvent,
+};
+
+const TURNSERVER: &str = "/usr/bin/turnserver";
+const SECRET: &str = "ringwire-test-secret";
+/// Each wait in a test gives up after this long.
+const STEP: Duration = Duration::from_secs(5);
+
+/// A running coturn, killed on drop.
+pub struct Coturn {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Coturn {
+    /// Starts coturn, or prints why not and returns `None` when it is not installed.
+    pub fn start() -> Option<Coturn> {
+        if !Path::new(TURNSERVER).exists() {
+            eprintln!("SKIPPED: {TURNSERVER} is not installed (Debian package `coturn`)");
+            return None;
+        }
+        let port = free_port();
+        let relay = free_port();
+        let (min, max) = (relay.min(65_000), relay.min(65_000) + 200);
+        let dir =
+            std::env::temp_dir().join(format!("ringwire-coturn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\nmin-port={min}\nmax-port={max}\n\
+             use-auth-secret\nstatic-auth-secret={SECRET}\nrealm=ringwire.test\nallow-loopback-peers\n\
+             no-cli\nno-tls\nno-dtls\nfingerprint\nuserdb={db}\npidfile={pid}\nlog-file=stdout\nsimple-log\n",
+            db = dir.join("turndb").display(),
+            pid = dir.join("turnserver.pid").display(),
+        );
+        let conf = dir.join("turnserver.conf");
+        std::fs::write(&conf, config).unwrap();
+        let log = std::fs::File::create(dir.join("turnserver.log")).unwrap();
+        let child = Command::new(TURNSERVER)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start turnserver");
+        let mut coturn = Coturn { child, dir, port };
+        coturn.wait_ready();
+        Some(coturn)
+    }
+
+    /// The server's UDP and TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// TURN REST credentials valid for `valid_for_s` seconds (negative: already expired).
+    pub fn credentials(&self, id: &str, valid_for_s: i64) -> Credentials {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let username = format!("{}:{id}", now + valid_for_s);
+        let mac = hmac_sha1(SECRET.as_bytes(), &[username.as_bytes()]);
+        let password = base64::engine::general_purpose::STANDARD.encode(mac);
+        Credentials { username, password }
+    }
+
+    fn wait_ready(&mut self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "turnserver exited with {status}; log in {}",
+                    self.dir.display()
+                );
+            }
+            let config = RetransmitConfig {
+                deadline: Duration::from_millis(300),
+                ..RetransmitConfig::default()
+            };
+            let mut binding = StunBinding::new(self.addr(), config, IdGenerator::from_u64(99));
+            binding.start(Instant::now());
+            if let Some(BindingEvent::Mapped { .. }) =
+                run_binding(&mut binding, &socket, Duration::from_secs(1))
+            {
+                return;
+            }
+        }
+        panic!("turnserver did not answer; log in {}", self.dir.display());
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Runs a Binding client over `socket` until its event, or `limit`.
+pub fn run_binding(
+    binding: &mut StunBinding,
+    socket: &UdpSocket,
+    limit: Duration,
+) -> Option<BindingEvent> {
+    let end = Instant::now() + limit;
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end {
+        while let Some(t) = binding.poll_transmit() {
+            socket.send_to(&t.contents, t.destination).unwrap();
+        }
+        if let Some(event) = binding.poll_event() {
+            return Some(event);
+        }
+        let now = Instant::now();
+        let wait = binding
+            .poll_timeout()
+            .map_or(Duration::from_millis(20), |t| {
+                t.saturating_duration_since(now)
+            });
+        socket
+            .set_read_timeout(Some(
+                wait.clamp(Duration::from_millis(1), Duration::from_millis(20)),
+            ))
+            .unwrap();
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if binding.accepts(from, &buf[..n]) {
+                let _ = binding.handle_input(Instant::now(), from, &buf[..n]);
+            }
+        }
+        if binding.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+            binding.handle_timeout(Instant::now());
+        }
+    }
+    None
+}
+
+enum Conn {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+/// The test's driver: one socket, one client, every event kept.
+pub struct Driver {
+    conn: Conn,
+    pub client: TurnClient,
+    pub events: Vec<TurnEvent>,
+}
+
+impl Driver {
+    pub fn connect(transport: Transport, server: &Coturn, credentials: Credentials) -> Driver {
+        let conn = match transport {
+            Transport::Udp => Conn::Udp(UdpSocket::bind("127.0.0.1:0").unwrap()),
+            Transport::Tcp => Conn::Tcp(TcpStream::connect(server.addr()).unwrap()),
+        };
+        let config = TurnConfig::new(server.addr(), transport, credentials);
+        let client = TurnClient::new(config, IdGenerator::from_u64(u64::from(server.port)));
+        Driver {
+            conn,
+            client,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        match &self.conn {
+            Conn::Udp(s) => s.local_addr().unwrap(),
+            Conn::Tcp(s) => s.local_addr().unwrap(),
+        }
+    }
+
+    pub fn send(&mut self, t: &Transmit) {
+        match &mut self.conn {
+            Conn::Udp(s) => {
+                s.send_to(&t.contents, t.destination).unwrap();
+            }
+            Conn::Tcp(s) => s.write_all(&t.contents).unwrap(),
+        }
+    }
+
+    /// Drives the client until an event matches; returns the events seen meanwhile.
+    pub fn run_until(&mut self, done: impl Fn(&TurnEvent) -> bool) -> Vec<TurnEvent> {
+        let end = Instant::now() + STEP;
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            while let Some(t) = self.client.poll_transmit() {
+                self.send(&t);
+            }
+            while let Some(event) = self.client.poll_event() {
+                seen.push(event.clone());
+                self.events.push(event);
+            }
+            if seen.iter().any(&done) {
+                return seen;
+            }
+            assert!(
+                Instant::now() < end,
+                "no matching event within {STEP:?}; saw {seen:?}"
+            );
+            let now = Instant::now();
+            let wait = self
+                .client
+                .poll_timeout()
+                .map_or(STEP, |t| t.saturating_duration_since(now));
+            let wait = Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(20)));
+            let received = match &mut self.conn {
+                Conn::Udp(s) => {
+                    s.set_read_timeout(wait).unwrap();
+                    match s.recv_from(&mut buf) {
+                        Ok((n, from)) if self.client.accepts(from, &buf[..n]) => Some(n),
+                        _ => None,
+                    }
+                }
+                Conn::Tcp(s) => {
+                    s.set_read_timeout(wait).unwrap();
+                    match s.read(&mut buf) {
+                        Ok(0) => {
+                            self.client.connection_closed();
+                            None
+                        }
+                        Ok(n) => Some(n),
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                        {
+                            None
+                        }
+                        Err(e) => panic!("TCP read: {e}"),
+                    }
+                }
+            };
+            if let Some(n) = received {
+                let _ = self.client.handle_input(Instant::now(), &buf[..n]);
+            }
+            if self
+                .client
+                .poll_timeout()
+                .is_some_and(|t| t <= Instant::now())
+            {
+                self.client.handle_timeout(Instant::now());
+            }
+        }
+    }
+}

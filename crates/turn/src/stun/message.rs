@@ -206,9 +206,9 @@ impl<'a> Message<'a> {
             .map(|(_, v)| *v)
     }
 
-    /// The attribute types present, in order (for the comprehension-required check).
-    pub fn attr_types(&self) -> impl Iterator<Item = u16> + '_ {
-        self.attributes.iter().map(|(t, _)| *t)
+    /// The attributes before MESSAGE-INTEGRITY (and FINGERPRINT), in order: `(type, value)`.
+    pub fn attributes(&self) -> &[(u16, &'a [u8])] {
+        &self.attributes
     }
 
     /// An XOR address attribute, decoded.

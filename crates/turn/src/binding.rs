@@ -92,10 +92,16 @@ impl StunBinding {
         );
     }
 
-    /// Whether a datagram from `source` is this client's (a STUN message from the server): the
-    /// driver routes those here and everything else to str0m.
+    /// Whether a datagram from `source` is this client's: a STUN message from the server with
+    /// the transaction id in flight. The driver offers a datagram here first, then to a
+    /// [`crate::TurnClient`] on the same server, then to str0m.
     pub fn accepts(&self, source: SocketAddr, data: &[u8]) -> bool {
-        source == self.server && is_stun(data) && matches!(self.state, State::Waiting { .. })
+        match &self.state {
+            State::Waiting { id, .. } => {
+                source == self.server && is_stun(data) && data[8..20] == id.0
+            }
+            _ => false,
+        }
     }
 
     /// Takes a datagram from the server. A response to another transaction is ignored; a

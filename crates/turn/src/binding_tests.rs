@@ -106,6 +106,7 @@ fn other_datagrams_are_not_the_answer() {
     )
     .xor_address(attr::XOR_MAPPED_ADDRESS, server())
     .finish(None, true);
+    assert!(!b.accepts(server(), &other), "another transaction");
     b.handle_input(t0, server(), &other).unwrap();
     let response = answer(&request, Class::Success)
         .xor_address(attr::XOR_MAPPED_ADDRESS, server())

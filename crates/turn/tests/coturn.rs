@@ -1,9 +1,9 @@
 //! The STUN and TURN clients against a real coturn (Debian's `/usr/bin/turnserver`) on
-//! 127.0.0.1, with this test as the driver over real UDP and TCP sockets: Binding gets the
-//! mapped address; Allocate with TURN REST credentials succeeds; data goes to a plain UDP
-//! socket through the relay by Send indication and by ChannelData, and replies come back
-//! unwrapped; wrong and expired credentials give `Error::Unauthorized`; Refresh(0) deallocates.
-//! Skipped, with a message, when `turnserver` is not installed.
+//! 127.0.0.1, with this test as the driver over real UDP, TCP and TLS (rustls) connections:
+//! Binding gets the mapped address; Allocate with TURN REST credentials succeeds; data goes to
+//! a plain UDP socket through the relay by Send indication and by ChannelData, and replies come
+//! back unwrapped; wrong and expired credentials give `Error::Unauthorized`; Refresh(0)
+//! deallocates. Skipped, with a message, when `turnserver` is not installed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
@@ -56,11 +56,20 @@ fn stun_binding_to_a_silent_port_times_out() {
     assert_eq!(event, Some(BindingEvent::Failed(Error::Timeout)));
 }
 
-fn relay_round_trip(transport: Transport) {
-    let Some(server) = Coturn::start() else {
+fn relay_round_trip(transport: Transport, tls: bool) {
+    let started = if tls {
+        Coturn::start_with_tls()
+    } else {
+        Coturn::start()
+    };
+    let Some(server) = started else {
         return;
     };
-    let mut d = Driver::connect(transport, &server, server.credentials("alice", 600));
+    let credentials = server.credentials("alice", 600);
+    let mut d = match tls {
+        true => Driver::connect_tls(&server, credentials),
+        false => Driver::connect(transport, &server, credentials),
+    };
     d.client.start(Instant::now());
     let allocated = d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
     let (relayed, mapped) = first(&allocated, |e| match e {
@@ -129,12 +138,17 @@ fn relay_round_trip(transport: Transport) {
 
 #[test]
 fn udp_allocation_relays_both_ways_and_deallocates() {
-    relay_round_trip(Transport::Udp);
+    relay_round_trip(Transport::Udp, false);
 }
 
 #[test]
 fn tcp_allocation_relays_both_ways_and_deallocates() {
-    relay_round_trip(Transport::Tcp);
+    relay_round_trip(Transport::Tcp, false);
+}
+
+#[test]
+fn tls_allocation_relays_both_ways_and_deallocates() {
+    relay_round_trip(Transport::Tcp, true);
 }
 
 fn rejected(transport: Transport, credentials: ringwire_turn::Credentials, server: &Coturn) {

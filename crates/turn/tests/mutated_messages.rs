@@ -15,8 +15,14 @@ fn seeds() -> Vec<Vec<u8>> {
     let tid = TransactionId([5; 12]);
     vec![
         MessageBuilder::new(Class::Success, Method::Allocate, tid)
-            .xor_address(attr::XOR_RELAYED_ADDRESS, "198.51.100.1:50000".parse().unwrap())
-            .xor_address(attr::XOR_MAPPED_ADDRESS, "[2001:db8::1]:4000".parse().unwrap())
+            .xor_address(
+                attr::XOR_RELAYED_ADDRESS,
+                "198.51.100.1:50000".parse().unwrap(),
+            )
+            .xor_address(
+                attr::XOR_MAPPED_ADDRESS,
+                "[2001:db8::1]:4000".parse().unwrap(),
+            )
             .attr(attr::LIFETIME, &600u32.to_be_bytes())
             .finish(Some(b"key"), true),
         MessageBuilder::new(Class::Error, Method::Allocate, tid)
@@ -58,7 +64,11 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             }
             1 if m.len() >= 4 => {
                 // Rewrite a 16-bit length field: the header's, or an attribute's.
-                let at = if rng.below(2) == 0 { 2 } else { 20 + 4 * rng.below(m.len().saturating_sub(20) / 4) + 2 };
+                let at = if rng.below(2) == 0 {
+                    2
+                } else {
+                    20 + 4 * rng.below(m.len().saturating_sub(20) / 4) + 2
+                };
                 if at + 2 <= m.len() {
                     m[at..at + 2].copy_from_slice(&(rng.next() as u16).to_be_bytes());
                 }
@@ -80,8 +90,16 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 
 fn exercise(data: &[u8]) {
     if let Ok(m) = Message::decode(data) {
-        let _ = (m.mapped_address(), m.error_code(), m.text(attr::REALM), m.lifetime());
-        let _ = (m.xor_address(attr::XOR_PEER_ADDRESS), m.check_integrity(b"key"));
+        let _ = (
+            m.mapped_address(),
+            m.error_code(),
+            m.text(attr::REALM),
+            m.lifetime(),
+        );
+        let _ = (
+            m.xor_address(attr::XOR_PEER_ADDRESS),
+            m.check_integrity(b"key"),
+        );
     }
     let _ = ChannelData::decode(data);
     let mut framer = StreamFramer::new();
@@ -98,7 +116,10 @@ fn exercise(data: &[u8]) {
     }
     assert_eq!(out[..], data[..out.len()]);
     for transport in [Transport::Udp, Transport::Tcp] {
-        let credentials = Credentials { username: "u".into(), password: "p".into() };
+        let credentials = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
         let config = TurnConfig::new("127.0.0.1:3478".parse().unwrap(), transport, credentials);
         let mut client = TurnClient::new(config, IdGenerator::from_u64(1));
         let now = Instant::now();

@@ -261,8 +261,8 @@ impl TurnClient {
                     refresh_at: Some(refresh_at(now, lifetime)),
                 };
                 if matches!(self.state, State::Deallocating) {
-                    self.set_state(State::Allocated(allocation), "allocated while deallocating");
-                    self.deallocate(now);
+                    // deallocate() came while allocating: delete it at once, unannounced.
+                    self.send_request(now, Request::Refresh { lifetime: 0 }, 0);
                 } else {
                     self.set_state(State::Allocated(allocation), "Allocate success");
                     self.send_due(now);

@@ -415,3 +415,15 @@ fn forged_success_without_the_key_is_ignored() {
     assert!(matches!(c.poll_event(), Some(TurnEvent::Allocated { .. })));
     let _: IpAddr = relayed.ip();
 }
+
+#[test]
+fn deallocate_while_allocating_deletes_without_announcing() {
+    let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
+    c.start(t0);
+    let first = c.poll_transmit().unwrap();
+    c.handle_input(t0, &s.answer(&first.contents).unwrap())
+        .unwrap();
+    c.deallocate(t0);
+    assert_eq!(exchange(&mut c, &mut s, t0), [TurnEvent::Deallocated]);
+    assert!(c.is_closed());
+}

@@ -24,11 +24,23 @@ pub struct Coturn {
     child: Child,
     dir: PathBuf,
     port: u16,
+    /// With TLS: the TLS port and the self-signed certificate (DER) to trust.
+    tls: Option<(u16, rustls::pki_types::CertificateDer<'static>)>,
 }
 
 impl Coturn {
-    /// Starts coturn, or prints why not and returns `None` when it is not installed.
+    /// Starts coturn (UDP and TCP), or prints why not and returns `None` when it is not
+    /// installed.
     pub fn start() -> Option<Coturn> {
+        Self::start_with(false)
+    }
+
+    /// Starts coturn with TLS too, on a certificate for 127.0.0.1 generated here.
+    pub fn start_with_tls() -> Option<Coturn> {
+        Self::start_with(true)
+    }
+
+    fn start_with(with_tls: bool) -> Option<Coturn> {
         if !Path::new(TURNSERVER).exists() {
             eprintln!("SKIPPED: {TURNSERVER} is not installed (Debian package `coturn`)");
             return None;
@@ -39,13 +51,27 @@ impl Coturn {
         let dir =
             std::env::temp_dir().join(format!("ringwire-coturn-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let config = format!(
+        let mut config = format!(
             "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\nmin-port={min}\nmax-port={max}\n\
              use-auth-secret\nstatic-auth-secret={SECRET}\nrealm=ringwire.test\nallow-loopback-peers\n\
-             no-cli\nno-tls\nno-dtls\nfingerprint\nuserdb={db}\npidfile={pid}\nlog-file=stdout\nsimple-log\n",
+             no-cli\nno-dtls\nfingerprint\nuserdb={db}\npidfile={pid}\nlog-file=stdout\nsimple-log\n",
             db = dir.join("turndb").display(),
             pid = dir.join("turnserver.pid").display(),
         );
+        let tls = if with_tls {
+            let tls_port = free_port();
+            let certified =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            std::fs::write(&cert, certified.cert.pem()).unwrap();
+            std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+            let (cert, key) = (cert.display(), key.display());
+            config += &format!("tls-listening-port={tls_port}\ncert={cert}\npkey={key}\n");
+            Some((tls_port, certified.cert.der().clone()))
+        } else {
+            config += "no-tls\n";
+            None
+        };
         let conf = dir.join("turnserver.conf");
         std::fs::write(&conf, config).unwrap();
         let log = std::fs::File::create(dir.join("turnserver.log")).unwrap();
@@ -57,7 +83,12 @@ impl Coturn {
             .stderr(log)
             .spawn()
             .expect("start turnserver");
-        let mut coturn = Coturn { child, dir, port };
+        let mut coturn = Coturn {
+            child,
+            dir,
+            port,
+            tls,
+        };
         coturn.wait_ready();
         Some(coturn)
     }
@@ -65,6 +96,13 @@ impl Coturn {
     /// The server's UDP and TCP address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The TLS port's address (with [`Coturn::start_with_tls`]).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| SocketAddr::from(([127, 0, 0, 1], *port)))
     }
 
     /// TURN REST credentials valid for `valid_for_s` seconds (negative: already expired).
@@ -165,6 +203,7 @@ pub fn run_binding(
 enum Conn {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 /// The test's driver: one socket, one client, every event kept.
@@ -180,7 +219,43 @@ impl Driver {
             Transport::Udp => Conn::Udp(UdpSocket::bind("127.0.0.1:0").unwrap()),
             Transport::Tcp => Conn::Tcp(TcpStream::connect(server.addr()).unwrap()),
         };
-        let config = TurnConfig::new(server.addr(), transport, credentials);
+        Self::with_conn(conn, server.addr(), transport, server, credentials)
+    }
+
+    /// TURN over TLS over TCP: TLS is the driver's (here rustls), the client sees plaintext.
+    pub fn connect_tls(server: &Coturn, credentials: Credentials) -> Driver {
+        let (addr, cert) = match (&server.tls, server.tls_addr()) {
+            (Some((_, cert)), Some(addr)) => (addr, cert.clone()),
+            _ => panic!("coturn started without TLS"),
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let stream = rustls::StreamOwned::new(tls, TcpStream::connect(addr).unwrap());
+        Self::with_conn(
+            Conn::Tls(Box::new(stream)),
+            addr,
+            Transport::Tcp,
+            server,
+            credentials,
+        )
+    }
+
+    fn with_conn(
+        conn: Conn,
+        addr: SocketAddr,
+        transport: Transport,
+        server: &Coturn,
+        credentials: Credentials,
+    ) -> Driver {
+        let config = TurnConfig::new(addr, transport, credentials);
         let client = TurnClient::new(config, IdGenerator::from_u64(u64::from(server.port)));
         Driver {
             conn,
@@ -193,6 +268,7 @@ impl Driver {
         match &self.conn {
             Conn::Udp(s) => s.local_addr().unwrap(),
             Conn::Tcp(s) => s.local_addr().unwrap(),
+            Conn::Tls(s) => s.sock.local_addr().unwrap(),
         }
     }
 
@@ -202,6 +278,10 @@ impl Driver {
                 s.send_to(&t.contents, t.destination).unwrap();
             }
             Conn::Tcp(s) => s.write_all(&t.contents).unwrap(),
+            Conn::Tls(s) => {
+                s.write_all(&t.contents).unwrap();
+                s.flush().unwrap();
+            }
         }
     }
 
@@ -241,19 +321,11 @@ impl Driver {
                 }
                 Conn::Tcp(s) => {
                     s.set_read_timeout(wait).unwrap();
-                    match s.read(&mut buf) {
-                        Ok(0) => {
-                            self.client.connection_closed();
-                            None
-                        }
-                        Ok(n) => Some(n),
-                        Err(e)
-                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                        {
-                            None
-                        }
-                        Err(e) => panic!("TCP read: {e}"),
-                    }
+                    stream_read(s.read(&mut buf), &mut self.client)
+                }
+                Conn::Tls(s) => {
+                    s.sock.set_read_timeout(wait).unwrap();
+                    stream_read(s.read(&mut buf), &mut self.client)
                 }
             };
             if let Some(n) = received {
@@ -267,5 +339,18 @@ impl Driver {
                 self.client.handle_timeout(Instant::now());
             }
         }
+    }
+}
+
+/// What a stream read gives the client: bytes, nothing yet, or the end of the connection.
+fn stream_read(read: std::io::Result<usize>, client: &mut TurnClient) -> Option<usize> {
+    match read {
+        Ok(0) => {
+            client.connection_closed();
+            None
+        }
+        Ok(n) => Some(n),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+        Err(e) => panic!("stream read: {e}"),
     }
 }

@@ -9,13 +9,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ringwire_turn::{
-    BindingEvent, Error, IdGenerator, RetransmitConfig, StunBinding, Transport, TurnEvent,
-};
-use support::{Coturn, Driver};
+use ringwire_turn::{BindingEvent, Error, IdGenerator, RetransmitConfig, StunBinding, TurnEvent};
+use support::{Coturn, Driver, Via};
 
 fn first<T>(events: &[TurnEvent], f: impl Fn(&TurnEvent) -> Option<T>) -> Option<T> {
     events.iter().find_map(f)
@@ -56,8 +54,8 @@ fn stun_binding_to_a_silent_port_times_out() {
     assert_eq!(event, Some(BindingEvent::Failed(Error::Timeout)));
 }
 
-fn relay_round_trip(transport: Transport, tls: bool) {
-    let started = if tls {
+fn relay_round_trip(via: Via) {
+    let started = if via == Via::Tls {
         Coturn::start_with_tls()
     } else {
         Coturn::start()
@@ -65,11 +63,12 @@ fn relay_round_trip(transport: Transport, tls: bool) {
     let Some(server) = started else {
         return;
     };
-    let credentials = server.credentials("alice", 600);
-    let mut d = match tls {
-        true => Driver::connect_tls(&server, credentials),
-        false => Driver::connect(transport, &server, credentials),
+    let loopback: IpAddr = if via == Via::Udp6 {
+        Ipv6Addr::LOCALHOST.into()
+    } else {
+        Ipv4Addr::LOCALHOST.into()
     };
+    let mut d = Driver::connect(via, &server, server.credentials("alice", 600));
     d.client.start(Instant::now());
     let allocated = d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
     let (relayed, mapped) = first(&allocated, |e| match e {
@@ -79,10 +78,10 @@ fn relay_round_trip(transport: Transport, tls: bool) {
         _ => None,
     })
     .expect("allocated");
-    assert_eq!(relayed.ip(), server.addr().ip());
+    assert_eq!(relayed.ip(), loopback);
     assert_eq!(mapped, Some(d.local_addr()));
 
-    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind(SocketAddr::new(loopback, 0)).unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let peer_addr = peer.local_addr().unwrap();
     let recv_at_peer = || {
@@ -138,21 +137,30 @@ fn relay_round_trip(transport: Transport, tls: bool) {
 
 #[test]
 fn udp_allocation_relays_both_ways_and_deallocates() {
-    relay_round_trip(Transport::Udp, false);
+    relay_round_trip(Via::Udp);
 }
 
 #[test]
 fn tcp_allocation_relays_both_ways_and_deallocates() {
-    relay_round_trip(Transport::Tcp, false);
+    relay_round_trip(Via::Tcp);
+}
+
+#[test]
+fn udp_ipv6_allocation_relays_both_ways_and_deallocates() {
+    if !support::has_ipv6() {
+        eprintln!("SKIPPED: no IPv6 loopback (::1) on this machine");
+        return;
+    }
+    relay_round_trip(Via::Udp6);
 }
 
 #[test]
 fn tls_allocation_relays_both_ways_and_deallocates() {
-    relay_round_trip(Transport::Tcp, true);
+    relay_round_trip(Via::Tls);
 }
 
-fn rejected(transport: Transport, credentials: ringwire_turn::Credentials, server: &Coturn) {
-    let mut d = Driver::connect(transport, server, credentials);
+fn rejected(via: Via, credentials: ringwire_turn::Credentials, server: &Coturn) {
+    let mut d = Driver::connect(via, server, credentials);
     d.client.start(Instant::now());
     let events = d.run_until(|e| matches!(e, TurnEvent::Failed(_) | TurnEvent::Allocated { .. }));
     assert_eq!(events.last(), Some(&TurnEvent::Failed(Error::Unauthorized)));
@@ -165,9 +173,9 @@ fn wrong_or_expired_credentials_are_unauthorized() {
     };
     let mut wrong = server.credentials("mallory", 600);
     wrong.password = "not-the-password".into();
-    rejected(Transport::Udp, wrong.clone(), &server);
-    rejected(Transport::Tcp, wrong, &server);
-    rejected(Transport::Udp, server.credentials("late", -60), &server);
+    rejected(Via::Udp, wrong.clone(), &server);
+    rejected(Via::Tcp, wrong, &server);
+    rejected(Via::Udp, server.credentials("late", -60), &server);
 }
 
 #[test]
@@ -176,7 +184,7 @@ fn two_sockets_get_two_allocations() {
         return;
     };
     let relayed = |id: &str| {
-        let mut d = Driver::connect(Transport::Udp, &server, server.credentials(id, 600));
+        let mut d = Driver::connect(Via::Udp, &server, server.credentials(id, 600));
         d.client.start(Instant::now());
         d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
         d.client.relayed().expect("relayed")

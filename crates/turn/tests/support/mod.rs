@@ -2,7 +2,7 @@
 //! ports, make TURN REST credentials, and drive a client over a real UDP or TCP socket.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use ringwire_turn::stun::integrity::hmac_sha1;
 use ringwire_turn::{
-    BindingEvent, Credentials, IdGenerator, RetransmitConfig, StunBinding, Transmit, Transport,
-    TurnClient, TurnConfig, TurnEvent,
+    BindingEvent, Credentials, IdGenerator, RelayFamily, RetransmitConfig, StunBinding, Transmit,
+    Transport, TurnClient, TurnConfig, TurnEvent,
 };
 
 const TURNSERVER: &str = "/usr/bin/turnserver";
@@ -52,9 +52,10 @@ impl Coturn {
             std::env::temp_dir().join(format!("ringwire-coturn-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut config = format!(
-            "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\nmin-port={min}\nmax-port={max}\n\
+            "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\n{v6}listening-port={port}\nmin-port={min}\nmax-port={max}\n\
              use-auth-secret\nstatic-auth-secret={SECRET}\nrealm=ringwire.test\nallow-loopback-peers\n\
              no-cli\nno-dtls\nfingerprint\nuserdb={db}\npidfile={pid}\nlog-file=stdout\nsimple-log\n",
+            v6 = if has_ipv6() { "listening-ip=::1\nrelay-ip=::1\n" } else { "" },
             db = dir.join("turndb").display(),
             pid = dir.join("turnserver.pid").display(),
         );
@@ -200,6 +201,24 @@ pub fn run_binding(
     None
 }
 
+/// How the test reaches coturn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// UDP on 127.0.0.1.
+    Udp,
+    /// UDP on ::1, asking for an IPv6 relayed address.
+    Udp6,
+    /// TCP on 127.0.0.1.
+    Tcp,
+    /// TLS over TCP on 127.0.0.1.
+    Tls,
+}
+
+/// Whether this machine has IPv6 loopback.
+pub fn has_ipv6() -> bool {
+    UdpSocket::bind("[::1]:0").is_ok()
+}
+
 enum Conn {
     Udp(UdpSocket),
     Tcp(TcpStream),
@@ -209,21 +228,43 @@ enum Conn {
 /// The test's driver: one socket, one client, every event kept.
 pub struct Driver {
     conn: Conn,
+    credentials: Credentials,
     pub client: TurnClient,
     pub events: Vec<TurnEvent>,
 }
 
 impl Driver {
-    pub fn connect(transport: Transport, server: &Coturn, credentials: Credentials) -> Driver {
-        let conn = match transport {
-            Transport::Udp => Conn::Udp(UdpSocket::bind("127.0.0.1:0").unwrap()),
-            Transport::Tcp => Conn::Tcp(TcpStream::connect(server.addr()).unwrap()),
+    /// A client for `server` over `via`.
+    pub fn connect(via: Via, server: &Coturn, credentials: Credentials) -> Driver {
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, server.port));
+        let (conn, addr, transport) = match via {
+            Via::Udp => (
+                Conn::Udp(UdpSocket::bind("127.0.0.1:0").unwrap()),
+                server.addr(),
+                Transport::Udp,
+            ),
+            Via::Udp6 => (
+                Conn::Udp(UdpSocket::bind("[::1]:0").unwrap()),
+                v6,
+                Transport::Udp,
+            ),
+            Via::Tcp => {
+                let stream = TcpStream::connect(server.addr()).unwrap();
+                (Conn::Tcp(stream), server.addr(), Transport::Tcp)
+            }
+            Via::Tls => return Self::connect_tls(server, credentials),
         };
-        Self::with_conn(conn, server.addr(), transport, server, credentials)
+        let mut d = Self::with_conn(conn, addr, transport, server, credentials);
+        if via == Via::Udp6 {
+            let mut config = TurnConfig::new(addr, transport, d.credentials.clone());
+            config.relay_family = RelayFamily::Ipv6;
+            d.client = TurnClient::new(config, IdGenerator::from_u64(6));
+        }
+        d
     }
 
     /// TURN over TLS over TCP: TLS is the driver's (here rustls), the client sees plaintext.
-    pub fn connect_tls(server: &Coturn, credentials: Credentials) -> Driver {
+    fn connect_tls(server: &Coturn, credentials: Credentials) -> Driver {
         let (addr, cert) = match (&server.tls, server.tls_addr()) {
             (Some((_, cert)), Some(addr)) => (addr, cert.clone()),
             _ => panic!("coturn started without TLS"),
@@ -255,11 +296,12 @@ impl Driver {
         server: &Coturn,
         credentials: Credentials,
     ) -> Driver {
-        let config = TurnConfig::new(addr, transport, credentials);
+        let config = TurnConfig::new(addr, transport, credentials.clone());
         let client = TurnClient::new(config, IdGenerator::from_u64(u64::from(server.port)));
         Driver {
             conn,
             client,
+            credentials,
             events: Vec::new(),
         }
     }

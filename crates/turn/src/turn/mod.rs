@@ -1,18 +1,19 @@
 //! The TURN client (RFC 5766/8656): one allocation on one server over one transport.
 //!
-//! States, all changed in [`TurnClient::set_state`]:
+//! States, all changed in `TurnClient::set_state`:
 //! `Idle → Allocating → Allocated → Deallocating → Closed`, and `Closed` from any state on
 //! failure. The first Allocate goes without credentials; the server's 401 gives realm and
 //! nonce and the request is sent again with the long-term credential (438 Stale Nonce: again
 //! with the new nonce). Once allocated the client refreshes the allocation before its lifetime
 //! ends, installs and refreshes the permissions and channels asked for (even before the
-//! allocation existed), and wraps/unwraps peer data. Requests are in [`requests`]; the peer
-//! table in [`peers`].
+//! allocation existed), and wraps/unwraps peer data. Requests are in `requests.rs`; the peer
+//! table in `peers.rs`.
 
 mod peers;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod types;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,132 +22,12 @@ use std::time::{Duration, Instant};
 
 use crate::channel::{is_channel_data, ChannelData};
 use crate::stun::{attr, is_stun, Class, Message, MessageBuilder, Method};
-use crate::transaction::{IdGenerator, RetransmitConfig};
+use crate::transaction::IdGenerator;
 use crate::url::Transport;
 use crate::{Error, StreamFramer, Transmit};
 use peers::Peers;
 use requests::{Auth, Request, Transaction};
-
-/// Long-term credentials; with TURN REST these are `<expiry>:<id>` and
-/// base64(HMAC-SHA1(secret, username)). `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// USERNAME (at most 513 bytes).
-    pub username: String,
-    /// The password.
-    pub password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Which address family to ask the relay for (RFC 6156 / RFC 8656 REQUESTED-ADDRESS-FAMILY).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RelayFamily {
-    /// IPv4 (the default; no attribute is sent).
-    #[default]
-    Ipv4,
-    /// IPv6.
-    Ipv6,
-}
-
-/// How to reach the server and what to ask for.
-#[derive(Debug, Clone)]
-pub struct TurnConfig {
-    /// The server's (resolved) address.
-    pub server: SocketAddr,
-    /// UDP, or TCP (also for TLS over TCP: the driver runs TLS, this client sees plaintext).
-    pub transport: Transport,
-    /// Long-term credentials.
-    pub credentials: Credentials,
-    /// The relayed address's family.
-    pub relay_family: RelayFamily,
-    /// Retransmissions and the per-request deadline.
-    pub retransmit: RetransmitConfig,
-    /// The LIFETIME asked for (the server may grant less); 600 s by default.
-    pub lifetime: Duration,
-}
-
-impl TurnConfig {
-    /// A configuration with the defaults: IPv4 relay, 600 s lifetime, default retransmits.
-    pub fn new(server: SocketAddr, transport: Transport, credentials: Credentials) -> Self {
-        TurnConfig {
-            server,
-            transport,
-            credentials,
-            relay_family: RelayFamily::Ipv4,
-            retransmit: RetransmitConfig::default(),
-            lifetime: Duration::from_secs(600),
-        }
-    }
-}
-
-/// A datagram a peer sent to our relayed address, unwrapped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PeerData {
-    /// The peer's address (str0m's `Receive::source`).
-    pub peer: SocketAddr,
-    /// The datagram.
-    pub data: Vec<u8>,
-}
-
-impl fmt::Debug for PeerData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeerData")
-            .field("len", &self.data.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the TURN client reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TurnEvent {
-    /// The allocation exists: `relayed` is the relay candidate's address.
-    Allocated {
-        /// XOR-RELAYED-ADDRESS: the relay candidate.
-        relayed: SocketAddr,
-        /// XOR-MAPPED-ADDRESS: our address as the server saw it (a srflx candidate for UDP).
-        mapped: Option<SocketAddr>,
-        /// The lifetime the server granted.
-        lifetime: Duration,
-    },
-    /// A permission for this peer IP is installed (refreshed from now on).
-    PermissionCreated(IpAddr),
-    /// CreatePermission failed (403 for a peer the server's policy denies, or a timeout).
-    PermissionFailed {
-        /// The peer IP.
-        peer: IpAddr,
-        /// Why.
-        error: Error,
-    },
-    /// A channel is bound to this peer; data to it now goes as ChannelData.
-    ChannelBound {
-        /// The peer.
-        peer: SocketAddr,
-        /// The channel number.
-        channel: u16,
-    },
-    /// ChannelBind failed; data to the peer still goes as Send indications if permitted.
-    ChannelFailed {
-        /// The peer.
-        peer: SocketAddr,
-        /// Why.
-        error: Error,
-    },
-    /// A datagram from a peer, unwrapped from a Data indication or ChannelData.
-    Data(PeerData),
-    /// The allocation failed or was lost: the client is closed. Typed: [`Error::Unauthorized`]
-    /// for wrong or expired credentials, [`Error::Timeout`] for a silent server, …
-    Failed(Error),
-    /// The allocation was deleted (Refresh with lifetime 0): the client is closed.
-    Deallocated,
-}
+pub use types::{Credentials, PeerData, RelayFamily, TurnConfig, TurnEvent};
 
 /// Where the allocation stands.
 #[derive(Debug)]

@@ -1,6 +1,8 @@
 //! Scenario tests of the TURN client against a scripted server on a virtual clock: the 401 and
-//! 438 dances, typed failures, retransmission and deadlines, refresh schedules, the data path
-//! both ways over UDP and TCP, deallocation, and forged responses.
+//! 438 dances, typed failures, retransmission and deadlines, TCP framing, deallocation, and
+//! forged responses. The data path and the refresh schedules are in [`data_path`].
+
+mod data_path;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -9,22 +11,22 @@ use super::*;
 use crate::stun::attr;
 use crate::stun::integrity::long_term_key;
 
-const SERVER: &str = "192.0.2.10:3478";
-const RELAYED: &str = "198.51.100.1:50000";
-const MAPPED: &str = "203.0.113.5:4000";
-const PEER: &str = "198.51.100.77:6000";
+pub(super) const SERVER: &str = "192.0.2.10:3478";
+pub(super) const RELAYED: &str = "198.51.100.1:50000";
+pub(super) const MAPPED: &str = "203.0.113.5:4000";
+pub(super) const PEER: &str = "198.51.100.77:6000";
 
 /// A scripted TURN server: answers each request with what `reply` says, checking credentials.
-struct Server {
+pub(super) struct Server {
     nonce: String,
     password: String,
     /// Error codes to answer the next requests with (after authentication), in order.
-    errors: Vec<u16>,
+    pub(super) errors: Vec<u16>,
     lifetime: u32,
 }
 
 impl Server {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Server {
             nonce: "n1".into(),
             password: "pass".into(),
@@ -38,7 +40,7 @@ impl Server {
     }
 
     /// The response to one request, or `None` for indications.
-    fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>> {
         let m = Message::decode(request).unwrap();
         if m.class != Class::Request {
             return None;
@@ -87,7 +89,7 @@ impl Server {
     }
 }
 
-fn client(transport: Transport) -> TurnClient {
+pub(super) fn client(transport: Transport) -> TurnClient {
     let credentials = Credentials {
         username: "user".into(),
         password: "pass".into(),
@@ -99,7 +101,7 @@ fn client(transport: Transport) -> TurnClient {
 }
 
 /// Delivers every transmit to the server and its answers back; returns the events.
-fn exchange(c: &mut TurnClient, s: &mut Server, now: Instant) -> Vec<TurnEvent> {
+pub(super) fn exchange(c: &mut TurnClient, s: &mut Server, now: Instant) -> Vec<TurnEvent> {
     while let Some(t) = c.poll_transmit() {
         assert_eq!(t.destination, SERVER.parse().unwrap());
         if let Some(answer) = s.answer(&t.contents) {
@@ -109,7 +111,7 @@ fn exchange(c: &mut TurnClient, s: &mut Server, now: Instant) -> Vec<TurnEvent> 
     std::iter::from_fn(|| c.poll_event()).collect()
 }
 
-fn allocated(transport: Transport) -> (TurnClient, Server, Instant) {
+pub(super) fn allocated(transport: Transport) -> (TurnClient, Server, Instant) {
     let (mut c, mut s, t0) = (client(transport), Server::new(), Instant::now());
     c.start(t0);
     let events = exchange(&mut c, &mut s, t0);
@@ -226,142 +228,6 @@ fn tcp_sends_once_and_frames_chunked_input() {
         c.poll_event(),
         Some(TurnEvent::Failed(Error::Malformed("stream out of step")))
     );
-}
-
-#[test]
-fn refreshes_come_before_the_lifetimes_end() {
-    let (mut c, mut s, t0) = allocated(Transport::Udp);
-    let peer: SocketAddr = PEER.parse().unwrap();
-    c.create_permission(t0, peer.ip()).unwrap();
-    c.bind_channel(t0, peer).unwrap();
-    exchange(&mut c, &mut s, t0);
-    let mut sent: Vec<(Method, u64)> = vec![];
-    let mut now = t0;
-    while now < t0 + Duration::from_secs(1300) {
-        now = c.poll_timeout().unwrap();
-        c.handle_timeout(now);
-        while let Some(t) = c.poll_transmit() {
-            let m = Message::decode(&t.contents).unwrap();
-            sent.push((m.method, (now - t0).as_secs()));
-            let answer = s.answer(&t.contents).unwrap();
-            c.handle_input(now, &answer).unwrap();
-        }
-        assert!(std::iter::from_fn(|| c.poll_event()).all(|e| !matches!(e, TurnEvent::Failed(_))));
-    }
-    let at = |method| {
-        sent.iter()
-            .filter(|(m, _)| *m == method)
-            .map(|(_, t)| *t)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        at(Method::CreatePermission),
-        [240, 480, 720, 960, 1200, 1440]
-    );
-    assert_eq!(at(Method::ChannelBind), [540, 1080]);
-    assert_eq!(at(Method::Refresh), [540, 1080]);
-}
-
-#[test]
-fn peers_asked_for_before_the_allocation_are_installed_after_it() {
-    let (mut c, mut s, t0) = (client(Transport::Udp), Server::new(), Instant::now());
-    let peer: SocketAddr = PEER.parse().unwrap();
-    c.bind_channel(t0, peer).unwrap();
-    c.start(t0);
-    let events = exchange(&mut c, &mut s, t0);
-    assert!(matches!(events[0], TurnEvent::Allocated { .. }));
-    assert_eq!(
-        events[1],
-        TurnEvent::ChannelBound {
-            peer,
-            channel: 0x4000
-        }
-    );
-}
-
-#[test]
-fn data_path_send_indication_then_channel_data() {
-    let (mut c, mut s, t0) = allocated(Transport::Udp);
-    let peer: SocketAddr = PEER.parse().unwrap();
-    assert_eq!(c.send_to(peer, b"x"), Err(Error::NoPermission(peer.ip())));
-    c.create_permission(t0, peer.ip()).unwrap();
-    assert_eq!(
-        exchange(&mut c, &mut s, t0),
-        [TurnEvent::PermissionCreated(peer.ip())]
-    );
-    let t = c.send_to(peer, b"hello").unwrap();
-    let m = Message::decode(&t.contents).unwrap();
-    assert_eq!((m.class, m.method), (Class::Indication, Method::Send));
-    assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS).unwrap(), Some(peer));
-    assert_eq!(m.attr(attr::DATA), Some(&b"hello"[..]));
-    c.bind_channel(t0, peer).unwrap();
-    exchange(&mut c, &mut s, t0);
-    let t = c.send_to(peer, b"hello").unwrap();
-    assert_eq!(
-        t.contents,
-        [0x40, 0x00, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o']
-    );
-    let v6: SocketAddr = "[2001:db8::1]:5".parse().unwrap();
-    assert_eq!(c.send_to(v6, b"x"), Err(Error::PeerFamily(v6)));
-}
-
-#[test]
-fn incoming_data_is_unwrapped() {
-    let (mut c, mut s, t0) = allocated(Transport::Udp);
-    let peer: SocketAddr = PEER.parse().unwrap();
-    let stranger: SocketAddr = "192.0.2.99:1".parse().unwrap();
-    c.bind_channel(t0, peer).unwrap();
-    exchange(&mut c, &mut s, t0);
-    let data_indication = |from: SocketAddr| {
-        MessageBuilder::new(
-            Class::Indication,
-            Method::Data,
-            crate::stun::TransactionId([3; 12]),
-        )
-        .xor_address(attr::XOR_PEER_ADDRESS, from)
-        .attr(attr::DATA, b"pong")
-        .finish(None, true)
-    };
-    c.handle_input(t0, &data_indication(peer)).unwrap();
-    c.handle_input(t0, &data_indication(stranger)).unwrap();
-    c.handle_input(t0, &ChannelData::encode(0x4000, b"ping", false).unwrap())
-        .unwrap();
-    c.handle_input(t0, &ChannelData::encode(0x4001, b"????", false).unwrap())
-        .unwrap();
-    let data = |d: &[u8]| {
-        TurnEvent::Data(PeerData {
-            peer,
-            data: d.to_vec(),
-        })
-    };
-    assert_eq!(
-        std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>(),
-        [data(b"pong"), data(b"ping")]
-    );
-}
-
-#[test]
-fn permission_and_channel_failures_are_typed_and_keep_the_allocation() {
-    let (mut c, mut s, t0) = allocated(Transport::Udp);
-    let peer: SocketAddr = PEER.parse().unwrap();
-    s.errors = vec![403];
-    c.create_permission(t0, peer.ip()).unwrap();
-    let expected = TurnEvent::PermissionFailed {
-        peer: peer.ip(),
-        error: Error::Forbidden,
-    };
-    assert_eq!(exchange(&mut c, &mut s, t0), [expected]);
-    s.errors = vec![400];
-    c.bind_channel(t0, peer).unwrap();
-    let events = exchange(&mut c, &mut s, t0);
-    assert!(matches!(
-        &events[..],
-        [TurnEvent::ChannelFailed {
-            error: Error::Server { code: 400, .. },
-            ..
-        }]
-    ));
-    assert!(c.relayed().is_some());
 }
 
 #[test]

@@ -28,25 +28,82 @@
 //! Both clients have the same shape:
 //! 1. Create it with the server's resolved address (names are resolved by the driver through
 //!    the system resolver: see [`url`]) and an [`IdGenerator`] seeded from the OS.
-//! 2. Start it (`start(now)`), or call any method that takes `now`.
-//! 3. After **every** call that takes input or `now`, drain `poll_transmit()` (send each
-//!    [`Transmit`] to its destination, over UDP as one datagram, over TCP/TLS as bytes on the
-//!    stream) and `poll_event()` until both return `None`.
-//! 4. Call `handle_timeout(now)` when `poll_timeout()` is reached (re-read it after each step;
-//!    `None` means no timer is running), then drain again.
-//! 5. Feed server bytes with `handle_input`: over UDP only datagrams whose source is the
-//!    server (`accepts`), over TCP/TLS every chunk read from the stream (the client frames it).
+//! 2. Start it with `start(now)`.
+//! 3. After **every** call that takes input or `now` (and after `create_permission`,
+//!    `bind_channel`, `deallocate`), drain `poll_transmit()` (send each [`Transmit`] to its
+//!    destination: over UDP as one datagram, over TCP/TLS as bytes on the stream) and
+//!    `poll_event()` until both return `None`.
+//! 4. Call `handle_timeout(now)` once `poll_timeout()` is reached (re-read it after each step;
+//!    `None` means no timer runs), then drain again.
+//! 5. Feed server bytes with `handle_input`. Over UDP, on a socket shared with str0m, offer a
+//!    datagram first to [`StunBinding::accepts`], then to [`TurnClient::accepts`] (STUN or
+//!    ChannelData from the TURN server), and give the rest to str0m. Over TCP/TLS, feed every
+//!    chunk read from the stream (the client frames it) and call
+//!    [`TurnClient::connection_closed`] when the stream ends.
 //!
 //! Time is always passed in as [`std::time::Instant`]; nothing here reads a clock. The same
 //! seed, inputs and instants give the same bytes out.
 //!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//! use ringwire_turn::{Credentials, IdGenerator, Transport, TurnClient, TurnConfig, TurnEvent};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let socket = UdpSocket::bind("0.0.0.0:0")?;
+//! let server = "192.0.2.1:3478".parse().expect("address");
+//! let credentials = Credentials { username: "1767225600:device".into(), password: "…".into() };
+//! let seed = [7u8; 32]; // production: from getrandom
+//! let config = TurnConfig::new(server, Transport::Udp, credentials);
+//! let mut turn = TurnClient::new(config, IdGenerator::new(seed));
+//! turn.start(Instant::now());
+//! let mut buf = [0u8; 2048];
+//! loop {
+//!     while let Some(t) = turn.poll_transmit() {
+//!         socket.send_to(&t.contents, t.destination)?;
+//!     }
+//!     while let Some(event) = turn.poll_event() {
+//!         match event {
+//!             // str0m: add Candidate::relayed(relayed, local, "udp").
+//!             TurnEvent::Allocated { relayed, .. } => {}
+//!             // str0m: Receive { source: d.peer, destination: relayed, .. }.
+//!             TurnEvent::Data(d) => {}
+//!             TurnEvent::Failed(_) | TurnEvent::Deallocated => return Ok(()),
+//!             _ => {}
+//!         }
+//!     }
+//!     let Some(deadline) = turn.poll_timeout() else { return Ok(()) };
+//!     let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+//!     socket.set_read_timeout(Some(wait))?;
+//!     if let Ok((n, from)) = socket.recv_from(&mut buf) {
+//!         if turn.accepts(from, &buf[..n]) {
+//!             let _ = turn.handle_input(Instant::now(), &buf[..n]); // malformed: ignored
+//!         } // else: str0m's
+//!     }
+//!     if turn.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+//!         turn.handle_timeout(Instant::now());
+//!     }
+//! }
+//! # }
+//! ```
+//!
 //! ## Carrying media through the relay (the engine's side)
-//! On [`TurnEvent::Allocated`] the driver adds `Candidate::relayed(relayed, local, "udp")` to
-//! str0m. For each remote candidate it calls [`TurnClient::bind_channel`] (which also installs
-//! the permission). str0m's `Transmit`s whose source is the relayed address go through
-//! [`TurnClient::send_to`], which wraps them (ChannelData once bound, a Send indication before)
-//! into a [`Transmit`] to the server; [`TurnEvent::Data`] from the server is an unwrapped
-//! datagram that the driver gives str0m as `Receive { source: peer, destination: relayed }`.
+//! - On [`TurnEvent::Allocated`] add `Candidate::relayed(relayed, local, "udp")` to str0m,
+//!   where `local` is the socket (or TCP connection) address the allocation was made from; the
+//!   relayed transport is UDP whatever the transport to the server. `mapped` in the event is a
+//!   server-reflexive address for free when the transport is UDP.
+//! - For each remote candidate of the family of the relayed address, call
+//!   [`TurnClient::bind_channel`] (the server installs the permission with the channel). Until
+//!   [`TurnEvent::ChannelBound`], [`TurnClient::send_to`] answers [`Error::NoPermission`]
+//!   (ICE retransmits its checks) unless [`TurnClient::create_permission`] was called too, in
+//!   which case data goes as Send indications meanwhile.
+//! - str0m's `Transmit`s whose `source` is the relayed address go through
+//!   [`TurnClient::send_to`]`(destination, contents)`: send the returned [`Transmit`] to the
+//!   server at once.
+//! - [`TurnEvent::Data`] is a datagram from a peer, unwrapped: give it to str0m as
+//!   `Receive { proto: Udp, source: peer, destination: relayed, contents }`.
+//! - At the end of the call, [`TurnClient::deallocate`] and drain until
+//!   [`TurnEvent::Deallocated`] (or stop waiting: the allocation expires by itself).
 
 pub mod binding;
 pub mod channel;

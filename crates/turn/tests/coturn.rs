@@ -91,7 +91,12 @@ fn relay_round_trip(via: Via) {
             .expect("datagram through the relay");
         (buf[..n].to_vec(), from)
     };
-    let data_event = |want: &'static [u8]| move |e: &TurnEvent| matches!(e, TurnEvent::Data(d) if d.peer == peer_addr && d.data == want);
+    let data_event = |want: &'static [u8]| {
+        move |e: &TurnEvent| match e {
+            TurnEvent::Data(d) => d.peer == peer_addr && d.data == want,
+            _ => false,
+        }
+    };
 
     // Before any permission the client refuses rather than letting the server drop it.
     assert_eq!(

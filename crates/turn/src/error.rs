@@ -18,6 +18,13 @@ pub enum Error {
     /// TURN REST credentials.
     #[error("TURN server rejected the credentials (401)")]
     Unauthorized,
+    /// 300 Try Alternate: the server sends us to another one (ALTERNATE-SERVER). The driver
+    /// may start a new client there (if it trusts the redirect for these credentials).
+    #[error("TURN server redirects to another server (300)")]
+    TryAlternate(SocketAddr),
+    /// The credentials cannot be sent (a USERNAME over 513 bytes).
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(&'static str),
     /// 403 Forbidden: the server will not do this (for example a permission to a peer its policy
     /// denies).
     #[error("forbidden by the TURN server (403)")]

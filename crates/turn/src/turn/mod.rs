@@ -108,10 +108,16 @@ impl TurnClient {
 
     /// Sends the Allocate request. Does nothing unless idle.
     pub fn start(&mut self, now: Instant) {
-        if matches!(self.state, State::Idle) {
-            self.send_request(now, Request::Allocate, 0);
-            self.set_state(State::Allocating, "start");
+        if !matches!(self.state, State::Idle) {
+            return;
         }
+        if self.config.credentials.username.len() > attr::MAX_USERNAME {
+            let error = Error::InvalidCredentials("USERNAME over 513 bytes");
+            self.set_state(State::Closed(Some(error)), "username too long");
+            return;
+        }
+        self.send_request(now, Request::Allocate, 0);
+        self.set_state(State::Allocating, "start");
     }
 
     /// The server's address.

@@ -216,6 +216,16 @@ impl TurnClient {
                     Err(e) => self.on_failure(transaction.request, e),
                 }
             }
+            300 => {
+                let alternate = message
+                    .attr(attr::ALTERNATE_SERVER)
+                    .map(|v| attr::decode_address(v, None));
+                let error = match alternate {
+                    Some(Ok(server)) => Error::TryAlternate(server),
+                    _ => Error::from_code(code, reason),
+                };
+                self.on_failure(transaction.request, error);
+            }
             _ => self.on_failure(transaction.request, Error::from_code(code, reason)),
         }
         Ok(())

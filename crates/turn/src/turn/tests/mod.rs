@@ -293,3 +293,37 @@ fn deallocate_while_allocating_deletes_without_announcing() {
     assert_eq!(exchange(&mut c, &mut s, t0), [TurnEvent::Deallocated]);
     assert!(c.is_closed());
 }
+
+#[test]
+fn try_alternate_names_the_other_server() {
+    let (mut c, t0) = (client(Transport::Udp), Instant::now());
+    c.start(t0);
+    let request = c.poll_transmit().unwrap();
+    let id = Message::decode(&request.contents).unwrap().transaction_id;
+    let redirect = MessageBuilder::new(Class::Error, Method::Allocate, id)
+        .attr(attr::ERROR_CODE, &[0, 0, 3, 0])
+        .attr(attr::ALTERNATE_SERVER, &[0, 1, 0x0d, 0x96, 192, 0, 2, 20])
+        .finish(None, true);
+    c.handle_input(t0, &redirect).unwrap();
+    let alternate = "192.0.2.20:3478".parse().unwrap();
+    assert_eq!(
+        c.poll_event(),
+        Some(TurnEvent::Failed(Error::TryAlternate(alternate)))
+    );
+}
+
+#[test]
+fn an_oversized_username_fails_at_start() {
+    let credentials = Credentials {
+        username: "u".repeat(514),
+        password: "p".into(),
+    };
+    let config = TurnConfig::new(SERVER.parse().unwrap(), Transport::Udp, credentials);
+    let mut c = TurnClient::new(config, IdGenerator::from_u64(1));
+    c.start(Instant::now());
+    assert!(c.poll_transmit().is_none());
+    assert!(matches!(
+        c.poll_event(),
+        Some(TurnEvent::Failed(Error::InvalidCredentials(_)))
+    ));
+}

@@ -6,16 +6,22 @@
 //! crate bytes and instants, like str0m's `Rtc` and quinn-proto.
 //!
 //! ## Why our own, not `turn-client-proto`/`stun-proto`
-//! We evaluated the maintained sans-IO crates (`stun-proto`/`stun-types` 2.0,
-//! `turn-client-proto` 0.7, `stun_codec` 0.4). `turn-client-proto` is close (sans-IO, UDP and
-//! TCP, long-term credentials, Refresh, CreatePermission, ChannelBind; it builds here), but:
-//! a failed allocation is reported as `AllocationCreateFailed(family)` with no cause, so a
-//! wrong password, 486 quota and a dead server look the same, and the call-failure reason the
-//! issue asks for cannot be given; transaction ids come from the thread RNG with no way to
-//! inject one, so simulations and tests are not repeatable; time is its own `Instant` type; and
-//! its 0.x API has changed on most releases. `stun_codec` is a codec only, with a bytecodec
-//! API. The STUN codec TURN needs is small (a dozen attributes), so we own it: every length is
-//! bounded in one place, it is fuzzed from `fuzz/`, and the RFC 5769 vectors pin it down.
+//! We evaluated the maintained sans-IO crates (`stun-proto`/`stun-types` 2.0.4,
+//! `turn-client-proto` 0.7.3, `stun_codec` 0.4.0). `turn-client-proto` comes closest (sans-IO,
+//! UDP and TCP framing, TLS through companion crates, long-term credentials, Refresh,
+//! CreatePermission, ChannelBind) and builds here, but:
+//! - a failed allocation is only `TurnEvent::AllocationCreateFailed(AddressFamily)`: a wrong
+//!   password, an expired REST credential, 486 quota, 508 capacity and a dead server look the
+//!   same, so the engine could not give the clear failure reason issue 16 asks for;
+//! - transaction ids come from `rand::rng()` inside `stun-types` with no way to inject a
+//!   generator, so the simulator and tests could not repeat a run byte for byte;
+//! - time is its own `sans_io_time::Instant`, not `std::time::Instant`;
+//! - it is pre-1.0, with a 5,300-line protocol module we would have to follow.
+//!
+//! `stun_codec` is a codec only (on `bytecodec`). The STUN codec TURN needs is small (a dozen
+//! attributes), so we own it: every length is bounded in one place, it is fuzzed from `fuzz/`,
+//! and the RFC 5769 vectors pin it down. Its dependencies are RustCrypto's `hmac`, `sha1`,
+//! `md-5` and `crc32fast`.
 //!
 //! ## The parts
 //! - [`url`]: ICE server URLs (`stun:`, `turn:`, `turns:`) → host, port, transport, TLS.

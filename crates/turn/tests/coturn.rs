@@ -24,16 +24,26 @@ fn stun_binding_gets_the_mapped_address() {
     let Some(server) = Coturn::start() else {
         return;
     };
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut binding = StunBinding::new(
-        server.addr(),
-        RetransmitConfig::default(),
-        IdGenerator::from_u64(1),
-    );
-    binding.start(Instant::now());
-    let event = support::run_binding(&mut binding, &socket, Duration::from_secs(5));
-    let local = socket.local_addr().unwrap();
-    assert_eq!(event, Some(BindingEvent::Mapped { mapped: local }));
+    let mut servers = vec![server.addr()];
+    if support::has_ipv6() {
+        servers.push(SocketAddr::new(
+            Ipv6Addr::LOCALHOST.into(),
+            server.addr().port(),
+        ));
+    }
+    for server in servers {
+        let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0)).unwrap();
+        let config = RetransmitConfig::default();
+        let mut binding = StunBinding::new(server, config, IdGenerator::from_u64(1));
+        binding.start(Instant::now());
+        let event = support::run_binding(&mut binding, &socket, Duration::from_secs(5));
+        let local = socket.local_addr().unwrap();
+        assert_eq!(
+            event,
+            Some(BindingEvent::Mapped { mapped: local }),
+            "{server}"
+        );
+    }
 }
 
 #[test]

@@ -207,3 +207,69 @@ fn two_sockets_get_two_allocations() {
     let (a, b): (SocketAddr, SocketAddr) = (relayed("a"), relayed("b"));
     assert_ne!(a, b);
 }
+
+#[test]
+fn stale_nonces_are_renewed_and_refreshes_keep_the_relay() {
+    // coturn's nonces live 1 s here (counted in whole seconds): requests 2.5 s later get 438.
+    let Some(server) = Coturn::start_configured("stale-nonce=1\n") else {
+        return;
+    };
+    let mut d = Driver::connect(Via::Udp, &server, server.credentials("bob", 3600));
+    d.client.start(Instant::now());
+    d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    let relayed = d.client.relayed().unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let channel = d.client.bind_channel(Instant::now(), peer_addr).unwrap();
+    d.run_until(|e| {
+        *e == TurnEvent::ChannelBound {
+            peer: peer_addr,
+            channel,
+        }
+    });
+
+    std::thread::sleep(Duration::from_millis(2500)); // the nonce goes stale
+                                                     // Jump the client's clock to when the allocation and the channel are refreshed.
+    d.clock_ahead = Duration::from_secs(545);
+    let events = d.run_until(|e| matches!(e, TurnEvent::Refreshed { .. }));
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Refreshed { .. })),
+        "{events:?}"
+    );
+    // The channel refresh (sent with the allocation's) went through the 438 too.
+    std::thread::sleep(Duration::from_millis(200));
+    d.run_for(Duration::from_millis(300));
+    let t = d.client.send_to(peer_addr, b"after refresh").unwrap();
+    d.send(&t);
+    let mut buf = [0u8; 64];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"after refresh"[..], relayed));
+    let failures: Vec<_> = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, TurnEvent::Failed(_) | TurnEvent::ChannelFailed { .. }))
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn turn_server_going_away_is_reported() {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    // Over TCP the connection ends with the server.
+    let mut tcp = Driver::connect(Via::Tcp, &server, server.credentials("carol", 600));
+    tcp.client.start(Instant::now());
+    tcp.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    // Over UDP the next Refresh times out.
+    let mut udp = Driver::connect(Via::Udp, &server, server.credentials("dave", 600));
+    udp.client.start(Instant::now());
+    udp.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    drop(server);
+    tcp.run_until(|e| *e == TurnEvent::Failed(Error::ConnectionClosed));
+    udp.clock_ahead = Duration::from_secs(545);
+    udp.run_for(Duration::from_millis(100)); // the Refresh goes out, unanswered
+    udp.clock_ahead = Duration::from_secs(545 + 11); // past its 10 s deadline
+    udp.run_until(|e| *e == TurnEvent::Failed(Error::Timeout));
+}

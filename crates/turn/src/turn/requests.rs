@@ -285,6 +285,7 @@ impl TurnClient {
                 if let State::Allocated(a) = &mut self.state {
                     a.lifetime = lifetime;
                     a.refresh_at = Some(refresh_at(now, lifetime));
+                    self.events.push_back(TurnEvent::Refreshed { lifetime });
                 }
             }
             Request::CreatePermission(ip) => {

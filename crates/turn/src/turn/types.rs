@@ -98,6 +98,11 @@ pub enum TurnEvent {
         /// The lifetime the server granted.
         lifetime: Duration,
     },
+    /// The allocation was refreshed (its lifetime starts again).
+    Refreshed {
+        /// The lifetime the server granted.
+        lifetime: Duration,
+    },
     /// A permission for this peer IP is installed (refreshed from now on).
     PermissionCreated(IpAddr),
     /// CreatePermission failed (403 for a peer the server's policy denies, or a timeout).

@@ -29,24 +29,29 @@ impl Coturn {
     /// Starts coturn (UDP and TCP), or prints why not and returns `None` when it is not
     /// installed.
     pub fn start() -> Option<Coturn> {
-        Self::start_with(false)
+        Self::start_with(false, "")
+    }
+
+    /// Starts coturn with extra lines of configuration.
+    pub fn start_configured(extra: &str) -> Option<Coturn> {
+        Self::start_with(false, extra)
     }
 
     /// Starts coturn with TLS too, on a certificate for 127.0.0.1 generated here.
     pub fn start_with_tls() -> Option<Coturn> {
-        Self::start_with(true)
+        Self::start_with(true, "")
     }
 
     /// Starts coturn on fresh ports, up to three times: a port found free can be taken by a
     /// parallel test before coturn binds it.
-    fn start_with(with_tls: bool) -> Option<Coturn> {
+    fn start_with(with_tls: bool, extra: &str) -> Option<Coturn> {
         if !Path::new(TURNSERVER).exists() {
             eprintln!("SKIPPED: {TURNSERVER} is not installed (Debian package `coturn`)");
             return None;
         }
         let mut logs = String::new();
         for attempt in 1..=3 {
-            let mut coturn = Self::spawn(with_tls);
+            let mut coturn = Self::spawn(with_tls, extra);
             if coturn.wait_ready() {
                 return Some(coturn);
             }
@@ -57,7 +62,7 @@ impl Coturn {
         panic!("turnserver did not answer; its logs:\n{logs}");
     }
 
-    fn spawn(with_tls: bool) -> Coturn {
+    fn spawn(with_tls: bool, extra: &str) -> Coturn {
         let port = free_port();
         let relay = free_port().min(65_000);
         let (min, max) = (relay, relay + 200);
@@ -86,6 +91,7 @@ impl Coturn {
             config += "no-tls\n";
             None
         };
+        config += extra;
         let conf = dir.join("turnserver.conf");
         std::fs::write(&conf, config).unwrap();
         let log = std::fs::File::create(dir.join("turnserver.log")).unwrap();

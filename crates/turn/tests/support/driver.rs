@@ -75,6 +75,9 @@ enum Conn {
 /// The test's driver: one socket, one client, every event kept.
 pub struct Driver {
     conn: Conn,
+    /// Added to the real clock before the client sees it: the test moves the client's time
+    /// ahead (to a refresh) without waiting.
+    pub clock_ahead: Duration,
     credentials: Credentials,
     pub client: TurnClient,
     pub events: Vec<TurnEvent>,
@@ -147,6 +150,7 @@ impl Driver {
         let client = TurnClient::new(config, IdGenerator::from_u64(u64::from(server.port)));
         Driver {
             conn,
+            clock_ahead: Duration::ZERO,
             client,
             credentials,
             events: Vec::new(),
@@ -178,15 +182,8 @@ impl Driver {
     pub fn run_until(&mut self, done: impl Fn(&TurnEvent) -> bool) -> Vec<TurnEvent> {
         let end = Instant::now() + STEP;
         let mut seen = Vec::new();
-        let mut buf = vec![0u8; 65_536];
         loop {
-            while let Some(t) = self.client.poll_transmit() {
-                self.send(&t);
-            }
-            while let Some(event) = self.client.poll_event() {
-                seen.push(event.clone());
-                self.events.push(event);
-            }
+            seen.extend(self.drain());
             if seen.iter().any(&done) {
                 return seen;
             }
@@ -194,39 +191,68 @@ impl Driver {
                 Instant::now() < end,
                 "no matching event within {STEP:?}; saw {seen:?}"
             );
-            let now = Instant::now();
-            let wait = self
-                .client
-                .poll_timeout()
-                .map_or(STEP, |t| t.saturating_duration_since(now));
-            let wait = Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(20)));
-            let received = match &mut self.conn {
-                Conn::Udp(s) => {
-                    s.set_read_timeout(wait).unwrap();
-                    match s.recv_from(&mut buf) {
-                        Ok((n, from)) if self.client.accepts(from, &buf[..n]) => Some(n),
-                        _ => None,
-                    }
+            self.step();
+        }
+    }
+
+    /// Drives the client for `time`; returns the events seen.
+    pub fn run_for(&mut self, time: Duration) -> Vec<TurnEvent> {
+        let end = Instant::now() + time;
+        let mut seen = Vec::new();
+        while Instant::now() < end {
+            seen.extend(self.drain());
+            self.step();
+        }
+        seen.extend(self.drain());
+        seen
+    }
+
+    /// The client's clock: the real one, moved ahead by `clock_ahead`.
+    fn now(&self) -> Instant {
+        Instant::now() + self.clock_ahead
+    }
+
+    /// Sends what the client has to send and returns its events (also kept in `events`).
+    fn drain(&mut self) -> Vec<TurnEvent> {
+        while let Some(t) = self.client.poll_transmit() {
+            self.send(&t);
+        }
+        let events: Vec<TurnEvent> = std::iter::from_fn(|| self.client.poll_event()).collect();
+        self.events.extend(events.iter().cloned());
+        events
+    }
+
+    /// Waits (at most 20 ms, at most until the client's timer) for bytes from the server and
+    /// feeds them in, then fires the client's timer if it is due.
+    fn step(&mut self) {
+        let mut buf = vec![0u8; 65_536];
+        let wait = self
+            .client
+            .poll_timeout()
+            .map_or(STEP, |t| t.saturating_duration_since(self.now()));
+        let wait = Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(20)));
+        let received = match &mut self.conn {
+            Conn::Udp(s) => {
+                s.set_read_timeout(wait).unwrap();
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) if self.client.accepts(from, &buf[..n]) => Some(n),
+                    _ => None,
                 }
-                Conn::Tcp(s) => {
-                    s.set_read_timeout(wait).unwrap();
-                    stream_read(s.read(&mut buf), &mut self.client)
-                }
-                Conn::Tls(s) => {
-                    s.sock.set_read_timeout(wait).unwrap();
-                    stream_read(s.read(&mut buf), &mut self.client)
-                }
-            };
-            if let Some(n) = received {
-                let _ = self.client.handle_input(Instant::now(), &buf[..n]);
             }
-            if self
-                .client
-                .poll_timeout()
-                .is_some_and(|t| t <= Instant::now())
-            {
-                self.client.handle_timeout(Instant::now());
+            Conn::Tcp(s) => {
+                s.set_read_timeout(wait).unwrap();
+                stream_read(s.read(&mut buf), &mut self.client)
             }
+            Conn::Tls(s) => {
+                s.sock.set_read_timeout(wait).unwrap();
+                stream_read(s.read(&mut buf), &mut self.client)
+            }
+        };
+        if let Some(n) = received {
+            let _ = self.client.handle_input(self.now(), &buf[..n]);
+        }
+        if self.client.poll_timeout().is_some_and(|t| t <= self.now()) {
+            self.client.handle_timeout(self.now());
         }
     }
 }
@@ -240,6 +266,10 @@ fn stream_read(read: std::io::Result<usize>, client: &mut TurnClient) -> Option<
         }
         Ok(n) => Some(n),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+            client.connection_closed();
+            None
+        }
         Err(e) => panic!("stream read: {e}"),
     }
 }

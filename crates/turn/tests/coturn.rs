@@ -1,9 +1,12 @@
 //! The STUN and TURN clients against a real coturn (Debian's `/usr/bin/turnserver`) on
-//! 127.0.0.1, with this test as the driver over real UDP, TCP and TLS (rustls) connections:
-//! Binding gets the mapped address; Allocate with TURN REST credentials succeeds; data goes to
-//! a plain UDP socket through the relay by Send indication and by ChannelData, and replies come
-//! back unwrapped; wrong and expired credentials give `Error::Unauthorized`; Refresh(0)
-//! deallocates. Skipped, with a message, when `turnserver` is not installed.
+//! 127.0.0.1 and ::1, with this test as the driver over real UDP, TCP and TLS (rustls)
+//! connections: Binding gets the mapped address (IPv4 and IPv6) and times out on a silent port;
+//! Allocate with TURN REST credentials succeeds (IPv4 and IPv6 relays); data goes to a plain
+//! UDP socket through the relay by Send indication and by ChannelData, and replies come back
+//! unwrapped; wrong and expired credentials give `Error::Unauthorized`; a stale nonce (438) on
+//! Refresh and ChannelBind is renewed; a server that goes away is reported (TCP closed, UDP
+//! Refresh timeout); Refresh(0) deallocates. Skipped, with a message, when `turnserver` is not
+//! installed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 

@@ -5,7 +5,8 @@
 //! UDP socket through the relay by Send indication and by ChannelData, and replies come back
 //! unwrapped; wrong and expired credentials give `Error::Unauthorized`; a stale nonce (438) on
 //! Refresh and ChannelBind is renewed; a server that goes away is reported (TCP closed, UDP
-//! Refresh timeout); Refresh(0) deallocates. Skipped, with a message, when `turnserver` is not
+//! Refresh timeout); an allocation outlives its REST credentials; Refresh(0) deallocates.
+//! Skipped, with a message, when `turnserver` is not
 //! installed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
@@ -275,4 +276,33 @@ fn turn_server_going_away_is_reported() {
     udp.run_for(Duration::from_millis(100)); // the Refresh goes out, unanswered
     udp.clock_ahead = Duration::from_secs(545 + 11); // past its 10 s deadline
     udp.run_until(|e| *e == TurnEvent::Failed(Error::Timeout));
+}
+
+/// coturn (4.6) checks a TURN REST username's expiry when the allocation is made, not on its
+/// later requests: a call longer than the credentials' TTL keeps its relay (with the same
+/// username, as RFC 8656 requires); only new allocations need the refreshed credentials.
+#[test]
+fn an_allocation_outlives_its_rest_credentials() {
+    let Some(server) = Coturn::start() else {
+        return;
+    };
+    let mut d = Driver::connect(Via::Udp, &server, server.credentials("erin", 2));
+    d.client.start(Instant::now());
+    d.run_until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    std::thread::sleep(Duration::from_millis(3500)); // the username's expiry passes
+    let channel = d.client.bind_channel(Instant::now(), peer_addr).unwrap();
+    d.run_until(|e| {
+        *e == TurnEvent::ChannelBound {
+            peer: peer_addr,
+            channel,
+        }
+    });
+    d.clock_ahead = Duration::from_secs(545);
+    let events = d.run_until(|e| matches!(e, TurnEvent::Refreshed { .. } | TurnEvent::Failed(_)));
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Refreshed { .. })),
+        "{events:?}"
+    );
 }

@@ -6,8 +6,7 @@
 //! unwrapped; wrong and expired credentials give `Error::Unauthorized`; a stale nonce (438) on
 //! Refresh and ChannelBind is renewed; a server that goes away is reported (TCP closed, UDP
 //! Refresh timeout); an allocation outlives its REST credentials; Refresh(0) deallocates.
-//! Skipped, with a message, when `turnserver` is not
-//! installed.
+//! Skipped, with a message, when `turnserver` is not installed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 

@@ -8,6 +8,7 @@
 import { Peer, type PeerSignal, type Quality } from './peer';
 import {
   type CallId,
+  candidateInit,
   type ClientMessage,
   type DeviceId,
   describeEnd,
@@ -195,14 +196,9 @@ export class Call {
       case 'answer':
         this.peers.get(m.from_device)?.acceptAnswer(m.sdp).catch((e) => console.warn('ringwire: bad answer', e));
         break;
-      case 'candidate': {
-        const init: RTCIceCandidateInit = { candidate: m.candidate };
-        if (m.sdp_mid !== undefined) init.sdpMid = m.sdp_mid;
-        if (m.sdp_m_line_index !== undefined) init.sdpMLineIndex = m.sdp_m_line_index;
-        if (m.username_fragment !== undefined) init.usernameFragment = m.username_fragment;
-        void this.peers.get(m.from_device)?.addCandidate(init);
+      case 'candidate':
+        void this.peers.get(m.from_device)?.addCandidate(candidateInit(m));
         break;
-      }
       default:
         return;
     }

@@ -95,9 +95,18 @@ export class Peer {
     });
   }
 
-  /** Answerer: the remote offer (first one or a renegotiation such as an ICE restart). */
+  /**
+   * Answerer: the remote offer (first one or a renegotiation such as an ICE restart). An offer
+   * that crosses our own first offer is dropped: the callee offers (protocol.md 4.13), so ours
+   * stands and the caller answers it, as the native engine does. (Handing it to the browser
+   * would roll ours back and leave the two sides on different offers.)
+   */
   acceptOffer(sdp: string): Promise<void> {
     return this.serial(async () => {
+      if (this.role === 'offerer' && this.pc.signalingState === 'have-local-offer' && !this.pc.remoteDescription) {
+        console.debug('ringwire: the peer offered while our first offer is out; ours stands');
+        return;
+      }
       await this.pc.setRemoteDescription({ type: 'offer', sdp });
       if (!this.transceiver) {
         this.transceiver =

@@ -174,6 +174,26 @@ export function describeEnd(reason: string, endedHere: boolean, role: 'caller' |
   }
 }
 
+/**
+ * The `RTCIceCandidateInit` for a relayed `candidate` (protocol.md 4.13). ringwire sessions are
+ * BUNDLEd, so a candidate with neither `sdp_mid` nor `sdp_m_line_index` is for m-line 0;
+ * `addIceCandidate` would reject it without one of them. End-of-candidates (`""`) stays bare.
+ */
+export function candidateInit(m: {
+  candidate: string;
+  sdp_mid?: string | null;
+  sdp_m_line_index?: number | null;
+  username_fragment?: string | null;
+}): RTCIceCandidateInit {
+  const init: RTCIceCandidateInit = { candidate: m.candidate };
+  if (m.candidate === '') return init;
+  if (typeof m.sdp_mid === 'string') init.sdpMid = m.sdp_mid;
+  if (typeof m.sdp_m_line_index === 'number') init.sdpMLineIndex = m.sdp_m_line_index;
+  if (init.sdpMid === undefined && init.sdpMLineIndex === undefined) init.sdpMLineIndex = 0;
+  if (typeof m.username_fragment === 'string') init.usernameFragment = m.username_fragment;
+  return init;
+}
+
 /** In-band control messages on the `ringwire-control` data channel (crates/core/src/inband.rs). */
 export type InbandMessage = { type: 'accept' | 'hangup'; call_id: CallId };
 

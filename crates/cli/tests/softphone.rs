@@ -77,12 +77,7 @@ fn call_and_answer_between_two_processes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     admin(d, &["user", "add", "carol", "--json"]);
-    admin(d, &["user", "add", "dave", "--json"]);
     let carol = admin(d, &["device", "add", "carol", "--json"])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let dave = admin(d, &["device", "add", "dave", "--json"])["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -103,10 +98,17 @@ fn call_and_answer_between_two_processes() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _stderr = BufReader::new(serve.0.stderr.take().unwrap()).lines();
+    // Dave and his device are added while the server runs, against its data directory (SQLite
+    // in WAL mode): the server reads devices from the store on every connect and invite.
+    admin(d, &["user", "add", "dave", "--json"]);
+    let dave = admin(d, &["device", "add", "dave", "--json"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let dave_wav = d.join("dave.wav");
     let carol_wav = d.join("carol.wav");
-    let answer = bin()
+    let mut answer = bin()
         .args(["answer", "--server", &server_url, "--token", &dave])
         .args([
             "--tone",
@@ -120,8 +122,23 @@ fn call_and_answer_between_two_processes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Dave must be connected before Carol calls, or the call rings an offline device.
-    std::thread::sleep(Duration::from_millis(700));
+    // Dave must be connected before Carol calls, or the call rings an offline device: wait for
+    // `answer`'s readiness event (stderr, one JSON object per line with --json) instead of
+    // guessing with a sleep. The rest of its stderr is drained so it never blocks on a pipe.
+    let mut answer_err = BufReader::new(answer.stderr.take().unwrap()).lines();
+    let ready = loop {
+        let line = answer_err
+            .next()
+            .expect("answer exited before it was ready")
+            .unwrap();
+        match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(event) if event["event"] == "ready" => break event,
+            _ => {}
+        }
+    };
+    assert_eq!(ready["user"], "dave", "{ready}");
+    assert_eq!(ready["device_id"].as_str().unwrap().len(), 32, "{ready}");
+    let answer_err = std::thread::spawn(move || answer_err.map_while(Result::ok).count());
     let call = bin()
         .args(["call", "dave", "--server", &server_url, "--token", &carol])
         .args([
@@ -135,6 +152,7 @@ fn call_and_answer_between_two_processes() {
         .output()
         .unwrap();
     let answer = answer.wait_with_output().unwrap();
+    answer_err.join().unwrap();
     let caller = json(&call);
     let callee = json(&answer);
     assert!(call.status.success(), "{caller:#}");
@@ -147,6 +165,11 @@ fn call_and_answer_between_two_processes() {
     assert_eq!(callee["end_reason"]["reason"], "hangup");
     assert_eq!(callee["ended_locally"], false);
     assert_eq!(callee["callkit_end_reason"], "remoteEnded");
+    assert!(caller["invite_to_ringing_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        callee.get("invite_to_ringing_ms").is_none(),
+        "an incoming call has no invite-to-ringing time: {callee:#}"
+    );
     let heard = |v: &serde_json::Value| v["heard_hz"].as_f64().unwrap();
     assert!((heard(&caller) - 660.0).abs() < 15.0, "{caller:#}");
     assert!((heard(&callee) - 330.0).abs() < 15.0, "{callee:#}");

@@ -309,6 +309,60 @@ mod tests {
             "m".repeat(65)
         );
         assert_eq!(code_of(&long), ErrorCode::InvalidField);
+        // One field in both spellings is refused (protocol.md 5.11); `null` is absent.
+        let both = format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"","sdp_mid":"0","sdpMid":"0"}}"#,
+            cid(),
+            did()
+        );
+        assert_eq!(code_of(&both), ErrorCode::InvalidField);
+        let nulls = format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"","sdpMid":null,"sdp_m_line_index":null,"usernameFragment":null}}"#,
+            cid(),
+            did()
+        );
+        match decode_client(&nulls).unwrap() {
+            ClientMessage::Candidate { candidate, .. } => {
+                assert_eq!(candidate.sdp_mid, None);
+                assert_eq!(candidate.sdp_m_line_index, None);
+                assert_eq!(candidate.username_fragment, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_relay_holds_only_the_documented_fields_in_snake_case() {
+        // As the router relays (protocol.md 6.7): decoded, `to_device` becomes `from_device`,
+        // browser spellings become snake_case, unknown and null fields are gone.
+        let sender = DeviceId::from_bytes([0x02; 16]);
+        let relay = |text: String| {
+            let relay = decode_client(&text).unwrap().into_relay().unwrap();
+            let out = ServerMessage::from_relay(crate::message::Relay {
+                peer: sender,
+                ..relay
+            });
+            serde_json::from_str::<Value>(&encode(&out)).unwrap()
+        };
+        let candidate = relay(format!(
+            r#"{{"type":"candidate","call_id":"{}","to_device":"{}","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"a1b","sdpMLineIndex":null,"usernameFragment":"uf","future":1}}"#,
+            cid(),
+            did()
+        ));
+        assert_eq!(
+            candidate,
+            serde_json::json!({"type":"candidate","call_id":cid().to_string(),"from_device":sender.to_string(),
+                "candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdp_mid":"a1b","username_fragment":"uf"})
+        );
+        let offer = relay(format!(
+            r#"{{"type":"offer","call_id":"{}","to_device":"{}","sdp":"v=0\r\n\u0061=x\r\n","extra":{{"a":1}}}}"#,
+            cid(),
+            did()
+        ));
+        assert_eq!(
+            offer,
+            serde_json::json!({"type":"offer","call_id":cid().to_string(),"from_device":sender.to_string(),"sdp":"v=0\r\na=x\r\n"})
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         frames_concealed,
         frames_inserted,
     } = summary.as_ref();
-    json!({
+    let mut report = json!({
         "ok": talk_time.is_some() && reason.as_protocol().is_some(),
         "call_id": call_id.to_string(),
         "direction": match direction { Direction::Outgoing => "outgoing", Direction::Incoming => "incoming" },
@@ -105,7 +105,14 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         "quality": quality,
         "heard_hz": heard_hz,
         "dtmf_received": dtmf_received,
-    })
+    });
+    if *direction == Direction::Incoming {
+        // Measured from our own `incoming` to our own `ringing`: always 0, so not reported.
+        if let Some(fields) = report.as_object_mut() {
+            fields.remove("invite_to_ringing_ms");
+        }
+    }
+    report
 }
 
 /// The same report for people.
@@ -126,7 +133,9 @@ pub fn print_text(report: &Value) {
             "(remote)"
         }
     );
-    println!("  invite → ringing:    {} ms", get("invite_to_ringing_ms"));
+    if let Some(ms) = report.get("invite_to_ringing_ms") {
+        println!("  invite → ringing:    {ms} ms");
+    }
     println!(
         "  accept → 1st audio:  {} ms",
         get("accept_to_first_audio_ms")

@@ -16,7 +16,7 @@ use ringwire_media::device::{
     AudioSink, AudioSource, NullSink, SilenceSource, ToneSource, WavSink, WavSource,
 };
 use ringwire_media::CallQuality;
-use ringwire_proto::CallId;
+use ringwire_proto::{CallId, DeviceId};
 
 use super::events::{ChannelListener, Stamped};
 use super::report::{call_report, heard_hz, print_text, status_line};
@@ -133,8 +133,9 @@ pub fn engine_with_listener(
     Ok(Engine::new(config, listener)?)
 }
 
-/// Waits until the server accepted the device, or fails with what it said.
-fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<()> {
+/// Waits until the server accepted the device (its `welcome`), or fails with what it said.
+/// Returns the user and device id the server knows this token as.
+fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<(String, DeviceId)> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let left = deadline
@@ -144,7 +145,7 @@ fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<()> {
             .recv_timeout(left)
             .map_err(|_| anyhow!("the server did not answer within 15 s"))?;
         match event.event {
-            EngineEvent::SignalingConnected { .. } => return Ok(()),
+            EngineEvent::SignalingConnected { user, device_id } => return Ok((user, device_id)),
             EngineEvent::Fatal { message } => bail!("the server refused this device: {message}"),
             EngineEvent::SignalingDisconnected { reason, .. } => {
                 tracing::debug!(%reason, "signaling not up yet; retrying");
@@ -307,13 +308,28 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     code
 }
 
+/// Says on stderr, once, that the server registered this device (`welcome`) and a call to
+/// `user` now rings here: a line for people, or with `--json` one JSON object on its own line
+/// (`{"event":"ready",...}`), so stdout keeps only the final report. Scripts wait for it
+/// before placing the call (docs/softphone.md).
+fn announce_ready(json: bool, user: &str, device_id: DeviceId) {
+    if json {
+        let event = serde_json::json!({
+            "event": "ready",
+            "user": user,
+            "device_id": device_id.to_string(),
+        });
+        eprintln!("{event}");
+    } else {
+        eprintln!("ready: waiting for a call to {user} (device {device_id})");
+    }
+}
+
 /// `ringwire answer`: waits for one incoming call, answers it, runs it to its end.
 pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
     let (engine, rx) = start_engine(&args.phone, "callee")?;
-    wait_connected(&rx)?;
-    if !args.phone.json {
-        eprintln!("waiting for a call");
-    }
+    let (user, device_id) = wait_connected(&rx)?;
+    announce_ready(args.phone.json, &user, device_id);
     let call_id = loop {
         let event = rx.recv().map_err(|_| anyhow!("the engine stopped"))?;
         match event.event {

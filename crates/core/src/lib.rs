@@ -9,6 +9,8 @@
 //!   Opus audio with a media hold for pre-connect while ringing, an in-band control channel,
 //!   stats. Its module docs hold the drive contract (`handle_*` / `poll_output` until
 //!   `Timeout`).
+//! - [`gather`]: server-reflexive and relay (TURN) candidates per call, on `ringwire-turn`'s
+//!   sans-IO clients; the driver owns the sockets and streams.
 //! - [`inband`]: the accept/hangup messages that also travel over that control channel.
 //! - [`push`]: incoming-call push payloads, parsed for `Agent::handle_push`.
 //! - `call`: one call's state ([`CallState`]), its connections and its audio.
@@ -20,6 +22,7 @@
 mod agent;
 mod call;
 mod error;
+pub mod gather;
 pub mod inband;
 pub mod peer;
 pub mod push;
@@ -28,5 +31,8 @@ pub mod report;
 pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
+pub use gather::{
+    CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair, StreamId,
+};
 pub use push::PushCall;
 pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};

@@ -116,6 +116,12 @@ pub struct CallSummary {
     /// Concealment played while the jitter buffer grew its delay or waited for a late packet
     /// (not a loss).
     pub frames_inserted: u64,
+    /// The candidate pair the media used last (types on both sides, protocol, the relay's
+    /// transport); `None` if ICE never selected one.
+    pub selected_pair: Option<crate::gather::SelectedPair>,
+    /// STUN/TURN servers that failed during this call's gathering, readable
+    /// (`TURN authentication failed at turn:…`). Never fatal unless relay-only.
+    pub gathering_failures: Vec<String>,
 }
 
 /// Something the app must know or act on. Handle them in order.

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use crate::driver::{Driver, Request};
 use crate::net::MediaSockets;
 use crate::signaling::SignalingClient;
-use crate::{EngineConfig, EngineError};
+use crate::turn_stream::TurnStreams;
+use crate::{EngineConfig, EngineError, IceServerConfig};
 
 /// What the engine tells the app.
 #[derive(Debug, Clone)]
@@ -178,6 +179,15 @@ impl Engine {
         })
     }
 
+    /// Replaces the STUN/TURN servers (e.g. from the server's `welcome`, refreshed TURN
+    /// credentials). Names are resolved in the background; calls placed or received after that
+    /// gather from the new servers, calls in progress keep theirs.
+    pub fn set_ice_servers(&self, servers: Vec<IceServerConfig>) -> Result<(), EngineError> {
+        self.requests
+            .send(Request::SetIceServers { servers })
+            .map_err(|_| EngineError::Stopped)
+    }
+
     /// The truth about every call now.
     pub fn snapshot(&self) -> Result<Vec<CallSnapshot>, EngineError> {
         self.ask(|reply| Request::Snapshot { reply })
@@ -223,6 +233,14 @@ async fn start(
     let local_addrs = sockets.local_addrs();
     let mut agent_config = config.agent;
     agent_config.peer.local_addrs = local_addrs.clone();
+    // Literal addresses resolve at once; a name waits for the system resolver, at most a
+    // moment (a server that does not resolve is left out, never fatal).
+    agent_config.ice_servers = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::ice::resolve(&config.ice_servers),
+    )
+    .await
+    .unwrap_or_default();
     let samples = agent_config.encoder.frame.samples();
     let frame = Duration::from_millis(u64::from(agent_config.encoder.frame.millis()));
     let now = Instant::now();
@@ -232,8 +250,17 @@ async fn start(
     ringwire_core::peer::warm_up(now);
     let (events_tx, signaling_events) = mpsc::unbounded_channel();
     let signaling = SignalingClient::spawn(config.signaling, events_tx)?;
+    let (stream_tx, stream_events) = mpsc::unbounded_channel();
+    let tls = crate::signaling::tls_config()
+        .map_err(|error| tracing::warn!(%error, "no TLS for TURN"))
+        .ok();
+    let (ice_resolved_tx, ice_resolved) = mpsc::unbounded_channel();
     let driver = Driver {
         agent,
+        streams: TurnStreams::new(stream_tx, tls),
+        stream_events,
+        ice_resolved,
+        ice_resolved_tx,
         sockets,
         signaling,
         signaling_events,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ringwire_core::AgentConfig;
 use ringwire_media::device::{AudioSink, AudioSource};
 
+use crate::ice::IceServerConfig;
 use crate::signaling::SignalingConfig;
 
 /// Where audio comes from and goes to.
@@ -38,6 +39,11 @@ pub struct EngineConfig {
     pub auto_audio_session: bool,
     /// The audio devices.
     pub audio: AudioDevices,
+    /// STUN/TURN servers to gather server-reflexive and relay candidates from (resolved
+    /// through the system resolver when the engine starts; replace them later with
+    /// [`Engine::set_ice_servers`](crate::Engine::set_ice_servers)). Empty: host candidates
+    /// only. Relay-only calls: `agent.peer.ice_transport_policy = IceTransportPolicy::Relay`.
+    pub ice_servers: Vec<IceServerConfig>,
     /// Call engine settings; its local addresses are filled in from the bound sockets.
     pub agent: AgentConfig,
 }
@@ -52,6 +58,7 @@ impl EngineConfig {
             allow_loopback: false,
             auto_audio_session: true,
             audio,
+            ice_servers: Vec::new(),
             agent: AgentConfig::new(Vec::new()),
         }
     }

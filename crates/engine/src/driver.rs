@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, CallSnapshot, Command, Output, PushCall, Report, SignalingWanted};
+use ringwire_core::{
+    Agent, CallSnapshot, Command, IceServer, Output, PushCall, Report, SignalingWanted,
+};
 use ringwire_media::device::{AudioSink, AudioSource};
 use ringwire_proto::{CallId, UserName};
 use tokio::sync::mpsc;
@@ -19,6 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::net::{MediaSockets, Received};
 use crate::signaling::{SignalingClient, SignalingEvent};
+use crate::turn_stream::{StreamEvent, TurnStreams};
+use crate::IceServerConfig;
 use crate::{EngineError, EngineEvent, EngineListener};
 
 /// Replies travel on std channels: the app's thread blocks briefly on them.
@@ -42,11 +46,20 @@ pub(crate) enum Request {
         now_unix_ms: u64,
         reply: Reply<PushCall>,
     },
+    SetIceServers {
+        servers: Vec<IceServerConfig>,
+    },
     Shutdown,
 }
 
 pub(crate) struct Driver {
     pub agent: Agent,
+    /// TCP/TLS connections to TURN servers, owned here, driven by the agent.
+    pub streams: TurnStreams,
+    pub stream_events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// ICE servers resolved in the background ([`Request::SetIceServers`]).
+    pub ice_resolved: mpsc::UnboundedReceiver<Vec<IceServer>>,
+    pub ice_resolved_tx: mpsc::UnboundedSender<Vec<IceServer>>,
     pub sockets: MediaSockets,
     pub signaling: SignalingClient,
     pub signaling_events: mpsc::UnboundedReceiver<SignalingEvent>,
@@ -92,6 +105,8 @@ impl Driver {
                         &datagram.contents,
                     );
                 }
+                Some(event) = self.stream_events.recv() => self.on_stream(event),
+                Some(servers) = self.ice_resolved.recv() => self.agent.set_ice_servers(servers),
                 _ = self.audio_tick.tick() => self.on_audio_tick(),
                 _ = sleep => self.agent.handle_timeout(Instant::now()),
             }
@@ -131,7 +146,30 @@ impl Driver {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
+            Request::SetIceServers { servers } => {
+                let tx = self.ice_resolved_tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(crate::ice::resolve(&servers).await);
+                });
+            }
             Request::Shutdown => {}
+        }
+    }
+
+    fn on_stream(&mut self, event: StreamEvent) {
+        let now = Instant::now();
+        match event {
+            StreamEvent::Connected { stream, local } => {
+                self.agent.handle_stream_connected(now, stream, local)
+            }
+            StreamEvent::Data { stream, bytes } => {
+                self.agent.handle_stream_data(now, stream, &bytes)
+            }
+            StreamEvent::Closed { stream, error } => {
+                debug!(stream, %error, "TURN stream ended");
+                self.streams.closed(stream);
+                self.agent.handle_stream_closed(now, stream, &error);
+            }
         }
     }
 
@@ -207,6 +245,13 @@ impl Driver {
                     self.signaling.pause();
                 }
                 Output::Signaling(SignalingWanted::Online) => self.signaling.resume(),
+                Output::StreamConnect {
+                    stream,
+                    server,
+                    tls_name,
+                } => self.streams.connect(stream, server, tls_name),
+                Output::StreamSend { stream, contents } => self.streams.send(stream, contents),
+                Output::StreamClose { stream } => self.streams.close(stream),
                 Output::Timeout(at) => {
                     self.next_timeout = at;
                     break;

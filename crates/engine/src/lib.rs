@@ -7,11 +7,15 @@ mod api;
 mod config;
 mod driver;
 mod error;
+mod ice;
 mod net;
 pub mod signaling;
+mod turn_stream;
 
 pub use api::{Engine, EngineEvent, EngineListener};
 pub use config::{AudioDevices, EngineConfig};
 pub use error::EngineError;
+pub use ice::IceServerConfig;
+pub use ringwire_core::IceTransportPolicy;
 pub use ringwire_core::{AppState, PushCall};
 pub use signaling::{SignalingClient, SignalingConfig, SignalingEvent};

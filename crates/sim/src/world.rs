@@ -551,6 +551,10 @@ impl World {
                     destination,
                     contents,
                 } => self.net.send(now, source, destination, contents),
+                // The simulated devices have no ICE servers, so no TURN streams.
+                Output::StreamConnect { .. }
+                | Output::StreamSend { .. }
+                | Output::StreamClose { .. } => {}
                 Output::Signal(message) => {
                     if d.signaling_up && self.signaling.is_connected(d.device_id) {
                         let _ = self.signaling.send(now, d.device_id, message);

@@ -80,6 +80,8 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         frames_recovered_red,
         frames_concealed,
         frames_inserted,
+        selected_pair,
+        gathering_failures,
     } = summary.as_ref();
     let mut report = json!({
         "ok": talk_time.is_some() && reason.as_protocol().is_some(),
@@ -105,6 +107,8 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         "quality": quality,
         "heard_hz": heard_hz,
         "dtmf_received": dtmf_received,
+        "selected_pair": selected_pair,
+        "gathering_failures": gathering_failures,
     });
     if *direction == Direction::Incoming {
         // Measured from our own `incoming` to our own `ringing`: always 0, so not reported.

@@ -8,6 +8,7 @@ use ringwire_media::codec::{EncoderConfig, PolicyConfig};
 use ringwire_media::dtmf::DtmfConfig;
 use ringwire_media::jitter::JitterConfig;
 
+use crate::gather::IceServer;
 use crate::peer::PeerConfig;
 use crate::CoreError;
 
@@ -36,6 +37,11 @@ pub struct AgentConfig {
     pub ring_grace: Duration,
     /// Calls this device holds at once (ringing included); more incoming calls get `busy`.
     pub max_calls: usize,
+    /// STUN/TURN servers each call gathers server-reflexive and relay candidates from,
+    /// resolved by the driver (see [`IceServer`]); empty: host candidates only. Replace them
+    /// with [`Agent::set_ice_servers`](super::Agent::set_ice_servers). The ICE transport policy
+    /// is `peer.ice_transport_policy`.
+    pub ice_servers: Vec<IceServer>,
     /// Seed for call ids in deterministic simulations; `None` (the default) uses the OS RNG,
     /// as the protocol requires for real calls.
     pub call_id_seed: Option<u64>,
@@ -62,6 +68,7 @@ impl AgentConfig {
             media_timeout: Duration::from_secs(30),
             ring_grace: Duration::from_secs(5),
             max_calls: 4,
+            ice_servers: Vec::new(),
             call_id_seed: None,
         }
     }

@@ -38,6 +38,7 @@ mod app_state;
 mod audio;
 mod commands;
 mod config;
+mod gathering;
 mod peer_events;
 mod push;
 mod signal;
@@ -54,6 +55,7 @@ use ringwire_proto::{CallId, ClientMessage, DeviceId, UserName};
 use tracing::{debug, info};
 
 use crate::call::{Call, CallSnapshot, CallState, Peer};
+use crate::gather::{GatherEvent, Gathering, StreamId};
 use crate::peer::{self, PeerEvent};
 use crate::report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};
 use crate::CoreError;
@@ -81,6 +83,18 @@ pub enum Output {
     /// Open or close the signaling connection (see [`AppState`]). Emitted once per change,
     /// after the outputs it follows from: flush what was sent before closing.
     Signaling(SignalingWanted),
+    /// Open a TCP connection (TLS on it when `tls_name` is set, checked against that name) to
+    /// a TURN server; answer with [`Agent::handle_stream_connected`] or
+    /// [`Agent::handle_stream_closed`].
+    StreamConnect {
+        stream: StreamId,
+        server: SocketAddr,
+        tls_name: Option<String>,
+    },
+    /// Write these bytes on the stream, in order.
+    StreamSend { stream: StreamId, contents: Vec<u8> },
+    /// Close the stream once what was written before has gone out.
+    StreamClose { stream: StreamId },
     /// Nothing more until this instant or the next input.
     Timeout(Instant),
 }
@@ -137,6 +151,8 @@ pub struct Agent {
     signaling_announced: SignalingWanted,
     /// State of the deterministic call-id generator (simulations only).
     id_state: Option<u64>,
+    /// The next TURN stream id.
+    next_stream: StreamId,
     out: VecDeque<Output>,
     now: Instant,
 }
@@ -170,6 +186,7 @@ impl Agent {
             audio_session_active: false,
             app_state: AppState::Foreground,
             signaling_announced: SignalingWanted::Online,
+            next_stream: 1,
             out: VecDeque::new(),
             now,
         })
@@ -231,6 +248,7 @@ impl Agent {
         );
         call.times.started = now;
         self.calls.insert(call_id, call);
+        self.start_gathering(now, call_id);
         self.signal(ClientMessage::Invite(ringwire_proto::Invite {
             call_id,
             to_user: to_user.clone(),
@@ -257,15 +275,26 @@ impl Agent {
         self.advance(now);
         let taken = self.route(now, source, destination, datagram);
         if !taken {
-            if self.unrouted.len() >= UNROUTED_MAX {
-                self.unrouted.pop_front();
-            }
-            self.unrouted
-                .push_back((now, source, destination, datagram.to_vec()));
+            self.keep_unrouted(now, source, destination, datagram.to_vec());
         }
         self.drain(now);
         self.retry_unrouted(now);
         taken
+    }
+
+    /// Keeps a datagram no connection claimed yet, for a retry after the next input.
+    fn keep_unrouted(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: Vec<u8>,
+    ) {
+        if self.unrouted.len() >= UNROUTED_MAX {
+            self.unrouted.pop_front();
+        }
+        self.unrouted
+            .push_back((now, source, destination, datagram));
     }
 
     /// Hands a datagram to the connection that claims it.
@@ -277,6 +306,11 @@ impl Agent {
         datagram: &[u8],
     ) -> bool {
         for call in self.calls.values_mut() {
+            if call.gathering.accepts(source, destination, datagram) {
+                call.gathering
+                    .handle_datagram(now, source, destination, datagram);
+                return true;
+            }
             for peer in call.peers.values_mut() {
                 if peer.pc.accepts(datagram, source, destination) {
                     if let Err(error) = peer.pc.handle_receive(now, source, destination, datagram) {
@@ -314,6 +348,9 @@ impl Agent {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         for call in self.calls.values_mut() {
+            if call.gathering.poll_timeout().is_some_and(|t| t <= now) {
+                call.gathering.handle_timeout(now);
+            }
             for peer in call.peers.values_mut() {
                 if peer.timeout <= now {
                     peer.pc.handle_timeout(now);
@@ -372,14 +409,22 @@ impl Agent {
         self.out.push_back(Output::Report(report));
     }
 
-    /// Moves every connection's outputs to ours and handles their events, until quiet.
+    /// Moves every connection's and every gathering's outputs to ours and handles their
+    /// events, until quiet. A datagram a connection sends from a relayed address goes through
+    /// its call's TURN allocation.
     fn drain(&mut self, now: Instant) {
         loop {
             let mut events: Vec<(CallId, DeviceId, PeerEvent)> = Vec::new();
+            let mut gathered: Vec<(CallId, GatherEvent)> = Vec::new();
             for call in self.calls.values_mut() {
                 for (device, peer) in call.peers.iter_mut() {
                     loop {
-                        match forward_transmit(&mut self.out, peer.pc.poll_output()) {
+                        match forward_transmit(
+                            &mut self.out,
+                            &mut call.gathering,
+                            now,
+                            peer.pc.poll_output(),
+                        ) {
                             Some(peer::Output::Event(event)) => {
                                 events.push((call.id, *device, event))
                             }
@@ -391,12 +436,21 @@ impl Agent {
                         }
                     }
                 }
+                while let Some(out) = call.gathering.poll_output() {
+                    self.out.push_back(out);
+                }
+                while let Some(event) = call.gathering.poll_event() {
+                    gathered.push((call.id, event));
+                }
             }
-            if events.is_empty() {
+            if events.is_empty() && gathered.is_empty() {
                 return;
             }
             for (call_id, device, event) in events {
                 self.on_peer_event(now, call_id, device, event);
+            }
+            for (call_id, event) in gathered {
+                self.on_gather_event(now, call_id, event);
             }
         }
     }
@@ -410,7 +464,11 @@ impl Agent {
         };
         info!(%call_id, ?reason, local, "call ended");
         for (_, peer) in std::mem::take(&mut call.peers) {
-            self.close_peer(peer);
+            self.close_peer(now, &mut call.gathering, peer);
+        }
+        call.gathering.close(now);
+        while let Some(out) = call.gathering.poll_output() {
+            self.out.push_back(out);
         }
         let summary = summarize(&call, now);
         self.recently_ended.push_back(call_id);
@@ -429,12 +487,15 @@ impl Agent {
 
     /// Closes a connection and sends its goodbye (the DTLS close alert) at once; nothing else
     /// it has to say matters any more.
-    fn close_peer(&mut self, mut peer: Peer) {
+    fn close_peer(&mut self, now: Instant, gathering: &mut Gathering, mut peer: Peer) {
         peer.pc.close();
         while !matches!(
-            forward_transmit(&mut self.out, peer.pc.poll_output()),
+            forward_transmit(&mut self.out, gathering, now, peer.pc.poll_output()),
             Some(peer::Output::Timeout(_))
         ) {}
+        while let Some(out) = gathering.poll_output() {
+            self.out.push_back(out);
+        }
     }
 
     fn ended_recently(&self, call_id: CallId) -> bool {
@@ -442,19 +503,29 @@ impl Agent {
     }
 }
 
-/// Moves a connection's datagram to the agent's outputs; hands back anything else.
-fn forward_transmit(out: &mut VecDeque<Output>, output: peer::Output) -> Option<peer::Output> {
+/// Moves a connection's datagram to the agent's outputs (through the TURN allocation when it
+/// is sent from a relayed address); hands back anything else.
+fn forward_transmit(
+    out: &mut VecDeque<Output>,
+    gathering: &mut Gathering,
+    now: Instant,
+    output: peer::Output,
+) -> Option<peer::Output> {
     match output {
         peer::Output::Transmit {
             source,
             destination,
             contents,
         } => {
-            out.push_back(Output::Transmit {
-                source,
-                destination,
-                contents,
-            });
+            if gathering.is_relayed(source) {
+                gathering.send(now, source, destination, contents);
+            } else {
+                out.push_back(Output::Transmit {
+                    source,
+                    destination,
+                    contents,
+                });
+            }
             None
         }
         other => Some(other),
@@ -480,6 +551,8 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         frames_recovered_red: 0,
         frames_concealed: 0,
         frames_inserted: 0,
+        selected_pair: call.last_stats.as_ref().and_then(|s| s.selected_pair),
+        gathering_failures: call.gathering.failures().to_vec(),
     };
     if let Some(audio) = &call.audio {
         let stats = audio.receiver().stats();

@@ -78,7 +78,10 @@ impl Agent {
                 to_device: device,
                 candidate,
             }),
-            PeerEvent::Stats(stats) => {
+            PeerEvent::Stats(mut stats) => {
+                if let Some(pair) = stats.selected_pair.as_mut() {
+                    pair.relay_transport = call.gathering.relay_transport(pair.local_addr);
+                }
                 if chosen {
                     if let Some(audio) = call.audio.as_mut() {
                         audio.on_stats(&stats);

@@ -67,6 +67,8 @@ impl Agent {
             );
         } else {
             info!("incoming call reported from a push; waiting for the server");
+            // The relay pre-connects while the woken phone waits for the server.
+            self.start_gathering(now, call_id);
         }
         Ok(answer)
     }

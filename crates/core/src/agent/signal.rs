@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::Agent;
 use crate::call::{Call, CallAudio, CallState, Peer, MAX_PEERS_PER_CALL};
+use crate::gather::Gathering;
 use crate::peer::PeerConnection;
 use crate::report::{CallEndReason, Direction, Report};
 
@@ -148,6 +149,7 @@ impl Agent {
         call.remote_device = Some(incoming.from_device);
         call.ring_deadline = deadline.map(|d| d + self.config.ring_grace);
         self.calls.insert(call_id, call);
+        self.start_gathering(now, call_id);
         self.report(Report::IncomingCall {
             call_id,
             from_user: incoming.from_user,
@@ -179,6 +181,7 @@ impl Agent {
                     to_device: caller,
                     sdp,
                 });
+                self.add_gathered_candidates(now, call_id, caller);
             }
             Err(error) => {
                 warn!(%call_id, %error, "could not create the pre-connect offer");
@@ -265,12 +268,15 @@ impl Agent {
             .filter(|d| *d != device)
             .collect();
         let dropped: Vec<Peer> = losers.iter().filter_map(|d| call.peers.remove(d)).collect();
+        // Their goodbyes may leave through the call's relay.
+        let mut gathering = std::mem::replace(&mut call.gathering, Gathering::idle());
         for peer in dropped {
-            self.close_peer(peer);
+            self.close_peer(now, &mut gathering, peer);
         }
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        call.gathering = gathering;
         call.early_candidates.retain(|d, _| *d == device);
         if call.audio.is_none() {
             match CallAudio::new(&config) {
@@ -353,11 +359,14 @@ impl Agent {
             }
         };
         match answer {
-            Ok(sdp) => self.signal(ClientMessage::Answer {
-                call_id,
-                to_device: from,
-                sdp,
-            }),
+            Ok(sdp) => {
+                self.signal(ClientMessage::Answer {
+                    call_id,
+                    to_device: from,
+                    sdp,
+                });
+                self.add_gathered_candidates(now, call_id, from);
+            }
             Err(error) => {
                 warn!(%call_id, %error, "offer refused");
                 self.report(Report::Error {

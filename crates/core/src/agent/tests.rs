@@ -73,7 +73,10 @@ impl Fixture {
             match self.agent.poll_output() {
                 Output::Signal(m) => signals.push(m),
                 Output::Report(r) => reports.push(r),
-                Output::Transmit { .. } => {}
+                Output::Transmit { .. }
+                | Output::StreamConnect { .. }
+                | Output::StreamSend { .. }
+                | Output::StreamClose { .. } => {}
                 Output::Signaling(wanted) => self.signaling.push(wanted),
                 Output::Timeout(_) => return (signals, reports),
             }

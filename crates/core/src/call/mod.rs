@@ -14,6 +14,7 @@ use ringwire_proto::{CallId, Candidate, DeviceId, UserName};
 use serde::Serialize;
 use tracing::info;
 
+use crate::gather::Gathering;
 use crate::peer::{PeerConnection, PeerStats};
 use crate::report::Direction;
 
@@ -111,6 +112,8 @@ pub(crate) struct Call {
     pub audio: Option<CallAudio>,
     pub last_stats: Option<PeerStats>,
     pub times: Timeline,
+    /// Server-reflexive and relay candidates of this call, and its TURN allocations.
+    pub gathering: Gathering,
 }
 
 impl Call {
@@ -139,6 +142,7 @@ impl Call {
             held: false,
             audio: None,
             last_stats: None,
+            gathering: Gathering::idle(),
             times: Timeline {
                 started: now,
                 ringing: None,
@@ -193,6 +197,7 @@ impl Call {
             .chain(self.ring_deadline)
             .chain(self.media_deadline)
             .chain(self.next_quality)
+            .chain(self.gathering.poll_timeout())
             .min()
     }
 

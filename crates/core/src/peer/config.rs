@@ -44,6 +44,10 @@ pub struct PeerConfig {
     pub stun_max_rto: Option<Duration>,
     /// Unanswered STUN retransmissions before a pair is given up. `None` keeps str0m's 9.
     pub stun_max_retransmits: Option<usize>,
+    /// Which local candidates are used (`RTCIceTransportPolicy`). `Relay` keeps the host
+    /// candidates (`local_addrs`) out of the SDP and ICE: only TURN relay candidates, added
+    /// later by gathering, are offered. Default `All`.
+    pub ice_transport_policy: crate::gather::IceTransportPolicy,
 }
 
 impl PeerConfig {
@@ -57,6 +61,7 @@ impl PeerConfig {
             ice_failed_after: Duration::from_secs(15),
             stun_max_rto: None,
             stun_max_retransmits: None,
+            ice_transport_policy: crate::gather::IceTransportPolicy::All,
         }
     }
 

@@ -167,4 +167,7 @@ pub struct PeerStats {
     pub audio_bytes_sent: u64,
     /// Audio payload bytes received.
     pub audio_bytes_received: u64,
+    /// The candidate pair ICE selected (types on both sides); `relay_transport` is filled in
+    /// by the agent, which owns the TURN allocations.
+    pub selected_pair: Option<crate::gather::SelectedPair>,
 }

@@ -66,6 +66,7 @@
 //! [`close`]: PeerConnection::close
 //! [`CoreError::MediaHeld`]: crate::CoreError::MediaHeld
 
+mod candidates;
 mod config;
 mod control;
 mod event;
@@ -114,6 +115,7 @@ pub struct PeerConnection {
     audio: media::Audio,
     control: control::Control,
     stats: stats::StatsBuilder,
+    candidates: candidates::CandidateBook,
     ice_state: IceState,
     /// DTLS-SRTP is up (str0m's `Event::Connected` was seen).
     connected: bool,
@@ -164,6 +166,7 @@ impl PeerConnection {
             audio: media::Audio::new(config.media_enabled),
             control: control::Control::default(),
             stats: stats::StatsBuilder::default(),
+            candidates: candidates::CandidateBook::default(),
             ice_state: IceState::New,
             connected: false,
             closed: None,
@@ -174,8 +177,12 @@ impl PeerConnection {
             consecutive_errors: 0,
             config,
         };
-        for addr in pc.config.local_addrs.clone() {
-            pc.add_host_candidate(addr)?;
+        // Relay-only: the interface addresses stay out of the SDP and out of ICE; the
+        // relay candidates come from gathering.
+        if pc.config.ice_transport_policy == crate::gather::IceTransportPolicy::All {
+            for addr in pc.config.local_addrs.clone() {
+                pc.add_host_candidate(addr)?;
+            }
         }
         debug!(
             ?role,
@@ -365,7 +372,13 @@ impl PeerConnection {
             Event::ChannelOpen(id, label) => self.on_channel_open(id, &label),
             Event::ChannelData(d) => self.on_channel_data(d),
             Event::ChannelClose(id) => self.on_channel_close(id),
-            Event::PeerStats(s) => self.stats.peer(&s),
+            Event::PeerStats(s) => {
+                let pair = s
+                    .selected_candidate_pair
+                    .as_ref()
+                    .map(|p| self.candidates.pair(p));
+                self.stats.peer(&s, pair);
+            }
             Event::MediaIngressStats(s) => self.stats.ingress(&s),
             Event::MediaEgressStats(s) => self.stats.egress(&s),
             Event::Closed => self.finish(CloseReason::Remote),

@@ -145,6 +145,7 @@ impl PeerConnection {
             self.remote_sdp_error(e)
         })?;
         self.remote.ufrag = sdp_ufrag(offer.as_str());
+        self.candidates.remote_sdp(offer.as_str());
         if self.audio.mid.is_none() {
             // str0m emits `MediaAdded` only once SRTP is up; the answer needs the mid now.
             self.audio.mid = audio_mid(offer.as_str()).map(|m| m.as_str().into());
@@ -171,6 +172,7 @@ impl PeerConnection {
         }
         let parsed = SdpAnswer::from_sdp_string(answer.as_str())
             .map_err(|e| bad_sdp_text("answer", answer.as_str().len(), &e))?;
+        self.candidates.remote_sdp(answer.as_str());
         let Signaling::LocalOffer {
             pending,
             ice_restart,
@@ -267,6 +269,7 @@ impl PeerConnection {
                 parsed.set_ufrag(ufrag);
             }
         }
+        self.candidates.remote(&parsed);
         match &self.remote.ufrag {
             None => self.buffer_candidate(parsed, "before the remote description"),
             Some(current) if parsed.ufrag().is_some_and(|u| u != current) => {
@@ -303,6 +306,26 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Adds a gathered local candidate (server-reflexive or relay) and emits it as
+    /// [`PeerEvent::LocalCandidate`] for the peer (trickle ICE).
+    pub fn add_local_candidate(&mut self, candidate: str0m::Candidate) -> Result<(), CoreError> {
+        self.ensure_open()?;
+        let added = self.rtc.add_local_candidate(candidate).cloned();
+        self.pump();
+        if let Some(c) = added {
+            self.candidates.local(&c);
+            let msg = Candidate {
+                candidate: c.to_sdp_string(),
+                sdp_mid: self.audio.mid.map(|m| m.to_string()),
+                sdp_m_line_index: Some(0),
+                username_fragment: c.ufrag().map(str::to_owned),
+            };
+            self.out
+                .push_back(Output::Event(PeerEvent::LocalCandidate(msg)));
+        }
+        Ok(())
+    }
+
     /// Withdraws a local host candidate (an interface went away). Returns whether it was known.
     pub fn remove_local_address(&mut self, addr: SocketAddr) -> bool {
         let Ok(c) = str0m::Candidate::host(addr, "udp") else {
@@ -325,6 +348,9 @@ impl PeerConnection {
         })?;
         let added = self.rtc.add_local_candidate(c).cloned();
         self.pump();
+        if let Some(c) = &added {
+            self.candidates.local(c);
+        }
         Ok(added)
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use str0m::stats::{MediaEgressStats, MediaIngressStats, PeerStats as RtcPeerStats};
 
 use super::PeerStats;
+use crate::gather::SelectedPair;
 
 /// RTP clock of Opus.
 const OPUS_CLOCK_HZ: u64 = 48_000;
@@ -21,8 +22,9 @@ pub(super) struct StatsBuilder {
 }
 
 impl StatsBuilder {
-    pub(super) fn peer(&mut self, s: &RtcPeerStats) {
+    pub(super) fn peer(&mut self, s: &RtcPeerStats, pair: Option<SelectedPair>) {
         let p = self.pending.get_or_insert_with(PeerStats::default);
+        p.selected_pair = pair;
         p.bytes_sent = s.peer_bytes_tx;
         p.bytes_received = s.peer_bytes_rx;
         p.ice_rtt = s

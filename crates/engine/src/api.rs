@@ -251,9 +251,7 @@ async fn start(
     let (events_tx, signaling_events) = mpsc::unbounded_channel();
     let signaling = SignalingClient::spawn(config.signaling, events_tx)?;
     let (stream_tx, stream_events) = mpsc::unbounded_channel();
-    let tls = crate::signaling::tls_config()
-        .map_err(|error| tracing::warn!(%error, "no TLS for TURN"))
-        .ok();
+    let tls = Some(crate::turn_stream::tls_config(&config.turn_tls_roots)?);
     let (ice_resolved_tx, ice_resolved) = mpsc::unbounded_channel();
     let driver = Driver {
         agent,

@@ -44,6 +44,9 @@ pub struct EngineConfig {
     /// [`Engine::set_ice_servers`](crate::Engine::set_ice_servers)). Empty: host candidates
     /// only. Relay-only calls: `agent.peer.ice_transport_policy = IceTransportPolicy::Relay`.
     pub ice_servers: Vec<IceServerConfig>,
+    /// Certificates (DER) trusted for `turns:` servers besides the webpki roots: a TURN
+    /// server with a private CA, or a test server's self-signed certificate.
+    pub turn_tls_roots: Vec<Vec<u8>>,
     /// Call engine settings; its local addresses are filled in from the bound sockets.
     pub agent: AgentConfig,
 }
@@ -59,6 +62,7 @@ impl EngineConfig {
             auto_audio_session: true,
             audio,
             ice_servers: Vec::new(),
+            turn_tls_roots: Vec::new(),
             agent: AgentConfig::new(Vec::new()),
         }
     }

@@ -2,7 +2,7 @@
 //! and a real coturn (Debian's `turnserver`, started with a generated `use-auth-secret`
 //! config and TURN REST credentials by the launcher shared with `crates/turn/tests`).
 //!
-//! - relay-only calls connect through coturn over UDP and over TCP, audio both ways, and the
+//! - relay-only calls connect through coturn over UDP, TCP and TLS, audio both ways, and the
 //!   call summary names the selected pair relay/relay with the relay's transport;
 //! - a STUN server that never answers does not hold up a host-candidate call;
 //! - wrong TURN credentials end a relay-only call with a reason that says so, not a hang.
@@ -84,6 +84,7 @@ fn phone(
     hz: f64,
     ice_servers: Vec<IceServerConfig>,
     policy: IceTransportPolicy,
+    tls_roots: Vec<Vec<u8>>,
 ) -> Phone {
     let (tx, events) = mpsc::channel();
     let mut config = EngineConfig::new(
@@ -96,6 +97,7 @@ fn phone(
     config.bind = vec!["127.0.0.1".parse().expect("address")];
     config.allow_loopback = true;
     config.ice_servers = ice_servers;
+    config.turn_tls_roots = tls_roots;
     config.agent.peer.ice_transport_policy = policy;
     // Bounds a call that cannot connect (the engine's connect timeout).
     config.agent.media_timeout = Duration::from_secs(10);
@@ -110,6 +112,15 @@ async fn pair(
     ice: impl Fn() -> Vec<IceServerConfig>,
     policy: IceTransportPolicy,
 ) -> (TestServer, Phone, Phone) {
+    pair_trusting(ice, policy, Vec::new()).await
+}
+
+/// [`pair`], with extra TLS roots for `turns:`.
+async fn pair_trusting(
+    ice: impl Fn() -> Vec<IceServerConfig>,
+    policy: IceTransportPolicy,
+    tls_roots: Vec<Vec<u8>>,
+) -> (TestServer, Phone, Phone) {
     let server = TestServer::start().await;
     server.add_user("alice").await;
     server.add_user("bob").await;
@@ -117,8 +128,15 @@ async fn pair(
     let (_, bob_token) = server.add_device("bob").await;
     let (a, b) = (ice(), ice());
     let server_ref = &server;
-    let alice = phone(server_ref, &alice_token, 440.0, a, policy);
-    let bob = phone(server_ref, &bob_token, 1000.0, b, policy);
+    let alice = phone(
+        server_ref,
+        &alice_token,
+        440.0,
+        a,
+        policy,
+        tls_roots.clone(),
+    );
+    let bob = phone(server_ref, &bob_token, 1000.0, b, policy, tls_roots);
     (server, alice, bob)
 }
 
@@ -205,6 +223,27 @@ async fn relay_only_call_connects_through_coturn_over_tcp() {
         .expect("join");
     assert_relayed(&a, RelayTransport::Tcp);
     assert_relayed(&b, RelayTransport::Tcp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_connects_through_coturn_over_tls() {
+    let Some(coturn) = Coturn::start_with_tls() else {
+        return;
+    };
+    let tls = coturn.tls_addr().expect("TLS port");
+    let url = format!("turns:{tls}?transport=tcp");
+    let cert = coturn.tls_cert_der().expect("certificate");
+    let (_server, alice, bob) = pair_trusting(
+        || vec![turn(&coturn, url.clone(), "device", None)],
+        IceTransportPolicy::Relay,
+        vec![cert.clone()],
+    )
+    .await;
+    let (a, b) = tokio::task::spawn_blocking(move || talk(&alice, &bob))
+        .await
+        .expect("join");
+    assert_relayed(&a, RelayTransport::Tls);
+    assert_relayed(&b, RelayTransport::Tls);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,7 +168,7 @@ fn bearer(token: &str) -> Result<HeaderValue, EngineError> {
 
 /// rustls with the aws-lc-rs provider named explicitly (so it works whatever other crates
 /// enable) and the Mozilla root certificates from `webpki-roots`.
-pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, EngineError> {
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, EngineError> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -123,6 +123,12 @@ impl Coturn {
             .map(|(port, _)| SocketAddr::from(([127, 0, 0, 1], *port)))
     }
 
+    /// The TLS certificate (DER) to trust (with [`Coturn::start_with_tls`]).
+    #[allow(dead_code)] // used by crates/engine/tests/gathering.rs, which shares this launcher
+    pub fn tls_cert_der(&self) -> Option<Vec<u8>> {
+        self.tls.as_ref().map(|(_, cert)| cert.to_vec())
+    }
+
     /// TURN REST credentials valid for `valid_for_s` seconds (negative: already expired).
     pub fn credentials(&self, id: &str, valid_for_s: i64) -> Credentials {
         let now = SystemTime::now()

@@ -62,7 +62,9 @@ impl Agent {
         self.drain(now);
     }
 
-    /// Starts a new call's gathering (never delays anything: results trickle).
+    /// Starts a new call's gathering (never delays anything: results trickle). Its first
+    /// outputs and events move on the caller's next drain, so nothing about the call (a
+    /// relay-only failure included) is reported before the call itself.
     pub(super) fn start_gathering(&mut self, now: Instant, call_id: CallId) {
         let servers = &self.config.ice_servers;
         let policy = self.config.peer.ice_transport_policy;
@@ -71,8 +73,8 @@ impl Agent {
             return;
         };
         let _span = tracing::debug_span!("call", %call_id).entered();
-        call.gathering = Gathering::start(now, servers, local, policy, &mut self.next_stream);
-        self.drain(now);
+        call.gathering =
+            Gathering::start(call_id, now, servers, local, policy, &mut self.next_stream);
     }
 
     /// Gives a new connection the candidates its call gathered before it existed. Call after

@@ -254,6 +254,7 @@ impl Agent {
             to_user: to_user.clone(),
         }));
         self.report(Report::OutgoingStarted { call_id, to_user });
+        self.drain(now);
         Ok(call_id)
     }
 

@@ -69,6 +69,7 @@ impl Agent {
             info!("incoming call reported from a push; waiting for the server");
             // The relay pre-connects while the woken phone waits for the server.
             self.start_gathering(now, call_id);
+            self.drain(now);
         }
         Ok(answer)
     }

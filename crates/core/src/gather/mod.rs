@@ -32,6 +32,8 @@ use ringwire_turn::{
 };
 use tracing::{debug, info, warn};
 
+use ringwire_proto::CallId;
+
 use crate::agent::Output;
 use relay::{Link, Relay, RelayOut};
 
@@ -63,6 +65,8 @@ struct Binding {
 
 /// The gathering of one call. See the [module docs](self).
 pub(crate) struct Gathering {
+    /// The call this gathering is for (in every log line).
+    call_id: Option<CallId>,
     policy: IceTransportPolicy,
     bindings: Vec<Binding>,
     relays: Vec<Relay>,
@@ -78,6 +82,7 @@ impl Gathering {
     /// A gathering that does nothing (no servers).
     pub fn idle() -> Gathering {
         Gathering {
+            call_id: None,
             policy: IceTransportPolicy::All,
             bindings: Vec::new(),
             relays: Vec::new(),
@@ -92,6 +97,7 @@ impl Gathering {
     /// Starts gathering from `servers` for media sockets bound at `local_addrs`. Stream ids
     /// come from `next_stream` (unique across the agent).
     pub fn start(
+        call_id: CallId,
         now: Instant,
         servers: &[IceServer],
         local_addrs: &[SocketAddr],
@@ -99,6 +105,7 @@ impl Gathering {
         next_stream: &mut StreamId,
     ) -> Gathering {
         let mut g = Gathering::idle();
+        g.call_id = Some(call_id);
         g.policy = policy;
         for server in servers {
             let udp = server.url.transport == Transport::Udp && server.url.scheme != Scheme::Turns;
@@ -146,8 +153,10 @@ impl Gathering {
         }
         if policy == IceTransportPolicy::Relay && g.relays.is_empty() {
             g.no_relay_server = true;
+            g.events.push_back(GatherEvent::Failed);
         }
         info!(
+            call_id = ?g.call_id,
             bindings = g.bindings.len(),
             relays = g.relays.len(),
             ?policy,
@@ -366,7 +375,7 @@ impl Gathering {
                     BindingEvent::Failed(error) => {
                         let why = format!("STUN {} failed: {error}", b.server);
                         self.failures.push(why.clone());
-                        warn!(reason = %why, "server-reflexive candidate not gathered");
+                        warn!(call_id = ?self.call_id, reason = %why, "server-reflexive candidate not gathered");
                         self.events.push_back(GatherEvent::Failed);
                     }
                 }
@@ -405,6 +414,7 @@ impl Gathering {
                     mapped,
                 } => {
                     info!(
+                        call_id = ?self.call_id,
                         transport = ?self.relays[i].transport(),
                         "TURN allocation made: relay candidate"
                     );
@@ -442,7 +452,7 @@ impl Gathering {
     }
 
     fn fail(&mut self, why: String) {
-        warn!(reason = %why, "ICE server failed");
+        warn!(call_id = ?self.call_id, reason = %why, "ICE server failed");
         self.failures.push(why);
         self.events.push_back(GatherEvent::Failed);
     }
@@ -465,7 +475,7 @@ impl Gathering {
         {
             return;
         }
-        debug!(kind = %c.kind(), "local candidate gathered");
+        debug!(call_id = ?self.call_id, kind = %c.kind(), "local candidate gathered");
         self.candidates.push(c.clone());
         self.events.push_back(GatherEvent::Candidate(c));
     }
@@ -484,3 +494,6 @@ fn ids() -> IdGenerator {
     }
     IdGenerator::new(seed)
 }
+
+#[cfg(test)]
+mod tests;

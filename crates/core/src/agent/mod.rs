@@ -11,8 +11,12 @@
 //! [`playout_frame`](Agent::playout_frame), once per frame from the audio clock). After any
 //! input, call [`poll_output`](Agent::poll_output) until it returns [`Output::Timeout`]: send
 //! each `Transmit` on UDP, each `Signal` to the server, hand each `Report` to the app, open or
-//! close the signaling connection as each `Signaling` says (flushing what is queued first); call
-//! `handle_timeout` when the instant passes. The agent never reads a clock: `now` is always
+//! close the signaling connection as each `Signaling` says (flushing what is queued first), and
+//! open, write and close TURN streams as `StreamConnect`/`StreamSend`/`StreamClose` say (feeding
+//! back [`handle_stream_connected`](Agent::handle_stream_connected),
+//! [`handle_stream_data`](Agent::handle_stream_data) and
+//! [`handle_stream_closed`](Agent::handle_stream_closed)); call `handle_timeout` when the
+//! instant passes. Candidate gathering (STUN/TURN) is part of the agent: see [`crate::gather`]. The agent never reads a clock: `now` is always
 //! passed in and must not go backwards.
 //!
 //! # The call flow (DESIGN.md)

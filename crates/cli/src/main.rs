@@ -103,6 +103,13 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long)]
     log_format: Option<String>,
+    /// An ICE server URL for devices (stun:, turn:, turns:); repeat for several. Replaces
+    /// `[ice] servers`. The TURN secret is set in the file or RINGWIRE_ICE_TURN_SECRET.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// Lifetime of devices' TURN credentials, seconds [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    turn_credential_ttl: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,6 +278,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .set(field, &v)
                 .map_err(|e| anyhow::anyhow!("--{}: {e}", field.replace('_', "-")))?;
         }
+    }
+    if !args.ice_servers.is_empty() {
+        config
+            .set("ice.servers", &args.ice_servers.join(","))
+            .map_err(|e| anyhow::anyhow!("--ice-server: {e}"))?;
+    }
+    if let Some(ttl) = args.turn_credential_ttl {
+        config.ice.turn_credential_ttl_s = ttl;
     }
     init_logging(config.log_format);
     let hints = startup::Hints::gather(&config).await;

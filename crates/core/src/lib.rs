@@ -29,4 +29,4 @@ pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use push::PushCall;
-pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};
+pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, MediaFailure, Report};

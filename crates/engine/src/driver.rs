@@ -34,6 +34,9 @@ pub(crate) enum Request {
         command: Command,
         reply: Reply<()>,
     },
+    IceServers {
+        reply: Reply<Vec<ringwire_proto::IceServer>>,
+    },
     Snapshot {
         reply: Reply<Vec<CallSnapshot>>,
     },
@@ -116,6 +119,9 @@ impl Driver {
                     .handle_command(now, command)
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
+            }
+            Request::IceServers { reply } => {
+                let _ = reply.send(Ok(self.agent.ice_servers().to_vec()));
             }
             Request::Snapshot { reply } => {
                 let _ = reply.send(Ok(self.agent.snapshot()));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::ServerError;
+use crate::ice::{parse_url_list, IceConfig, IceSettings, TurnSecret};
 use crate::router::RouterConfig;
 
 /// Everything `ringwire serve` can be told.
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     /// Backoff after 429/5xx from a push service: first cap and largest cap, in milliseconds.
     pub push_retry_base_ms: u64,
     pub push_retry_max_ms: u64,
+    /// The `[ice]` table: ICE servers handed to devices, and the TURN shared secret.
+    pub ice: IceConfig,
 }
 
 /// How logs are printed.
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             push_ca_file: None,
             push_retry_base_ms: 250,
             push_retry_max_ms: 8_000,
+            ice: IceConfig::default(),
         }
     }
 }
@@ -128,6 +132,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_PUSH_CA_FILE", "push_ca_file"),
     ("RINGWIRE_PUSH_RETRY_BASE_MS", "push_retry_base_ms"),
     ("RINGWIRE_PUSH_RETRY_MAX_MS", "push_retry_max_ms"),
+    ("RINGWIRE_ICE_SERVERS", "ice.servers"),
+    ("RINGWIRE_ICE_TURN_SECRET", "ice.turn_secret"),
+    (
+        "RINGWIRE_ICE_TURN_CREDENTIAL_TTL_S",
+        "ice.turn_credential_ttl_s",
+    ),
 ];
 
 impl ServerConfig {
@@ -202,6 +212,9 @@ impl ServerConfig {
             "push_ca_file" => self.push_ca_file = Some(PathBuf::from(value)),
             "push_retry_base_ms" => self.push_retry_base_ms = num(value)?,
             "push_retry_max_ms" => self.push_retry_max_ms = num(value)?,
+            "ice.servers" => self.ice.servers = parse_url_list(value)?,
+            "ice.turn_secret" => self.ice.turn_secret = Some(TurnSecret::new(value)),
+            "ice.turn_credential_ttl_s" => self.ice.turn_credential_ttl_s = num(value)?,
             _ => return Err(format!("unknown setting {field:?}")),
         }
         Ok(())
@@ -245,7 +258,13 @@ impl ServerConfig {
         if self.push_retry_base_ms == 0 || self.push_retry_max_ms < self.push_retry_base_ms {
             return bad("push_retry_base_ms must be at least 1 and at most push_retry_max_ms");
         }
+        self.ice_settings()?;
         Ok(())
+    }
+
+    /// The checked `[ice]` settings.
+    pub fn ice_settings(&self) -> Result<IceSettings, ServerError> {
+        IceSettings::new(&self.ice)
     }
 
     /// The database to open: the URL if set, else SQLite in the data directory.
@@ -331,5 +350,46 @@ mod tests {
         assert!(c.validate().is_err());
         let missing = ServerConfig::from_file(Some(Path::new("/nonexistent/r.toml"))).unwrap_err();
         assert!(missing.to_string().contains("cannot read config file"));
+    }
+
+    #[test]
+    fn ice_table_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ice.toml");
+        std::fs::write(
+            &path,
+            "[ice]\nservers = [\"stun:t.example.org:3478\", \"turn:t.example.org:3478?transport=udp\"]\nturn_secret = \"0123456789abcdef\"\nturn_credential_ttl_s = 600\n",
+        )
+        .unwrap();
+        let mut c = ServerConfig::from_file(Some(&path)).unwrap();
+        assert_eq!(c.ice.servers.len(), 2);
+        assert_eq!(c.ice.turn_credential_ttl_s, 600);
+        assert!(c.validate().is_ok());
+        c.apply_env(|k| match k {
+            "RINGWIRE_ICE_SERVERS" => Some("stun:a.org, stun:b.org".to_owned()),
+            "RINGWIRE_ICE_TURN_CREDENTIAL_TTL_S" => Some("120".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.ice.servers.len(), 2);
+        assert_eq!(c.ice.turn_credential_ttl_s, 120);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("no turn:"), "{err}");
+
+        std::fs::write(&path, "[ice]\nservers = [\"turn://x.org\"]\n").unwrap();
+        let err = ServerConfig::from_file(Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ice") && err.contains("//"), "{err}");
+        std::fs::write(&path, "[ice]\nserver = []\n").unwrap();
+        let err = ServerConfig::from_file(Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server"), "{err}");
+        let err = c
+            .apply_env(|k| (k == "RINGWIRE_ICE_SERVERS").then(|| "stun:".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RINGWIRE_ICE_SERVERS"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use ringwire_proto::{
-    decode_client, encode, negotiate_version, ClientMessage, ErrorCode, ErrorMessage,
+    decode_client, encode, negotiate_version, ClientMessage, ErrorCode, ErrorMessage, IceServers,
     ServerMessage, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
 };
 use tokio::sync::{mpsc, watch, Notify};
@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::clock::unix_ms;
 use crate::hub::{ConnLink, HubCommand, HubHandle, Outbound, OUTBOUND_QUEUE};
+use crate::ice::IceSettings;
 use crate::metrics::Metrics;
 use crate::rate_limit::TokenBucket;
 use crate::router::{ConnId, Input};
@@ -53,6 +54,8 @@ pub struct ConnContext {
     pub shutdown: watch::Receiver<bool>,
     pub ring_timeout_ms: u64,
     pub max_messages_per_sec: u32,
+    /// The ICE servers and TURN credentials each device gets in `welcome` and `ice_servers`.
+    pub ice: Arc<IceSettings>,
 }
 
 enum Exit {
@@ -94,13 +97,17 @@ where
         Err(Exit::Gone) => return,
         Err(Exit::Close(err, code)) => return close(&mut socket, &ctx.metrics, err, code).await,
     };
+    let now = unix_ms();
+    let ice = ctx.ice.grant(device.device_id, now);
     let welcome = ServerMessage::Welcome(Welcome {
         version,
         user: user.name.clone(),
         display_name: user.display_name.clone(),
         device_id: device.device_id,
-        server_time_ms: unix_ms(),
+        server_time_ms: now,
         ring_timeout_ms: ctx.ring_timeout_ms,
+        ice_servers: ice.servers,
+        ice_expires_ms: ice.expires_ms,
     });
     if send(&mut socket, &ctx.metrics, &welcome).await.is_err() {
         return;
@@ -128,7 +135,8 @@ where
     }
     tracing::info!(user = %user.name, "device connected");
     touch(ctx, &device);
-    let exit = session(&mut socket, ctx, &device, rx, &kill).await;
+    let refresh = ice.refresh_at_ms.map(|at| instant_at(at, now));
+    let exit = session(&mut socket, ctx, &device, rx, &kill, refresh).await;
     let _ = ctx
         .hub
         .send(HubCommand::Input(Input::Disconnected {
@@ -222,6 +230,7 @@ async fn session<S>(
     device: &DeviceRecord,
     mut rx: mpsc::Receiver<Outbound>,
     kill: &Notify,
+    mut ice_refresh: Option<tokio::time::Instant>,
 ) -> Exit
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
@@ -281,6 +290,14 @@ where
                 tracing::info!("closing idle connection");
                 return Exit::Close(ErrorMessage::new(ErrorCode::IdleTimeout, "no traffic for 60 seconds; reconnect"), CLOSE_GOING_AWAY);
             }
+            _ = sleep_until_opt(ice_refresh) => {
+                let now = unix_ms();
+                let grant = ctx.ice.grant(device.device_id, now);
+                ice_refresh = grant.refresh_at_ms.map(|at| instant_at(at, now));
+                tracing::debug!("sending fresh TURN credentials");
+                let msg = ServerMessage::IceServers(IceServers { ice_servers: grant.servers, ice_expires_ms: grant.expires_ms });
+                if send(socket, &ctx.metrics, &msg).await.is_err() { return Exit::Gone; }
+            }
             _ = kill.notified() => {
                 return Exit::Close(ErrorMessage::new(ErrorCode::TooSlow, "this connection fell too far behind; reconnect"), CLOSE_GOING_AWAY);
             }
@@ -288,6 +305,19 @@ where
                 return Exit::Close(ErrorMessage::new(ErrorCode::ShuttingDown, "the server is shutting down; reconnect with backoff"), CLOSE_GOING_AWAY);
             }
         }
+    }
+}
+
+/// The tokio instant of the UNIX-ms time `at_ms`, given that it is `now_ms` now.
+fn instant_at(at_ms: u64, now_ms: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_ms))
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`record`]: the call-record events the router emits and the records they fold into;
 //! - [`store`]: persistence with sqlx (SQLite by default, PostgreSQL by URL);
 //! - [`push`]: the push gateway (APNs, FCM) that wakes offline devices;
+//! - [`ice`]: the ICE servers and TURN credentials each device gets (pure, time passed in);
 //! - the driver: [`hub`] owns the router and carries out its outputs, [`connection`] serves
 //!   one WebSocket, [`writer`] applies call events to the store in order, [`http`] is the axum
 //!   surface, and [`server`] assembles them with graceful shutdown.
@@ -15,6 +16,7 @@ pub mod connection;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod ice;
 pub mod metrics;
 pub mod push;
 mod push_http;

@@ -49,6 +49,7 @@ impl Server {
         // Keys are read before anything else starts, so a wrong path stops the server at once.
         let push_settings =
             PushSettings::load(&config).map_err(|e| ServerError::Config(e.to_string()))?;
+        let ice = Arc::new(config.ice_settings()?);
         let store = open_store(&config).await?;
         let router = Router::new(config.router());
         let now = unix_ms();
@@ -82,6 +83,7 @@ impl Server {
                 shutdown: shutdown_rx.clone(),
                 ring_timeout_ms: config.ring_timeout_secs * 1000,
                 max_messages_per_sec: config.max_messages_per_sec,
+                ice: ice.clone(),
             },
             admin_token_hash: config.admin_token.as_deref().map(hash_token),
             max_connections: config.max_connections,
@@ -94,7 +96,7 @@ impl Server {
                 source,
             })?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
-        tracing::info!(%addr, store = store.backend(), admin_api = config.admin_token.is_some(), "ringwire server listening");
+        tracing::info!(%addr, store = store.backend(), admin_api = config.admin_token.is_some(), ice_servers = config.ice.servers.len(), turn_credentials = config.ice.turn_secret.is_some(), "ringwire server listening");
         let app = routes(state);
         let task = tokio::spawn(async move {
             let mut stop = shutdown_rx;

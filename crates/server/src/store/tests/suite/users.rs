@@ -56,7 +56,7 @@ pub(in crate::store::tests) async fn duplicate_user_is_rejected(store: &Store) {
 
 pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
     let err = store
-        .add_device(&user("nobody"), None, T0)
+        .add_device(&user("nobody"), None, T0, usize::MAX)
         .await
         .expect_err("unknown user");
     assert!(
@@ -73,7 +73,7 @@ pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
         .await
         .expect("alice");
     let (dev, tok) = store
-        .add_device(&user("alice"), Some("phone"), T0 + 10)
+        .add_device(&user("alice"), Some("phone"), T0 + 10, usize::MAX)
         .await
         .expect("add device");
     let text = tok.as_str();
@@ -103,7 +103,7 @@ pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
         }
     );
     let (dev2, tok2) = store
-        .add_device(&user("alice"), None, T0 + 20)
+        .add_device(&user("alice"), None, T0 + 20, usize::MAX)
         .await
         .expect("second device");
     assert_ne!(dev.device_id, dev2.device_id);
@@ -230,7 +230,7 @@ pub(in crate::store::tests) async fn only_token_hash_is_stored(store: &Store) {
     );
     store.add_user(&user("bob"), None, T0).await.expect("bob");
     let (dev, tok) = store
-        .add_device(&user("bob"), Some("laptop"), T0)
+        .add_device(&user("bob"), Some("laptop"), T0, usize::MAX)
         .await
         .expect("device");
     let rows: Vec<(String, String, Option<String>, String)> =
@@ -261,7 +261,7 @@ pub(in crate::store::tests) async fn push_registrations(store: &Store) {
         .await
         .expect("add bob");
     let (phone, _) = store
-        .add_device(&user("bob"), None, T0)
+        .add_device(&user("bob"), None, T0, usize::MAX)
         .await
         .expect("device");
     let id = phone.device_id;

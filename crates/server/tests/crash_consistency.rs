@@ -8,14 +8,14 @@
 //!
 //! Both stores: SQLite (a data directory) and PostgreSQL (a fresh database). The server process
 //! is `ringwire serve` when `RINGWIRE_SERVE_BIN` names that binary; otherwise this test binary
-//! re-runs itself as the server (`crash_child_server`, which calls `Server::start` exactly as
-//! `ringwire serve` does). The seed is `RINGWIRE_CRASH_SEED` (default fixed); the time budget per
+//! re-runs itself as the server (`child_server`, which calls `Server::start` exactly as
+//! `ringwire serve` does; see `common/process.rs`). The seed is `RINGWIRE_CRASH_SEED` (default fixed); the time budget per
 //! store is `RINGWIRE_CRASH_SECS` (default 50).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -25,30 +25,30 @@ use ringwire_proto::{
 use ringwire_server::record::CallState;
 use ringwire_server::store::Store;
 use ringwire_server::testing::PgTestDatabase;
-use ringwire_server::{Server, ServerConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const ADMIN: &str = "crash-consistency-admin-token-0123";
+mod common;
+
+use common::process::{self, admin, free_port, spawn_server, wait_ready, StoreAt};
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The server process, when this binary is started as one (see the module docs).
 #[test]
 #[ignore = "the crash test's server process; started by the crash tests themselves"]
-fn crash_child_server() {
-    if std::env::var("RINGWIRE_CRASH_CHILD").is_err() {
-        return;
-    }
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let mut config = ServerConfig::default();
-        config.apply_env(|k| std::env::var(k).ok()).unwrap();
-        let server = Server::start(config).await.unwrap();
-        server.wait().await.unwrap();
-    });
+fn child_server() {
+    process::child_main();
 }
+
+/// Flows run back to back: lift the per-device invite and message limits.
+const CHILD_ENV: [(&str, &str); 3] = [
+    ("RINGWIRE_INVITE_BURST", "100000"),
+    ("RINGWIRE_INVITE_REFILL_SECS", "1"),
+    ("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000"),
+];
 
 /// A small seeded generator (xorshift64*), so a failing run can be repeated.
 struct Rng(u64);
@@ -64,91 +64,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-/// Where the server keeps its state.
-#[derive(Clone)]
-enum StoreAt {
-    Dir(std::path::PathBuf),
-    Url(String),
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_server(at: &StoreAt, port: u16) -> Child {
-    let mut cmd = match std::env::var("RINGWIRE_SERVE_BIN") {
-        Ok(bin) => {
-            let mut cmd = Command::new(bin);
-            cmd.arg("serve");
-            cmd
-        }
-        Err(_) => {
-            let mut cmd = Command::new(std::env::current_exe().unwrap());
-            cmd.args([
-                "crash_child_server",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("RINGWIRE_CRASH_CHILD", "1");
-            cmd
-        }
-    };
-    cmd.env("RINGWIRE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RINGWIRE_ADMIN_TOKEN", ADMIN)
-        // Flows run back to back: lift the per-device invite and message limits.
-        .env("RINGWIRE_INVITE_BURST", "100000")
-        .env("RINGWIRE_INVITE_REFILL_SECS", "1")
-        .env("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    match at {
-        StoreAt::Dir(dir) => cmd
-            .env("RINGWIRE_DATA", dir)
-            .env_remove("RINGWIRE_DATABASE_URL"),
-        StoreAt::Url(url) => cmd.env("RINGWIRE_DATABASE_URL", url),
-    };
-    cmd.spawn().expect("server process starts")
-}
-
-/// Waits until the server answers `/healthz`.
-async fn wait_ready(http: &reqwest::Client, port: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ok = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ok {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn admin(http: &reqwest::Client, port: u16, path: &str, body: Value) -> Value {
-    let resp = http
-        .post(format!("http://127.0.0.1:{port}{path}"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
 }
 
 async fn connect(port: u16, token: &str, calls: Vec<CallId>) -> Option<Ws> {
@@ -356,7 +271,7 @@ async fn crash_rounds(at: StoreAt, label: &str) {
     let mut rng = Rng(seed | 1);
     let http = reqwest::Client::new();
     let mut port = free_port();
-    let mut child = spawn_server(&at, port);
+    let mut child = spawn_server(&at, port, &CHILD_ENV);
     wait_ready(&http, port).await;
     admin(&http, port, "/v1/admin/users", json!({"name": "alice"})).await;
     admin(&http, port, "/v1/admin/users", json!({"name": "bob"})).await;
@@ -399,7 +314,7 @@ async fn crash_rounds(at: StoreAt, label: &str) {
         kills += 1;
         drop((alice, bob));
         port = free_port();
-        child = spawn_server(&at, port);
+        child = spawn_server(&at, port, &CHILD_ENV);
         wait_ready(&http, port).await;
         verify(&store, port, &tokens, &heard).await;
     }

@@ -8,7 +8,9 @@
 //! During and after it the ordinary calls connect, `/healthz` keeps answering quickly, the
 //! half-open connections are closed by the header timeout, memory comes back down once the
 //! load ends, and the store holds exactly the calls that rang — nothing for refused invites.
-//! The figures are printed (`--nocapture`).
+//! The server runs as its own process (see `common/process.rs`), so its memory, its open files
+//! and its answers are measured from outside, as an operator would. The figures are printed
+//! (`--nocapture`).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
@@ -20,7 +22,9 @@ use std::time::Duration;
 
 use common::*;
 use ringwire_proto::{CallId, ClientMessage, ErrorCode, ServerMessage};
+use common::process;
 use ringwire_server::store::Store;
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -29,18 +33,6 @@ const NON_READERS: usize = 500;
 const RING_DEVICES: usize = 100;
 const INVITES_EACH: usize = 10;
 
-/// Resident memory of this process (server and clients), in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -48,22 +40,28 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
-/// Polls `/healthz` every 100 ms until `stop`; returns each answer's latency (a failure counts
-/// as 10 s).
-async fn watch_health(server_url: String, stop: Arc<AtomicBool>) -> Vec<Duration> {
-    let http = reqwest::Client::new();
+/// Polls `/healthz` every 100 ms on a fresh connection, from its own thread (as a load
+/// balancer would, untouched by this process's load), until `stop`; returns each answer's
+/// latency (a failure counts as 10 s).
+fn watch_health(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> Vec<Duration> {
+    use std::io::{Read, Write};
     let mut took = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let started = tokio::time::Instant::now();
-        let ok = tokio::time::timeout(Duration::from_secs(10), http.get(&server_url).send())
-            .await
-            .is_ok_and(|r| r.is_ok_and(|r| r.status() == 200));
-        took.push(if ok {
+        let started = std::time::Instant::now();
+        let answer = (|| {
+            let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            tcp.read_to_string(&mut reply)?;
+            Ok::<bool, std::io::Error>(reply.starts_with("HTTP/1.1 200"))
+        })();
+        took.push(if answer.unwrap_or(false) {
             started.elapsed()
         } else {
             Duration::from_secs(10)
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(100));
     }
     took
 }
@@ -100,45 +98,85 @@ async fn ordinary_calls(
     setups
 }
 
+/// The server process, when this binary is started as one.
+#[test]
+#[ignore = "the hostile-load test's server process; started by the test itself"]
+fn child_server() {
+    process::child_main();
+}
+
+async fn metrics(http: &reqwest::Client, addr: std::net::SocketAddr) -> String {
+    http.get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_holds_under_hostile_load() {
-    let server = TestServer::start_with(|c| {
-        c.max_devices_per_user = NON_READERS + RING_DEVICES;
-        c.invite_refill_secs = 1;
-        c.http_header_timeout_secs = 5;
-    })
-    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = process::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let max_devices = (NON_READERS + RING_DEVICES).to_string();
+    let mut child = process::spawn_server(
+        &process::StoreAt::Dir(data.clone()),
+        port,
+        &[
+            ("RINGWIRE_MAX_DEVICES_PER_USER", max_devices.as_str()),
+            ("RINGWIRE_INVITE_REFILL_SECS", "1"),
+            ("RINGWIRE_HTTP_HEADER_TIMEOUT_SECS", "5"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    process::wait_ready(&http, port).await;
     for u in ["alice", "bob", "mallory", "victim"] {
-        server.add_user(u).await;
+        process::admin(&http, port, "/v1/admin/users", json!({ "name": u })).await;
     }
-    let (_, alice) = server.add_device("alice").await;
-    let (_, bob) = server.add_device("bob").await;
+    let device = |user: &'static str| {
+        let http = http.clone();
+        async move {
+            let path = format!("/v1/admin/users/{user}/devices");
+            process::admin(&http, port, &path, json!({})).await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let alice = device("alice").await;
+    let bob = device("bob").await;
     let mut victim_tokens = Vec::new();
     for _ in 0..NON_READERS {
-        victim_tokens.push(server.add_device("victim").await.1);
+        victim_tokens.push(device("victim").await);
     }
     let mut mallory_tokens = Vec::new();
     for _ in 0..RING_DEVICES {
-        mallory_tokens.push(server.add_device("mallory").await.1);
+        mallory_tokens.push(device("mallory").await);
     }
-    let alice = Client::connect(&server, &alice).await;
-    let bob = Client::connect(&server, &bob).await;
-    let rss_start = rss_kib();
+    let alice = Client::connect_at(addr, &alice, vec![]).await;
+    let bob = Client::connect_at(addr, &bob, vec![]).await;
+    let rss_start = process::rss_kib(child.id());
     let load_started = tokio::time::Instant::now();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let health = tokio::spawn(watch_health(server.url("/healthz"), stop.clone()));
+    let health = {
+        let stop = stop.clone();
+        std::thread::spawn(move || watch_health(addr, stop))
+    };
     let calls = tokio::spawn(ordinary_calls(alice, bob, stop.clone()));
 
     // 500 devices of the victim that never read after their welcome.
     let mut non_readers = Vec::new();
     for token in &victim_tokens {
-        non_readers.push(Client::connect(&server, token).await);
+        non_readers.push(Client::connect_at(addr, token, vec![]).await);
     }
     // 5,000 half-open HTTP connections.
     let mut half_open = Vec::new();
     for _ in 0..HALF_OPEN {
-        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             .await
             .unwrap();
@@ -147,7 +185,7 @@ async fn the_server_holds_under_hostile_load() {
     // 1,000 invites to the victim from 100 devices, 10 each, all at once.
     let mut callers = Vec::new();
     for token in &mallory_tokens {
-        callers.push(Client::connect(&server, token).await);
+        callers.push(Client::connect_at(addr, token, vec![]).await);
     }
     for caller in &mut callers {
         for _ in 0..INVITES_EACH {
@@ -169,14 +207,15 @@ async fn the_server_holds_under_hostile_load() {
             }
         }
     }
-    let peak_tcp = server.metrics().await;
+    let peak = metrics(&http, addr).await;
+    let rss_peak = process::rss_kib(child.id());
     // Hold the load until the header timeout has closed the half-open connections.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let open_after_timeout = metric(&server.metrics().await, "ringwire_tcp_connections ");
+    let open_after_timeout = metric(&metrics(&http, addr).await, "ringwire_tcp_connections ");
     stop.store(true, Ordering::Relaxed);
     let load_took = load_started.elapsed();
     let setups = calls.await.unwrap();
-    let mut health = health.await.unwrap();
+    let mut health = health.join().unwrap();
 
     // The load ends.
     for caller in &mut callers {
@@ -186,9 +225,13 @@ async fn the_server_holds_under_hostile_load() {
     drop(non_readers);
     drop(half_open);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_end = rss_kib();
+    let rss_end = process::rss_kib(child.id());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 
-    let store = Store::open_data_dir(&server.config.data_dir).await.unwrap();
+    let store = Store::open_data_dir(&data).await.unwrap();
     let victim_calls = store
         .calls_of_user(&"victim".parse().unwrap(), 200, None)
         .await
@@ -224,13 +267,13 @@ async fn the_server_holds_under_hostile_load() {
     );
     eprintln!(
         "  TCP connections at the peak: {}, after the header timeout: {open_after_timeout}",
-        metric(&peak_tcp, "ringwire_tcp_connections ")
+        metric(&peak, "ringwire_tcp_connections ")
     );
     eprintln!(
-        "  RSS (this process: server and clients): {rss_start} KiB before, {rss_end} KiB after"
+        "  server RSS: {rss_start} KiB before, {rss_peak} KiB at the peak, {rss_end} KiB after"
     );
 
-    let cap = server.config.max_ringing_calls_per_user;
+    let cap = ringwire_server::ServerConfig::default().max_ringing_calls_per_user;
     assert_eq!(rang, cap);
     assert_eq!(rang + capped + limited, RING_DEVICES * INVITES_EACH);
     assert!(setups.len() >= 5, "ordinary calls kept connecting");
@@ -257,7 +300,6 @@ async fn the_server_holds_under_hostile_load() {
         rss_end <= rss_start + rss_start / 5 + 16 * 1024,
         "memory did not come back: {rss_start} KiB -> {rss_end} KiB"
     );
-    server.shutdown().await;
 }
 
 fn metric(text: &str, line_prefix: &str) -> u64 {

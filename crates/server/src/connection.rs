@@ -24,6 +24,7 @@ use crate::clock::unix_ms;
 use crate::conn_io::{close, send, send_frame, Exit, Guards};
 pub use crate::conn_io::{CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED};
 use crate::hub::{ConnLink, HubCommand, HubHandle, Outbound, OUTBOUND_QUEUE};
+use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::rate_limit::TokenBucket;
 use crate::revocation::Revocations;
@@ -56,6 +57,7 @@ pub struct ConnContext {
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     pub revocations: Arc<Revocations>,
+    pub last_seen: LastSeen,
     pub ring_timeout_ms: u64,
     pub max_messages_per_sec: u32,
 }
@@ -450,13 +452,7 @@ fn peek_type(text: &str) -> Option<String> {
 }
 
 fn touch(ctx: &ConnContext, device: &DeviceRecord) {
-    let store = ctx.store.clone();
-    let id = device.device_id;
-    tokio::spawn(async move {
-        if let Err(e) = store.touch_device(id, unix_ms()).await {
-            tracing::warn!(error = %e, "could not update last-seen time");
-        }
-    });
+    ctx.last_seen.touch(device.device_id);
 }
 
 fn socket_error(e: axum::Error) -> Exit {

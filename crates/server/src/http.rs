@@ -40,6 +40,7 @@ pub const MAX_HISTORY_PAGE: u32 = 200;
 pub struct AppState {
     pub conn: ConnContext,
     pub admin_token_hash: Option<String>,
+    pub health: Arc<crate::health::Health>,
     pub max_devices_per_user: usize,
     pub next_conn: Arc<AtomicU64>,
 }
@@ -164,8 +165,17 @@ impl AppState {
 }
 
 async fn healthz(State(st): State<AppState>) -> Response {
-    match st.conn.store.ping().await {
-        Ok(_) => Json(json!({"status": "ok", "store": st.conn.store.backend()})).into_response(),
+    let ok = match st.health.recent() {
+        Some(ok) => Ok(ok),
+        None => st.conn.store.ping().await.map(|()| true),
+    };
+    match ok {
+        Ok(true) => Json(json!({"status": "ok", "store": st.conn.store.backend()})).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": st.conn.store.backend()})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: store unreachable");
             (

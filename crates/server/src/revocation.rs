@@ -28,10 +28,13 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// that revoked and this server (PostgreSQL shared by several hosts).
 const CLOCK_SLACK_MS: u64 = 60_000;
 
+/// Each device's live connections, with the signal that closes each.
+type ByDevice = HashMap<DeviceId, Vec<(ConnId, Arc<Notify>)>>;
+
 /// The live connections of every device, for revocation.
 #[derive(Debug, Default)]
 pub struct Revocations {
-    conns: Mutex<HashMap<DeviceId, Vec<(ConnId, Arc<Notify>)>>>,
+    conns: Mutex<ByDevice>,
 }
 
 /// One connection's registration; dropping it unregisters.
@@ -83,7 +86,7 @@ impl Revocations {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, Vec<(ConnId, Arc<Notify>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ByDevice> {
         // A poisoned lock only means another thread panicked while holding it; the map is
         // still consistent (every operation is a single insert or remove).
         self.conns.lock().unwrap_or_else(|e| e.into_inner())

@@ -17,8 +17,10 @@ use crate::clock::unix_ms;
 use crate::config::{DatabaseLocation, ServerConfig};
 use crate::connection::ConnContext;
 use crate::error::ServerError;
+use crate::health::{self, Health};
 use crate::http::{routes, AppState};
 use crate::hub::spawn_hub;
+use crate::last_seen::LastSeen;
 use crate::listener;
 use crate::metrics::Metrics;
 use crate::push::{PushGateway, PushSettings};
@@ -86,6 +88,9 @@ impl Server {
         let revocations = Arc::new(Revocations::default());
         let watcher =
             revocation::spawn_watcher(store.clone(), revocations.clone(), shutdown_rx.clone());
+        let health = Arc::new(Health::default());
+        let checker = health::spawn_checker(store.clone(), health.clone(), shutdown_rx.clone());
+        let (last_seen, last_seen_task) = LastSeen::spawn(store.clone());
         let state = AppState {
             conn: ConnContext {
                 hub,
@@ -93,10 +98,12 @@ impl Server {
                 metrics: metrics.clone(),
                 shutdown: shutdown_rx.clone(),
                 revocations,
+                last_seen,
                 ring_timeout_ms: config.ring_timeout_secs * 1000,
                 max_messages_per_sec: config.max_messages_per_sec,
             },
             admin_token_hash: config.admin_token.as_deref().map(hash_token),
+            health,
             max_devices_per_user: config.max_devices_per_user,
             next_conn: Arc::new(AtomicU64::new(1)),
         };
@@ -138,6 +145,7 @@ impl Server {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let _ = watcher.await;
+            let _ = checker.await;
             // The hub stops when the last handle (held by connections and routes) is gone; it
             // then drops the writer, which drains its queue and stops.
             if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {
@@ -150,6 +158,12 @@ impl Server {
                 tracing::error!(
                     "call-record writer did not drain in time; some events may be lost"
                 );
+            }
+            if tokio::time::timeout(HUB_TIMEOUT, last_seen_task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("last-seen writer did not finish in time");
             }
             store.close().await;
             tracing::info!("ringwire server stopped");

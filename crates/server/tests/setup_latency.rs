@@ -56,7 +56,10 @@ async fn measure(server: TestServer, label: &str) {
     summary("invite -> incoming", incoming);
     summary("invite -> calling", calling);
     let p50 = summary("accept -> accepted", accepted);
-    assert!(p50 < Duration::from_millis(250), "{label}: accept p50 {p50:?}");
+    assert!(
+        p50 < Duration::from_millis(250),
+        "{label}: accept p50 {p50:?}"
+    );
     server.shutdown().await;
 }
 

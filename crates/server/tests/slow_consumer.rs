@@ -144,3 +144,69 @@ async fn shutdown_with_a_stalled_client_is_quick_and_keeps_every_record() {
     );
     server.shutdown().await;
 }
+
+/// The server process, when this binary is started as one (for the SIGTERM test).
+#[test]
+#[ignore = "the SIGTERM test's server process; started by the test itself"]
+fn child_server() {
+    common::process::child_main();
+}
+
+#[tokio::test]
+async fn sigterm_with_a_stalled_client_exits_within_two_seconds_and_keeps_every_record() {
+    use common::process::{self, StoreAt};
+    let dir = tempfile::tempdir().unwrap();
+    let at = StoreAt::Dir(dir.path().join("data"));
+    let port = process::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = process::spawn_server(&at, port, &[]);
+    let http = reqwest::Client::new();
+    process::wait_ready(&http, port).await;
+    let mut tokens = Vec::new();
+    for user in ["alice", "bob"] {
+        process::admin(
+            &http,
+            port,
+            "/v1/admin/users",
+            serde_json::json!({ "name": user }),
+        )
+        .await;
+        let path = format!("/v1/admin/users/{user}/devices");
+        let device = process::admin(&http, port, &path, serde_json::json!({})).await;
+        tokens.push(device["token"].as_str().unwrap().to_owned());
+    }
+    let mut alice = Client::connect_at(addr, &tokens[0], vec![]).await;
+    let mut bob = Client::connect_at(addr, &tokens[1], vec![]).await;
+    let call = active_call(&mut alice, &mut bob).await;
+    // Bob stops reading; Alice fills his socket.
+    let offer = big_offer(call, bob.device);
+    for _ in 0..150 {
+        alice.send(&offer).await;
+    }
+    alice.send(&ClientMessage::Hangup { call_id: call }).await;
+    alice.expect_ended(call).await;
+
+    let started = std::time::Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("SIGTERM with a stalled client: exited after {took:?} ({status:?})");
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "a graceful exit, not death by signal: {status:?}"
+    );
+    drop(bob);
+
+    let store = ringwire_server::store::Store::open_data_dir(&dir.path().join("data"))
+        .await
+        .unwrap();
+    let record = store.call(call).await.unwrap().expect("the call's record");
+    assert_eq!(record.state, ringwire_server::record::CallState::Ended);
+    assert_eq!(record.end_reason, Some(ringwire_proto::EndReason::Hangup));
+    store.close().await;
+}

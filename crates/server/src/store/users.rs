@@ -343,6 +343,23 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::touch_device`] for many devices in one transaction.
+    pub async fn touch_devices(&self, seen: &[(DeviceId, u64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (device, at_ms) in seen {
+            sqlx::query(
+                "UPDATE devices SET last_seen = $2 \
+                 WHERE id = $1 AND (last_seen IS NULL OR last_seen < $2)",
+            )
+            .bind(device.to_string())
+            .bind(ms_to_db(*at_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replaces the device's push platform and tokens (`None` clears one). An unknown device
     /// is ignored.
     pub async fn set_push_tokens(

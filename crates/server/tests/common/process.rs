@@ -18,7 +18,8 @@ pub enum StoreAt {
     Url(String),
 }
 
-/// The body of a test binary's `child_server` test: serves until killed.
+/// The body of a test binary's `child_server` test: serves until killed, or until SIGTERM
+/// (then shuts down gracefully and exits 0).
 pub fn child_main() {
     if std::env::var("RINGWIRE_TEST_CHILD").is_err() {
         return;
@@ -30,6 +31,14 @@ pub fn child_main() {
             .apply_env(|k| std::env::var(k).ok())
             .expect("configuration");
         let server = Server::start(config).await.expect("server starts");
+        // SIGTERM shuts down gracefully, as `ringwire serve` does.
+        let stop = server.shutdown_handle();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::spawn(async move {
+            term.recv().await;
+            stop.trigger();
+        });
         server.wait().await.expect("server runs");
     });
 }

@@ -319,3 +319,36 @@ pub(in crate::store::tests) async fn push_registrations(store: &Store) {
     store.register_push(id, &off).await.expect("clear");
     assert_eq!(store.push_registration(id).await.expect("read"), None);
 }
+
+/// The per-user device cap holds, counts only active devices, and revocations can be found.
+pub(in crate::store::tests) async fn device_cap_and_revocations(store: &Store) {
+    store.add_user(&user("dana"), None, T0).await.expect("user");
+    let (first, _) = store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("first device");
+    store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("second device");
+    let err = store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(err, StoreError::TooManyDevices { max: 2, .. }),
+        "{err:?}"
+    );
+    assert!(store.device_active(first.device_id).await.expect("query"));
+    assert!(store.revoke_device(first.device_id).await.expect("revoke"));
+    assert!(!store.device_active(first.device_id).await.expect("query"));
+    let revoked = store.revoked_since(0).await.expect("query");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].0, first.device_id);
+    assert!(store.latest_revocation_ms().await.expect("query") >= revoked[0].1);
+    // A revoked device frees its place.
+    store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("room again");
+}

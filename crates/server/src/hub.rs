@@ -296,10 +296,9 @@ impl Hub {
                 seq: self.last_seq,
                 effects,
             });
-        } else if effects.is_empty() {
         } else if self.pending.is_empty() {
             self.carry_out(effects);
-        } else {
+        } else if !effects.is_empty() {
             // Behind a batch still being written: keep the order.
             self.pending.push_back(Batch {
                 seq: self.last_seq,

@@ -190,8 +190,22 @@ impl Store {
     pub async fn apply_all(&self, events: &[CallEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let mut seen = Seen::default();
-        for event in events {
+        let mut rest = events;
+        while let Some(event) = rest.first() {
+            // A call's fan-out (thousands of `DeviceReached` in a row) goes in a few multi-row
+            // statements instead of one statement per device.
+            let run = reach_run(rest);
+            if run.len() > 1 {
+                if let CallEvent::DeviceReached { call_id, .. } = event {
+                    if known_call(&mut tx, &mut seen, *call_id, event).await? {
+                        reach_many(&mut tx, &mut seen, *call_id, &run).await?;
+                    }
+                }
+                rest = &rest[run.len()..];
+                continue;
+            }
             apply_one(&mut tx, &mut seen, event).await?;
+            rest = &rest[1..];
         }
         tx.commit().await?;
         Ok(())
@@ -317,19 +331,118 @@ async fn apply_one(
         seen.calls.insert(*call_id);
         return Ok(());
     }
-    let call_id = event.call_id();
-    if !seen.calls.contains(&call_id) {
-        if !call_exists(tx, call_id).await? {
-            tracing::warn!(
-                %call_id,
-                ?event,
-                "call record: ignoring an event for a call that was never started"
-            );
-            return Ok(());
-        }
-        seen.calls.insert(call_id);
+    if known_call(tx, seen, event.call_id(), event).await? {
+        apply_to_existing(tx, seen, event).await?;
     }
-    apply_to_existing(tx, seen, event).await
+    Ok(())
+}
+
+/// Whether the call exists (a warning is logged for an event about one that was never started).
+async fn known_call(
+    tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
+    call_id: CallId,
+    event: &CallEvent,
+) -> Result<bool, StoreError> {
+    if seen.calls.contains(&call_id) {
+        return Ok(true);
+    }
+    if !call_exists(tx, call_id).await? {
+        tracing::warn!(
+            %call_id,
+            ?event,
+            "call record: ignoring an event for a call that was never started"
+        );
+        return Ok(false);
+    }
+    seen.calls.insert(call_id);
+    Ok(true)
+}
+
+/// Most rows in one multi-row insert (5 parameters each, well under every database's limit).
+const MAX_ROWS: usize = 100;
+
+/// The `DeviceReached` events at the start of `events` that can go in one statement: the same
+/// call, no device twice (PostgreSQL cannot update one row twice in a statement), at most
+/// [`MAX_ROWS`].
+fn reach_run(events: &[CallEvent]) -> Vec<(DeviceId, Reach, u64)> {
+    let mut run = Vec::new();
+    let mut call = None;
+    for event in events.iter().take(MAX_ROWS) {
+        let CallEvent::DeviceReached {
+            call_id,
+            device_id,
+            via,
+            at_ms,
+        } = event
+        else {
+            break;
+        };
+        if call.is_some_and(|c| c != *call_id) || run.iter().any(|(d, _, _)| d == device_id) {
+            break;
+        }
+        call = Some(*call_id);
+        run.push((*device_id, *via, *at_ms));
+    }
+    run
+}
+
+/// Records devices reached for one (existing) call. A device reached for the first time gets
+/// the next sequence number of its call (a repeat uses one up too; gaps are harmless, only the
+/// order matters); a repeat keeps its first time and only upgrades `offline` to how it was
+/// reached, or `replay` to `push` (the push service confirmed after the device connected).
+async fn reach_many(
+    tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
+    call_id: CallId,
+    devices: &[(DeviceId, Reach, u64)],
+) -> Result<(), StoreError> {
+    let seq = match seen.next_seq.get(&call_id) {
+        Some(seq) => *seq,
+        None => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM call_devices WHERE call_id = $1",
+            )
+            .bind(call_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+    let count = i64::try_from(devices.len()).unwrap_or(i64::MAX);
+    seen.next_seq.insert(call_id, seq.saturating_add(count));
+    // Only placeholders are generated; every value is bound.
+    let rows: Vec<String> = (0..devices.len())
+        .map(|i| {
+            let p = i * 5;
+            format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) VALUES {} \
+         ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
+         WHERE (call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline') \
+            OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, (device, via, at_ms)) in devices.iter().enumerate() {
+        let offset = i64::try_from(i).unwrap_or(i64::MAX);
+        query = query
+            .bind(call_id.to_string())
+            .bind(device.to_string())
+            .bind(seq.saturating_add(offset))
+            .bind(via.as_str())
+            .bind(ms_to_db(*at_ms));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 async fn call_exists(tx: &mut Transaction<'static, Any>, id: CallId) -> Result<bool, StoreError> {
@@ -354,35 +467,7 @@ async fn apply_to_existing(
             via,
             at_ms,
         } => {
-            // A device reached for the first time gets the next sequence number of its call
-            // (a repeat uses one up too; gaps are harmless, only the order matters);
-            // a repeat keeps its first time and only upgrades `offline` to how it was reached,
-            // or `replay` to `push` (the push service confirmed after the device connected).
-            let seq =
-                match seen.next_seq.get(call_id) {
-                    Some(seq) => *seq,
-                    None => sqlx::query_scalar::<_, i64>(
-                        "SELECT COALESCE(MAX(seq), -1) + 1 FROM call_devices WHERE call_id = $1",
-                    )
-                    .bind(call_id.to_string())
-                    .fetch_one(&mut **tx)
-                    .await?,
-                };
-            seen.next_seq.insert(*call_id, seq + 1);
-            sqlx::query(
-                "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
-                 WHERE (call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline') \
-                    OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
-            )
-            .bind(call_id.to_string())
-            .bind(device_id.to_string())
-            .bind(seq)
-            .bind(via.as_str())
-            .bind(ms_to_db(*at_ms))
-            .execute(&mut **tx)
-            .await?;
+            reach_many(tx, seen, *call_id, &[(*device_id, *via, *at_ms)]).await?;
         }
         CallEvent::DeviceRang {
             call_id,

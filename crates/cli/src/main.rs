@@ -159,8 +159,9 @@ enum DeviceCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Revoke a device's token; a connected device is disconnected by a running server only
-    /// when revoked through the admin API.
+    /// Revoke a device's token. A running server on the same store closes the device's
+    /// connections within 2 seconds (it polls the store for revocations) and refuses its next
+    /// `hello` and `invite` at once; the admin API's revoke closes them immediately.
     Revoke {
         device_id: String,
         #[arg(long)]
@@ -429,8 +430,9 @@ async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
             json,
             store,
         } => {
+            let max_devices = load_config(&store)?.max_devices_per_user;
             let result = with_store(&store, async |s| {
-                admin::add_device(s, &user, label.as_deref()).await
+                admin::add_device(s, &user, label.as_deref(), max_devices).await
             })
             .await?;
             report(
@@ -475,7 +477,13 @@ async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
                 result,
                 json,
                 |id| serde_json::json!({ "revoked": id }),
-                |id| println!("revoked device {id}"),
+                |id| {
+                    println!("revoked device {id}");
+                    eprintln!(
+                        "(a running server on this store closes its connections within 2 s and \
+                         refuses its calls from now on)"
+                    );
+                },
             )
         }
     })

@@ -30,8 +30,16 @@ pub struct ServerConfig {
     /// Invites a device may send in a burst, and seconds per refilled invite.
     pub invite_burst: u32,
     pub invite_refill_secs: u64,
-    /// Most WebSocket connections served at once; more are refused with 503.
+    /// Most TCP connections (HTTP and WebSocket) served at once, capped below the process's
+    /// open-file limit; more are refused with `503 server_full`.
     pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// HTTP connection stays open.
+    pub http_header_timeout_secs: u64,
+    /// Most active devices one user may have; adding more is refused (`too_many_devices`).
+    pub max_devices_per_user: usize,
+    /// Most calls that may ring one user at once; more invites get `too_many_calls`.
+    pub max_ringing_calls_per_user: usize,
     /// Messages per second a connection may send (sustained); bursts up to twice that.
     pub max_messages_per_sec: u32,
     /// Log format: `text` or `json`.
@@ -80,6 +88,9 @@ impl Default for ServerConfig {
             invite_burst: router.invite_burst,
             invite_refill_secs: router.invite_refill_ms / 1000,
             max_connections: 100_000,
+            http_header_timeout_secs: 10,
+            max_devices_per_user: 50,
+            max_ringing_calls_per_user: router.max_ringing_per_user,
             max_messages_per_sec: 100,
             log_format: LogFormat::Text,
             apns_endpoint: DEFAULT_APNS_ENDPOINT.to_owned(),
@@ -115,6 +126,15 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_INVITE_BURST", "invite_burst"),
     ("RINGWIRE_INVITE_REFILL_SECS", "invite_refill_secs"),
     ("RINGWIRE_MAX_CONNECTIONS", "max_connections"),
+    (
+        "RINGWIRE_HTTP_HEADER_TIMEOUT_SECS",
+        "http_header_timeout_secs",
+    ),
+    ("RINGWIRE_MAX_DEVICES_PER_USER", "max_devices_per_user"),
+    (
+        "RINGWIRE_MAX_RINGING_CALLS_PER_USER",
+        "max_ringing_calls_per_user",
+    ),
     ("RINGWIRE_MAX_MESSAGES_PER_SEC", "max_messages_per_sec"),
     ("RINGWIRE_LOG_FORMAT", "log_format"),
     ("RINGWIRE_APNS_ENDPOINT", "apns_endpoint"),
@@ -190,6 +210,9 @@ impl ServerConfig {
             "invite_burst" => self.invite_burst = num(value)?,
             "invite_refill_secs" => self.invite_refill_secs = num(value)?,
             "max_connections" => self.max_connections = num(value)?,
+            "http_header_timeout_secs" => self.http_header_timeout_secs = num(value)?,
+            "max_devices_per_user" => self.max_devices_per_user = num(value)?,
+            "max_ringing_calls_per_user" => self.max_ringing_calls_per_user = num(value)?,
             "max_messages_per_sec" => self.max_messages_per_sec = num(value)?,
             "log_format" => {
                 self.log_format = match value {
@@ -234,6 +257,12 @@ impl ServerConfig {
         }
         if self.max_connections == 0 || self.max_messages_per_sec == 0 {
             return bad("max_connections and max_messages_per_sec must be at least 1");
+        }
+        if self.http_header_timeout_secs == 0 || self.http_header_timeout_secs > 300 {
+            return bad("http_header_timeout_secs must be between 1 and 300");
+        }
+        if self.max_devices_per_user == 0 || self.max_ringing_calls_per_user == 0 {
+            return bad("max_devices_per_user and max_ringing_calls_per_user must be at least 1");
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return bad("admin_token must be at least 16 characters");
@@ -282,6 +311,7 @@ impl ServerConfig {
             reconnect_grace_ms: self.reconnect_grace_secs * 1000,
             invite_burst: self.invite_burst,
             invite_refill_ms: self.invite_refill_secs * 1000,
+            max_ringing_per_user: self.max_ringing_calls_per_user,
             ..RouterConfig::default()
         }
     }

@@ -85,7 +85,7 @@ impl Rig {
         if store.user(&bob).await.unwrap().is_none() {
             store.add_user(&bob, None, 1).await.unwrap();
         }
-        let (device, _) = store.add_device(&bob, None, 1).await.unwrap();
+        let (device, _) = store.add_device(&bob, None, 1, usize::MAX).await.unwrap();
         if let Some(r) = registration {
             store.register_push(device.device_id, &r).await.unwrap();
         }

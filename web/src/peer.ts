@@ -77,6 +77,16 @@ export class Peer {
     };
   }
 
+  /** Fresh TURN credentials (protocol.md 6.10), used from the next ICE gathering (a restart). */
+  setIceServers(iceServers: RTCIceServer[]): void {
+    if (this.closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (e) {
+      console.warn('ringwire: ICE servers not updated', e);
+    }
+  }
+
   get connectionState(): RTCPeerConnectionState {
     return this.pc.connectionState;
   }

@@ -23,7 +23,8 @@ export class Phone implements CallHost {
   fatal: string | null = null;
   notice: string | null = null;
   readonly calls = new Map<CallId, Call>();
-  readonly iceServers: RTCIceServer[] = [];
+  /** The latest ICE servers from `welcome` or `ice_servers`; each new connection takes them. */
+  iceServers: RTCIceServer[] = [];
   private mic: MediaStreamTrack | null = null;
   private readonly signaling: Signaling;
   private qualityTimer: number | undefined;
@@ -125,6 +126,7 @@ export class Phone implements CallHost {
 
   private onWelcome(welcome: Welcome): void {
     this.me = welcome;
+    this.setIceServers(welcome.ice_servers ?? []);
     this.connection = 'online';
     this.fatal = null;
     this.view.changed();
@@ -149,11 +151,22 @@ export class Phone implements CallHost {
         else if (m.code !== 'rate_limited') this.notice = `${m.code}: ${m.message}`;
         this.view.changed();
         break;
+      case 'ice_servers':
+        this.setIceServers(m.ice_servers);
+        break;
       case 'welcome':
       case 'pong':
         break;
       default:
         this.calls.get(m.call_id)?.onServer(m);
+    }
+  }
+
+  /** New connections use `servers`; live ones keep them for their next ICE restart. */
+  private setIceServers(servers: RTCIceServer[]): void {
+    this.iceServers = servers;
+    for (const call of this.calls.values()) {
+      if (call.live) for (const peer of call.peers.values()) peer.setIceServers(servers);
     }
   }
 

@@ -42,10 +42,21 @@ export interface Welcome {
   device_id: DeviceId;
   server_time_ms: number;
   ring_timeout_ms: number;
+  /** STUN/TURN servers with short-lived TURN credentials (protocol.md 6.1), as RTCIceServer. */
+  ice_servers?: RTCIceServer[];
+  ice_expires_ms?: number;
+}
+
+/** Fresh TURN credentials before the previous ones expire (protocol.md 6.10). */
+export interface IceServersUpdate {
+  type: 'ice_servers';
+  ice_servers: RTCIceServer[];
+  ice_expires_ms?: number;
 }
 
 export type ServerMessage =
   | Welcome
+  | IceServersUpdate
   | {
       type: 'calling';
       call_id: CallId;
@@ -89,6 +100,9 @@ export type ServerMessage =
 export const FINAL_CLOSE_CODES = new Set([4401, 4406, 4409]);
 
 const ID = /^[0-9a-f]{32}$/;
+/** protocol.md 2.4: at most 8 servers of 1-8 URLs. */
+const MAX_ICE_SERVERS = 8;
+const MAX_ICE_URLS = 8;
 
 /** A fresh call id: 128 bits from the platform's secure generator, as 32 lowercase hex. */
 export function newCallId(): CallId {
@@ -99,6 +113,34 @@ export function newCallId(): CallId {
 
 export function isId(value: unknown): value is string {
   return typeof value === 'string' && ID.test(value);
+}
+
+/**
+ * Checks an `ice_servers` list from the server: RTCIceServer objects whose `urls` are stun:,
+ * turn: or turns: strings. Absent is an empty list; anything else malformed is `null`, so the
+ * page never hands RTCPeerConnection a list it would throw on.
+ */
+export function parseIceServers(value: unknown): RTCIceServer[] | null {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_ICE_SERVERS) return null;
+  const servers: RTCIceServer[] = [];
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'object' || item === null) return null;
+    const s = item as Record<string, unknown>;
+    const urls = s.urls;
+    if (!Array.isArray(urls) || urls.length === 0 || urls.length > MAX_ICE_URLS) return null;
+    if (!urls.every((u) => typeof u === 'string' && /^(stun|turns?):/i.test(u))) return null;
+    const turn = urls.some((u) => /^turns?:/i.test(u as string));
+    const { username, credential } = s;
+    if (username !== undefined && typeof username !== 'string') return null;
+    if (credential !== undefined && typeof credential !== 'string') return null;
+    if (turn && (username === undefined || credential === undefined)) return null;
+    const server: RTCIceServer = { urls: urls as string[] };
+    if (username !== undefined) server.username = username;
+    if (credential !== undefined) server.credential = credential;
+    servers.push(server);
+  }
+  return servers;
 }
 
 /**
@@ -117,8 +159,16 @@ export function parseServerFrame(text: string): ServerMessage | null {
   const m = value as Record<string, unknown>;
   const callOk = m.call_id === undefined || isId(m.call_id);
   switch (m.type) {
-    case 'welcome':
-      return isId(m.device_id) && typeof m.user === 'string' ? (m as unknown as Welcome) : null;
+    case 'welcome': {
+      if (!isId(m.device_id) || typeof m.user !== 'string') return null;
+      // A malformed ICE list must not cost the session: use no ICE servers instead.
+      const iceServers = parseIceServers(m.ice_servers) ?? [];
+      return { ...(m as unknown as Welcome), ice_servers: iceServers };
+    }
+    case 'ice_servers': {
+      const iceServers = parseIceServers(m.ice_servers);
+      return iceServers === null ? null : { ...(m as unknown as IceServersUpdate), ice_servers: iceServers };
+    }
     case 'calling':
     case 'incoming':
     case 'ended':

@@ -81,13 +81,16 @@ export function toneWav(hz, seconds = 4) {
   return path;
 }
 
-/** `ringwire serve` with a fresh store; the admin API creates users and devices. */
-export async function startServer() {
+/**
+ * `ringwire serve` with a fresh store; the admin API creates users and devices. `env` adds
+ * environment variables (such as `RINGWIRE_ICE_SERVERS`).
+ */
+export async function startServer({ env = {} } = {}) {
   const port = await freePort();
   const dataDir = tempDir('server');
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(ringwireBin, ['serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir], {
-    env: { ...process.env, RINGWIRE_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: { ...process.env, ...env, RINGWIRE_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise((r) => child.on('exit', r));

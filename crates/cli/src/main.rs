@@ -103,6 +103,13 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long)]
     log_format: Option<String>,
+    /// An ICE server URL for devices (stun:, turn:, turns:); repeat for several. Replaces
+    /// `[ice] servers`. The TURN secret is set in the file or RINGWIRE_ICE_TURN_SECRET.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// Lifetime of devices' TURN credentials, seconds [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    turn_credential_ttl: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,8 +159,9 @@ enum DeviceCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Revoke a device's token; a connected device is disconnected by a running server only
-    /// when revoked through the admin API.
+    /// Revoke a device's token. A running server on the same store closes the device's
+    /// connections within 2 seconds (it polls the store for revocations) and refuses its next
+    /// `hello` and `invite` at once; the admin API's revoke closes them immediately.
     Revoke {
         device_id: String,
         #[arg(long)]
@@ -271,6 +279,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .set(field, &v)
                 .map_err(|e| anyhow::anyhow!("--{}: {e}", field.replace('_', "-")))?;
         }
+    }
+    if !args.ice_servers.is_empty() {
+        config
+            .set("ice.servers", &args.ice_servers.join(","))
+            .map_err(|e| anyhow::anyhow!("--ice-server: {e}"))?;
+    }
+    if let Some(ttl) = args.turn_credential_ttl {
+        config.ice.turn_credential_ttl_s = ttl;
     }
     init_logging(config.log_format);
     let hints = startup::Hints::gather(&config).await;
@@ -414,8 +430,9 @@ async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
             json,
             store,
         } => {
+            let max_devices = load_config(&store)?.max_devices_per_user;
             let result = with_store(&store, async |s| {
-                admin::add_device(s, &user, label.as_deref()).await
+                admin::add_device(s, &user, label.as_deref(), max_devices).await
             })
             .await?;
             report(
@@ -460,7 +477,13 @@ async fn device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
                 result,
                 json,
                 |id| serde_json::json!({ "revoked": id }),
-                |id| println!("revoked device {id}"),
+                |id| {
+                    println!("revoked device {id}");
+                    eprintln!(
+                        "(a running server on this store closes its connections within 2 s and \
+                         refuses its calls from now on)"
+                    );
+                },
             )
         }
     })

@@ -35,4 +35,4 @@ pub use gather::{
     CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair, StreamId,
 };
 pub use push::PushCall;
-pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};
+pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, MediaFailure, Report};

@@ -30,6 +30,38 @@ pub enum CallEndReason {
         code: Option<ErrorCode>,
         detail: String,
     },
+    /// The call was answered but its media never connected, so nobody heard anything:
+    /// `cause` says what was missing; `ended_by` is the protocol reason that ended it in the
+    /// meantime (a `hangup` here or there; `connection_lost` when the engine gave up after
+    /// `AgentConfig::media_timeout`). Never a good call, whatever ended it.
+    MediaFailed {
+        cause: MediaFailure,
+        ended_by: Option<EndReason>,
+    },
+}
+
+/// Why an answered call's media never connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaFailure {
+    /// No WebRTC connection to the answering device existed (its offer or answer never came).
+    NoConnection,
+    /// ICE found no working candidate pair: it failed, or was still checking when the call
+    /// ended.
+    IceFailed,
+    /// ICE connected but the DTLS-SRTP handshake never finished.
+    DtlsFailed,
+}
+
+impl MediaFailure {
+    /// The `snake_case` spelling (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaFailure::NoConnection => "no_connection",
+            MediaFailure::IceFailed => "ice_failed",
+            MediaFailure::DtlsFailed => "dtls_failed",
+        }
+    }
 }
 
 impl CallEndReason {
@@ -38,11 +70,12 @@ impl CallEndReason {
         CallEndReason::Protocol { reason }
     }
 
-    /// The protocol reason, if this is one.
+    /// The protocol reason, if this is one (a call whose media failed has none: it was not
+    /// the call the protocol reason describes).
     pub fn as_protocol(&self) -> Option<EndReason> {
         match self {
             CallEndReason::Protocol { reason } => Some(*reason),
-            CallEndReason::Failed { .. } => None,
+            CallEndReason::Failed { .. } | CallEndReason::MediaFailed { .. } => None,
         }
     }
 }
@@ -67,7 +100,9 @@ impl CallKitEndReason {
             return None;
         }
         Some(match reason {
-            CallEndReason::Failed { .. } => CallKitEndReason::Failed,
+            CallEndReason::Failed { .. } | CallEndReason::MediaFailed { .. } => {
+                CallKitEndReason::Failed
+            }
             CallEndReason::Protocol { reason } => match reason {
                 EndReason::AnsweredElsewhere => CallKitEndReason::AnsweredElsewhere,
                 EndReason::DeclinedElsewhere => CallKitEndReason::DeclinedElsewhere,
@@ -102,7 +137,11 @@ pub struct CallSummary {
     pub total: Duration,
     /// Whether ICE and DTLS had finished before the accept (the pre-connect worked).
     pub preconnected: bool,
-    /// Quality at the end of the call.
+    /// Whether the answered call's media path (ICE and DTLS to the answering device) was ever
+    /// up. `false` for every call that was not answered.
+    pub media_connected: bool,
+    /// Quality at the end of the call; `None` when no audio packet ever arrived (there is
+    /// nothing to estimate from, and an estimate from zeros would look perfect).
     pub quality: Option<CallQuality>,
     /// Audio frames sent and played, and how the played ones were made.
     pub frames_sent: u64,
@@ -156,7 +195,7 @@ pub enum Report {
     Reconnecting { call_id: CallId },
     /// The path is back.
     Reconnected { call_id: CallId },
-    /// Periodic call quality.
+    /// Periodic call quality, once audio has arrived (never estimated from nothing).
     Quality {
         call_id: CallId,
         quality: CallQuality,
@@ -234,6 +273,16 @@ mod tests {
             detail: "no such user".into(),
         };
         assert_eq!(remote(failed), Some(CallKitEndReason::Failed));
+        let media = CallEndReason::MediaFailed {
+            cause: MediaFailure::IceFailed,
+            ended_by: Some(EndReason::Hangup),
+        };
+        assert_eq!(media.as_protocol(), None);
+        assert_eq!(remote(media.clone()), Some(CallKitEndReason::Failed));
+        assert_eq!(
+            serde_json::to_value(&media).unwrap(),
+            serde_json::json!({"kind": "media_failed", "cause": "ice_failed", "ended_by": "hangup"})
+        );
         assert_eq!(
             CallKitEndReason::for_end(&p(EndReason::Hangup), true),
             None,

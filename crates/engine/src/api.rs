@@ -193,6 +193,13 @@ impl Engine {
         self.ask(|reply| Request::Snapshot { reply })
     }
 
+    /// The ICE servers (STUN, and TURN with short-lived credentials) from the server's last
+    /// `welcome` or `ice_servers`; empty until the first `welcome` or when the server has none.
+    /// See [`Agent::ice_servers`].
+    pub fn ice_servers(&self) -> Result<Vec<ringwire_proto::IceServer>, EngineError> {
+        self.ask(|reply| Request::IceServers { reply })
+    }
+
     /// Ends every call, disconnects and stops the thread.
     pub fn shutdown(mut self) {
         self.stop();

@@ -38,6 +38,9 @@ pub(crate) enum Request {
         command: Command,
         reply: Reply<()>,
     },
+    IceServers {
+        reply: Reply<Vec<ringwire_proto::IceServer>>,
+    },
     Snapshot {
         reply: Reply<Vec<CallSnapshot>>,
     },
@@ -132,6 +135,9 @@ impl Driver {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
+            Request::IceServers { reply } => {
+                let _ = reply.send(Ok(self.agent.ice_servers().to_vec()));
+            }
             Request::Snapshot { reply } => {
                 let _ = reply.send(Ok(self.agent.snapshot()));
             }
@@ -154,6 +160,35 @@ impl Driver {
             }
             Request::Shutdown => {}
         }
+    }
+
+    /// The server's ICE servers (from `welcome` or an `ice_servers` refresh, kept by the agent)
+    /// replace the configured ones for the calls that start from now on: they carry the TURN
+    /// credentials this device may use. IP-address URLs take effect at once, before any call
+    /// the server replays after `welcome`; names are resolved in the background like
+    /// [`Request::SetIceServers`]. A server that sends none leaves the configured list alone.
+    fn gather_from_server_list(&mut self) {
+        let servers: Vec<IceServerConfig> = self
+            .agent
+            .ice_servers()
+            .iter()
+            .map(|s| IceServerConfig {
+                urls: s.urls().iter().map(|u| u.to_string()).collect(),
+                username: s.username().map(str::to_string),
+                credential: s.credential().map(str::to_string),
+            })
+            .collect();
+        if servers.is_empty() {
+            return;
+        }
+        if let Some(resolved) = crate::ice::resolve_literals(&servers) {
+            self.agent.set_ice_servers(resolved);
+            return;
+        }
+        let tx = self.ice_resolved_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(crate::ice::resolve(&servers).await);
+        });
     }
 
     fn on_stream(&mut self, event: StreamEvent) {
@@ -182,10 +217,17 @@ impl Driver {
                 let device_id = welcome.device_id;
                 self.agent
                     .handle_signal(now, ringwire_proto::ServerMessage::Welcome(welcome));
+                self.gather_from_server_list();
                 self.listener
                     .on_event(EngineEvent::SignalingConnected { user, device_id });
             }
-            SignalingEvent::Message(message) => self.agent.handle_signal(now, message),
+            SignalingEvent::Message(message) => {
+                let fresh_ice = matches!(message, ringwire_proto::ServerMessage::IceServers(_));
+                self.agent.handle_signal(now, message);
+                if fresh_ice {
+                    self.gather_from_server_list();
+                }
+            }
             SignalingEvent::Disconnected { reason, retry_in } => {
                 let _ = self.agent.handle_command(now, Command::SignalingDown);
                 self.listener

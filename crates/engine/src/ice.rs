@@ -32,19 +32,51 @@ impl fmt::Debug for IceServerConfig {
     }
 }
 
+/// The resolved list at once when every URL names an IP address (nothing to look up), so a
+/// call that starts right after `welcome` (a push-woken phone's) already gathers with it;
+/// `None` when some host is a name and [`resolve`] must run.
+pub(crate) fn resolve_literals(configs: &[IceServerConfig]) -> Option<Vec<IceServer>> {
+    let mut servers = Vec::new();
+    for config in configs {
+        let credentials = credentials_of(config);
+        for url in &config.urls {
+            let parsed = match IceServerUrl::parse(url) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    warn!(%error, "ICE server URL left out");
+                    continue;
+                }
+            };
+            let Host::Ip(ip) = parsed.host else {
+                return None;
+            };
+            servers.push(IceServer {
+                addr: std::net::SocketAddr::new(ip, parsed.port),
+                url: parsed,
+                credentials: credentials.clone(),
+            });
+        }
+    }
+    Some(servers)
+}
+
+fn credentials_of(config: &IceServerConfig) -> Option<Credentials> {
+    match (&config.username, &config.credential) {
+        (Some(username), Some(password)) => Some(Credentials {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Parses and resolves every URL; a URL that does not parse or resolve is logged and left out
 /// (gathering failures are never fatal). A name gives one server per resolved address family
 /// (the first address of each).
 pub(crate) async fn resolve(configs: &[IceServerConfig]) -> Vec<IceServer> {
     let mut servers = Vec::new();
     for config in configs {
-        let credentials = match (&config.username, &config.credential) {
-            (Some(username), Some(password)) => Some(Credentials {
-                username: username.clone(),
-                password: password.clone(),
-            }),
-            _ => None,
-        };
+        let credentials = credentials_of(config);
         for url in &config.urls {
             let parsed = match IceServerUrl::parse(url) {
                 Ok(parsed) => parsed,

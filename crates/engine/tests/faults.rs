@@ -84,6 +84,8 @@ fn welcome() -> ServerMessage {
         device_id: DeviceId::from_bytes([7; 16]),
         server_time_ms: 1,
         ring_timeout_ms: 45_000,
+        ice_servers: Vec::new(),
+        ice_expires_ms: None,
     })
 }
 

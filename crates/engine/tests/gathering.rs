@@ -5,7 +5,9 @@
 //! - relay-only calls connect through coturn over UDP, TCP and TLS, audio both ways, and the
 //!   call summary names the selected pair relay/relay with the relay's transport;
 //! - a STUN server that never answers does not hold up a host-candidate call;
-//! - wrong TURN credentials end a relay-only call with a reason that says so, not a hang.
+//! - wrong TURN credentials end a relay-only call with a reason that says so, not a hang;
+//! - with nothing configured on the devices, the ICE servers and TURN REST credentials the
+//!   server hands out in `welcome` carry a relay-only call through coturn.
 
 mod common;
 
@@ -303,4 +305,57 @@ async fn wrong_turn_credentials_end_a_relay_only_call_with_the_reason() {
         .gathering_failures
         .iter()
         .any(|f| f.contains("TURN authentication failed")));
+}
+
+/// The deployment path end to end: the server is configured with coturn and its shared
+/// secret (`[ice]`), the engines with no ICE servers at all. Each device's `welcome` carries a
+/// TURN URL and REST credentials minted for it; a relay-only call connects through coturn with
+/// them, audio both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_uses_the_credentials_from_welcome() {
+    let Some(coturn) = Coturn::start() else {
+        return;
+    };
+    let url = format!("turn:{}?transport=udp", coturn.addr());
+    let secret = coturn.secret();
+    let server = TestServer::start_with(|config| {
+        config.set("ice.servers", &url).expect("ice.servers");
+        config
+            .set("ice.turn_secret", secret)
+            .expect("ice.turn_secret");
+    })
+    .await;
+    server.add_user("alice").await;
+    server.add_user("bob").await;
+    let (_, alice_token) = server.add_device("alice").await;
+    let (_, bob_token) = server.add_device("bob").await;
+    let alice = phone(
+        &server,
+        &alice_token,
+        440.0,
+        Vec::new(),
+        IceTransportPolicy::Relay,
+        Vec::new(),
+    );
+    let bob = phone(
+        &server,
+        &bob_token,
+        1000.0,
+        Vec::new(),
+        IceTransportPolicy::Relay,
+        Vec::new(),
+    );
+    let from_server = alice.engine.ice_servers().expect("ice servers");
+    assert!(
+        from_server
+            .iter()
+            .any(|s| s.username().is_some_and(|u| u.contains(':'))),
+        "welcome carried TURN REST credentials: {from_server:?}"
+    );
+    let (a, b) = tokio::task::spawn_blocking(move || talk(&alice, &bob))
+        .await
+        .expect("join");
+    assert_relayed(&a, RelayTransport::Udp);
+    assert_relayed(&b, RelayTransport::Udp);
+    drop(server);
 }

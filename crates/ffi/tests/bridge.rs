@@ -103,7 +103,10 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
     for name in ["alice", "bob"] {
         let user: UserName = name.parse().expect("name");
         store.add_user(&user, None, 1).await.expect("user");
-        let (_, token) = store.add_device(&user, None, 1).await.expect("device");
+        let (_, token) = store
+            .add_device(&user, None, 1, usize::MAX)
+            .await
+            .expect("device");
         tokens.push(token.as_str().to_owned());
     }
     store.close().await;

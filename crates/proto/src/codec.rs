@@ -100,8 +100,9 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::error::{ErrorCode, ProtoError};
+    use crate::ice::{IceServer, IceUrl};
     use crate::ids::{CallId, DeviceId, DisplayName, UserName};
-    use crate::message::{Candidate, ErrorMessage, Incoming, Invite, Sdp, Welcome};
+    use crate::message::{Candidate, ErrorMessage, IceServers, Incoming, Invite, Sdp, Welcome};
     use crate::push::{PushPlatform, PushToken};
     use crate::reason::EndReason;
 
@@ -177,6 +178,8 @@ mod tests {
                 device_id: did(),
                 server_time_ms: 1,
                 ring_timeout_ms: 45_000,
+                ice_servers: ice(),
+                ice_expires_ms: Some(3_600_000),
             }),
             ServerMessage::Calling {
                 call_id: cid(),
@@ -231,7 +234,68 @@ mod tests {
                     .with_call(Some(cid()))
                     .with_ref_type("invite"),
             ),
+            ServerMessage::IceServers(IceServers {
+                ice_servers: ice(),
+                ice_expires_ms: Some(7_200_000),
+            }),
         ]
+    }
+
+    fn ice() -> Vec<IceServer> {
+        let url = |s: &str| s.parse::<IceUrl>().unwrap();
+        vec![
+            IceServer::new(vec![url("stun:turn.example.org")], None, None).unwrap(),
+            IceServer::new(
+                vec![
+                    url("turn:turn.example.org:3478?transport=udp"),
+                    url("turns:turn.example.org:5349?transport=tcp"),
+                ],
+                Some(format!("3600:{}", did())),
+                Some("bm90IGEgcmVhbCBwYXNzd29yZA==".into()),
+            )
+            .unwrap(),
+        ]
+    }
+
+    #[test]
+    fn welcome_without_ice_servers_still_decodes() {
+        let text = format!(
+            r#"{{"type":"welcome","version":1,"user":"alice","device_id":"{}","server_time_ms":1,"ring_timeout_ms":2}}"#,
+            did()
+        );
+        match decode_server(&text).unwrap() {
+            ServerMessage::Welcome(w) => {
+                assert!(w.ice_servers.is_empty());
+                assert_eq!(w.ice_expires_ms, None);
+                assert!(!encode(&ServerMessage::Welcome(w)).contains("ice_servers"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ice_servers_are_bounded_and_checked() {
+        let server = r#"{"urls":["stun:x.org"]}"#;
+        let frame = |list: &str| format!(r#"{{"type":"ice_servers","ice_servers":[{list}]}}"#);
+        assert!(decode_server(&frame(server)).is_ok());
+        assert!(decode_server(&frame(&[server; 8].join(","))).is_ok());
+        for bad in [
+            frame(&[server; 9].join(",")),
+            frame(r#"{"urls":["turn:x.org"]}"#),
+            frame(r#"{"urls":["http://x.org"]}"#),
+            frame(r#"{"urls":"stun:x.org"}"#),
+            frame(r#"{"urls":[]}"#),
+            frame(r#"{"urls":["stun:x.org"],"credential":"pw"}"#),
+            r#"{"type":"ice_servers"}"#.to_owned(),
+        ] {
+            let e = decode_server(&bad).unwrap_err();
+            assert!(
+                matches!(e.code(), ErrorCode::InvalidField | ErrorCode::MissingField),
+                "{bad}: {e:?}"
+            );
+        }
+        let e = decode_server(&frame(r#"{"urls":["turn:x.org"]}"#)).unwrap_err();
+        assert!(e.to_string().contains("username"), "{e}");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub enum ErrorCode {
     DuplicateCall,
     /// Too many invites (or messages) in a short time; retry after `retry_after_ms`.
     RateLimited,
+    /// `invite` named a user who already has the most calls ringing at once that the server
+    /// allows; no call was created.
+    TooManyCalls,
     /// The relay target device is not connected right now.
     PeerUnavailable,
     /// Another connection authenticated as the same device; this one is closed.
@@ -113,6 +116,7 @@ impl ErrorCode {
         ErrorCode::CannotCallSelf,
         ErrorCode::DuplicateCall,
         ErrorCode::RateLimited,
+        ErrorCode::TooManyCalls,
         ErrorCode::PeerUnavailable,
         ErrorCode::Replaced,
         ErrorCode::ShuttingDown,
@@ -140,6 +144,7 @@ impl ErrorCode {
             ErrorCode::CannotCallSelf => "cannot_call_self",
             ErrorCode::DuplicateCall => "duplicate_call",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyCalls => "too_many_calls",
             ErrorCode::PeerUnavailable => "peer_unavailable",
             ErrorCode::Replaced => "replaced",
             ErrorCode::ShuttingDown => "shutting_down",

@@ -12,6 +12,7 @@
 
 mod codec;
 mod error;
+mod ice;
 mod ids;
 mod message;
 mod push;
@@ -19,10 +20,14 @@ mod reason;
 
 pub use codec::{decode_client, decode_server, encode};
 pub use error::{ErrorCode, ProtoError};
+pub use ice::{
+    IceHost, IceScheme, IceServer, IceTransport, IceUrl, MAX_ICE_CREDENTIAL_BYTES, MAX_ICE_SERVERS,
+    MAX_ICE_URLS, MAX_ICE_URL_BYTES,
+};
 pub use ids::{CallId, DeviceId, DisplayName, UserName};
 pub use message::{
-    Candidate, ClientMessage, ErrorMessage, Incoming, Invite, Relay, RelayKind, Sdp, ServerMessage,
-    Welcome,
+    Candidate, ClientMessage, ErrorMessage, IceServers, Incoming, Invite, Relay, RelayKind, Sdp,
+    ServerMessage, Welcome,
 };
 pub use push::{
     PushPlatform, PushToken, MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_BYTES, MIN_APNS_TOKEN_BYTES,

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::ice::{bounded_servers, IceServer};
 use crate::ids::{CallId, DeviceId, DisplayName, UserName, INVALID_VALUE_PREFIX};
 use crate::push::PushToken;
 use crate::reason::EndReason;
@@ -356,6 +357,31 @@ pub struct Welcome {
     pub server_time_ms: u64,
     /// How long an unanswered call rings, in milliseconds.
     pub ring_timeout_ms: u64,
+    /// The ICE servers to use, shaped like WebRTC's `RTCIceServer`, TURN entries with
+    /// short-lived credentials. Empty (absent on the wire) when the server has none
+    /// configured.
+    #[serde(
+        default,
+        deserialize_with = "bounded_servers",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ice_servers: Vec<IceServer>,
+    /// When the TURN credentials in `ice_servers` expire (UNIX ms, server clock); absent when
+    /// there are none. The server sends [`ServerMessage::IceServers`] before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice_expires_ms: Option<u64>,
+}
+
+/// `ice_servers`: fresh TURN credentials for a connected device, sent before the previous
+/// ones expire. Replaces the list from `welcome` (or the last `ice_servers`) whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServers {
+    /// The ICE servers to use from now on (same shape as `welcome.ice_servers`).
+    #[serde(deserialize_with = "bounded_servers")]
+    pub ice_servers: Vec<IceServer>,
+    /// When these credentials expire (UNIX ms, server clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice_expires_ms: Option<u64>,
 }
 
 /// `incoming`: a call for this device's user.
@@ -483,6 +509,8 @@ pub enum ServerMessage {
     Pong { nonce: u64, server_time_ms: u64 },
     /// A refusal or a reason for closing.
     Error(ErrorMessage),
+    /// Fresh ICE servers and TURN credentials, before the previous ones expire.
+    IceServers(IceServers),
 }
 
 impl ServerMessage {
@@ -499,6 +527,7 @@ impl ServerMessage {
         "candidate",
         "pong",
         "error",
+        "ice_servers",
     ];
 
     /// The wire `type` of this message (also the metrics label).
@@ -515,6 +544,7 @@ impl ServerMessage {
             ServerMessage::Candidate { .. } => "candidate",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error(_) => "error",
+            ServerMessage::IceServers(_) => "ice_servers",
         }
     }
 
@@ -545,6 +575,9 @@ impl ServerMessage {
     }
 
     /// Splits off a delivered relay (offer, answer, candidate); `peer` is the sender.
+    // The `Err` side is not an error but the message handed back unchanged, so its size (that
+    // of `welcome`) costs nothing a caller would avoid by boxing.
+    #[allow(clippy::result_large_err)]
     pub fn into_relay(self) -> Result<Relay, ServerMessage> {
         match self {
             ServerMessage::Offer {

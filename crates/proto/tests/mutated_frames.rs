@@ -31,6 +31,8 @@ const SEED: u64 = 0x5eed_f00d_cafe_b0a7;
 const CALL: &str = "abababababababababababababababab";
 const DEVICE: &str = "01010101010101010101010101010101";
 const OTHER_CALL: &str = "ffffffffffffffffffffffffffffffff";
+const ICE_STUN: &str = r#"{"urls":["stun:turn.example.org:3478"]}"#;
+const ICE_TURN: &str = r#"{"urls":["turn:turn.example.org:3478?transport=udp","turns:[2001:2::1]:5349?transport=tcp"],"username":"1700000000:01010101010101010101010101010101","credential":"bm90IGEgcmVhbCBwYXNzd29yZA=="}"#;
 
 const DECODE_CODES: &[ErrorCode] = &[
     ErrorCode::MalformedJson,
@@ -68,7 +70,7 @@ fn server_frames() -> Vec<String> {
     let candidate = r#""candidate":"candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd""#;
     vec![
         format!(
-            r#"{{"type":"welcome","version":1,"user":"alice","display_name":"Alice","device_id":"{DEVICE}","server_time_ms":1,"ring_timeout_ms":45000}}"#
+            r#"{{"type":"welcome","version":1,"user":"alice","display_name":"Alice","device_id":"{DEVICE}","server_time_ms":1,"ring_timeout_ms":45000,"ice_servers":[{ICE_STUN},{ICE_TURN}],"ice_expires_ms":3600000}}"#
         ),
         format!(
             r#"{{"type":"calling","call_id":"{CALL}","to_user":"alice","devices_online":1,"devices_offline":2,"ring_deadline_ms":9}}"#
@@ -93,6 +95,9 @@ fn server_frames() -> Vec<String> {
         r#"{"type":"pong","nonce":7,"server_time_ms":3}"#.to_owned(),
         format!(
             r#"{{"type":"error","code":"rate_limited","message":"slow down","call_id":"{CALL}","ref_type":"invite","retry_after_ms":1000}}"#
+        ),
+        format!(
+            r#"{{"type":"ice_servers","ice_servers":[{ICE_TURN},{ICE_STUN}],"ice_expires_ms":7200000}}"#
         ),
     ]
 }
@@ -181,6 +186,11 @@ const VALUES: &[&str] = &[
     "\"glare\"",
     "\"rate_limited\"",
     "\"hello\"",
+    "\"stun:x.org\"",
+    "\"turn:x.org?transport=tcp\"",
+    "[\"stun:x.org\"]",
+    "[{\"urls\":[\"stun:x.org\"]}]",
+    "[{\"urls\":[\"turn:x.org\"],\"username\":\"1:d\",\"credential\":\"pw\"}]",
     "[]",
     "[1]",
     "[1,2,3]",
@@ -234,6 +244,7 @@ const TYPES: &[&str] = &[
     "ended",
     "pong",
     "error",
+    "ice_servers",
     "",
     "HELLO",
     "teleport",
@@ -262,6 +273,11 @@ const KEYS: &[&str] = &[
     "reason",
     "replaced_by",
     "replayed",
+    "ice_servers",
+    "ice_expires_ms",
+    "urls",
+    "username",
+    "credential",
     "future",
     "",
 ];

@@ -26,6 +26,9 @@ pub enum AdminError {
     /// No such device.
     #[error("no active device with id {0}")]
     DeviceNotFound(String),
+    /// The user has the most devices allowed (`max_devices_per_user`).
+    #[error("user {user:?} already has {max} active devices, the most allowed (max_devices_per_user); revoke one first")]
+    TooManyDevices { user: String, max: usize },
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
@@ -39,6 +42,7 @@ impl AdminError {
             AdminError::UserExists(_) => "user_exists",
             AdminError::UserNotFound(_) => "user_not_found",
             AdminError::DeviceNotFound(_) => "device_not_found",
+            AdminError::TooManyDevices { .. } => "too_many_devices",
             AdminError::Store(_) => "internal",
         }
     }
@@ -49,6 +53,10 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::UserExists(n) => AdminError::UserExists(n.to_string()),
             StoreError::UserNotFound(n) => AdminError::UserNotFound(n.to_string()),
+            StoreError::TooManyDevices { user, max } => AdminError::TooManyDevices {
+                user: user.to_string(),
+                max,
+            },
             other => AdminError::Store(other),
         }
     }
@@ -68,30 +76,34 @@ pub async fn add_user(
     display_name: Option<&str>,
 ) -> Result<UserRecord, AdminError> {
     let name = parse_user(name)?;
-    let display = display_name
-        .map(|d| {
-            d.parse::<DisplayName>()
-                .map_err(|e| AdminError::Invalid(clean(e)))
-        })
-        .transpose()?;
+    let display = display_name.map(parse_display_name).transpose()?;
     Ok(store.add_user(&name, display.as_ref(), unix_ms()).await?)
 }
 
-/// Adds a device to an existing user and mints its token.
+/// Adds a device to an existing user and mints its token; refused when the user already has
+/// `max_devices` active devices.
 pub async fn add_device(
     store: &Store,
     user: &str,
     label: Option<&str>,
+    max_devices: usize,
 ) -> Result<NewDevice, AdminError> {
     let user = parse_user(user)?;
     if let Some(l) = label {
-        if l.is_empty() || l.len() > MAX_LABEL_LEN || l.chars().any(char::is_control) {
+        if l.is_empty()
+            || l.len() > MAX_LABEL_LEN
+            || l.chars().any(char::is_control)
+            || crate::names::spoofing_risk(l).is_some()
+        {
             return Err(AdminError::Invalid(format!(
-                "device label must be 1-{MAX_LABEL_LEN} bytes without control characters"
+                "device label must be 1-{MAX_LABEL_LEN} bytes without control, bidi-override or \
+                 invisible-only text"
             )));
         }
     }
-    let (device, token) = store.add_device(&user, label, unix_ms()).await?;
+    let (device, token) = store
+        .add_device(&user, label, unix_ms(), max_devices)
+        .await?;
     Ok(NewDevice {
         device,
         token: token.as_str().to_owned(),
@@ -117,6 +129,16 @@ pub async fn revoke_device(store: &Store, device: &str) -> Result<DeviceId, Admi
     } else {
         Err(AdminError::DeviceNotFound(device.to_owned()))
     }
+}
+
+/// Parses a display name: the protocol's rules, and nothing that could spoof another caller on
+/// an incoming-call screen (see [`crate::names`]).
+pub fn parse_display_name(name: &str) -> Result<DisplayName, AdminError> {
+    if let Some(why) = crate::names::spoofing_risk(name) {
+        return Err(AdminError::Invalid(format!("display name {why}")));
+    }
+    name.parse::<DisplayName>()
+        .map_err(|e| AdminError::Invalid(clean(e)))
 }
 
 /// Parses a user name, with a message a person can act on.

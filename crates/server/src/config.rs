@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::ServerError;
+use crate::ice::{parse_url_list, IceConfig, IceSettings, TurnSecret};
 use crate::router::RouterConfig;
 
 /// Everything `ringwire serve` can be told.
@@ -29,8 +30,16 @@ pub struct ServerConfig {
     /// Invites a device may send in a burst, and seconds per refilled invite.
     pub invite_burst: u32,
     pub invite_refill_secs: u64,
-    /// Most WebSocket connections served at once; more are refused with 503.
+    /// Most TCP connections (HTTP and WebSocket) served at once, capped below the process's
+    /// open-file limit; more are refused with `503 server_full`.
     pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// HTTP connection stays open.
+    pub http_header_timeout_secs: u64,
+    /// Most active devices one user may have; adding more is refused (`too_many_devices`).
+    pub max_devices_per_user: usize,
+    /// Most calls that may ring one user at once; more invites get `too_many_calls`.
+    pub max_ringing_calls_per_user: usize,
     /// Messages per second a connection may send (sustained); bursts up to twice that.
     pub max_messages_per_sec: u32,
     /// Log format: `text` or `json`.
@@ -54,6 +63,8 @@ pub struct ServerConfig {
     /// Backoff after 429/5xx from a push service: first cap and largest cap, in milliseconds.
     pub push_retry_base_ms: u64,
     pub push_retry_max_ms: u64,
+    /// The `[ice]` table: ICE servers handed to devices, and the TURN shared secret.
+    pub ice: IceConfig,
 }
 
 /// How logs are printed.
@@ -77,6 +88,9 @@ impl Default for ServerConfig {
             invite_burst: router.invite_burst,
             invite_refill_secs: router.invite_refill_ms / 1000,
             max_connections: 100_000,
+            http_header_timeout_secs: 10,
+            max_devices_per_user: 50,
+            max_ringing_calls_per_user: router.max_ringing_per_user,
             max_messages_per_sec: 100,
             log_format: LogFormat::Text,
             apns_endpoint: DEFAULT_APNS_ENDPOINT.to_owned(),
@@ -91,6 +105,7 @@ impl Default for ServerConfig {
             push_ca_file: None,
             push_retry_base_ms: 250,
             push_retry_max_ms: 8_000,
+            ice: IceConfig::default(),
         }
     }
 }
@@ -111,6 +126,15 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_INVITE_BURST", "invite_burst"),
     ("RINGWIRE_INVITE_REFILL_SECS", "invite_refill_secs"),
     ("RINGWIRE_MAX_CONNECTIONS", "max_connections"),
+    (
+        "RINGWIRE_HTTP_HEADER_TIMEOUT_SECS",
+        "http_header_timeout_secs",
+    ),
+    ("RINGWIRE_MAX_DEVICES_PER_USER", "max_devices_per_user"),
+    (
+        "RINGWIRE_MAX_RINGING_CALLS_PER_USER",
+        "max_ringing_calls_per_user",
+    ),
     ("RINGWIRE_MAX_MESSAGES_PER_SEC", "max_messages_per_sec"),
     ("RINGWIRE_LOG_FORMAT", "log_format"),
     ("RINGWIRE_APNS_ENDPOINT", "apns_endpoint"),
@@ -128,6 +152,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_PUSH_CA_FILE", "push_ca_file"),
     ("RINGWIRE_PUSH_RETRY_BASE_MS", "push_retry_base_ms"),
     ("RINGWIRE_PUSH_RETRY_MAX_MS", "push_retry_max_ms"),
+    ("RINGWIRE_ICE_SERVERS", "ice.servers"),
+    ("RINGWIRE_ICE_TURN_SECRET", "ice.turn_secret"),
+    (
+        "RINGWIRE_ICE_TURN_CREDENTIAL_TTL_S",
+        "ice.turn_credential_ttl_s",
+    ),
 ];
 
 impl ServerConfig {
@@ -180,6 +210,9 @@ impl ServerConfig {
             "invite_burst" => self.invite_burst = num(value)?,
             "invite_refill_secs" => self.invite_refill_secs = num(value)?,
             "max_connections" => self.max_connections = num(value)?,
+            "http_header_timeout_secs" => self.http_header_timeout_secs = num(value)?,
+            "max_devices_per_user" => self.max_devices_per_user = num(value)?,
+            "max_ringing_calls_per_user" => self.max_ringing_calls_per_user = num(value)?,
             "max_messages_per_sec" => self.max_messages_per_sec = num(value)?,
             "log_format" => {
                 self.log_format = match value {
@@ -202,6 +235,9 @@ impl ServerConfig {
             "push_ca_file" => self.push_ca_file = Some(PathBuf::from(value)),
             "push_retry_base_ms" => self.push_retry_base_ms = num(value)?,
             "push_retry_max_ms" => self.push_retry_max_ms = num(value)?,
+            "ice.servers" => self.ice.servers = parse_url_list(value)?,
+            "ice.turn_secret" => self.ice.turn_secret = Some(TurnSecret::new(value)),
+            "ice.turn_credential_ttl_s" => self.ice.turn_credential_ttl_s = num(value)?,
             _ => return Err(format!("unknown setting {field:?}")),
         }
         Ok(())
@@ -221,6 +257,12 @@ impl ServerConfig {
         }
         if self.max_connections == 0 || self.max_messages_per_sec == 0 {
             return bad("max_connections and max_messages_per_sec must be at least 1");
+        }
+        if self.http_header_timeout_secs == 0 || self.http_header_timeout_secs > 300 {
+            return bad("http_header_timeout_secs must be between 1 and 300");
+        }
+        if self.max_devices_per_user == 0 || self.max_ringing_calls_per_user == 0 {
+            return bad("max_devices_per_user and max_ringing_calls_per_user must be at least 1");
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return bad("admin_token must be at least 16 characters");
@@ -245,7 +287,13 @@ impl ServerConfig {
         if self.push_retry_base_ms == 0 || self.push_retry_max_ms < self.push_retry_base_ms {
             return bad("push_retry_base_ms must be at least 1 and at most push_retry_max_ms");
         }
+        self.ice_settings()?;
         Ok(())
+    }
+
+    /// The checked `[ice]` settings.
+    pub fn ice_settings(&self) -> Result<IceSettings, ServerError> {
+        IceSettings::new(&self.ice)
     }
 
     /// The database to open: the URL if set, else SQLite in the data directory.
@@ -263,6 +311,7 @@ impl ServerConfig {
             reconnect_grace_ms: self.reconnect_grace_secs * 1000,
             invite_burst: self.invite_burst,
             invite_refill_ms: self.invite_refill_secs * 1000,
+            max_ringing_per_user: self.max_ringing_calls_per_user,
             ..RouterConfig::default()
         }
     }
@@ -331,5 +380,46 @@ mod tests {
         assert!(c.validate().is_err());
         let missing = ServerConfig::from_file(Some(Path::new("/nonexistent/r.toml"))).unwrap_err();
         assert!(missing.to_string().contains("cannot read config file"));
+    }
+
+    #[test]
+    fn ice_table_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ice.toml");
+        std::fs::write(
+            &path,
+            "[ice]\nservers = [\"stun:t.example.org:3478\", \"turn:t.example.org:3478?transport=udp\"]\nturn_secret = \"0123456789abcdef\"\nturn_credential_ttl_s = 600\n",
+        )
+        .unwrap();
+        let mut c = ServerConfig::from_file(Some(&path)).unwrap();
+        assert_eq!(c.ice.servers.len(), 2);
+        assert_eq!(c.ice.turn_credential_ttl_s, 600);
+        assert!(c.validate().is_ok());
+        c.apply_env(|k| match k {
+            "RINGWIRE_ICE_SERVERS" => Some("stun:a.org, stun:b.org".to_owned()),
+            "RINGWIRE_ICE_TURN_CREDENTIAL_TTL_S" => Some("120".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.ice.servers.len(), 2);
+        assert_eq!(c.ice.turn_credential_ttl_s, 120);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("no turn:"), "{err}");
+
+        std::fs::write(&path, "[ice]\nservers = [\"turn://x.org\"]\n").unwrap();
+        let err = ServerConfig::from_file(Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ice") && err.contains("//"), "{err}");
+        std::fs::write(&path, "[ice]\nserver = []\n").unwrap();
+        let err = ServerConfig::from_file(Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server"), "{err}");
+        let err = c
+            .apply_env(|k| (k == "RINGWIRE_ICE_SERVERS").then(|| "stun:".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RINGWIRE_ICE_SERVERS"), "{err}");
     }
 }

@@ -1,33 +1,39 @@
 //! One device's WebSocket connection: authentication outcome, the `hello` handshake, then a loop
 //! that decodes frames into router inputs and writes the hub's outbound frames. Generic over any
 //! `Stream + Sink` of WebSocket messages, so it does not care where the socket came from.
+//! Every write is bounded ([`crate::conn_io`]), so a client that stops reading is dropped and
+//! never holds up shutdown.
 //!
-//! Close codes: 4401 unauthorized, 4400 handshake violation, 4406 no common version,
-//! 4409 replaced by a newer connection, 1001 shutdown or idle, 1009 frame over 1 MiB.
+//! Close codes: 4401 unauthorized (also when the device is revoked, before or after `hello`),
+//! 4400 handshake violation, 4406 no common version, 4409 replaced by a newer connection,
+//! 1001 shutdown, idle or too slow, 1009 frame over 1 MiB.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use axum::extract::ws::Message;
+use futures_util::{Sink, Stream, StreamExt};
 use ringwire_proto::{
-    decode_client, encode, negotiate_version, ClientMessage, ErrorCode, ErrorMessage,
+    decode_client, negotiate_version, ClientMessage, ErrorCode, ErrorMessage, IceServers,
     ServerMessage, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
 
 use crate::clock::unix_ms;
+use crate::conn_io::{close, send, send_frame, Exit, Guards};
+pub use crate::conn_io::{CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED};
 use crate::hub::{ConnLink, HubCommand, HubHandle, Outbound, OUTBOUND_QUEUE};
+use crate::ice::IceSettings;
+use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::rate_limit::TokenBucket;
+use crate::revocation::Revocations;
 use crate::router::{ConnId, Input};
 use crate::store::{DeviceRecord, Store, UserRecord};
 
-pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_HANDSHAKE: u16 = 4400;
 pub const CLOSE_VERSION: u16 = 4406;
-pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
 /// How long a client has to send `hello`.
@@ -51,15 +57,12 @@ pub struct ConnContext {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
+    pub revocations: Arc<Revocations>,
+    pub last_seen: LastSeen,
     pub ring_timeout_ms: u64,
     pub max_messages_per_sec: u32,
-}
-
-enum Exit {
-    /// The peer closed or the socket failed.
-    Gone,
-    /// We close with this error and code.
-    Close(ErrorMessage, u16),
+    /// The ICE servers and TURN credentials each device gets in `welcome` and `ice_servers`.
+    pub ice: Arc<IceSettings>,
 }
 
 /// Serves one upgraded socket until it closes.
@@ -89,24 +92,59 @@ where
             return close(&mut socket, &ctx.metrics, err, CLOSE_UNAUTHORIZED).await;
         }
     };
-    let (version, known_calls) = match handshake(&mut socket, ctx).await {
-        Ok(agreed) => agreed,
-        Err(Exit::Gone) => return,
-        Err(Exit::Close(err, code)) => return close(&mut socket, &ctx.metrics, err, code).await,
+    // Registered before anything else, so a revoke from now on reaches this connection.
+    let registration = ctx.revocations.register(device.device_id, conn);
+    let kill = Arc::new(Notify::new());
+    let mut guards = Guards {
+        kill: &kill,
+        revoked: &registration.revoked,
+        shutdown: ctx.shutdown.clone(),
     };
+    let exit = connected(&mut socket, ctx, conn, &device, &user, &kill, &mut guards).await;
+    if let Exit::Close(err, code) = exit {
+        close(&mut socket, &ctx.metrics, err, code).await;
+    }
+    drop(registration);
+}
+
+/// From `hello` to the end of the session; returns how the connection ends.
+async fn connected<S>(
+    socket: &mut S,
+    ctx: &ConnContext,
+    conn: ConnId,
+    device: &DeviceRecord,
+    user: &UserRecord,
+    kill: &Arc<Notify>,
+    guards: &mut Guards<'_>,
+) -> Exit
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+{
+    let (version, known_calls) = match handshake(socket, ctx, guards).await {
+        Ok(agreed) => agreed,
+        Err(exit) => return exit,
+    };
+    // The token was checked at the upgrade; the device may have been revoked since (by the
+    // admin API, or by another process editing the store).
+    if let Err(exit) = still_active(ctx, device).await {
+        return exit;
+    }
+    let now = unix_ms();
+    let ice = ctx.ice.grant(device.device_id, now);
     let welcome = ServerMessage::Welcome(Welcome {
         version,
         user: user.name.clone(),
         display_name: user.display_name.clone(),
         device_id: device.device_id,
-        server_time_ms: unix_ms(),
+        server_time_ms: now,
         ring_timeout_ms: ctx.ring_timeout_ms,
+        ice_servers: ice.servers,
+        ice_expires_ms: ice.expires_ms,
     });
-    if send(&mut socket, &ctx.metrics, &welcome).await.is_err() {
-        return;
+    if let Err(exit) = send(socket, &ctx.metrics, guards, &welcome).await {
+        return exit;
     }
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-    let kill = Arc::new(Notify::new());
     let link = ConnLink {
         tx,
         kill: kill.clone(),
@@ -120,15 +158,12 @@ where
         link,
     };
     if !ctx.hub.send(connect).await {
-        let err = ErrorMessage::new(
-            ErrorCode::ShuttingDown,
-            "the server is shutting down; reconnect shortly",
-        );
-        return close(&mut socket, &ctx.metrics, err, CLOSE_GOING_AWAY).await;
+        return Exit::shutting_down();
     }
     tracing::info!(user = %user.name, "device connected");
-    touch(ctx, &device);
-    let exit = session(&mut socket, ctx, &device, rx, &kill).await;
+    touch(ctx, device);
+    let refresh = ice.refresh_at_ms.map(|at| instant_at(at, now));
+    let exit = session(socket, ctx, device, rx, guards, refresh).await;
     let _ = ctx
         .hub
         .send(HubCommand::Input(Input::Disconnected {
@@ -136,11 +171,30 @@ where
             device: device.device_id,
         }))
         .await;
-    touch(ctx, &device);
-    if let Exit::Close(err, code) = exit {
-        close(&mut socket, &ctx.metrics, err, code).await;
-    }
+    touch(ctx, device);
     tracing::info!("device disconnected");
+    exit
+}
+
+/// `Ok` if the device is still active in the store; otherwise the exit to take.
+async fn still_active(ctx: &ConnContext, device: &DeviceRecord) -> Result<(), Exit> {
+    match ctx.store.device_active(device.device_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::info!("device was revoked; closing");
+            Err(Exit::revoked())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not re-check the device");
+            Err(Exit::Close(
+                ErrorMessage::new(
+                    ErrorCode::Internal,
+                    "the server could not check this device; reconnect shortly",
+                ),
+                CLOSE_GOING_AWAY,
+            ))
+        }
+    }
 }
 
 /// Waits for `hello` and checks it; returns the agreed version and the calls the device asked
@@ -148,23 +202,26 @@ where
 async fn handshake<S>(
     socket: &mut S,
     ctx: &ConnContext,
+    guards: &mut Guards<'_>,
 ) -> Result<(u32, Vec<ringwire_proto::CallId>), Exit>
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
     let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let text = loop {
-        let frame = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .map_err(|_| {
-                Exit::Close(
+        let frame = tokio::select! {
+            frame = socket.next() => frame,
+            exit = guards.stopped() => return Err(exit),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(Exit::Close(
                     ErrorMessage::new(
                         ErrorCode::HelloRequired,
                         "no hello within 10 seconds; send hello first",
                     ),
                     CLOSE_HANDSHAKE,
-                )
-            })?;
+                ));
+            }
+        };
         match frame {
             Some(Ok(Message::Text(t))) => break t,
             Some(Ok(Message::Binary(_))) => {
@@ -216,32 +273,34 @@ where
 }
 
 /// The connected loop: inbound frames to the hub, outbound frames to the socket, keepalive.
+/// Every write is bounded; the stop signals are checked while waiting and while writing.
 async fn session<S>(
     socket: &mut S,
     ctx: &ConnContext,
     device: &DeviceRecord,
     mut rx: mpsc::Receiver<Outbound>,
-    kill: &Notify,
+    guards: &mut Guards<'_>,
+    mut ice_refresh: Option<tokio::time::Instant>,
 ) -> Exit
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
-    let mut shutdown = ctx.shutdown.clone();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut idle_deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
     let rate = ctx.max_messages_per_sec.max(1);
     let (burst, refill_ms) = (rate * 2, (1000 / u64::from(rate)).max(1));
     let mut bucket = TokenBucket::full(burst, unix_ms());
     let mut last_rate_error_ms = 0u64;
+    let metrics = &ctx.metrics;
     loop {
-        tokio::select! {
+        let step: Result<(), Exit> = tokio::select! {
             frame = socket.next() => {
                 idle_deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
                 let text = match frame {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
                         let err = ErrorMessage::new(ErrorCode::MalformedJson, "binary frames are not supported; send JSON text frames");
-                        if send(socket, &ctx.metrics, &ServerMessage::Error(err)).await.is_err() { return Exit::Gone; }
+                        if let Err(exit) = send(socket, metrics, guards, &ServerMessage::Error(err)).await { return exit; }
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -254,55 +313,71 @@ where
                         last_rate_error_ms = now;
                         let mut err = ErrorMessage::new(ErrorCode::RateLimited, format!("more than {rate} messages per second; messages are being dropped"));
                         err.retry_after_ms = Some(1000);
-                        if send(socket, &ctx.metrics, &ServerMessage::Error(err)).await.is_err() { return Exit::Gone; }
+                        send(socket, metrics, guards, &ServerMessage::Error(err)).await
                     } else {
-                        ctx.metrics.error(ErrorCode::RateLimited.as_str());
+                        metrics.error(ErrorCode::RateLimited.as_str());
+                        Ok(())
                     }
-                    continue;
-                }
-                if let Some(reply) = handle_text(text.as_str(), ctx, device).await {
-                    if send(socket, &ctx.metrics, &reply).await.is_err() { return Exit::Gone; }
+                } else {
+                    match handle_text(text.as_str(), ctx, device).await {
+                        Ok(Some(reply)) => send(socket, metrics, guards, &reply).await,
+                        Ok(None) => Ok(()),
+                        Err(exit) => Err(exit),
+                    }
                 }
             }
             out = rx.recv() => match out {
-                Some(Outbound::Message(msg)) => {
-                    if send(socket, &ctx.metrics, &msg).await.is_err() { return Exit::Gone; }
-                }
-                Some(Outbound::Close(err, code)) => return Exit::Close(err, code),
-                None => return Exit::Close(
-                    ErrorMessage::new(ErrorCode::ShuttingDown, "the server is shutting down; reconnect shortly"),
-                    CLOSE_GOING_AWAY,
-                ),
+                Some(Outbound::Message(msg)) => send(socket, metrics, guards, &msg).await,
+                Some(Outbound::Close(err, code)) => Err(Exit::Close(err, code)),
+                None => Err(Exit::shutting_down()),
             },
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return Exit::Gone; }
-            }
+            _ = ping.tick() => send_frame(socket, guards, Message::Ping(Vec::new().into())).await,
             _ = tokio::time::sleep_until(idle_deadline) => {
                 tracing::info!("closing idle connection");
-                return Exit::Close(ErrorMessage::new(ErrorCode::IdleTimeout, "no traffic for 60 seconds; reconnect"), CLOSE_GOING_AWAY);
+                Err(Exit::Close(ErrorMessage::new(ErrorCode::IdleTimeout, "no traffic for 60 seconds; reconnect"), CLOSE_GOING_AWAY))
             }
-            _ = kill.notified() => {
-                return Exit::Close(ErrorMessage::new(ErrorCode::TooSlow, "this connection fell too far behind; reconnect"), CLOSE_GOING_AWAY);
+            _ = sleep_until_opt(ice_refresh) => {
+                let now = unix_ms();
+                let grant = ctx.ice.grant(device.device_id, now);
+                ice_refresh = grant.refresh_at_ms.map(|at| instant_at(at, now));
+                tracing::debug!("sending fresh TURN credentials");
+                let msg = ServerMessage::IceServers(IceServers { ice_servers: grant.servers, ice_expires_ms: grant.expires_ms });
+                send(socket, metrics, guards, &msg).await
             }
-            _ = shutdown.changed() => {
-                return Exit::Close(ErrorMessage::new(ErrorCode::ShuttingDown, "the server is shutting down; reconnect with backoff"), CLOSE_GOING_AWAY);
-            }
+            exit = guards.stopped() => Err(exit),
+        };
+        if let Err(exit) = step {
+            return exit;
         }
     }
 }
 
-/// Decodes one frame and passes it on; returns a direct reply (errors, pong) if there is one.
+/// The tokio instant of the UNIX-ms time `at_ms`, given that it is `now_ms` now.
+fn instant_at(at_ms: u64, now_ms: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_ms))
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Decodes one frame and passes it on; returns a direct reply (errors, pong) if there is one,
+/// or the exit to take (the device turned out to be revoked).
 async fn handle_text(
     text: &str,
     ctx: &ConnContext,
     device: &DeviceRecord,
-) -> Option<ServerMessage> {
+) -> Result<Option<ServerMessage>, Exit> {
     let msg = match decode_client(text) {
         Ok(msg) => msg,
         Err(e) => {
             let mut err = ErrorMessage::new(e.code(), e.to_string());
             err.ref_type = peek_type(text);
-            return Some(ServerMessage::Error(err));
+            return Ok(Some(ServerMessage::Error(err)));
         }
     };
     ctx.metrics.received(msg.type_name());
@@ -314,18 +389,26 @@ async fn handle_text(
                 "hello was already received on this connection",
             )
             .with_ref_type("hello");
-            return Some(ServerMessage::Error(err));
+            return Ok(Some(ServerMessage::Error(err)));
         }
         ClientMessage::Ping { nonce } => {
-            return Some(ServerMessage::Pong {
+            return Ok(Some(ServerMessage::Pong {
                 nonce,
                 server_time_ms: unix_ms(),
-            });
+            }));
         }
         ClientMessage::PushToken(registration) => {
-            return save_push_token(ctx, from, &registration).await;
+            return Ok(save_push_token(ctx, from, &registration).await);
         }
         ClientMessage::Invite(invite) => {
+            // The invite limit is applied before anything costs a query: a refused invite
+            // is answered by the router and goes no further.
+            if !ctx.hub.admit_invite(from, invite.call_id).await {
+                return Ok(None);
+            }
+            // A revocation made by another process (`ringwire device revoke`) stops calls at
+            // once, not only at the next poll.
+            still_active(ctx, device).await?;
             let callee_devices = match lookup_devices(&ctx.store, &invite.to_user).await {
                 Ok(devices) => devices,
                 Err(e) => {
@@ -336,7 +419,7 @@ async fn handle_text(
                     )
                     .with_call(Some(invite.call_id))
                     .with_ref_type("invite");
-                    return Some(ServerMessage::Error(err));
+                    return Ok(Some(ServerMessage::Error(err)));
                 }
             };
             Input::Invite {
@@ -348,12 +431,12 @@ async fn handle_text(
         msg => Input::Message { from, msg },
     };
     if ctx.hub.send(HubCommand::Input(input)).await {
-        None
+        Ok(None)
     } else {
-        Some(ServerMessage::Error(ErrorMessage::new(
+        Ok(Some(ServerMessage::Error(ErrorMessage::new(
             ErrorCode::ShuttingDown,
             "the server is shutting down; reconnect shortly",
-        )))
+        ))))
     }
 }
 
@@ -399,13 +482,7 @@ fn peek_type(text: &str) -> Option<String> {
 }
 
 fn touch(ctx: &ConnContext, device: &DeviceRecord) {
-    let store = ctx.store.clone();
-    let id = device.device_id;
-    tokio::spawn(async move {
-        if let Err(e) = store.touch_device(id, unix_ms()).await {
-            tracing::warn!(error = %e, "could not update last-seen time");
-        }
-    });
+    ctx.last_seen.touch(device.device_id);
 }
 
 fn socket_error(e: axum::Error) -> Exit {
@@ -423,29 +500,4 @@ fn socket_error(e: axum::Error) -> Exit {
     } else {
         Exit::Gone
     }
-}
-
-async fn send<S>(socket: &mut S, metrics: &Metrics, msg: &ServerMessage) -> Result<(), axum::Error>
-where
-    S: Sink<Message, Error = axum::Error> + Unpin,
-{
-    metrics.sent(msg.type_name());
-    if let ServerMessage::Error(e) = msg {
-        metrics.error(e.code.as_str());
-    }
-    socket.send(Message::Text(encode(msg).into())).await
-}
-
-async fn close<S>(socket: &mut S, metrics: &Metrics, err: ErrorMessage, code: u16)
-where
-    S: Sink<Message, Error = axum::Error> + Unpin,
-{
-    let reason = err.code.as_str();
-    let _ = send(socket, metrics, &ServerMessage::Error(err)).await;
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
-    let _ = socket.close().await;
 }

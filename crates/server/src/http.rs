@@ -13,15 +13,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use ringwire_proto::{ErrorCode, ErrorMessage};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::{self, AdminError};
-use crate::connection::{self, Auth, ConnContext, CLOSE_UNAUTHORIZED};
-use crate::hub::HubCommand;
-use crate::store::{hash_token, StoreError};
+use crate::connection::{self, Auth, ConnContext};
+use crate::store::{hash_token, HistoryCursor, StoreError};
 
 /// Largest WebSocket message accepted before the connection is closed (1009).
 pub const MAX_WS_MESSAGE: usize = 1 << 20;
@@ -42,7 +40,8 @@ pub const MAX_HISTORY_PAGE: u32 = 200;
 pub struct AppState {
     pub conn: ConnContext,
     pub admin_token_hash: Option<String>,
-    pub max_connections: usize,
+    pub health: Arc<crate::health::Health>,
+    pub max_devices_per_user: usize,
     pub next_conn: Arc<AtomicU64>,
 }
 
@@ -65,6 +64,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/admin/devices/{id}", delete(revoke_device))
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(crate::listener::request_timeout))
         .with_state(state)
 }
 
@@ -106,7 +106,7 @@ impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let status = match e {
             AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AdminError::UserExists(_) => StatusCode::CONFLICT,
+            AdminError::UserExists(_) | AdminError::TooManyDevices { .. } => StatusCode::CONFLICT,
             AdminError::UserNotFound(_) | AdminError::DeviceNotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Store(ref s) => return ApiError::internal(s),
         };
@@ -165,8 +165,17 @@ impl AppState {
 }
 
 async fn healthz(State(st): State<AppState>) -> Response {
-    match st.conn.store.ping().await {
-        Ok(_) => Json(json!({"status": "ok", "store": st.conn.store.backend()})).into_response(),
+    let ok = match st.health.recent() {
+        Some(ok) => Ok(ok),
+        None => st.conn.store.ping().await.map(|()| true),
+    };
+    match ok {
+        Ok(true) => Json(json!({"status": "ok", "store": st.conn.store.backend()})).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": st.conn.store.backend()})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: store unreachable");
             (
@@ -196,15 +205,6 @@ async fn websocket(
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if st.conn.metrics.open_connections() >= st.max_connections as u64 {
-        st.conn.metrics.connection_refused();
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_full",
-            "the server is at its connection limit; retry with backoff",
-        )
-        .into_response();
-    }
     let token = bearer(&headers)
         .map(str::to_owned)
         .or_else(|| query.get("token").cloned());
@@ -227,11 +227,16 @@ async fn websocket(
         .on_upgrade(move |socket| connection::serve(socket, auth, ctx, conn))
 }
 
+/// A history page holds at most this many callee-device entries in all (at least one call),
+/// so a call with many devices cannot make a page huge.
+pub const MAX_HISTORY_PAGE_DEVICES: usize = 1000;
+
 #[derive(Deserialize)]
 struct HistoryQuery {
     user: Option<String>,
     limit: Option<u32>,
     before: Option<u64>,
+    cursor: Option<String>,
 }
 
 async fn history(
@@ -275,11 +280,53 @@ async fn history(
         me.name
     };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_HISTORY_PAGE);
-    let calls = st.conn.store.calls_of_user(&user, limit, q.before).await?;
-    let next_before = (calls.len() == limit as usize)
-        .then(|| calls.last().map(|c| c.invited_at_ms))
-        .flatten();
-    Ok(Json(json!({"user": user, "calls": calls, "next_before": next_before})).into_response())
+    let before = match (q.cursor.as_deref(), q.before) {
+        (Some(text), _) => Some(HistoryCursor::parse(text).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "cursor must be a next_cursor value from an earlier page",
+            )
+        })?),
+        (None, Some(ms)) => Some(HistoryCursor {
+            invited_at_ms: ms,
+            call_id: None,
+        }),
+        (None, None) => None,
+    };
+    let mut calls = st
+        .conn
+        .store
+        .calls_of_user_page(&user, limit, before)
+        .await?;
+    let full = calls.len() == limit as usize;
+    // Keep the page small in bytes too: stop once its calls list too many devices.
+    let mut devices = 0;
+    let keep = calls
+        .iter()
+        .position(|c| {
+            devices += c.devices.len();
+            devices > MAX_HISTORY_PAGE_DEVICES
+        })
+        .map_or(calls.len(), |over| over.max(1));
+    let trimmed = keep < calls.len();
+    calls.truncate(keep);
+    let last = (full || trimmed).then(|| calls.last()).flatten();
+    let next_cursor = last.map(|c| {
+        HistoryCursor {
+            invited_at_ms: c.invited_at_ms,
+            call_id: Some(c.call_id),
+        }
+        .encode()
+    });
+    let next_before = last.map(|c| c.invited_at_ms);
+    Ok(Json(json!({
+        "user": user,
+        "calls": calls,
+        "next_cursor": next_cursor,
+        "next_before": next_before,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -324,7 +371,13 @@ async fn create_device(
     } else {
         parse_body(&body)?
     };
-    let created = admin::add_device(&st.conn.store, &name, req.label.as_deref()).await?;
+    let created = admin::add_device(
+        &st.conn.store,
+        &name,
+        req.label.as_deref(),
+        st.max_devices_per_user,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -345,14 +398,8 @@ async fn revoke_device(
 ) -> Result<Response, ApiError> {
     st.require_admin(&headers)?;
     let device = admin::revoke_device(&st.conn.store, &id).await?;
-    let error = ErrorMessage::new(ErrorCode::Unauthorized, "this device's token was revoked");
-    st.conn
-        .hub
-        .send(HubCommand::Kick {
-            device,
-            error,
-            code: CLOSE_UNAUTHORIZED,
-        })
-        .await;
+    // After the commit: a connection that registered before this sees the notice, one that
+    // registers after it sees the revocation when it says hello.
+    st.conn.revocations.revoke(device);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

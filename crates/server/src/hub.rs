@@ -2,19 +2,26 @@
 //! [`HubCommand`]s; it delivers [`Outbound`] frames to each device's connection, hands call
 //! events to the record writer, hands pushes to the push gateway (whose outcomes come back as
 //! router inputs), and sleeps until the router's next deadline.
+//!
+//! **Durable before told.** What one router step decides is carried out as one batch. A batch
+//! that records call events is held until the record writer reports them committed; only then
+//! are its frames delivered and its pushes sent, so a crash can never undo what a client was
+//! told. Batches are released strictly in order, so a batch with nothing to record (a relay)
+//! waits behind an earlier one that is still being written, and goes out at once otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ringwire_proto::{CallId, DeviceId, DisplayName, ErrorMessage, ServerMessage, UserName};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::clock::unix_ms;
 use crate::metrics::Metrics;
 use crate::push::PushGateway;
 use crate::record::{CallEvent, CallRecord};
+use crate::router::PushRequest;
 use crate::router::{ConnId, Input, Output, Router, RouterStats};
 use crate::writer::RecordWriter;
 
@@ -54,11 +61,12 @@ pub enum HubCommand {
     },
     Input(Input),
     Stats(oneshot::Sender<RouterStats>),
-    /// Close the device's connection (its token was revoked).
-    Kick {
-        device: DeviceId,
-        error: ErrorMessage,
-        code: u16,
+    /// Take an invite token for `from` before the callee is looked up; the answer says whether
+    /// to go on (a refusal was already sent to the device).
+    AdmitInvite {
+        from: DeviceId,
+        call_id: CallId,
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -82,14 +90,42 @@ impl HubHandle {
         }
         rx.await.unwrap_or_default()
     }
+
+    /// Whether `from` may send this invite now (the router's invite limit); false also when the
+    /// hub has stopped.
+    pub async fn admit_invite(&self, from: DeviceId, call_id: CallId) -> bool {
+        let (reply, rx) = oneshot::channel();
+        let cmd = HubCommand::AdmitInvite {
+            from,
+            call_id,
+            reply,
+        };
+        self.send(cmd).await && rx.await.unwrap_or(false)
+    }
 }
 
-/// Starts the hub with calls restored from the store. It stops when every handle is dropped.
+/// One thing a router step decided that reaches outside: a frame for a connection, or a push.
+#[derive(Debug)]
+enum Effect {
+    Deliver(ConnLink, Outbound, DeviceId),
+    Push(PushRequest),
+}
+
+/// The effects of one router step, released once every record up to `seq` is committed.
+#[derive(Debug)]
+struct Batch {
+    seq: u64,
+    effects: Vec<Effect>,
+}
+
+/// Starts the hub with calls restored from the store. `committed` is the record writer's
+/// report of the last batch it made durable. The hub stops when every handle is dropped.
 pub fn spawn_hub(
     mut router: Router,
     restored: Vec<CallRecord>,
     metrics: Arc<Metrics>,
     writer: RecordWriter,
+    committed: watch::Receiver<u64>,
     push: PushGateway,
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
@@ -101,13 +137,15 @@ pub fn spawn_hub(
         writer,
         push,
         push_tx,
+        pending: VecDeque::new(),
+        last_seq: 0,
     };
     let now = unix_ms();
     for record in restored {
         router.handle_input(now, Input::Restore(record));
     }
     hub.drain(&mut router);
-    let task = tokio::spawn(hub.run(router, rx, push_rx));
+    let task = tokio::spawn(hub.run(router, rx, push_rx, committed));
     (HubHandle { tx }, task)
 }
 
@@ -120,6 +158,10 @@ struct Hub {
     push: PushGateway,
     /// Push tasks report here; the hub keeps one sender, so this never closes while it runs.
     push_tx: mpsc::UnboundedSender<Input>,
+    /// Batches waiting for their records to be committed, oldest first.
+    pending: VecDeque<Batch>,
+    /// The sequence number of the last batch handed to the writer.
+    last_seq: u64,
 }
 
 impl Hub {
@@ -128,7 +170,9 @@ impl Hub {
         mut router: Router,
         mut rx: mpsc::Receiver<HubCommand>,
         mut push_rx: mpsc::UnboundedReceiver<Input>,
+        mut committed: watch::Receiver<u64>,
     ) {
+        let mut writer_alive = true;
         loop {
             let wait = router
                 .poll_timeout()
@@ -140,6 +184,18 @@ impl Hub {
                     None => break,
                 },
                 Some(result) = push_rx.recv() => router.handle_input(unix_ms(), result),
+                changed = committed.changed(), if writer_alive => {
+                    if changed.is_err() {
+                        // The writer is gone (it only stops after the hub); nothing more will be
+                        // committed, so hold nothing back.
+                        writer_alive = false;
+                        self.release(u64::MAX);
+                    } else {
+                        let upto = *committed.borrow_and_update();
+                        self.release(upto);
+                    }
+                    continue;
+                }
                 _ = tokio::time::sleep(wait) => router.handle_timeout(unix_ms()),
             }
             self.drain(&mut router);
@@ -184,24 +240,29 @@ impl Hub {
             HubCommand::Stats(reply) => {
                 let _ = reply.send(router.stats());
             }
-            HubCommand::Kick {
-                device,
-                error,
-                code,
+            HubCommand::AdmitInvite {
+                from,
+                call_id,
+                reply,
             } => {
-                if let Some((_, link)) = self.links.get(&device) {
-                    deliver(link, Outbound::Close(error, code), device);
-                }
+                let admitted = router.admit_invite(now, from, call_id);
+                // The refusal (if any) goes out before the connection reads the answer.
+                self.drain(router);
+                let _ = reply.send(admitted);
             }
         }
     }
 
+    /// Takes everything the router decided and either carries it out now or holds it until its
+    /// records are durable.
     fn drain(&mut self, router: &mut Router) {
+        let mut effects = Vec::new();
+        let mut events = Vec::new();
         while let Some(output) = router.poll_output() {
             match output {
                 Output::Send { to, msg } => {
                     if let Some((_, link)) = self.links.get(&to) {
-                        deliver(link, Outbound::Message(msg), to);
+                        effects.push(Effect::Deliver(link.clone(), Outbound::Message(msg), to));
                     }
                 }
                 Output::Close {
@@ -210,7 +271,11 @@ impl Hub {
                     error,
                 } => {
                     if let Some(link) = self.replaced.remove(&conn) {
-                        deliver(&link, Outbound::Close(error, CLOSE_REPLACED), device);
+                        effects.push(Effect::Deliver(
+                            link,
+                            Outbound::Close(error, CLOSE_REPLACED),
+                            device,
+                        ));
                     }
                 }
                 Output::Record(event) => {
@@ -219,9 +284,43 @@ impl Hub {
                         CallEvent::Ended { reason, .. } => self.metrics.call_ended(reason.as_str()),
                         _ => {}
                     }
-                    self.writer.write(event);
+                    events.push(event);
                 }
-                Output::Push(req) => self.push.dispatch(req, self.push_tx.clone()),
+                Output::Push(req) => effects.push(Effect::Push(req)),
+            }
+        }
+        if !events.is_empty() {
+            self.last_seq += 1;
+            self.writer.write(self.last_seq, events);
+            self.pending.push_back(Batch {
+                seq: self.last_seq,
+                effects,
+            });
+        } else if self.pending.is_empty() {
+            self.carry_out(effects);
+        } else if !effects.is_empty() {
+            // Behind a batch still being written: keep the order.
+            self.pending.push_back(Batch {
+                seq: self.last_seq,
+                effects,
+            });
+        }
+    }
+
+    /// Carries out every held batch whose records are committed (`upto` and before).
+    fn release(&mut self, upto: u64) {
+        while self.pending.front().is_some_and(|b| b.seq <= upto) {
+            if let Some(batch) = self.pending.pop_front() {
+                self.carry_out(batch.effects);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Deliver(link, frame, device) => deliver(&link, frame, device),
+                Effect::Push(req) => self.push.dispatch(req, self.push_tx.clone()),
             }
         }
     }

@@ -21,6 +21,12 @@ pub struct Metrics {
     calls_started: AtomicU64,
     calls_ended: Family,
     store_write_failures: AtomicU64,
+    record_commits: AtomicU64,
+    record_commit_micros: AtomicU64,
+    tcp_open: AtomicU64,
+    tcp_total: AtomicU64,
+    tcp_shed: AtomicU64,
+    tcp_limit: AtomicU64,
     /// Pushes by (provider, outcome).
     pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -90,6 +96,46 @@ impl Metrics {
         self.store_write_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One call-record transaction finished, after `took`.
+    pub fn record_commit(&self, took: std::time::Duration) {
+        self.record_commits.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.record_commit_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// A TCP connection was accepted and is being served.
+    pub fn tcp_opened(&self) {
+        self.tcp_total.fetch_add(1, Ordering::Relaxed);
+        self.tcp_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A served TCP connection closed (including upgraded WebSockets).
+    pub fn tcp_closed(&self) {
+        self.tcp_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A TCP connection was refused because the server was at its connection limit.
+    pub fn tcp_shed(&self) {
+        self.tcp_shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// TCP connections served right now (HTTP and WebSocket).
+    pub fn open_tcp(&self) -> u64 {
+        self.tcp_open.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections refused so far at the connection limit.
+    pub fn shed_tcp(&self) -> u64 {
+        self.tcp_shed.load(Ordering::Relaxed)
+    }
+
+    /// The connection limit in force.
+    pub fn set_tcp_limit(&self, limit: usize) {
+        self.tcp_limit
+            .store(u64::try_from(limit).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// One push finished: `provider` is `apns`, `fcm` or `none`; `outcome` a push outcome.
     pub fn push(&self, provider: &'static str, outcome: &'static str) {
         let mut map = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,6 +169,30 @@ impl Metrics {
             "ringwire_websocket_connections_refused_total",
             "WebSocket upgrades refused because the server was full.",
             load(&self.connections_refused),
+        );
+        gauge(
+            &mut out,
+            "ringwire_tcp_connections",
+            "Open TCP connections (HTTP, and WebSockets upgraded from them).",
+            load(&self.tcp_open),
+        );
+        gauge(
+            &mut out,
+            "ringwire_tcp_connection_limit",
+            "Most TCP connections served at once (max_connections, capped below the open-file limit).",
+            load(&self.tcp_limit),
+        );
+        counter(
+            &mut out,
+            "ringwire_tcp_connections_total",
+            "TCP connections accepted and served.",
+            load(&self.tcp_total),
+        );
+        counter(
+            &mut out,
+            "ringwire_tcp_connections_shed_total",
+            "TCP connections refused (503 server_full, or closed) at the connection limit.",
+            load(&self.tcp_shed),
         );
         let _ = writeln!(
             out,
@@ -174,6 +244,18 @@ impl Metrics {
             "ringwire_store_write_failures_total",
             "Call-record writes that failed and were retried.",
             load(&self.store_write_failures),
+        );
+        counter(
+            &mut out,
+            "ringwire_record_commits_total",
+            "Call-record transactions committed (each may hold several router steps).",
+            load(&self.record_commits),
+        );
+        counter(
+            &mut out,
+            "ringwire_record_commit_microseconds_total",
+            "Time spent in call-record transactions, in microseconds.",
+            load(&self.record_commit_micros),
         );
         let _ = writeln!(
             out,

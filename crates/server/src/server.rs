@@ -1,7 +1,9 @@
 //! Assembles and runs the server: opens the store, restores calls that were ringing or active
-//! when the last process stopped, starts the record writer and the hub, serves HTTP, and on
-//! shutdown closes every connection with `shutting_down`, lets the hub stop, drains the record
-//! writer, and closes the store — so no decided call event is lost.
+//! when the last process stopped, starts the record writer and the hub, serves HTTP through
+//! our own accept loop ([`crate::listener`]), and on shutdown closes every connection with
+//! `shutting_down`, lets the hub stop, drains the record writer, and closes the store — so no
+//! decided call event is lost. Every step of the shutdown is bounded: a stalled client cannot
+//! hold it up (the whole sequence normally takes well under a second).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -15,16 +17,24 @@ use crate::clock::unix_ms;
 use crate::config::{DatabaseLocation, ServerConfig};
 use crate::connection::ConnContext;
 use crate::error::ServerError;
+use crate::health::{self, Health};
 use crate::http::{routes, AppState};
 use crate::hub::spawn_hub;
+use crate::last_seen::LastSeen;
+use crate::listener;
 use crate::metrics::Metrics;
 use crate::push::{PushGateway, PushSettings};
+use crate::revocation::{self, Revocations};
 use crate::router::Router;
 use crate::store::{hash_token, Store};
 use crate::writer::RecordWriter;
 
-/// How long shutdown waits for connections to say goodbye.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for connections to say goodbye (each is bounded well below this).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long shutdown waits for the hub once the connections are gone.
+const HUB_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long shutdown waits for the record writer to finish its queue.
+const WRITER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running server.
 #[derive(Debug)]
@@ -32,6 +42,7 @@ pub struct Server {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServerError>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Opens the configured store (creating the data directory for SQLite).
@@ -49,6 +60,7 @@ impl Server {
         // Keys are read before anything else starts, so a wrong path stops the server at once.
         let push_settings =
             PushSettings::load(&config).map_err(|e| ServerError::Config(e.to_string()))?;
+        let ice = Arc::new(config.ice_settings()?);
         let store = open_store(&config).await?;
         let router = Router::new(config.router());
         let now = unix_ms();
@@ -71,20 +83,30 @@ impl Server {
         let push = PushGateway::new(push_settings, store.clone(), metrics.clone())
             .map_err(|e| ServerError::Config(e.to_string()))?;
         push.log_status();
-        let (writer, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
-        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer, push);
+        let (writer, committed, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
+        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer, committed, push);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let revocations = Arc::new(Revocations::default());
+        let watcher =
+            revocation::spawn_watcher(store.clone(), revocations.clone(), shutdown_rx.clone());
+        let health = Arc::new(Health::default());
+        let checker = health::spawn_checker(store.clone(), health.clone(), shutdown_rx.clone());
+        let (last_seen, last_seen_task) = LastSeen::spawn(store.clone());
         let state = AppState {
             conn: ConnContext {
                 hub,
                 store: store.clone(),
                 metrics: metrics.clone(),
                 shutdown: shutdown_rx.clone(),
+                revocations,
+                last_seen,
                 ring_timeout_ms: config.ring_timeout_secs * 1000,
                 max_messages_per_sec: config.max_messages_per_sec,
+                ice: ice.clone(),
             },
             admin_token_hash: config.admin_token.as_deref().map(hash_token),
-            max_connections: config.max_connections,
+            health,
+            max_devices_per_user: config.max_devices_per_user,
             next_conn: Arc::new(AtomicU64::new(1)),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -94,33 +116,44 @@ impl Server {
                 source,
             })?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
-        tracing::info!(%addr, store = store.backend(), admin_api = config.admin_token.is_some(), "ringwire server listening");
+        let limit = listener::effective_connection_limit(config.max_connections);
+        if limit < config.max_connections {
+            tracing::info!(
+                configured = config.max_connections,
+                limit,
+                "max_connections capped below the open-file limit"
+            );
+        }
+        tracing::info!(%addr, store = store.backend(), admin_api = config.admin_token.is_some(), max_connections = limit, ice_servers = config.ice.servers.len(), turn_credentials = config.ice.turn_secret.is_some(), "ringwire server listening");
         let app = routes(state);
+        let header_timeout = Duration::from_secs(config.http_header_timeout_secs);
+        let server_metrics = metrics.clone();
         let task = tokio::spawn(async move {
-            let mut stop = shutdown_rx;
-            // Signaling frames are small and latency-bound: Nagle's algorithm would hold a
-            // frame back until the previous one is acknowledged (~40 ms with delayed ACKs).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!(%error, "TCP_NODELAY not set");
-                }
-            });
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            // Upgraded WebSockets outlive axum's graceful shutdown: wait for them to close.
+            listener::serve(
+                listener,
+                app,
+                limit,
+                header_timeout,
+                metrics.clone(),
+                shutdown_rx,
+            )
+            .await;
+            // Every connection, HTTP or WebSocket, has the shutdown signal and closes within a
+            // bounded time; wait for the sockets to be gone.
             let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-            while metrics.open_connections() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            while (metrics.open_tcp() > 0 || metrics.open_connections() > 0)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            let _ = watcher.await;
+            let _ = checker.await;
             // The hub stops when the last handle (held by connections and routes) is gone; it
             // then drops the writer, which drains its queue and stops.
-            if tokio::time::timeout(DRAIN_TIMEOUT, hub_task).await.is_err() {
+            if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {
                 tracing::warn!("hub did not stop in time");
             }
-            if tokio::time::timeout(DRAIN_TIMEOUT * 2, writer_task)
+            if tokio::time::timeout(WRITER_TIMEOUT, writer_task)
                 .await
                 .is_err()
             {
@@ -128,15 +161,27 @@ impl Server {
                     "call-record writer did not drain in time; some events may be lost"
                 );
             }
+            if tokio::time::timeout(HUB_TIMEOUT, last_seen_task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("last-seen writer did not finish in time");
+            }
             store.close().await;
             tracing::info!("ringwire server stopped");
-            served.map_err(ServerError::Serve)
+            Ok(())
         });
         Ok(Server {
             addr,
             shutdown,
             task,
+            metrics: server_metrics,
         })
+    }
+
+    /// The server's metrics (for tests and embedding).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The address actually bound (useful with port 0).

@@ -1,11 +1,18 @@
 //! The call-record writer: one task that applies the router's [`CallEvent`]s to the store in
-//! the order they were decided, so routing never waits for the database. Transient database
-//! failures are retried with backoff; the queue is drained before the server exits.
+//! the order they were decided, and reports each batch durable so the hub can release what
+//! depends on it (see [`crate::hub`]).
+//!
+//! Group commit: whatever batches are queued when a transaction starts go into that one
+//! transaction (at most [`MAX_GROUP_EVENTS`] events), so the cost of a commit is shared under
+//! load and a call with thousands of devices is written in one go. Transient database failures
+//! are retried with backoff; if the store stays down the batch is abandoned (logged, counted in
+//! `ringwire_store_write_failures_total`) and released anyway, choosing a working call over a
+//! complete record. The queue is drained before the server exits.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
@@ -13,52 +20,85 @@ use crate::record::CallEvent;
 use crate::store::{Store, StoreError};
 
 const MAX_ATTEMPTS: u32 = 8;
+/// Most events written in one transaction.
+pub const MAX_GROUP_EVENTS: usize = 10_000;
 
-/// Sends events to the writer task. Dropping every clone lets the task drain and finish.
+/// Sends batches to the writer task. Dropping every clone lets the task drain and finish.
 #[derive(Clone, Debug)]
 pub struct RecordWriter {
-    tx: mpsc::UnboundedSender<CallEvent>,
+    tx: mpsc::UnboundedSender<(u64, Vec<CallEvent>)>,
 }
 
 impl RecordWriter {
-    /// Starts the writer task.
-    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> (RecordWriter, JoinHandle<()>) {
+    /// Starts the writer task; the receiver reports the sequence number of the last batch that
+    /// is durable (or abandoned).
+    pub fn spawn(
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> (RecordWriter, watch::Receiver<u64>, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(store, metrics, rx));
-        (RecordWriter { tx }, task)
+        let (committed_tx, committed_rx) = watch::channel(0);
+        let task = tokio::spawn(run(store, metrics, rx, committed_tx));
+        (RecordWriter { tx }, committed_rx, task)
     }
 
-    /// Queues an event. Never blocks.
-    pub fn write(&self, event: CallEvent) {
-        if self.tx.send(event).is_err() {
-            tracing::error!("call-record writer has stopped; an event was not stored");
+    /// Queues batch `seq` (sequence numbers increase). Never blocks.
+    pub fn write(&self, seq: u64, events: Vec<CallEvent>) {
+        if self.tx.send((seq, events)).is_err() {
+            tracing::error!("call-record writer has stopped; events were not stored");
         }
     }
 }
 
-async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
-    while let Some(event) = rx.recv().await {
-        apply_with_retry(&store, &metrics, &event).await;
+async fn run(
+    store: Store,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::UnboundedReceiver<(u64, Vec<CallEvent>)>,
+    committed: watch::Sender<u64>,
+) {
+    while let Some((mut seq, mut events)) = rx.recv().await {
+        while events.len() < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok((next_seq, more)) => {
+                    seq = next_seq;
+                    events.extend(more);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = tokio::time::Instant::now();
+        write_with_retry(&store, &metrics, &events).await;
+        metrics.record_commit(started.elapsed());
+        // Nobody listening only means the hub has stopped; the records are written either way.
+        let _ = committed.send(seq);
     }
     tracing::debug!("call-record writer drained");
 }
 
-async fn apply_with_retry(store: &Store, metrics: &Metrics, event: &CallEvent) {
+async fn write_with_retry(store: &Store, metrics: &Metrics, events: &[CallEvent]) {
     let mut backoff = Duration::from_millis(50);
     for attempt in 1..=MAX_ATTEMPTS {
-        match store.apply(event).await {
+        match store.apply_all(events).await {
             Ok(()) => return,
             Err(e @ StoreError::Database(_)) if attempt < MAX_ATTEMPTS => {
                 metrics.store_write_failed();
-                tracing::warn!(call_id = %event.call_id(), attempt, error = %e, "call-record write failed; retrying");
+                tracing::warn!(events = events.len(), attempt, error = %e, "call-record write failed; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
                 metrics.store_write_failed();
-                tracing::error!(call_id = %event.call_id(), error = %e, ?event, "call-record write abandoned");
-                return;
+                tracing::error!(events = events.len(), error = %e, "call-record write failed; writing the events one by one");
+                break;
             }
+        }
+    }
+    // Salvage what can be written: one event per transaction, so one bad event cannot take its
+    // neighbours with it.
+    for event in events {
+        if let Err(e) = store.apply(event).await {
+            metrics.store_write_failed();
+            tracing::error!(call_id = %event.call_id(), error = %e, ?event, "call-record write abandoned");
         }
     }
 }

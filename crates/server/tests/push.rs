@@ -85,7 +85,7 @@ impl Rig {
         if store.user(&bob).await.unwrap().is_none() {
             store.add_user(&bob, None, 1).await.unwrap();
         }
-        let (device, _) = store.add_device(&bob, None, 1).await.unwrap();
+        let (device, _) = store.add_device(&bob, None, 1, usize::MAX).await.unwrap();
         if let Some(r) = registration {
             store.register_push(device.device_id, &r).await.unwrap();
         }
@@ -148,11 +148,19 @@ fn fcm_token(t: &str) -> Option<PushToken> {
 
 // ---- APNs ----
 
-/// The fakes stamp a request when they receive it, not when the gateway decided to send it; on
-/// a loaded 2-core machine the two can be a few hundred ms apart. A retry "past the deadline"
-/// would come a whole backoff step (>= 250 ms base, growing) after it, so this slack still
-/// catches one.
-const RECEIPT_SLACK_MS: u64 = 200;
+/// Once the gateway has given up, nothing more reaches the service: waits a whole backoff step
+/// (250 ms base) after the outcome and checks the fake saw no new request. When each try was
+/// *decided* is checked exactly, without the fakes' receipt times, by the unit test
+/// `push::retry_tests::no_try_is_decided_at_or_after_the_give_up_time`.
+async fn assert_quiet_after_giving_up(seen: impl Fn() -> usize) {
+    let before = seen();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        seen(),
+        before,
+        "a try reached the service after the gateway gave up"
+    );
+}
 
 #[tokio::test]
 async fn apns_voip_push_is_signed_addressed_and_shaped_as_apple_requires() {
@@ -348,15 +356,10 @@ async fn apns_5xx_backs_off_and_stops_at_the_ring_deadline() {
         tries.len()
     );
     assert!(
-        tries
-            .iter()
-            .all(|s| s.at_ms < req.ring_deadline_ms + RECEIPT_SLACK_MS),
-        "no try after the ring deadline"
-    );
-    assert!(
         now_ms() >= req.ring_deadline_ms - 200,
         "kept trying until close to the deadline"
     );
+    assert_quiet_after_giving_up(|| rig.apns.seen().len()).await;
 }
 
 #[tokio::test]
@@ -490,11 +493,11 @@ async fn fcm_quota_unavailable_and_internal_back_off_honouring_retry_after() {
     rig.fcm.always(fcm_error(503, "UNAVAILABLE", "UNAVAILABLE"));
     let (req, outcome) = gw.invite(500).await;
     assert_eq!(outcome, PushOutcome::Expired);
-    assert!(rig
-        .fcm
-        .seen()
-        .iter()
-        .all(|s| s.at_ms < req.ring_deadline_ms + RECEIPT_SLACK_MS));
+    assert!(
+        now_ms() >= req.ring_deadline_ms - 200,
+        "kept trying until close to the deadline"
+    );
+    assert_quiet_after_giving_up(|| rig.fcm.seen().len()).await;
 }
 
 #[tokio::test]

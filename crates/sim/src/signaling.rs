@@ -631,6 +631,8 @@ impl SimSignaling {
             device_id: device,
             server_time_ms: now_ms,
             ring_timeout_ms: self.config.ring_timeout_ms,
+            ice_servers: Vec::new(),
+            ice_expires_ms: None,
         });
         self.file_down(at, device, conn, Down::Message(welcome));
         self.server_links.insert(device, conn);

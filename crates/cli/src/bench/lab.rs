@@ -49,7 +49,8 @@ impl Lab {
             for i in 0..*devices {
                 let label = format!("bench-{i}");
                 let created =
-                    ringwire_server::admin::add_device(&store, user, Some(&label)).await?;
+                    ringwire_server::admin::add_device(&store, user, Some(&label), usize::MAX)
+                        .await?;
                 list.push(created.token);
             }
             tokens.insert((*user).to_string(), list);

@@ -492,15 +492,21 @@ async fn provision(data: &Path, idle: usize, pairs: usize) -> anyhow::Result<Dev
             }
             let Some(owner) = &user else { continue };
             let label = if i % 2 == 0 { "phone" } else { "laptop" };
-            let (_, token) = store.add_device(owner, Some(label), now).await?;
+            let (_, token) = store
+                .add_device(owner, Some(label), now, usize::MAX)
+                .await?;
             idle_tokens.push(token.as_str().to_owned());
         }
         let mut pair_devices = Vec::with_capacity(pairs);
         for i in 0..pairs {
             let caller_user = add_user(format!("caller-{i}")).await?;
             let callee_user = add_user(format!("callee-{i}")).await?;
-            let (_, caller) = store.add_device(&caller_user, Some("phone"), now).await?;
-            let (_, callee) = store.add_device(&callee_user, Some("phone"), now).await?;
+            let (_, caller) = store
+                .add_device(&caller_user, Some("phone"), now, usize::MAX)
+                .await?;
+            let (_, callee) = store
+                .add_device(&callee_user, Some("phone"), now, usize::MAX)
+                .await?;
             pair_devices.push(PairDevices {
                 caller: caller.as_str().to_owned(),
                 callee: callee.as_str().to_owned(),

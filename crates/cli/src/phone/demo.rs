@@ -127,7 +127,7 @@ async fn provision(store: &Store) -> anyhow::Result<Vec<Device>> {
         ("bob-phone", "bob", "phone", BOB_HZ),
         ("bob-tablet", "bob", "tablet", BOB_HZ),
     ] {
-        let created = admin::add_device(store, user, Some(label)).await?;
+        let created = admin::add_device(store, user, Some(label), usize::MAX).await?;
         devices.push(Device {
             name,
             token: created.token,

@@ -53,7 +53,9 @@ pub fn heard_hz(path: &Path) -> Option<f64> {
     ))
 }
 
-/// The report of one ended call as JSON.
+/// The report of one ended call as JSON. `quality` is `null` when no audio arrived (there is
+/// no MOS to give), and `end_reason` is `{"kind":"media_failed",...}` when the call was
+/// answered but its media never connected.
 pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -> Value {
     let Report::Ended {
         call_id,
@@ -73,6 +75,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         talk_time,
         total,
         preconnected,
+        media_connected,
         quality,
         frames_sent,
         frames_decoded,
@@ -83,8 +86,14 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         selected_pair,
         gathering_failures,
     } = summary.as_ref();
+    // A good call was answered, ended for a protocol reason, had a media path and played
+    // audio from the far end. A call that "lasted" with nothing heard is a failure, never an ok.
+    let ok = talk_time.is_some()
+        && reason.as_protocol().is_some()
+        && *media_connected
+        && *frames_decoded > 0;
     let mut report = json!({
-        "ok": talk_time.is_some() && reason.as_protocol().is_some(),
+        "ok": ok,
         "call_id": call_id.to_string(),
         "direction": match direction { Direction::Outgoing => "outgoing", Direction::Incoming => "incoming" },
         "end_reason": reason,
@@ -96,6 +105,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         "talk_ms": ms(*talk_time),
         "total_ms": ms(Some(*total)),
         "preconnected": preconnected,
+        "media_connected": media_connected,
         "frames": {
             "sent": frames_sent,
             "decoded": frames_decoded,
@@ -155,5 +165,69 @@ pub fn print_text(report: &Value) {
     }
     if let Some(keys) = get("dtmf_received").as_str().filter(|k| !k.is_empty()) {
         println!("  DTMF received:       {keys}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringwire_core::{CallEndReason, MediaFailure};
+    use ringwire_proto::{CallId, EndReason};
+
+    fn ended(reason: CallEndReason, summary: CallSummary) -> Report {
+        Report::Ended {
+            call_id: CallId::from_bytes([1; 16]),
+            direction: Direction::Outgoing,
+            reason,
+            ended_locally: true,
+            callkit: None,
+            summary: Box::new(summary),
+        }
+    }
+
+    #[test]
+    fn a_call_without_media_is_not_ok_and_has_no_mos() {
+        // Issue 16: 4 s of "talk", nothing sent or decoded, then a hangup.
+        let summary = CallSummary {
+            talk_time: Some(Duration::from_millis(4003)),
+            ..CallSummary::default()
+        };
+        let reason = CallEndReason::MediaFailed {
+            cause: MediaFailure::IceFailed,
+            ended_by: Some(EndReason::Hangup),
+        };
+        let report = call_report(&ended(reason, summary), None, "");
+        assert_eq!(report["ok"], false, "{report}");
+        assert_eq!(report["quality"], Value::Null);
+        assert_eq!(report["media_connected"], false);
+        assert_eq!(report["end_reason"]["kind"], "media_failed");
+        assert_eq!(report["end_reason"]["cause"], "ice_failed");
+    }
+
+    #[test]
+    fn a_call_with_media_and_audio_is_ok() {
+        let summary = CallSummary {
+            talk_time: Some(Duration::from_secs(4)),
+            media_connected: true,
+            frames_sent: 200,
+            frames_decoded: 198,
+            ..CallSummary::default()
+        };
+        let report = call_report(
+            &ended(CallEndReason::protocol(EndReason::Hangup), summary.clone()),
+            None,
+            "",
+        );
+        assert_eq!(report["ok"], true, "{report}");
+        let silent = CallSummary {
+            frames_decoded: 0,
+            ..summary
+        };
+        let report = call_report(
+            &ended(CallEndReason::protocol(EndReason::Hangup), silent),
+            None,
+            "",
+        );
+        assert_eq!(report["ok"], false, "nothing heard is not a good call");
     }
 }

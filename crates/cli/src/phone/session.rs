@@ -294,7 +294,7 @@ impl CallWatch {
     }
 }
 
-/// `ringwire call USER`: exit 0 when the call was answered, 3 when it never was.
+/// `ringwire call USER`: exit 0 for a good call, 3 when it was never answered or had no media.
 pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     let (engine, rx) = start_engine(&args.phone, "caller")?;
     wait_connected(&rx)?;

@@ -86,15 +86,20 @@ impl Agent {
     }
 }
 
-/// The call's quality now, from the connection's RTCP figures and the receiver's own.
-pub(super) fn quality_of(call: &Call, audio: &CallAudio) -> CallQuality {
+/// The call's quality now, from the connection's RTCP figures and the receiver's own; `None`
+/// until an audio packet has arrived: with nothing received the E-model's inputs are all
+/// zeros and it would rate silence as a perfect call.
+pub(super) fn quality_of(call: &Call, audio: &CallAudio) -> Option<CallQuality> {
     let receiver = audio.receiver().stats();
+    if receiver.jitter.packets_received == 0 {
+        return None;
+    }
     let stats = call.last_stats.as_ref();
     let jitter_ms = stats
         .and_then(|s| s.jitter)
         .map(|j| j.as_secs_f64() * 1000.0)
         .unwrap_or(receiver.jitter.arrival_jitter_ms);
-    CallQuality::estimate(&QualityInputs {
+    Some(CallQuality::estimate(&QualityInputs {
         rtt_ms: stats.and_then(|s| s.rtt).map(|r| r.as_secs_f64() * 1000.0),
         loss_pct: stats
             .and_then(|s| s.loss_received)
@@ -104,5 +109,5 @@ pub(super) fn quality_of(call: &Call, audio: &CallAudio) -> CallQuality {
         jitter_buffer_ms: f64::from(receiver.jitter.current_delay_ms),
         concealment_ratio: receiver.concealment_ratio,
         frame_ms: f64::from(audio.frame_ms()),
-    })
+    }))
 }

@@ -55,13 +55,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, DeviceId, UserName};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, IceServer, UserName};
 use tracing::{debug, info};
 
 use crate::call::{Call, CallSnapshot, CallState, Peer};
 use crate::gather::{GatherEvent, Gathering, StreamId};
 use crate::peer::{self, PeerEvent};
-use crate::report::{CallEndReason, CallKitEndReason, CallSummary, Direction, Report};
+use crate::report::{
+    CallEndReason, CallKitEndReason, CallSummary, Direction, MediaFailure, Report,
+};
 use crate::CoreError;
 
 /// Ended call ids remembered, so late messages about them are recognised and dropped.
@@ -148,6 +150,8 @@ pub struct Agent {
     /// Our instant and the server's UNIX ms at the last `welcome`, to place server deadlines
     /// on our clock.
     server_clock: Option<(Instant, u64)>,
+    /// The ICE servers of the last `welcome` or `ice_servers`.
+    ice_servers: Vec<IceServer>,
     signaling_up: bool,
     audio_session_active: bool,
     app_state: AppState,
@@ -186,6 +190,7 @@ impl Agent {
             device_id: None,
             user: None,
             server_clock: None,
+            ice_servers: Vec::new(),
             signaling_up: false,
             audio_session_active: false,
             app_state: AppState::Foreground,
@@ -204,6 +209,16 @@ impl Agent {
     /// The signed-in user, once the server has said it.
     pub fn user(&self) -> Option<&UserName> {
         self.user.as_ref()
+    }
+
+    /// The ICE servers (STUN, and TURN with short-lived credentials), shaped like WebRTC's
+    /// `RTCIceServer`, that the server gave this device in its last `welcome` or
+    /// `ice_servers`; empty before the first `welcome` or when the server has none. Each update
+    /// replaces the list whole and it survives a signaling outage. TURN credentials expire
+    /// (the server refreshes them at 80% of their lifetime), so read the list when gathering
+    /// rather than keeping a copy.
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
     }
 
     /// Whether the server's `welcome` arrived and no [`Command::SignalingDown`] since.
@@ -467,6 +482,7 @@ impl Agent {
         let Some(mut call) = self.calls.remove(&call_id) else {
             return;
         };
+        let reason = media_truth(&call, reason);
         info!(%call_id, ?reason, local, "call ended");
         for (_, peer) in std::mem::take(&mut call.peers) {
             self.close_peer(now, &mut call.gathering, peer);
@@ -537,6 +553,26 @@ fn forward_transmit(
     }
 }
 
+/// An answered call whose media never connected ends as [`CallEndReason::MediaFailed`],
+/// whatever protocol reason ended it: a hangup after seconds of nothing is not a call that
+/// happened.
+fn media_truth(call: &Call, reason: CallEndReason) -> CallEndReason {
+    let ended_by = match &reason {
+        CallEndReason::Protocol { reason } => Some(*reason),
+        CallEndReason::Failed { .. } | CallEndReason::MediaFailed { .. } => return reason,
+    };
+    if call.times.accepted.is_none() || call.times.media_up.is_some() {
+        return reason;
+    }
+    let peer = call.remote_device.and_then(|d| call.peers.get(&d));
+    let cause = match peer.map(|p| p.pc.ice_state()) {
+        None => MediaFailure::NoConnection,
+        Some(peer::IceState::Connected) => MediaFailure::DtlsFailed,
+        Some(_) => MediaFailure::IceFailed,
+    };
+    CallEndReason::MediaFailed { cause, ended_by }
+}
+
 fn summarize(call: &Call, now: Instant) -> CallSummary {
     let t = &call.times;
     let mut summary = CallSummary {
@@ -549,6 +585,7 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         talk_time: t.accepted.map(|a| now.saturating_duration_since(a)),
         total: now.saturating_duration_since(t.started),
         preconnected: t.preconnected,
+        media_connected: t.media_up.is_some(),
         quality: None,
         frames_sent: 0,
         frames_decoded: 0,
@@ -570,7 +607,7 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         summary.frames_recovered_red = stats.jitter.recovered_red;
         summary.frames_concealed = stats.jitter.concealed + stats.fec_unavailable;
         summary.frames_inserted = stats.jitter.inserted;
-        summary.quality = Some(audio::quality_of(call, audio));
+        summary.quality = audio::quality_of(call, audio);
     }
     summary
 }

@@ -27,7 +27,12 @@ impl Agent {
                 self.device_id = Some(w.device_id);
                 self.user = Some(w.user);
                 self.server_clock = Some((now, w.server_time_ms));
+                self.ice_servers = w.ice_servers;
                 self.signaling_up = true;
+            }
+            ServerMessage::IceServers(update) => {
+                debug!(servers = update.ice_servers.len(), "fresh ICE servers");
+                self.ice_servers = update.ice_servers;
             }
             ServerMessage::Calling {
                 call_id,
@@ -306,6 +311,7 @@ impl Agent {
         };
         if call.chosen_connected() {
             call.media_deadline = None;
+            call.times.media_up.get_or_insert(now);
             if call.state != CallState::Active {
                 call.set_state(CallState::Active, "answered and media connected");
                 self.report(Report::Connected { call_id });

@@ -51,6 +51,8 @@ impl Fixture {
                 device_id: device(1),
                 server_time_ms: SERVER_T0,
                 ring_timeout_ms: 45_000,
+                ice_servers: Vec::new(),
+                ice_expires_ms: None,
             }),
         );
         let mut f = Fixture {
@@ -271,10 +273,16 @@ fn ending_picks_cancel_decline_or_hangup_by_state() {
             callkit, None,
             "the user's own end is not reported back to CallKit"
         );
-        ends.push((
-            signals.last().unwrap().type_name(),
-            reason.as_protocol().unwrap(),
-        ));
+        // The answered call never had media (no network here): it ends as media_failed,
+        // with the hangup that ended it.
+        let protocol = match reason {
+            CallEndReason::MediaFailed { ended_by, .. } => {
+                assert_eq!(id, call(6), "only the answered call had no media to fail");
+                ended_by.unwrap()
+            }
+            other => other.as_protocol().unwrap(),
+        };
+        ends.push((signals.last().unwrap().type_name(), protocol));
     }
     assert_eq!(
         ends,
@@ -384,4 +392,45 @@ fn hello_errors_end_calls_the_server_no_longer_knows() {
         ),
     );
     assert_eq!(f.agent.call_state(call(6)), Some(CallState::Ringing));
+}
+
+#[test]
+fn the_latest_ice_servers_are_kept() {
+    use ringwire_proto::{IceServer, IceServers};
+    let mut f = Fixture::new();
+    assert!(f.agent.ice_servers().is_empty(), "welcome had none");
+    let turn = |user: &str| {
+        IceServer::new(
+            vec!["turn:198.18.0.1:3478?transport=udp".parse().unwrap()],
+            Some(user.to_owned()),
+            Some("cGFzc3dvcmQ=".to_owned()),
+        )
+        .unwrap()
+    };
+    f.agent.handle_signal(
+        f.at(10),
+        ServerMessage::IceServers(IceServers {
+            ice_servers: vec![turn("1:a")],
+            ice_expires_ms: Some(SERVER_T0 + 3_600_000),
+        }),
+    );
+    assert_eq!(f.agent.ice_servers()[0].username(), Some("1:a"));
+    f.agent
+        .handle_command(f.at(20), Command::SignalingDown)
+        .unwrap();
+    assert_eq!(f.agent.ice_servers().len(), 1, "kept through an outage");
+    f.agent.handle_signal(
+        f.at(30),
+        ServerMessage::Welcome(Welcome {
+            version: 1,
+            user: "me".parse().unwrap(),
+            display_name: None,
+            device_id: device(1),
+            server_time_ms: SERVER_T0 + 30,
+            ring_timeout_ms: 45_000,
+            ice_servers: vec![turn("2:a")],
+            ice_expires_ms: Some(SERVER_T0 + 7_200_000),
+        }),
+    );
+    assert_eq!(f.agent.ice_servers()[0].username(), Some("2:a"));
 }

@@ -36,10 +36,15 @@ impl Agent {
         for call in self.calls.values_mut() {
             if call.next_quality.is_some_and(|t| now >= t) {
                 call.next_quality = Some(now + interval);
-                if let Some(audio) = &call.audio {
+                // No report before the first audio packet: an unknown quality is not a good one.
+                if let Some(quality) = call
+                    .audio
+                    .as_ref()
+                    .and_then(|audio| super::audio::quality_of(call, audio))
+                {
                     reports.push(Report::Quality {
                         call_id: call.id,
-                        quality: super::audio::quality_of(call, audio),
+                        quality,
                     });
                 }
             }

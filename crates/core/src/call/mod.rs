@@ -75,6 +75,8 @@ pub(crate) struct Timeline {
     pub first_audio: Option<Instant>,
     /// The chosen connection was already up when the call was accepted.
     pub preconnected: bool,
+    /// When the answered call's media path was first up (the call went `Active`).
+    pub media_up: Option<Instant>,
 }
 
 /// One WebRTC connection to a remote device and its next deadline.
@@ -149,6 +151,7 @@ impl Call {
                 accepted: None,
                 first_audio: None,
                 preconnected: false,
+                media_up: None,
             },
         }
     }

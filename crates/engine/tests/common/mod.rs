@@ -26,6 +26,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with `adjust` applied to the test configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
@@ -33,6 +38,7 @@ impl TestServer {
             admin_token: Some(ADMIN.to_owned()),
             ..ServerConfig::default()
         };
+        adjust(&mut config);
         let server = Server::start(config.clone()).await.expect("server starts");
         let addr = server.local_addr();
         // Restarts bind the same port, so clients reconnect to the same URL.

@@ -146,6 +146,9 @@ impl BridgeEvent {
                     CallEndReason::Failed { detail, .. } => {
                         ("failed".to_string(), Some(detail.clone()))
                     }
+                    CallEndReason::MediaFailed { cause, .. } => {
+                        ("media_failed".to_string(), Some(cause.as_str().to_owned()))
+                    }
                 };
                 BridgeEvent::Ended {
                     call_id: call_id.to_string(),
@@ -160,5 +163,34 @@ impl BridgeEvent {
                 message: message.clone(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringwire_core::{Direction, MediaFailure};
+    use ringwire_proto::{CallId, EndReason};
+
+    #[test]
+    fn a_call_whose_media_never_connected_ends_as_media_failed() {
+        let report = Report::Ended {
+            call_id: CallId::from_bytes([3; 16]),
+            direction: Direction::Outgoing,
+            reason: CallEndReason::MediaFailed {
+                cause: MediaFailure::IceFailed,
+                ended_by: Some(EndReason::Hangup),
+            },
+            ended_locally: false,
+            callkit: Some(CallKitEndReason::Failed),
+            summary: Box::default(),
+        };
+        match BridgeEvent::from_report(&report) {
+            Some(BridgeEvent::Ended { reason, detail, .. }) => {
+                assert_eq!(reason, "media_failed");
+                assert_eq!(detail.as_deref(), Some("ice_failed"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -95,6 +95,14 @@ pub enum CallEndReason {
         code: Option<String>,
         detail: String,
     },
+    /// The call was answered but its media never connected (nobody heard anything): `cause`
+    /// is `no_connection`, `ice_failed` or `dtls_failed`; `ended_by` the protocol reason that
+    /// ended it meanwhile (`hangup`, or `connection_lost` when the engine gave up waiting).
+    /// Show it as a failed call.
+    MediaFailed {
+        cause: String,
+        ended_by: Option<String>,
+    },
     /// A protocol end reason added after these bindings were built (its wire spelling).
     Other { reason: String },
 }
@@ -138,6 +146,10 @@ pub struct CallSummary {
     pub total_ms: u64,
     /// ICE and DTLS were up before the accept (the pre-connect worked).
     pub preconnected: bool,
+    /// The answered call's media path was up at some point; `false` means nobody heard
+    /// anything (the end reason is then `MediaFailed`).
+    pub media_connected: bool,
+    /// `None` when no audio packet ever arrived: unknown, not perfect.
     pub quality: Option<CallQuality>,
     pub frames_sent: u64,
     pub frames_decoded: u64,
@@ -256,6 +268,12 @@ impl From<&ringwire_core::CallEndReason> for CallEndReason {
                 code: code.map(|c| c.to_string()),
                 detail: detail.clone(),
             },
+            ringwire_core::CallEndReason::MediaFailed { cause, ended_by } => {
+                CallEndReason::MediaFailed {
+                    cause: cause.as_str().to_owned(),
+                    ended_by: ended_by.map(|r| r.to_string()),
+                }
+            }
         }
     }
 }
@@ -296,6 +314,7 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             talk_time_ms: s.talk_time.map(millis),
             total_ms: millis(s.total),
             preconnected: s.preconnected,
+            media_connected: s.media_connected,
             quality: s.quality.as_ref().map(CallQuality::from),
             frames_sent: s.frames_sent,
             frames_decoded: s.frames_decoded,
@@ -319,6 +338,24 @@ mod tests {
                 "{reason} would fall through to CallEndReason::Other"
             );
         }
+    }
+
+    #[test]
+    fn a_media_failure_keeps_its_cause_and_what_ended_it() {
+        let core = ringwire_core::CallEndReason::MediaFailed {
+            cause: ringwire_core::MediaFailure::IceFailed,
+            ended_by: Some(ringwire_proto::EndReason::ConnectionLost),
+        };
+        assert_eq!(
+            CallEndReason::from(&core),
+            CallEndReason::MediaFailed {
+                cause: "ice_failed".into(),
+                ended_by: Some("connection_lost".into()),
+            }
+        );
+        let summary = CallSummary::from(&ringwire_core::CallSummary::default());
+        assert!(!summary.media_connected);
+        assert_eq!(summary.quality, None);
     }
 
     #[test]

@@ -243,11 +243,11 @@ impl PushGateway {
                         "no APNs token for this kind".into(),
                     );
                 };
-                let (o, d) = with_retries(inner.retry, give_up_at_ms, |rejected| async move {
-                    apns.attempt(token, req, unix_ms(), rejected.as_deref())
-                        .await
-                })
-                .await;
+                let (o, d) =
+                    with_retries(inner.retry, give_up_at_ms, |rejected, now_ms| async move {
+                        apns.attempt(token, req, now_ms, rejected.as_deref()).await
+                    })
+                    .await;
                 ("apns", o, d)
             }
             PushPlatform::Fcm => {
@@ -261,11 +261,11 @@ impl PushGateway {
                 let Some(token) = token else {
                     return ("fcm", PushOutcome::NoToken, "no FCM token".into());
                 };
-                let (o, d) = with_retries(inner.retry, give_up_at_ms, |rejected| async move {
-                    fcm.attempt(token, req, unix_ms(), rejected.as_deref())
-                        .await
-                })
-                .await;
+                let (o, d) =
+                    with_retries(inner.retry, give_up_at_ms, |rejected, now_ms| async move {
+                        fcm.attempt(token, req, now_ms, rejected.as_deref()).await
+                    })
+                    .await;
                 ("fcm", o, d)
             }
             PushPlatform::None => {
@@ -298,14 +298,15 @@ fn pick_token(r: &PushRegistration, kind: PushKind) -> Option<&str> {
 
 /// Runs `attempt` until it is final, renewing the credential once if it is refused as expired
 /// and backing off (see `backoff`) while the service asks to, but never past
-/// `give_up_at_ms`.
+/// `give_up_at_ms`. Each try is handed the time at which it was decided, the same reading that
+/// was checked against `give_up_at_ms`, so "no try after the deadline" holds exactly.
 async fn with_retries<F, Fut>(
     policy: RetryPolicy,
     give_up_at_ms: u64,
     mut attempt: F,
 ) -> (PushOutcome, String)
 where
-    F: FnMut(Option<String>) -> Fut,
+    F: FnMut(Option<String>, u64) -> Fut,
     Fut: Future<Output = Attempt>,
 {
     let mut rejected = None;
@@ -320,7 +321,7 @@ where
             );
         }
         let left = Duration::from_millis(give_up_at_ms - now);
-        let result = match tokio::time::timeout(left, attempt(rejected.take())).await {
+        let result = match tokio::time::timeout(left, attempt(rejected.take(), now)).await {
             Ok(result) => result,
             Err(_) => {
                 return (
@@ -369,4 +370,50 @@ fn random_u64() -> u64 {
     // the give-up time.
     let _ = getrandom::fill(&mut bytes);
     u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The rule the APNs/FCM integration tests can only see through the fakes' receipt times
+    /// (which trail the decision on a loaded machine): every try is decided before the give-up
+    /// time, and the gateway then stops. Real clock, no slack: the check and the try share one
+    /// reading.
+    #[tokio::test]
+    async fn no_try_is_decided_at_or_after_the_give_up_time() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(60),
+        };
+        for _ in 0..5 {
+            let give_up_at_ms = unix_ms() + 300;
+            let tries = Arc::new(Mutex::new(Vec::new()));
+            let seen = tries.clone();
+            let (outcome, detail) = with_retries(policy, give_up_at_ms, move |_, now_ms| {
+                seen.lock().expect("not poisoned").push(now_ms);
+                async {
+                    Attempt::Retry {
+                        after: None,
+                        detail: "503".into(),
+                        transport: false,
+                    }
+                }
+            })
+            .await;
+            assert_eq!(outcome, PushOutcome::Expired, "{detail}");
+            let tries = tries.lock().expect("not poisoned").clone();
+            assert!(tries.len() >= 2, "backed off and retried: {tries:?}");
+            assert!(
+                tries.iter().all(|&t| t < give_up_at_ms),
+                "a try decided at or after {give_up_at_ms}: {tries:?}"
+            );
+            assert!(
+                unix_ms() + 1 >= give_up_at_ms.saturating_sub(60),
+                "gave up early"
+            );
+        }
+    }
 }

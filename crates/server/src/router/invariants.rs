@@ -42,6 +42,8 @@ fn run(seed: u64, steps: usize) {
         ended_retention_ms: 5_000,
         invite_burst: 3,
         invite_refill_ms: 500,
+        max_ringing_per_user: 4,
+        max_resync: 128,
     };
     let mut router = Router::new(config.clone());
     let users: Vec<UserName> = ["u0", "u1", "u2", "u3"]

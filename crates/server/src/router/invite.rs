@@ -1,7 +1,7 @@
 //! Starting a call: rate limit, sanity checks, glare, busy, then fan-out to every device of the
 //! callee — `incoming` now to connected ones, replay later to the rest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ringwire_proto::{
     CallId, DeviceId, EndReason, ErrorCode, ErrorMessage, Invite, ServerMessage, UserName,
@@ -25,20 +25,15 @@ impl Router {
             return;
         };
         let call_id = invite.call_id;
-        let (burst, refill) = (self.config.invite_burst, self.config.invite_refill_ms);
-        let bucket = self
-            .invite_buckets
-            .entry(from)
-            .or_insert_with(|| TokenBucket::full(burst, now_ms));
-        if let Err(wait_ms) = bucket.take(burst, refill, now_ms) {
-            let mut err = ErrorMessage::new(
-                ErrorCode::RateLimited,
-                format!("too many invites from this device; retry in {wait_ms} ms"),
-            )
-            .with_call(Some(call_id))
-            .with_ref_type("invite");
-            err.retry_after_ms = Some(wait_ms);
-            return self.error(from, err);
+        let pre_admitted = self
+            .admitted
+            .get_mut(&from)
+            .is_some_and(|ids| ids.remove(&call_id));
+        if self.admitted.get(&from).is_some_and(BTreeSet::is_empty) {
+            self.admitted.remove(&from);
+        }
+        if !pre_admitted && !self.take_invite_token(now_ms, from, call_id) {
+            return;
         }
         if self.calls.contains_key(&call_id) {
             let why = "a call with this id already exists; pick a fresh random 128-bit id";
@@ -52,6 +47,17 @@ impl Router {
             let why = format!("no user named {:?}", invite.to_user.as_str());
             return self.refuse(from, ErrorCode::UserNotFound, call_id, "invite", why);
         };
+        let ringing = self
+            .ringing_by_callee
+            .get(&invite.to_user)
+            .map_or(0, BTreeSet::len);
+        if ringing >= self.config.max_ringing_per_user {
+            let why = format!(
+                "{:?} already has {ringing} calls ringing, the most allowed; try again later",
+                invite.to_user.as_str()
+            );
+            return self.refuse(from, ErrorCode::TooManyCalls, call_id, "invite", why);
+        }
 
         // Glare: the callee is ringing the caller right now. The higher call id survives.
         if let Some(other) = self.crossing_call(&caller.user, &invite.to_user) {
@@ -132,6 +138,45 @@ impl Router {
         self.push_invites(call_id);
         self.timers
             .set(ring_deadline_ms, Timer::RingTimeout(call_id));
+    }
+
+    /// Takes an invite token for `from` ahead of the callee lookup, so a refused invite costs
+    /// the driver no query. On refusal the device is sent `rate_limited` and this returns false;
+    /// on success the following [`Input::Invite`](super::Input::Invite) for `call_id` does not
+    /// take another token. Drain [`Router::poll_output`] afterwards.
+    pub fn admit_invite(&mut self, now_ms: u64, from: DeviceId, call_id: CallId) -> bool {
+        self.handle_timeout(now_ms);
+        if !self.presence.contains_key(&from) || !self.take_invite_token(now_ms, from, call_id) {
+            return false;
+        }
+        let ids = self.admitted.entry(from).or_default();
+        // Bounded: a device whose lookups keep failing cannot grow this without limit.
+        if ids.len() >= 2 * self.config.invite_burst as usize {
+            ids.pop_first();
+        }
+        ids.insert(call_id);
+        true
+    }
+
+    /// Takes one token from `from`'s invite bucket; on refusal sends `rate_limited`.
+    fn take_invite_token(&mut self, now_ms: u64, from: DeviceId, call_id: CallId) -> bool {
+        let (burst, refill) = (self.config.invite_burst, self.config.invite_refill_ms);
+        let bucket = self
+            .invite_buckets
+            .entry(from)
+            .or_insert_with(|| TokenBucket::full(burst, now_ms));
+        if let Err(wait_ms) = bucket.take(burst, refill, now_ms) {
+            let mut err = ErrorMessage::new(
+                ErrorCode::RateLimited,
+                format!("too many invites from this device; retry in {wait_ms} ms"),
+            )
+            .with_call(Some(call_id))
+            .with_ref_type("invite");
+            err.retry_after_ms = Some(wait_ms);
+            self.error(from, err);
+            return false;
+        }
+        true
     }
 
     /// `calling` for the caller: how many callee devices are connected right now.

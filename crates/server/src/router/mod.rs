@@ -59,6 +59,13 @@ pub struct RouterConfig {
     pub invite_burst: u32,
     /// One more invite is allowed every this many milliseconds.
     pub invite_refill_ms: u64,
+    /// Most calls that may ring one user at once; more invites get `too_many_calls`.
+    pub max_ringing_per_user: usize,
+    /// Most messages a (re)connecting device is sent to bring it up to date (4.7 of the
+    /// protocol): kept well below the connection's outbound queue so a resync can never
+    /// overflow it. Calls left out are ended calls the device was not told about; it hears
+    /// about them on a later connect or when it names them in `hello.calls`.
+    pub max_resync: usize,
 }
 
 impl Default for RouterConfig {
@@ -69,6 +76,8 @@ impl Default for RouterConfig {
             ended_retention_ms: 10 * 60_000,
             invite_burst: 5,
             invite_refill_ms: 6_000,
+            max_ringing_per_user: 16,
+            max_resync: 128,
         }
     }
 }
@@ -156,6 +165,8 @@ pub struct Router {
     /// Live calls by user (either side), for busy and glare.
     live_by_user: HashMap<UserName, BTreeSet<CallId>>,
     invite_buckets: HashMap<DeviceId, TokenBucket>,
+    /// Invites whose token was taken by [`Router::admit_invite`] before the callee lookup.
+    admitted: HashMap<DeviceId, BTreeSet<CallId>>,
     timers: TimerTable,
     out: VecDeque<Output>,
 }
@@ -171,6 +182,7 @@ impl Router {
             ringing_by_callee: HashMap::new(),
             live_by_user: HashMap::new(),
             invite_buckets: HashMap::new(),
+            admitted: HashMap::new(),
             timers: TimerTable::default(),
             out: VecDeque::new(),
         }

@@ -72,8 +72,25 @@ impl Router {
             .get(&device)
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
-        for call_id in &mine {
-            self.resync(now_ms, device, *call_id, known.contains(call_id));
+        // Live calls and the calls the device asked about always; ended calls it was not told
+        // about only while the resync budget lasts (the rest on a later connect), so a resync
+        // never overflows the connection's outbound queue.
+        let (live, ended): (Vec<CallId>, Vec<CallId>) = mine
+            .iter()
+            .partition(|id| self.calls.get(id).is_some_and(Call::is_live));
+        let (asked, untold): (Vec<CallId>, Vec<CallId>) =
+            ended.into_iter().partition(|id| known.contains(id));
+        let mut sent = 0usize;
+        for call_id in live.iter().chain(&asked) {
+            sent += usize::from(self.resync(now_ms, device, *call_id, known.contains(call_id)));
+        }
+        sent += known.iter().filter(|id| !mine.contains(id)).count();
+        for call_id in untold {
+            if sent >= self.config.max_resync {
+                tracing::debug!(device_id = %device, "resync budget spent; older ended calls are told on a later connect");
+                break;
+            }
+            sent += usize::from(self.resync(now_ms, device, call_id, false));
         }
         for call_id in known.iter().filter(|id| !mine.contains(id)) {
             let (code, why) = if self.calls.contains_key(call_id) {
@@ -94,13 +111,13 @@ impl Router {
         }
     }
 
-    /// Brings a (re)connected member up to date on one call.
-    fn resync(&mut self, now_ms: u64, device: DeviceId, call_id: CallId, explicit: bool) {
+    /// Brings a (re)connected member up to date on one call; returns whether it sent anything.
+    fn resync(&mut self, now_ms: u64, device: DeviceId, call_id: CallId, explicit: bool) -> bool {
         let Some(call) = self.calls.get_mut(&call_id) else {
-            return;
+            return false;
         };
         let Some(member) = call.members.get_mut(&device) else {
-            return;
+            return false;
         };
         member.lost_since_ms = None;
         let upgrade = member.reach == Reach::Offline && call.phase == Phase::Ringing;
@@ -129,12 +146,15 @@ impl Router {
                 at_ms: now_ms,
             });
         }
-        if let Some(msg) = notice {
-            let is_final = matches!(msg, ServerMessage::Ended { .. });
-            if self.send(device, msg) && is_final {
-                self.mark_told(call_id, device);
-            }
+        let Some(msg) = notice else {
+            return false;
+        };
+        let is_final = matches!(msg, ServerMessage::Ended { .. });
+        let sent = self.send(device, msg);
+        if sent && is_final {
+            self.mark_told(call_id, device);
         }
+        sent
     }
 
     pub(super) fn on_disconnected(&mut self, now_ms: u64, conn: ConnId, device: DeviceId) {
@@ -144,6 +164,7 @@ impl Router {
             _ => return,
         }
         self.presence.remove(&device);
+        self.admitted.remove(&device);
         let mine: Vec<CallId> = self
             .by_device
             .get(&device)

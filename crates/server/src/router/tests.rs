@@ -10,6 +10,7 @@ use ringwire_proto::{
 use super::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
 use crate::record::{CallEvent, CallRecord, CallState, PushKind, PushOutcome, Reach};
 
+mod limits;
 mod restart_push;
 
 const T0: u64 = 1_700_000_000_000;

@@ -39,13 +39,43 @@ macro_rules! call_queries {
     };
 }
 
+/// A position in a user's history: just after the call invited at `invited_at_ms` with id
+/// `call_id` (without an id: before every call invited at that time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub invited_at_ms: u64,
+    pub call_id: Option<CallId>,
+}
+
+impl HistoryCursor {
+    /// The text form used by the HTTP API: `<invited_at_ms>.<call id>`.
+    pub fn encode(&self) -> String {
+        match self.call_id {
+            Some(id) => format!("{}.{id}", self.invited_at_ms),
+            None => self.invited_at_ms.to_string(),
+        }
+    }
+
+    /// Parses [`HistoryCursor::encode`]'s text.
+    pub fn parse(text: &str) -> Option<HistoryCursor> {
+        let (ms, id) = match text.split_once('.') {
+            Some((ms, id)) => (ms, Some(id.parse().ok()?)),
+            None => (text, None),
+        };
+        Some(HistoryCursor {
+            invited_at_ms: ms.parse().ok()?,
+            call_id: id,
+        })
+    }
+}
+
 /// Which calls a read returns.
 enum Filter<'a> {
     One(CallId),
     OfUser {
         user: &'a UserName,
         limit: u32,
-        before_ms: Option<u64>,
+        before: Option<HistoryCursor>,
     },
     Open,
     EndedSince(u64),
@@ -57,8 +87,9 @@ impl Filter<'_> {
         match self {
             Filter::One(_) => call_queries!("WHERE id = $1"),
             Filter::OfUser { .. } => call_queries!(
-                "WHERE (caller_user = $1 OR callee_user = $1) AND invited_at < $2 \
-                 ORDER BY invited_at DESC, id DESC LIMIT $3"
+                "WHERE (caller_user = $1 OR callee_user = $1) \
+                   AND (invited_at < $2 OR (invited_at = $2 AND id < $3)) \
+                 ORDER BY invited_at DESC, id DESC LIMIT $4"
             ),
             Filter::Open => call_queries!("WHERE ended_at IS NULL ORDER BY invited_at, id"),
             Filter::EndedSince(_) => {
@@ -73,10 +104,16 @@ impl Filter<'_> {
             Filter::OfUser {
                 user,
                 limit,
-                before_ms,
+                before,
             } => query
                 .bind(user.as_str().to_owned())
-                .bind(before_ms.map_or(i64::MAX, ms_to_db))
+                .bind(before.map_or(i64::MAX, |c| ms_to_db(c.invited_at_ms)))
+                // "" sorts before every id: only strictly earlier invite times.
+                .bind(
+                    before
+                        .and_then(|c| c.call_id)
+                        .map_or(String::new(), |id| id.to_string()),
+                )
                 .bind(i64::from(*limit)),
             Filter::Open => query,
             Filter::EndedSince(since) => query.bind(ms_to_db(*since)),
@@ -144,38 +181,31 @@ impl Store {
     /// `Accepted` only applies to a call still ringing and never accepted; `Ended`
     /// only applies to a call not yet ended. Events for an unknown call are logged and ignored.
     pub async fn apply(&self, event: &CallEvent) -> Result<(), StoreError> {
+        self.apply_all(std::slice::from_ref(event)).await
+    }
+
+    /// Applies events in order in one transaction (the record writer's group commit): either
+    /// all of them are durable when this returns `Ok`, or none is. Each event has the effect
+    /// [`Store::apply`] describes.
+    pub async fn apply_all(&self, events: &[CallEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        if let CallEvent::Started {
-            call_id,
-            caller_user,
-            caller_device,
-            callee_user,
-            invited_at_ms,
-            ring_deadline_ms,
-        } = event
-        {
-            sqlx::query(
-                "INSERT INTO calls (id, caller_user, caller_device, callee_user, state, \
-                                    invited_at, ring_deadline) \
-                 VALUES ($1, $2, $3, $4, 'ringing', $5, $6) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(call_id.to_string())
-            .bind(caller_user.as_str().to_owned())
-            .bind(caller_device.to_string())
-            .bind(callee_user.as_str().to_owned())
-            .bind(ms_to_db(*invited_at_ms))
-            .bind(ms_to_db(*ring_deadline_ms))
-            .execute(&mut *tx)
-            .await?;
-        } else if call_exists(&mut tx, event.call_id()).await? {
-            apply_to_existing(&mut tx, event).await?;
-        } else {
-            tracing::warn!(
-                call_id = %event.call_id(),
-                ?event,
-                "call record: ignoring an event for a call that was never started"
-            );
-            return Ok(());
+        let mut seen = Seen::default();
+        let mut rest = events;
+        while let Some(event) = rest.first() {
+            // A call's fan-out (thousands of `DeviceReached` in a row) goes in a few multi-row
+            // statements instead of one statement per device.
+            let run = reach_run(rest);
+            if run.len() > 1 {
+                if let CallEvent::DeviceReached { call_id, .. } = event {
+                    if known_call(&mut tx, &mut seen, *call_id, event).await? {
+                        reach_many(&mut tx, &mut seen, *call_id, &run).await?;
+                    }
+                }
+                rest = &rest[run.len()..];
+                continue;
+            }
+            apply_one(&mut tx, &mut seen, event).await?;
+            rest = &rest[1..];
         }
         tx.commit().await?;
         Ok(())
@@ -195,10 +225,26 @@ impl Store {
         limit: u32,
         before_ms: Option<u64>,
     ) -> Result<Vec<CallRecord>, StoreError> {
+        let before = before_ms.map(|invited_at_ms| HistoryCursor {
+            invited_at_ms,
+            call_id: None,
+        });
+        self.calls_of_user_page(user, limit, before).await
+    }
+
+    /// Like [`Store::calls_of_user`], from an exact position: calls ordered before `before`
+    /// (by invite time, then call id, both descending), so calls invited in the same
+    /// millisecond are never skipped between pages.
+    pub async fn calls_of_user_page(
+        &self,
+        user: &UserName,
+        limit: u32,
+        before: Option<HistoryCursor>,
+    ) -> Result<Vec<CallRecord>, StoreError> {
         self.load_calls(Filter::OfUser {
             user,
             limit,
-            before_ms,
+            before,
         })
         .await
     }
@@ -245,6 +291,160 @@ impl Store {
     }
 }
 
+/// What one transaction already knows, so a call with thousands of devices costs one query per
+/// device, not a scan per device.
+#[derive(Default)]
+struct Seen {
+    /// Calls known to exist.
+    calls: std::collections::HashSet<CallId>,
+    /// The next free device sequence number of each call touched.
+    next_seq: HashMap<CallId, i64>,
+}
+
+async fn apply_one(
+    tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
+    event: &CallEvent,
+) -> Result<(), StoreError> {
+    if let CallEvent::Started {
+        call_id,
+        caller_user,
+        caller_device,
+        callee_user,
+        invited_at_ms,
+        ring_deadline_ms,
+    } = event
+    {
+        sqlx::query(
+            "INSERT INTO calls (id, caller_user, caller_device, callee_user, state, \
+                                invited_at, ring_deadline) \
+             VALUES ($1, $2, $3, $4, 'ringing', $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(call_id.to_string())
+        .bind(caller_user.as_str().to_owned())
+        .bind(caller_device.to_string())
+        .bind(callee_user.as_str().to_owned())
+        .bind(ms_to_db(*invited_at_ms))
+        .bind(ms_to_db(*ring_deadline_ms))
+        .execute(&mut **tx)
+        .await?;
+        seen.calls.insert(*call_id);
+        return Ok(());
+    }
+    if known_call(tx, seen, event.call_id(), event).await? {
+        apply_to_existing(tx, seen, event).await?;
+    }
+    Ok(())
+}
+
+/// Whether the call exists (a warning is logged for an event about one that was never started).
+async fn known_call(
+    tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
+    call_id: CallId,
+    event: &CallEvent,
+) -> Result<bool, StoreError> {
+    if seen.calls.contains(&call_id) {
+        return Ok(true);
+    }
+    if !call_exists(tx, call_id).await? {
+        tracing::warn!(
+            %call_id,
+            ?event,
+            "call record: ignoring an event for a call that was never started"
+        );
+        return Ok(false);
+    }
+    seen.calls.insert(call_id);
+    Ok(true)
+}
+
+/// Most rows in one multi-row insert (5 parameters each, well under every database's limit).
+const MAX_ROWS: usize = 100;
+
+/// The `DeviceReached` events at the start of `events` that can go in one statement: the same
+/// call, no device twice (PostgreSQL cannot update one row twice in a statement), at most
+/// [`MAX_ROWS`].
+fn reach_run(events: &[CallEvent]) -> Vec<(DeviceId, Reach, u64)> {
+    let mut run = Vec::new();
+    let mut call = None;
+    for event in events.iter().take(MAX_ROWS) {
+        let CallEvent::DeviceReached {
+            call_id,
+            device_id,
+            via,
+            at_ms,
+        } = event
+        else {
+            break;
+        };
+        if call.is_some_and(|c| c != *call_id) || run.iter().any(|(d, _, _)| d == device_id) {
+            break;
+        }
+        call = Some(*call_id);
+        run.push((*device_id, *via, *at_ms));
+    }
+    run
+}
+
+/// Records devices reached for one (existing) call. A device reached for the first time gets
+/// the next sequence number of its call (a repeat uses one up too; gaps are harmless, only the
+/// order matters); a repeat keeps its first time and only upgrades `offline` to how it was
+/// reached, or `replay` to `push` (the push service confirmed after the device connected).
+async fn reach_many(
+    tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
+    call_id: CallId,
+    devices: &[(DeviceId, Reach, u64)],
+) -> Result<(), StoreError> {
+    let seq = match seen.next_seq.get(&call_id) {
+        Some(seq) => *seq,
+        None => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM call_devices WHERE call_id = $1",
+            )
+            .bind(call_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+    let count = i64::try_from(devices.len()).unwrap_or(i64::MAX);
+    seen.next_seq.insert(call_id, seq.saturating_add(count));
+    // Only placeholders are generated; every value is bound.
+    let rows: Vec<String> = (0..devices.len())
+        .map(|i| {
+            let p = i * 5;
+            format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) VALUES {} \
+         ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
+         WHERE (call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline') \
+            OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, (device, via, at_ms)) in devices.iter().enumerate() {
+        let offset = i64::try_from(i).unwrap_or(i64::MAX);
+        query = query
+            .bind(call_id.to_string())
+            .bind(device.to_string())
+            .bind(seq.saturating_add(offset))
+            .bind(via.as_str())
+            .bind(ms_to_db(*at_ms));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 async fn call_exists(tx: &mut Transaction<'static, Any>, id: CallId) -> Result<bool, StoreError> {
     Ok(sqlx::query("SELECT id FROM calls WHERE id = $1")
         .bind(id.to_string())
@@ -256,6 +456,7 @@ async fn call_exists(tx: &mut Transaction<'static, Any>, id: CallId) -> Result<b
 /// Applies every event but `Started` to a call known to exist.
 async fn apply_to_existing(
     tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
     event: &CallEvent,
 ) -> Result<(), StoreError> {
     match event {
@@ -266,22 +467,7 @@ async fn apply_to_existing(
             via,
             at_ms,
         } => {
-            // A device reached for the first time gets the next sequence number of its call;
-            // a repeat keeps its first time and only upgrades `offline` to how it was reached,
-            // or `replay` to `push` (the push service confirmed after the device connected).
-            sqlx::query(
-                "INSERT INTO call_devices (call_id, device_id, seq, reached_via, reached_at) \
-                 VALUES ($1, $2, (SELECT COUNT(*) FROM call_devices WHERE call_id = $1), $3, $4) \
-                 ON CONFLICT (call_id, device_id) DO UPDATE SET reached_via = excluded.reached_via \
-                 WHERE (call_devices.reached_via = 'offline' AND excluded.reached_via <> 'offline') \
-                    OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
-            )
-            .bind(call_id.to_string())
-            .bind(device_id.to_string())
-            .bind(via.as_str())
-            .bind(ms_to_db(*at_ms))
-            .execute(&mut **tx)
-            .await?;
+            reach_many(tx, seen, *call_id, &[(*device_id, *via, *at_ms)]).await?;
         }
         CallEvent::DeviceRang {
             call_id,

@@ -21,6 +21,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use calls::HistoryCursor;
 pub use users::{hash_token, DeviceRecord, DeviceToken, PushRegistration, UserRecord};
 
 /// The schema, embedded at compile time from `crates/server/migrations`.
@@ -39,6 +40,12 @@ pub enum StoreError {
     /// No user has this name.
     #[error("user \"{0}\" does not exist; add the user first or check the spelling")]
     UserNotFound(UserName),
+    /// The user already has the most active devices allowed.
+    #[error(
+        "user \"{user}\" already has {max} active devices, the most allowed \
+         (max_devices_per_user); revoke one first"
+    )]
+    TooManyDevices { user: UserName, max: usize },
     /// The database URL is not one the store can open (the text never contains a password).
     #[error("cannot open database {0}; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE")]
     InvalidUrl(String),
@@ -114,10 +121,12 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Creates `dir` if missing and opens `dir/ringwire.db` (SQLite).
+    /// Creates `dir` if missing (mode 0700) and opens `dir/ringwire.db` (SQLite, mode 0600:
+    /// call history and push tokens are nobody else's business; SQLite gives its `-wal` and
+    /// `-shm` files the database file's mode).
     pub async fn open_data_dir(dir: &Path) -> Result<Store, StoreError> {
-        tokio::fs::create_dir_all(dir).await?;
         let file = dir.join(SQLITE_FILE_NAME);
+        private_files(dir, &file)?;
         let Some(path) = file.to_str() else {
             return Err(StoreError::InvalidUrl(format!(
                 "{} (the path is not valid UTF-8)",
@@ -161,6 +170,34 @@ impl Store {
     fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Creates the data directory (0700) and the database file (0600) if missing, and takes group
+/// and world access away from an existing database file.
+fn private_files(dir: &Path, file: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(file)?;
+        let mode = std::fs::metadata(file)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(())
 }
 
 /// Adds `mode=rwc` (create if missing) unless the URL already chooses a mode.

@@ -183,12 +183,14 @@ impl Store {
     }
 
     /// New device for an existing user ([`StoreError::UserNotFound`] otherwise) with a fresh
-    /// random [`DeviceId`] and token.
+    /// random [`DeviceId`] and token. Refused with [`StoreError::TooManyDevices`] when the user
+    /// already has `max_devices` active devices (checked in the same transaction).
     pub async fn add_device(
         &self,
         user: &UserName,
         label: Option<&str>,
         now_ms: u64,
+        max_devices: usize,
     ) -> Result<(DeviceRecord, DeviceToken), StoreError> {
         let token = DeviceToken::generate()?;
         let device_id = DeviceId::random();
@@ -200,6 +202,18 @@ impl Store {
             .is_some();
         if !exists {
             return Err(StoreError::UserNotFound(user.clone()));
+        }
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM devices WHERE user_name = $1 AND revoked_at IS NULL",
+        )
+        .bind(user.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(active).unwrap_or(usize::MAX) >= max_devices {
+            return Err(StoreError::TooManyDevices {
+                user: user.clone(),
+                max: max_devices,
+            });
         }
         sqlx::query(
             "INSERT INTO devices (id, user_name, label, token_hash, created_at) \
@@ -279,6 +293,42 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether the device exists and is not revoked (re-checked at `hello` and at each invite,
+    /// so a revocation made by another process takes effect).
+    pub async fn device_active(&self, device: DeviceId) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT id FROM devices WHERE id = $1 AND revoked_at IS NULL")
+                .bind(device.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// The latest revocation time in the store (0 when nothing was ever revoked).
+    pub async fn latest_revocation_ms(&self) -> Result<u64, StoreError> {
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(revoked_at) FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(latest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+    }
+
+    /// Devices revoked at or after `since_ms`, with their revocation times.
+    pub async fn revoked_since(&self, since_ms: u64) -> Result<Vec<(DeviceId, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, revoked_at FROM devices WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
+        )
+        .bind(ms_to_db(since_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row, "devices");
+                Ok((c.valid("id", "device id")?, c.ms("revoked_at")?))
+            })
+            .collect()
+    }
+
     /// Records that the device was seen at `now_ms` (never moves last-seen backwards).
     /// An unknown device is ignored.
     pub async fn touch_device(&self, device: DeviceId, now_ms: u64) -> Result<(), StoreError> {
@@ -290,6 +340,23 @@ impl Store {
         .bind(ms_to_db(now_ms))
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// [`Store::touch_device`] for many devices in one transaction.
+    pub async fn touch_devices(&self, seen: &[(DeviceId, u64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (device, at_ms) in seen {
+            sqlx::query(
+                "UPDATE devices SET last_seen = $2 \
+                 WHERE id = $1 AND (last_seen IS NULL OR last_seen < $2)",
+            )
+            .bind(device.to_string())
+            .bind(ms_to_db(*at_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

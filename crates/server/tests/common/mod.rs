@@ -3,6 +3,8 @@
 //! WebSockets.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod process;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -159,7 +161,12 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens a WebSocket with the token in the Authorization header (or none).
 pub async fn open(server: &TestServer, token: Option<&str>) -> Ws {
-    let mut req = format!("ws://{}/v1/ws", server.addr)
+    open_at(server.addr, token).await
+}
+
+/// [`open`] for a server at `addr` (one in another process).
+pub async fn open_at(addr: std::net::SocketAddr, token: Option<&str>) -> Ws {
+    let mut req = format!("ws://{addr}/v1/ws")
         .into_client_request()
         .expect("request");
     if let Some(t) = token {
@@ -190,7 +197,12 @@ impl Client {
         token: &str,
         calls: Vec<CallId>,
     ) -> Client {
-        let mut ws = open(server, Some(token)).await;
+        Client::connect_at(server.addr, token, calls).await
+    }
+
+    /// Connects to a server at `addr` (one in another process) and says hello.
+    pub async fn connect_at(addr: std::net::SocketAddr, token: &str, calls: Vec<CallId>) -> Client {
+        let mut ws = open_at(addr, Some(token)).await;
         let hello = ClientMessage::Hello {
             versions: vec![1],
             client: None,

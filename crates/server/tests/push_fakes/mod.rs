@@ -178,7 +178,6 @@ pub struct Seen {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
-    pub at_ms: u64,
     /// Which TLS connection it came on (1, 2, ...).
     pub conn: u64,
     /// The status the server answered.
@@ -328,7 +327,6 @@ async fn serve(tls: Arc<rustls::ServerConfig>, make: impl FnOnce(Server) -> Hand
                             headers: parts.headers,
                             body,
                             at: Instant::now(),
-                            at_ms: now_ms(),
                             conn,
                             status: 0,
                         };

@@ -129,6 +129,13 @@ impl Coturn {
         self.tls.as_ref().map(|(_, cert)| cert.to_vec())
     }
 
+    /// coturn's `static-auth-secret`, for a signaling server that mints the credentials itself
+    /// (used by the engine's gathering test, which shares this launcher).
+    #[allow(dead_code)]
+    pub fn secret(&self) -> &'static str {
+        SECRET
+    }
+
     /// TURN REST credentials valid for `valid_for_s` seconds (negative: already expired).
     pub fn credentials(&self, id: &str, valid_for_s: i64) -> Credentials {
         let now = SystemTime::now()

@@ -135,6 +135,8 @@ conformance!(
     open_and_recently_ended,
     corrupt_values_are_reported,
     concurrent_writers,
+    many_devices_are_written_in_one_group,
+    device_cap_and_revocations,
 );
 
 #[tokio::test]
@@ -160,6 +162,37 @@ async fn sqlite_open_data_dir_sets_up_the_file() {
         .expect("busy timeout");
     assert_eq!(busy, 5000);
     store.close().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&data), 0o700, "the data directory is private");
+        assert_eq!(
+            mode(&data.join(SQLITE_FILE_NAME)),
+            0o600,
+            "the database is private"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_world_readable_database_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join(SQLITE_FILE_NAME);
+    std::fs::write(&file, b"").expect("file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let store = Store::open_data_dir(dir.path()).await.expect("open");
+    store.close().await;
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[tokio::test]

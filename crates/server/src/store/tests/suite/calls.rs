@@ -275,3 +275,53 @@ async fn by_id_again(store: &Store, c: CallId, d: DeviceId) -> Reach {
         .map(|r| r.reached_via)
         .expect("device in record")
 }
+
+/// A call that reached 3,000 devices, written as one group the way the record writer does it,
+/// is stored whole, in order, and quickly (one transaction, no per-device scan).
+pub(in crate::store::tests) async fn many_devices_are_written_in_one_group(store: &Store) {
+    let c = cid(77);
+    let mut events = vec![started(c, "alice", "bob", T0)];
+    let devices: Vec<DeviceId> = (0..3000u32)
+        .map(|n| {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            bytes[15] = 0xd7;
+            DeviceId::from_bytes(bytes)
+        })
+        .collect();
+    for d in &devices {
+        events.push(CallEvent::DeviceReached {
+            call_id: c,
+            device_id: *d,
+            via: Reach::Offline,
+            at_ms: T0,
+        });
+    }
+    events.push(ended(c, EndReason::NoAnswer, None, T0 + 45_000));
+    let started_at = std::time::Instant::now();
+    store.apply_all(&events).await.expect("apply group");
+    let took = started_at.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    let record = call(store, c).await;
+    assert_eq!(record.devices.len(), 3000);
+    let order: Vec<DeviceId> = record.devices.iter().map(|d| d.device_id).collect();
+    assert_eq!(
+        order, devices,
+        "devices keep the order they were reached in"
+    );
+    // A second group touching the same call continues the order.
+    let late = did(200);
+    store
+        .apply_all(&[CallEvent::DeviceReached {
+            call_id: c,
+            device_id: late,
+            via: Reach::Replay,
+            at_ms: T0 + 1,
+        }])
+        .await
+        .expect("apply");
+    assert_eq!(
+        call(store, c).await.devices.last().map(|d| d.device_id),
+        Some(late)
+    );
+}

@@ -194,7 +194,7 @@ pub(in crate::store::tests) async fn concurrent_writers(store: &Store) {
     });
     let devices = (0..10).map(|n| async move {
         store
-            .add_device(&user("alice"), None, T0 + n)
+            .add_device(&user("alice"), None, T0 + n, usize::MAX)
             .await
             .expect("add device");
     });

@@ -96,11 +96,11 @@ pub(super) async fn reopen_keeps_everything(store: &Store, url: &str) {
         .await
         .expect("alice");
     let (dev, tok) = store
-        .add_device(&user("alice"), Some("phone"), T0 + 1)
+        .add_device(&user("alice"), Some("phone"), T0 + 1, usize::MAX)
         .await
         .expect("device");
     let (gone, gone_tok) = store
-        .add_device(&user("alice"), None, T0 + 2)
+        .add_device(&user("alice"), None, T0 + 2, usize::MAX)
         .await
         .expect("device");
     assert!(store.revoke_device(gone.device_id).await.expect("revoke"));

@@ -56,7 +56,7 @@ pub(in crate::store::tests) async fn duplicate_user_is_rejected(store: &Store) {
 
 pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
     let err = store
-        .add_device(&user("nobody"), None, T0)
+        .add_device(&user("nobody"), None, T0, usize::MAX)
         .await
         .expect_err("unknown user");
     assert!(
@@ -73,7 +73,7 @@ pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
         .await
         .expect("alice");
     let (dev, tok) = store
-        .add_device(&user("alice"), Some("phone"), T0 + 10)
+        .add_device(&user("alice"), Some("phone"), T0 + 10, usize::MAX)
         .await
         .expect("add device");
     let text = tok.as_str();
@@ -103,7 +103,7 @@ pub(in crate::store::tests) async fn devices_and_tokens(store: &Store) {
         }
     );
     let (dev2, tok2) = store
-        .add_device(&user("alice"), None, T0 + 20)
+        .add_device(&user("alice"), None, T0 + 20, usize::MAX)
         .await
         .expect("second device");
     assert_ne!(dev.device_id, dev2.device_id);
@@ -230,7 +230,7 @@ pub(in crate::store::tests) async fn only_token_hash_is_stored(store: &Store) {
     );
     store.add_user(&user("bob"), None, T0).await.expect("bob");
     let (dev, tok) = store
-        .add_device(&user("bob"), Some("laptop"), T0)
+        .add_device(&user("bob"), Some("laptop"), T0, usize::MAX)
         .await
         .expect("device");
     let rows: Vec<(String, String, Option<String>, String)> =
@@ -261,7 +261,7 @@ pub(in crate::store::tests) async fn push_registrations(store: &Store) {
         .await
         .expect("add bob");
     let (phone, _) = store
-        .add_device(&user("bob"), None, T0)
+        .add_device(&user("bob"), None, T0, usize::MAX)
         .await
         .expect("device");
     let id = phone.device_id;
@@ -318,4 +318,37 @@ pub(in crate::store::tests) async fn push_registrations(store: &Store) {
     let off = PushToken::new(PushPlatform::None, None, None).expect("valid");
     store.register_push(id, &off).await.expect("clear");
     assert_eq!(store.push_registration(id).await.expect("read"), None);
+}
+
+/// The per-user device cap holds, counts only active devices, and revocations can be found.
+pub(in crate::store::tests) async fn device_cap_and_revocations(store: &Store) {
+    store.add_user(&user("dana"), None, T0).await.expect("user");
+    let (first, _) = store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("first device");
+    store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("second device");
+    let err = store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(err, StoreError::TooManyDevices { max: 2, .. }),
+        "{err:?}"
+    );
+    assert!(store.device_active(first.device_id).await.expect("query"));
+    assert!(store.revoke_device(first.device_id).await.expect("revoke"));
+    assert!(!store.device_active(first.device_id).await.expect("query"));
+    let revoked = store.revoked_since(0).await.expect("query");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].0, first.device_id);
+    assert!(store.latest_revocation_ms().await.expect("query") >= revoked[0].1);
+    // A revoked device frees its place.
+    store
+        .add_device(&user("dana"), None, T0, 2)
+        .await
+        .expect("room again");
 }

@@ -1,0 +1,135 @@
+//! A real server process for the tests that must kill it or measure it from outside: either
+//! `ringwire serve` (when `RINGWIRE_SERVE_BIN` names that binary) or the test binary itself
+//! re-run as the server (its ignored `child_server` test calls [`child_main`], which starts the
+//! server exactly as `ringwire serve` does, configured by the same `RINGWIRE_*` variables).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ringwire_server::{Server, ServerConfig};
+use serde_json::Value;
+
+use super::ADMIN;
+
+/// Where the server keeps its state.
+#[derive(Clone)]
+pub enum StoreAt {
+    Dir(std::path::PathBuf),
+    Url(String),
+}
+
+/// The body of a test binary's `child_server` test: serves until killed, or until SIGTERM
+/// (then shuts down gracefully and exits 0).
+pub fn child_main() {
+    if std::env::var("RINGWIRE_TEST_CHILD").is_err() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut config = ServerConfig::default();
+        config
+            .apply_env(|k| std::env::var(k).ok())
+            .expect("configuration");
+        let server = Server::start(config).await.expect("server starts");
+        // SIGTERM shuts down gracefully, as `ringwire serve` does.
+        let stop = server.shutdown_handle();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::spawn(async move {
+            term.recv().await;
+            stop.trigger();
+        });
+        server.wait().await.expect("server runs");
+    });
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts a server process on `port` with the admin token [`ADMIN`] and `env` on top.
+pub fn spawn_server(at: &StoreAt, port: u16, env: &[(&str, &str)]) -> Child {
+    let mut cmd = match std::env::var("RINGWIRE_SERVE_BIN") {
+        Ok(bin) => {
+            let mut cmd = Command::new(bin);
+            cmd.arg("serve");
+            cmd
+        }
+        Err(_) => {
+            let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+            cmd.args([
+                "child_server",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("RINGWIRE_TEST_CHILD", "1");
+            cmd
+        }
+    };
+    cmd.env("RINGWIRE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RINGWIRE_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match at {
+        StoreAt::Dir(dir) => cmd
+            .env("RINGWIRE_DATA", dir)
+            .env_remove("RINGWIRE_DATABASE_URL"),
+        StoreAt::Url(url) => cmd.env("RINGWIRE_DATABASE_URL", url),
+    };
+    cmd.spawn().expect("server process starts")
+}
+
+/// Waits until the server on `port` answers `/healthz`.
+pub async fn wait_ready(http: &reqwest::Client, port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `POST`s to the admin API; expects `201`.
+pub async fn admin(http: &reqwest::Client, port: u16, path: &str, body: Value) -> Value {
+    let resp = http
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin request");
+    assert_eq!(resp.status(), 201);
+    resp.json().await.expect("json")
+}
+
+/// Resident memory of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,342 @@
+//! Hostile load (issue 23), all at once, on loopback, bounded in time:
+//!
+//! - 5,000 half-open HTTP connections (a request head that never ends);
+//! - 500 WebSockets that never read (the devices of the user being flooded);
+//! - one user rung 1,000 times from 100 devices (10 invites each, all at once);
+//! - ordinary calls between two other users, back to back.
+//!
+//! During and after it the ordinary calls connect, `/healthz` keeps answering quickly, the
+//! half-open connections are closed by the header timeout, memory comes back down once the
+//! load ends, and the store holds exactly the calls that rang — nothing for refused invites.
+//! The server runs as its own process (see `common/process.rs`), so its memory, its open files
+//! and its answers are measured from outside, as an operator would. The figures are printed
+//! (`--nocapture`).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::process;
+use common::*;
+use ringwire_proto::{CallId, ClientMessage, ErrorCode, ServerMessage};
+use ringwire_server::store::Store;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const HALF_OPEN: usize = 5_000;
+const NON_READERS: usize = 500;
+const RING_DEVICES: usize = 100;
+const INVITES_EACH: usize = 10;
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Polls `/healthz` every 100 ms on a fresh connection, from its own thread (as a load
+/// balancer would, untouched by this process's load), until `stop`; returns each answer's
+/// latency (a failure counts as 10 s).
+fn watch_health(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> Vec<Duration> {
+    use std::io::{Read, Write};
+    let mut took = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let started = std::time::Instant::now();
+        let answer = (|| {
+            let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            tcp.read_to_string(&mut reply)?;
+            Ok::<bool, std::io::Error>(reply.starts_with("HTTP/1.1 200"))
+        })();
+        took.push(if answer.unwrap_or(false) {
+            started.elapsed()
+        } else {
+            Duration::from_secs(10)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    took
+}
+
+/// Ordinary calls from alice to bob until `stop`; returns each call's set-up time (invite to
+/// `accepted` at the caller).
+async fn ordinary_calls(
+    mut alice: Client,
+    mut bob: Client,
+    stop: Arc<AtomicBool>,
+) -> Vec<Duration> {
+    let mut setups = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let call = CallId::random();
+        let started = tokio::time::Instant::now();
+        alice.send(&invite(call, "bob")).await;
+        match alice.recv().await {
+            ServerMessage::Calling { .. } => {}
+            ServerMessage::Error(e) if e.code == ErrorCode::RateLimited => {
+                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.unwrap_or(500))).await;
+                continue;
+            }
+            other => panic!("ordinary call: {other:?}"),
+        }
+        assert!(matches!(bob.recv().await, ServerMessage::Incoming(_)));
+        bob.send(&ClientMessage::Accept { call_id: call }).await;
+        assert!(matches!(alice.recv().await, ServerMessage::Accepted { .. }));
+        setups.push(started.elapsed());
+        assert!(matches!(bob.recv().await, ServerMessage::Accepted { .. }));
+        alice.send(&ClientMessage::Hangup { call_id: call }).await;
+        alice.expect_ended(call).await;
+        bob.expect_ended(call).await;
+    }
+    setups
+}
+
+/// The server process, when this binary is started as one.
+#[test]
+#[ignore = "the hostile-load test's server process; started by the test itself"]
+fn child_server() {
+    process::child_main();
+}
+
+async fn metrics(http: &reqwest::Client, addr: std::net::SocketAddr) -> String {
+    http.get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_holds_under_hostile_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = process::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let max_devices = (NON_READERS + RING_DEVICES).to_string();
+    let mut child = process::spawn_server(
+        &process::StoreAt::Dir(data.clone()),
+        port,
+        &[
+            ("RINGWIRE_MAX_DEVICES_PER_USER", max_devices.as_str()),
+            ("RINGWIRE_INVITE_REFILL_SECS", "1"),
+            ("RINGWIRE_HTTP_HEADER_TIMEOUT_SECS", "5"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    process::wait_ready(&http, port).await;
+    for u in ["alice", "bob", "mallory", "victim"] {
+        process::admin(&http, port, "/v1/admin/users", json!({ "name": u })).await;
+    }
+    let device = |user: &'static str| {
+        let http = http.clone();
+        async move {
+            let path = format!("/v1/admin/users/{user}/devices");
+            process::admin(&http, port, &path, json!({})).await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let alice = device("alice").await;
+    let bob = device("bob").await;
+    let mut victim_tokens = Vec::new();
+    for _ in 0..NON_READERS {
+        victim_tokens.push(device("victim").await);
+    }
+    let mut mallory_tokens = Vec::new();
+    for _ in 0..RING_DEVICES {
+        mallory_tokens.push(device("mallory").await);
+    }
+    let alice = Client::connect_at(addr, &alice, vec![]).await;
+    let bob = Client::connect_at(addr, &bob, vec![]).await;
+    let rss_start = process::rss_kib(child.id());
+    let load_started = tokio::time::Instant::now();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let health = {
+        let stop = stop.clone();
+        std::thread::spawn(move || watch_health(addr, stop))
+    };
+    let calls = tokio::spawn(ordinary_calls(alice, bob, stop.clone()));
+
+    // 500 devices of the victim that never read after their welcome.
+    let mut non_readers = Vec::new();
+    for token in &victim_tokens {
+        non_readers.push(Client::connect_at(addr, token, vec![]).await);
+    }
+    // 5,000 half-open HTTP connections.
+    let mut half_open = Vec::new();
+    for _ in 0..HALF_OPEN {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        half_open.push(tcp);
+    }
+    let peak = metrics(&http, addr).await;
+    let rss_peak = process::rss_kib(child.id());
+    // 1,000 invites to the victim from 100 devices, 10 each, all at once.
+    let mut callers = Vec::new();
+    for token in &mallory_tokens {
+        callers.push(Client::connect_at(addr, token, vec![]).await);
+    }
+    for caller in &mut callers {
+        for _ in 0..INVITES_EACH {
+            caller.send(&invite(CallId::random(), "victim")).await;
+        }
+    }
+    let (mut rang, mut capped, mut limited) = (0usize, 0usize, 0usize);
+    let mut rang_ids = Vec::new();
+    for caller in &mut callers {
+        for _ in 0..INVITES_EACH {
+            match caller.recv().await {
+                ServerMessage::Calling { call_id, .. } => {
+                    rang += 1;
+                    rang_ids.push(call_id);
+                }
+                ServerMessage::Error(e) if e.code == ErrorCode::TooManyCalls => capped += 1,
+                ServerMessage::Error(e) if e.code == ErrorCode::RateLimited => limited += 1,
+                other => panic!("flood invite: {other:?}"),
+            }
+        }
+    }
+    // Hold the load until the header timeout has closed the half-open connections.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let open_after_timeout = metric(&metrics(&http, addr).await, "ringwire_tcp_connections ");
+    stop.store(true, Ordering::Relaxed);
+    let load_took = load_started.elapsed();
+    let setups = calls.await.unwrap();
+    let mut health = health.join().unwrap();
+
+    // The load ends.
+    for caller in &mut callers {
+        caller.ws.close(None).await.ok();
+    }
+    drop(callers);
+    drop(non_readers);
+    drop(half_open);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_end = process::rss_kib(child.id());
+    // More bursts of half-open connections: the memory freed after one is reused by the next
+    // (the allocator keeps freed pages, so RSS does not fall back to where it started; what
+    // must not happen is growth without bound — it levels off).
+    let mut rss_bursts = Vec::new();
+    for _ in 0..3 {
+        let mut half_open = Vec::new();
+        for _ in 0..HALF_OPEN {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            half_open.push(tcp);
+        }
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        drop(half_open);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss_bursts.push(process::rss_kib(child.id()));
+    }
+    let commits = metrics(&http, addr).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let store = Store::open_data_dir(&data).await.unwrap();
+    let victim_calls = store
+        .calls_of_user(&"victim".parse().unwrap(), 200, None)
+        .await
+        .unwrap();
+    let ordinary = store
+        .calls_of_user(&"bob".parse().unwrap(), 200, None)
+        .await
+        .unwrap();
+    store.close().await;
+
+    health.sort();
+    let mut sorted_setups = setups.clone();
+    sorted_setups.sort();
+    eprintln!(
+        "hostile load: {HALF_OPEN} half-open HTTP, {NON_READERS} non-reading WebSockets, \
+         {} invites from {RING_DEVICES} devices ({rang} rang, {capped} too_many_calls, {limited} \
+         rate_limited), {} ordinary calls in {load_took:?}",
+        RING_DEVICES * INVITES_EACH,
+        setups.len()
+    );
+    eprintln!(
+        "  ordinary call set-up: p50 {:?}, p95 {:?}, max {:?}",
+        percentile(&sorted_setups, 50),
+        percentile(&sorted_setups, 95),
+        sorted_setups.last().copied().unwrap_or_default()
+    );
+    eprintln!(
+        "  /healthz: {} polls, p50 {:?}, p95 {:?}, max {:?}",
+        health.len(),
+        percentile(&health, 50),
+        percentile(&health, 95),
+        health.last().copied().unwrap_or_default()
+    );
+    eprintln!(
+        "  TCP connections at the peak: {}, after the header timeout: {open_after_timeout}",
+        metric(&peak, "ringwire_tcp_connections ")
+    );
+    eprintln!(
+        "  server RSS: {rss_start} KiB before, {rss_peak} KiB at the peak, {rss_end} KiB after; \
+         after each of 3 more bursts of {HALF_OPEN} half-open connections: {rss_bursts:?} KiB"
+    );
+    let n = metric(&commits, "ringwire_record_commits_total ").max(1);
+    eprintln!(
+        "  call-record commits: {n}, mean {} us",
+        metric(&commits, "ringwire_record_commit_microseconds_total ") / n
+    );
+
+    let cap = ringwire_server::ServerConfig::default().max_ringing_calls_per_user;
+    assert_eq!(rang, cap);
+    assert_eq!(rang + capped + limited, RING_DEVICES * INVITES_EACH);
+    assert!(setups.len() >= 5, "ordinary calls kept connecting");
+    assert!(
+        percentile(&health, 95) < Duration::from_millis(100),
+        "/healthz p95 {:?}",
+        percentile(&health, 95)
+    );
+    assert!(
+        health.last().copied().unwrap_or_default() < Duration::from_secs(1),
+        "/healthz max {:?}",
+        health.last()
+    );
+    assert!(
+        open_after_timeout < 1000,
+        "half-open connections were not closed: {open_after_timeout} open"
+    );
+    // Only the calls that rang, and the ordinary calls, are in the store.
+    assert_eq!(victim_calls.len(), cap);
+    assert!(victim_calls.iter().all(|c| rang_ids.contains(&c.call_id)));
+    assert!(victim_calls.iter().all(|c| c.devices.len() == NON_READERS));
+    assert_eq!(ordinary.len(), setups.len());
+    assert!(
+        rss_bursts[2] <= rss_bursts[1] + rss_bursts[1] / 10,
+        "memory keeps growing from burst to burst: {rss_end} KiB, then {rss_bursts:?} KiB"
+    );
+    // Starvation, not speed: under this load the slowest ordinary call measured 1.2-4.9 s here
+    // (median 4-16 ms); a call that needs more than 20 s means invites are being starved.
+    assert!(
+        sorted_setups.last().copied().unwrap_or_default() < Duration::from_secs(20),
+        "an ordinary call took {:?} to connect",
+        sorted_setups.last()
+    );
+}
+
+fn metric(text: &str, line_prefix: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}

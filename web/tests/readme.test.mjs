@@ -15,6 +15,11 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { artifacts, launchBrowser, repoRoot, sleep, tempDir } from './harness.mjs';
 
+/** Resolves to `null` after `ms`, without keeping the process alive once the test is done. */
+function timeout(ms) {
+  return new Promise((ok) => setTimeout(() => ok(null), ms).unref());
+}
+
 /** A cold release build on 2 cores takes minutes; a warm one seconds. */
 const BUILD_MS = 30 * 60_000;
 
@@ -124,7 +129,7 @@ test("the README's run command serves the browser client and stops on SIGTERM", 
     }
 
     process.kill(-server.child.pid, 'SIGTERM');
-    const stopped = await Promise.race([server.exited, sleep(10_000).then(() => null)]);
+    const stopped = await Promise.race([server.exited, timeout(10_000)]);
     assert.ok(stopped, 'the server did not stop within 10 s of SIGTERM');
     assert.equal(stopped.code, 0, `exit after SIGTERM: ${JSON.stringify(stopped)}\n${server.log().slice(-2000)}`);
     assert.ok(existsSync(join(tree, 'ringwire-data')), 'the data directory is ./ringwire-data');
@@ -143,7 +148,7 @@ test("the README's demo command passes every check", { timeout: BUILD_MS + 300_0
   const command = readmeCommand('See a call');
   assert.match(command, /demo/, `the README's "See a call" command should run the demo: ${command}`);
   const demo = run(command, 'readme-demo.log');
-  const done = await Promise.race([demo.exited, sleep(BUILD_MS + 240_000).then(() => null)]);
+  const done = await Promise.race([demo.exited, timeout(BUILD_MS + 240_000)]);
   if (!done) process.kill(-demo.child.pid, 'SIGKILL');
   assert.ok(done, `"${command}" did not finish`);
   const out = demo.log();

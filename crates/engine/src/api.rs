@@ -244,7 +244,7 @@ async fn start(
     // moment (a server that does not resolve is left out, never fatal).
     agent_config.ice_servers = tokio::time::timeout(
         Duration::from_secs(2),
-        crate::ice::resolve(&config.ice_servers),
+        crate::ice::resolve(crate::ice::parse(&config.ice_servers)),
     )
     .await
     .unwrap_or_default();
@@ -258,7 +258,7 @@ async fn start(
     let (events_tx, signaling_events) = mpsc::unbounded_channel();
     let signaling = SignalingClient::spawn(config.signaling, events_tx)?;
     let (stream_tx, stream_events) = mpsc::unbounded_channel();
-    let tls = Some(crate::turn_stream::tls_config(&config.turn_tls_roots)?);
+    let tls = Some(crate::signaling::tls_config(&config.turn_tls_roots)?);
     let (ice_resolved_tx, ice_resolved) = mpsc::unbounded_channel();
     let driver = Driver {
         agent,

@@ -152,12 +152,7 @@ impl Driver {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
-            Request::SetIceServers { servers } => {
-                let tx = self.ice_resolved_tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(crate::ice::resolve(&servers).await);
-                });
-            }
+            Request::SetIceServers { servers } => self.use_ice_servers(&servers),
             Request::Shutdown => {}
         }
     }
@@ -165,8 +160,8 @@ impl Driver {
     /// The server's ICE servers (from `welcome` or an `ice_servers` refresh, kept by the agent)
     /// replace the configured ones for the calls that start from now on: they carry the TURN
     /// credentials this device may use. IP-address URLs take effect at once, before any call
-    /// the server replays after `welcome`; names are resolved in the background like
-    /// [`Request::SetIceServers`]. A server that sends none leaves the configured list alone.
+    /// the server replays after `welcome`; names are resolved in the background. A server that
+    /// sends none leaves the configured list alone.
     fn gather_from_server_list(&mut self) {
         let servers: Vec<IceServerConfig> = self
             .agent
@@ -178,16 +173,22 @@ impl Driver {
                 credential: s.credential().map(str::to_string),
             })
             .collect();
-        if servers.is_empty() {
-            return;
+        if !servers.is_empty() {
+            self.use_ice_servers(&servers);
         }
-        if let Some(resolved) = crate::ice::resolve_literals(&servers) {
+    }
+
+    /// Replaces the ICE servers for the calls that start from now on: IP-address URLs at once,
+    /// names once the system resolver has answered (in the background).
+    fn use_ice_servers(&mut self, servers: &[IceServerConfig]) {
+        let parsed = crate::ice::parse(servers);
+        if let Some(resolved) = crate::ice::literals(&parsed) {
             self.agent.set_ice_servers(resolved);
             return;
         }
         let tx = self.ice_resolved_tx.clone();
         tokio::spawn(async move {
-            let _ = tx.send(crate::ice::resolve(&servers).await);
+            let _ = tx.send(crate::ice::resolve(parsed).await);
         });
     }
 

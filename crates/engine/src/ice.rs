@@ -32,84 +32,82 @@ impl fmt::Debug for IceServerConfig {
     }
 }
 
+/// One configured URL, parsed, with the credentials of its entry.
+pub(crate) struct ParsedServer {
+    url: IceServerUrl,
+    credentials: Option<Credentials>,
+}
+
+/// Parses every URL once; a URL that does not parse is logged and left out (gathering
+/// failures are never fatal).
+pub(crate) fn parse(configs: &[IceServerConfig]) -> Vec<ParsedServer> {
+    let mut parsed = Vec::new();
+    for config in configs {
+        let credentials = match (&config.username, &config.credential) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        };
+        for url in &config.urls {
+            match IceServerUrl::parse(url) {
+                Ok(url) => parsed.push(ParsedServer {
+                    url,
+                    credentials: credentials.clone(),
+                }),
+                Err(error) => warn!(%error, "ICE server URL left out"),
+            }
+        }
+    }
+    parsed
+}
+
 /// The resolved list at once when every URL names an IP address (nothing to look up), so a
 /// call that starts right after `welcome` (a push-woken phone's) already gathers with it;
 /// `None` when some host is a name and [`resolve`] must run.
-pub(crate) fn resolve_literals(configs: &[IceServerConfig]) -> Option<Vec<IceServer>> {
+pub(crate) fn literals(parsed: &[ParsedServer]) -> Option<Vec<IceServer>> {
+    parsed
+        .iter()
+        .map(|p| match p.url.host {
+            Host::Ip(ip) => Some(IceServer {
+                addr: std::net::SocketAddr::new(ip, p.url.port),
+                url: p.url.clone(),
+                credentials: p.credentials.clone(),
+            }),
+            Host::Name(_) => None,
+        })
+        .collect()
+}
+
+/// Resolves every parsed URL through the system resolver; a name that does not resolve is
+/// logged and left out. A name gives one server per resolved address family (the first
+/// address of each).
+pub(crate) async fn resolve(parsed: Vec<ParsedServer>) -> Vec<IceServer> {
     let mut servers = Vec::new();
-    for config in configs {
-        let credentials = credentials_of(config);
-        for url in &config.urls {
-            let parsed = match IceServerUrl::parse(url) {
-                Ok(parsed) => parsed,
+    for ParsedServer { url, credentials } in parsed {
+        let addrs = match &url.host {
+            Host::Ip(ip) => vec![std::net::SocketAddr::new(*ip, url.port)],
+            Host::Name(name) => match tokio::net::lookup_host((name.as_str(), url.port)).await {
+                Ok(found) => {
+                    let found: Vec<_> = found.collect();
+                    let v4 = found.iter().find(|a| a.is_ipv4()).copied();
+                    let v6 = found.iter().find(|a| a.is_ipv6()).copied();
+                    v4.into_iter().chain(v6).collect()
+                }
                 Err(error) => {
-                    warn!(%error, "ICE server URL left out");
+                    warn!(%error, "ICE server name does not resolve; left out");
                     continue;
                 }
-            };
-            let Host::Ip(ip) = parsed.host else {
-                return None;
-            };
+            },
+        };
+        for addr in addrs {
+            debug!(host = ?url.host, "ICE server resolved");
             servers.push(IceServer {
-                addr: std::net::SocketAddr::new(ip, parsed.port),
-                url: parsed,
+                url: url.clone(),
+                addr,
                 credentials: credentials.clone(),
             });
-        }
-    }
-    Some(servers)
-}
-
-fn credentials_of(config: &IceServerConfig) -> Option<Credentials> {
-    match (&config.username, &config.credential) {
-        (Some(username), Some(password)) => Some(Credentials {
-            username: username.clone(),
-            password: password.clone(),
-        }),
-        _ => None,
-    }
-}
-
-/// Parses and resolves every URL; a URL that does not parse or resolve is logged and left out
-/// (gathering failures are never fatal). A name gives one server per resolved address family
-/// (the first address of each).
-pub(crate) async fn resolve(configs: &[IceServerConfig]) -> Vec<IceServer> {
-    let mut servers = Vec::new();
-    for config in configs {
-        let credentials = credentials_of(config);
-        for url in &config.urls {
-            let parsed = match IceServerUrl::parse(url) {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    warn!(%error, "ICE server URL left out");
-                    continue;
-                }
-            };
-            let addrs = match &parsed.host {
-                Host::Ip(ip) => vec![std::net::SocketAddr::new(*ip, parsed.port)],
-                Host::Name(name) => {
-                    match tokio::net::lookup_host((name.as_str(), parsed.port)).await {
-                        Ok(found) => {
-                            let found: Vec<_> = found.collect();
-                            let v4 = found.iter().find(|a| a.is_ipv4()).copied();
-                            let v6 = found.iter().find(|a| a.is_ipv6()).copied();
-                            v4.into_iter().chain(v6).collect()
-                        }
-                        Err(error) => {
-                            warn!(%error, "ICE server name does not resolve; left out");
-                            continue;
-                        }
-                    }
-                }
-            };
-            for addr in addrs {
-                debug!(url = %url, "ICE server resolved");
-                servers.push(IceServer {
-                    url: parsed.clone(),
-                    addr,
-                    credentials: credentials.clone(),
-                });
-            }
         }
     }
     servers

@@ -17,8 +17,6 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::EngineError;
-
 /// A TURN server that does not accept the connection in this time counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,28 +25,6 @@ pub(crate) enum StreamEvent {
     Connected { stream: StreamId, local: SocketAddr },
     Data { stream: StreamId, bytes: Vec<u8> },
     Closed { stream: StreamId, error: String },
-}
-
-/// The TLS client for `turns:`: rustls with the aws-lc-rs provider named explicitly, the
-/// Mozilla roots from `webpki-roots`, plus `extra_roots` (DER; a private CA or a test server).
-pub(crate) fn tls_config(
-    extra_roots: &[Vec<u8>],
-) -> Result<Arc<rustls::ClientConfig>, EngineError> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    for der in extra_roots {
-        roots
-            .add(rustls::pki_types::CertificateDer::from(der.clone()))
-            .map_err(|e| EngineError::Config(format!("a TURN TLS root is not usable: {e}")))?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| EngineError::Config(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 /// The open streams' writers.

@@ -97,7 +97,7 @@ impl Prepared {
             .map_err(|e| EngineError::Url(format!("{url_for_logs}: {e}")))?;
         let tls = match request.uri().scheme_str() {
             Some("ws") => None,
-            Some("wss") => Some(tls_config()?),
+            Some("wss") => Some(tls_config(&[])?),
             _ => {
                 return Err(EngineError::Url(format!(
                     "{url_for_logs}: the scheme must be ws or wss"
@@ -167,11 +167,19 @@ fn bearer(token: &str) -> Result<HeaderValue, EngineError> {
 }
 
 /// rustls with the aws-lc-rs provider named explicitly (so it works whatever other crates
-/// enable) and the Mozilla root certificates from `webpki-roots`.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, EngineError> {
-    let roots = rustls::RootCertStore {
+/// enable), the Mozilla root certificates from `webpki-roots`, and `extra_roots` (DER; for
+/// `turns:`, a private CA or a test server). Used for `wss://` and `turns:` alike.
+pub(crate) fn tls_config(
+    extra_roots: &[Vec<u8>],
+) -> Result<Arc<rustls::ClientConfig>, EngineError> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for der in extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| EngineError::Config(format!("a TURN TLS root is not usable: {e}")))?;
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

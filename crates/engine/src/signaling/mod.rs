@@ -40,6 +40,7 @@ use std::time::Duration;
 use ringwire_proto::{CallId, ClientMessage, ServerMessage, Welcome};
 use tokio::sync::{mpsc, watch};
 
+pub(crate) use config::tls_config;
 pub use config::SignalingConfig;
 
 use crate::error::EngineError;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ringwire_core::{Agent, AppState, CallSnapshot, Command, PushCall, Report};
 use ringwire_proto::{CallId, DeviceId, UserName};
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 
 use crate::driver::{Driver, Request};
 use crate::net::MediaSockets;
@@ -101,9 +102,27 @@ impl Engine {
         })
     }
 
-    /// The media sockets' addresses (the ICE host candidates).
+    /// The media sockets' addresses when the engine started (the first ICE host candidates;
+    /// [`Engine::current_local_addrs`] after a network change).
     pub fn local_addrs(&self) -> &[std::net::SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The media sockets' addresses now.
+    pub fn current_local_addrs(&self) -> Result<Vec<std::net::SocketAddr>, EngineError> {
+        self.ask(|reply| Request::LocalAddrs { reply })
+    }
+
+    /// The device's network changed (Wi-Fi to mobile, a new address, an interface gone): the
+    /// engine re-reads the interfaces, binds sockets on new addresses and closes those on
+    /// addresses that went away, gathers server-reflexive and relay candidates again, and
+    /// restarts ICE on every answered call through signaling. Audio keeps playing
+    /// concealment while the new path is found. Forward the OS's path-change callback here
+    /// (or set [`EngineConfig::watch_interfaces`](crate::EngineConfig::watch_interfaces)).
+    pub fn network_changed(&self) -> Result<(), EngineError> {
+        self.command(Command::NetworkChanged {
+            local_addrs: Vec::new(),
+        })
     }
 
     /// Calls a user: every device of theirs rings. Returns the new call's id at once.
@@ -236,7 +255,7 @@ async fn start(
     requests: mpsc::UnboundedReceiver<Request>,
 ) -> Result<(Driver, Vec<std::net::SocketAddr>), EngineError> {
     let (received_tx, received) = mpsc::channel(RECEIVE_QUEUE);
-    let sockets = MediaSockets::bind(&config.bind, config.allow_loopback, received_tx).await?;
+    let sockets = MediaSockets::bind(&config.bind, config.allow_loopback, received_tx)?;
     let local_addrs = sockets.local_addrs();
     let mut agent_config = config.agent;
     agent_config.peer.local_addrs = local_addrs.clone();
@@ -275,6 +294,11 @@ async fn start(
         source: config.audio.source,
         sink: config.audio.sink,
         auto_audio_session: config.auto_audio_session,
+        interface_watch: config.watch_interfaces.then(|| {
+            let mut watch = tokio::time::interval(Duration::from_secs(1));
+            watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            watch
+        }),
         capture: vec![0; samples],
         playout: vec![0; samples],
         known_calls: Vec::new(),

@@ -29,7 +29,8 @@ pub struct EngineConfig {
     /// The signaling server and this device's token.
     pub signaling: SignalingConfig,
     /// Addresses to bind one UDP socket each (port chosen by the OS) for media. Empty: every
-    /// usable IPv4 address of the machine's interfaces (loopback only if `allow_loopback`).
+    /// usable IPv4 and IPv6 address of the machine's interfaces (link-local excluded; loopback
+    /// only if `allow_loopback`), re-read on [`Engine::network_changed`](crate::Engine::network_changed).
     pub bind: Vec<IpAddr>,
     /// Offer 127.0.0.1 as a candidate (tests, one-machine demos; Chromium needs
     /// `--allow-loopback-in-peer-connection` to use it).
@@ -37,6 +38,11 @@ pub struct EngineConfig {
     /// Stand in for CallKit on desktop: activate the audio session as soon as a call is
     /// answered. A phone app turns this off and sends the OS's `didActivate` instead.
     pub auto_audio_session: bool,
+    /// Watch the interfaces' addresses (read once a second) and act on a change as
+    /// [`Engine::network_changed`](crate::Engine::network_changed) does. For desktops and the
+    /// CLI; a phone app leaves it off and forwards the OS's path-change callback instead
+    /// (`NWPathMonitor`, `ConnectivityManager.NetworkCallback`).
+    pub watch_interfaces: bool,
     /// The audio devices.
     pub audio: AudioDevices,
     /// STUN/TURN servers to gather server-reflexive and relay candidates from (resolved
@@ -60,6 +66,7 @@ impl EngineConfig {
             bind: Vec::new(),
             allow_loopback: false,
             auto_audio_session: true,
+            watch_interfaces: false,
             audio,
             ice_servers: Vec::new(),
             turn_tls_roots: Vec::new(),

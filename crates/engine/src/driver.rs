@@ -52,6 +52,9 @@ pub(crate) enum Request {
     SetIceServers {
         servers: Vec<IceServerConfig>,
     },
+    LocalAddrs {
+        reply: Reply<Vec<std::net::SocketAddr>>,
+    },
     Shutdown,
 }
 
@@ -72,6 +75,8 @@ pub(crate) struct Driver {
     pub source: Box<dyn AudioSource>,
     pub sink: Box<dyn AudioSink>,
     pub auto_audio_session: bool,
+    /// Reads the interfaces once a second ([`crate::EngineConfig::watch_interfaces`]).
+    pub interface_watch: Option<tokio::time::Interval>,
     /// Per-frame buffers, allocated once.
     pub capture: Vec<i16>,
     pub playout: Vec<i16>,
@@ -109,7 +114,15 @@ impl Driver {
                     );
                 }
                 Some(event) = self.stream_events.recv() => self.on_stream(event),
-                Some(servers) = self.ice_resolved.recv() => self.agent.set_ice_servers(servers),
+                Some(servers) = self.ice_resolved.recv() => {
+                    self.agent.set_ice_servers(Instant::now(), servers)
+                }
+                () = next_watch(&mut self.interface_watch) => {
+                    if self.sockets.interfaces_changed() {
+                        info!("network interfaces changed");
+                        self.network_changed(Instant::now());
+                    }
+                }
                 _ = self.audio_tick.tick() => self.on_audio_tick(),
                 _ = sleep => self.agent.handle_timeout(Instant::now()),
             }
@@ -127,6 +140,16 @@ impl Driver {
                     .start_call(now, to_user)
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
+            }
+            Request::Command {
+                command: Command::NetworkChanged { .. },
+                reply,
+            } => {
+                self.network_changed(now);
+                let _ = reply.send(Ok(()));
+            }
+            Request::LocalAddrs { reply } => {
+                let _ = reply.send(Ok(self.sockets.local_addrs()));
             }
             Request::Command { command, reply } => {
                 let result = self
@@ -157,6 +180,26 @@ impl Driver {
         }
     }
 
+    /// Re-binds the media sockets to the interfaces as they are now and tells the agent, which
+    /// gathers again and restarts ICE on answered calls. The addresses are the driver's to
+    /// know: whatever the app passed in `Command::NetworkChanged` is replaced.
+    fn network_changed(&mut self, now: Instant) {
+        self.sockets.rebind();
+        // The signaling connection may be on an address that is gone: reconnect at once, and
+        // let the agent hold its ICE restarts until the new connection's `welcome`.
+        if !self.signaling.is_paused() {
+            self.signaling.network_changed();
+            let _ = self.agent.handle_command(now, Command::SignalingDown);
+        }
+        let local_addrs = self.sockets.local_addrs();
+        if let Err(error) = self
+            .agent
+            .handle_command(now, Command::NetworkChanged { local_addrs })
+        {
+            warn!(%error, "network change not applied");
+        }
+    }
+
     /// The server's ICE servers (from `welcome` or an `ice_servers` refresh, kept by the agent)
     /// replace the configured ones for the calls that start from now on: they carry the TURN
     /// credentials this device may use. IP-address URLs take effect at once, before any call
@@ -183,7 +226,7 @@ impl Driver {
     fn use_ice_servers(&mut self, servers: &[IceServerConfig]) {
         let parsed = crate::ice::parse(servers);
         if let Some(resolved) = crate::ice::literals(&parsed) {
-            self.agent.set_ice_servers(resolved);
+            self.agent.set_ice_servers(Instant::now(), resolved);
             return;
         }
         let tx = self.ice_resolved_tx.clone();
@@ -351,5 +394,15 @@ impl Driver {
         }
         // Give the hangups a moment to reach the server before the socket closes.
         let _ = tokio::time::timeout(Duration::from_millis(200), self.signaling.shutdown()).await;
+    }
+}
+
+/// The interface watch's next tick, or never when there is no watch.
+async fn next_watch(watch: &mut Option<tokio::time::Interval>) {
+    match watch {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }

@@ -41,21 +41,7 @@ impl Lab {
             invite_burst: 1_000_000,
             ..ServerConfig::default()
         };
-        let store = ringwire_server::server::open_store(&config).await?;
-        let mut tokens = HashMap::new();
-        for (user, devices) in users {
-            ringwire_server::admin::add_user(&store, user, None).await?;
-            let mut list = Vec::new();
-            for i in 0..*devices {
-                let label = format!("bench-{i}");
-                let created =
-                    ringwire_server::admin::add_device(&store, user, Some(&label), usize::MAX)
-                        .await?;
-                list.push(created.token);
-            }
-            tokens.insert((*user).to_string(), list);
-        }
-        store.close().await;
+        let tokens = provision(&config, users).await?;
         let server = Server::start(config).await?;
         let addr = server.local_addr();
         Ok(Lab {
@@ -82,6 +68,29 @@ impl Lab {
         }
         Ok(())
     }
+}
+
+/// Adds `users` to the store `config` names, each with that many devices, before the server
+/// starts; returns each user's device tokens in order.
+pub async fn provision(
+    config: &ServerConfig,
+    users: &[(&str, usize)],
+) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    let store = ringwire_server::server::open_store(config).await?;
+    let mut tokens = HashMap::new();
+    for (user, devices) in users {
+        ringwire_server::admin::add_user(&store, user, None).await?;
+        let mut list = Vec::new();
+        for i in 0..*devices {
+            let label = format!("bench-{i}");
+            let created =
+                ringwire_server::admin::add_device(&store, user, Some(&label), usize::MAX).await?;
+            list.push(created.token);
+        }
+        tokens.insert((*user).to_string(), list);
+    }
+    store.close().await;
+    Ok(tokens)
 }
 
 /// One engine and its events.

@@ -9,6 +9,7 @@ pub mod cost;
 mod impair;
 mod lab;
 mod latency;
+mod nat;
 mod pair;
 mod pesq;
 mod plot;
@@ -42,6 +43,8 @@ pub enum Which {
     Cost,
     /// Idle connections one server holds, and call setups per second.
     Signaling,
+    /// Calls across real NATs in a lab of network namespaces (needs root; not part of `all`).
+    Nat,
     /// Every benchmark, then `bench/results/{latest.json,REPORT.md}` and the plots.
     All,
 }
@@ -67,6 +70,12 @@ pub struct BenchArgs {
     /// Keep the recordings (speech clips and what each stack played) in this directory.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// `nat`: calls per cell of the matrix [default: 20, or 2 with --quick].
+    #[arg(long)]
+    pub calls: Option<usize>,
+    /// `nat`: handover calls, one after another [default: as many as --calls].
+    #[arg(long)]
+    pub handovers: Option<usize>,
 }
 
 /// Settings every benchmark reads.
@@ -75,6 +84,8 @@ pub struct Options {
     pub quick: bool,
     pub chromium: bool,
     pub keep: Option<PathBuf>,
+    pub calls: Option<usize>,
+    pub handovers: Option<usize>,
 }
 
 /// Runs the chosen benchmarks and prints their results.
@@ -83,6 +94,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         quick: args.quick,
         chromium: !args.no_chromium,
         keep: args.keep.clone(),
+        calls: args.calls,
+        handovers: args.handovers,
     };
     let which = match args.which {
         Which::All => vec![
@@ -132,6 +145,7 @@ async fn run_one(bench: Which, options: &Options) -> anyhow::Result<BenchResult>
         Which::Quality => quality::run(options).await,
         Which::Cost => cost::run(options).await,
         Which::Signaling => signaling::run(options).await,
+        Which::Nat => nat::run(options, nat::NatOptions::new(options)).await,
         Which::All => anyhow::bail!("`all` is a list of benchmarks, not one"),
     }
 }

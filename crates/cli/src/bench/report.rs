@@ -54,6 +54,9 @@ pub struct BenchResult {
     /// Raw data behind the figures, for the plots (latency samples, PESQ by loss).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<Series>,
+    /// Per-case data behind the figures, where a table cannot hold it (the NAT lab's calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     /// Why the benchmark could not finish (then `results` is empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -94,6 +97,7 @@ impl BenchResult {
             results: Vec::new(),
             notes: Vec::new(),
             series: Vec::new(),
+            detail: None,
             error: None,
         }
     }

@@ -130,6 +130,9 @@ pub fn engine_with_listener(
     let signaling = SignalingConfig::new(ws_url(&args.server)?, args.token.clone());
     let mut config = EngineConfig::new(signaling, audio_devices(args)?);
     config.allow_loopback = !args.no_loopback;
+    // A desktop has no OS callback to forward: the engine watches the interfaces itself, so
+    // a call survives moving from one network to another.
+    config.watch_interfaces = true;
     Ok(Engine::new(config, listener)?)
 }
 

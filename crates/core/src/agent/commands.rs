@@ -40,7 +40,7 @@ impl Agent {
                 Ok(())
             }
             Command::NetworkChanged { local_addrs } => {
-                self.network_changed(local_addrs);
+                self.network_changed(now, local_addrs);
                 Ok(())
             }
             Command::SignalingDown => {
@@ -198,14 +198,16 @@ impl Agent {
     /// New addresses: every connection learns them (the peer hears the new candidates), loses
     /// the vanished ones, and answered calls restart ICE so the path moves now rather than
     /// when consent runs out.
-    fn network_changed(&mut self, local_addrs: Vec<SocketAddr>) {
+    fn network_changed(&mut self, now: Instant, local_addrs: Vec<SocketAddr>) {
         let old: Vec<SocketAddr> = self.config.peer.local_addrs.clone();
         self.config.peer.local_addrs = local_addrs.clone();
-        let mut offers = Vec::new();
-        for call in self.calls.values_mut() {
-            let answered = call.state.is_answered();
-            let chosen = call.remote_device;
-            for (device, peer) in call.peers.iter_mut() {
+        let in_progress: Vec<CallId> = self.calls.keys().copied().collect();
+        for call_id in in_progress {
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
+            let _span = tracing::info_span!("call", %call_id).entered();
+            for peer in call.peers.values_mut() {
                 for addr in &old {
                     if !local_addrs.contains(addr) {
                         peer.pc.remove_local_address(*addr);
@@ -214,24 +216,53 @@ impl Agent {
                 for addr in &local_addrs {
                     if !old.contains(addr) {
                         if let Err(error) = peer.pc.add_local_address(*addr) {
-                            warn!(call_id = %call.id, %error, "new local address refused");
+                            warn!(%error, "new local address refused");
                         }
                     }
                 }
-                if answered && Some(*device) == chosen {
-                    match peer.pc.ice_restart() {
-                        Ok(sdp) => offers.push(ClientMessage::Offer {
-                            call_id: call.id,
-                            to_device: *device,
-                            sdp,
-                        }),
-                        Err(error) => warn!(call_id = %call.id, %error, "ICE restart failed"),
-                    }
+            }
+            // What was gathered from the old network (its NAT mapping, its TURN allocations)
+            // went with it: release it and gather again from the new addresses. The new
+            // candidates trickle behind the ICE-restart offer.
+            call.gathering.close(now);
+            while let Some(out) = call.gathering.poll_output() {
+                self.out.push_back(out);
+            }
+            let answered = call.state.is_answered();
+            self.start_gathering(now, call_id);
+            if answered {
+                if self.signaling_up {
+                    self.restart_ice(call_id);
+                } else if let Some(call) = self.calls.get_mut(&call_id) {
+                    info!("network changed with signaling down: ICE restarts when it is back");
+                    call.ice_restart_wanted = true;
                 }
             }
         }
-        for offer in offers {
-            self.signal(offer);
+    }
+
+    /// Offers fresh ICE credentials to the answered call's peer, through the server.
+    pub(super) fn restart_ice(&mut self, call_id: CallId) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        call.ice_restart_wanted = false;
+        let Some(device) = call.remote_device else {
+            return;
+        };
+        let Some(peer) = call.chosen_peer() else {
+            return;
+        };
+        match peer.pc.ice_restart() {
+            Ok(sdp) => {
+                info!(%call_id, "ICE restart");
+                self.signal(ClientMessage::Offer {
+                    call_id,
+                    to_device: device,
+                    sdp,
+                });
+            }
+            Err(error) => warn!(%call_id, %error, "ICE restart failed"),
         }
     }
 }

@@ -17,10 +17,27 @@ use crate::report::{CallEndReason, Direction};
 
 impl Agent {
     /// Replaces the ICE servers (resolved by the driver) used by calls created from now on,
-    /// e.g. from the server's `welcome`. Calls in progress keep what they gathered.
-    pub fn set_ice_servers(&mut self, servers: Vec<IceServer>) {
+    /// e.g. from the server's `welcome`. Calls in progress keep what they gathered, except a
+    /// call that had nothing to gather from: a call placed or received right after `welcome`,
+    /// before the server list's names resolved, gathers now (its candidates trickle).
+    pub fn set_ice_servers(&mut self, now: Instant, servers: Vec<IceServer>) {
+        self.advance(now);
         info!(servers = servers.len(), "ICE servers set");
         self.config.ice_servers = servers;
+        if self.config.ice_servers.is_empty() {
+            return;
+        }
+        let waiting: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.gathering.had_no_servers())
+            .map(|c| c.id)
+            .collect();
+        for call_id in waiting {
+            debug!(%call_id, "gathering from the servers that just arrived");
+            self.start_gathering(now, call_id);
+        }
+        self.drain(now);
     }
 
     /// The driver connected TURN stream `stream` from the local address `local`.

@@ -29,6 +29,15 @@ impl Agent {
                 self.server_clock = Some((now, w.server_time_ms));
                 self.ice_servers = w.ice_servers;
                 self.signaling_up = true;
+                let waiting: Vec<CallId> = self
+                    .calls
+                    .values()
+                    .filter(|c| c.ice_restart_wanted)
+                    .map(|c| c.id)
+                    .collect();
+                for call_id in waiting {
+                    self.restart_ice(call_id);
+                }
             }
             ServerMessage::IceServers(update) => {
                 debug!(servers = update.ice_servers.len(), "fresh ICE servers");

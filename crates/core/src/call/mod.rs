@@ -116,6 +116,9 @@ pub(crate) struct Call {
     pub times: Timeline,
     /// Server-reflexive and relay candidates of this call, and its TURN allocations.
     pub gathering: Gathering,
+    /// The network changed while signaling was down: restart ICE once it is back (the offer
+    /// travels through the server, and a relay message sent while down is dropped).
+    pub ice_restart_wanted: bool,
 }
 
 impl Call {
@@ -145,6 +148,7 @@ impl Call {
             audio: None,
             last_stats: None,
             gathering: Gathering::idle(),
+            ice_restart_wanted: false,
             times: Timeline {
                 started: now,
                 ringing: None,

@@ -166,6 +166,15 @@ impl Gathering {
         g
     }
 
+    /// Whether this gathering had no server to gather from (or never started).
+    pub fn had_no_servers(&self) -> bool {
+        self.bindings.is_empty()
+            && self.relays.is_empty()
+            && self.candidates.is_empty()
+            && self.failures.is_empty()
+            && !self.no_relay_server
+    }
+
     /// Candidates gathered so far (for a connection created after they came).
     pub fn candidates(&self) -> &[str0m::Candidate] {
         &self.candidates

@@ -59,6 +59,8 @@ enum SessionEnd {
     Fatal(EngineError),
     /// Reconnect after the backoff.
     Lost(String),
+    /// Reconnect at once: the connection may be on an address that is gone.
+    NetworkChanged,
 }
 
 /// An application ping waiting for its pong.
@@ -75,11 +77,12 @@ impl Task {
         self,
         stop: watch::Receiver<bool>,
         online: watch::Receiver<bool>,
+        network: watch::Receiver<u64>,
         done: watch::Sender<bool>,
     ) {
         let span = tracing::info_span!("signaling", url = %self.prepared.url_for_logs);
         async move {
-            match self.connect_loop(stop, online).await {
+            match self.connect_loop(stop, online, network).await {
                 Some(error) => {
                     tracing::error!(%error, "signaling stopped");
                     self.shared.set_stopped();
@@ -101,6 +104,7 @@ impl Task {
         &self,
         mut stop: watch::Receiver<bool>,
         mut online: watch::Receiver<bool>,
+        mut network: watch::Receiver<u64>,
     ) -> Option<EngineError> {
         let config = &self.prepared.config;
         let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
@@ -122,12 +126,19 @@ impl Task {
             }
             attempt += 1;
             tracing::debug!(attempt, "connecting");
+            network.borrow_and_update();
             let outcome = tokio::select! {
                 biased;
                 () = stopped(&mut stop) => return None,
                 () = paused(&mut online) => continue,
+                () = network_changed(&mut network) => {
+                    tracing::info!("network changed while connecting: starting over");
+                    backoff.reset();
+                    continue;
+                }
                 outcome = tokio::time::timeout(config.connect_timeout, self.connect()) => outcome,
             };
+            let mut now_please = false;
             let reason = match outcome {
                 Err(_) => format!(
                     "no welcome within the connect timeout ({:?})",
@@ -138,15 +149,26 @@ impl Task {
                 Ok(Ok((ws, welcome))) => {
                     backoff.reset();
                     attempt = 0;
-                    match self.session(ws, welcome, &mut stop, &mut online).await {
+                    match self
+                        .session(ws, welcome, &mut stop, &mut online, &mut network)
+                        .await
+                    {
                         SessionEnd::Stop => return None,
                         SessionEnd::Paused => continue,
                         SessionEnd::Fatal(error) => return Some(error),
                         SessionEnd::Lost(reason) => reason,
+                        SessionEnd::NetworkChanged => {
+                            now_please = true;
+                            "the network changed".to_string()
+                        }
                     }
                 }
             };
-            let retry_in = backoff.next_delay(random_u64());
+            let retry_in = if now_please {
+                Duration::ZERO
+            } else {
+                backoff.next_delay(random_u64())
+            };
             tracing::warn!(%reason, ?retry_in, attempt, "signaling disconnected");
             if !self.emit(SignalingEvent::Disconnected { reason, retry_in }) {
                 return None;
@@ -155,6 +177,7 @@ impl Task {
                 biased;
                 () = stopped(&mut stop) => return None,
                 () = paused(&mut online) => {}
+                () = network_changed(&mut network) => backoff.reset(),
                 () = tokio::time::sleep(retry_in) => {}
             }
         }
@@ -241,6 +264,7 @@ impl Task {
         welcome: Welcome,
         stop: &mut watch::Receiver<bool>,
         online: &mut watch::Receiver<bool>,
+        network: &mut watch::Receiver<u64>,
     ) -> SessionEnd {
         tracing::info!(user = %welcome.user, device = %welcome.device_id, version = welcome.version, "signaling connected");
         self.shared.set_up();
@@ -250,7 +274,7 @@ impl Task {
         }
         let (mut sink, mut stream) = ws.split();
         let end = self
-            .session_loop(&mut sink, &mut stream, stop, online)
+            .session_loop(&mut sink, &mut stream, stop, online, network)
             .await;
         self.shared.set_down();
         match end {
@@ -269,6 +293,7 @@ impl Task {
         stream: &mut Stream,
         stop: &mut watch::Receiver<bool>,
         online: &mut watch::Receiver<bool>,
+        network: &mut watch::Receiver<u64>,
     ) -> SessionEnd {
         let config = &self.prepared.config;
         let mut ping_timer = tokio::time::interval(config.ping_interval);
@@ -306,6 +331,7 @@ impl Task {
                     }
                     return SessionEnd::Paused;
                 }
+                () = network_changed(network) => return SessionEnd::NetworkChanged,
                 frame = stream.next() => {
                     let frame = match frame {
                         None => return SessionEnd::Lost("connection closed".into()),
@@ -460,6 +486,13 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Resolves when [`super::SignalingClient::pause`] is in force (never if every handle is gone:
 /// `stopped` covers that).
+/// Resolves on the next network change; never when the sender is gone.
+async fn network_changed(network: &mut watch::Receiver<u64>) {
+    if network.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 async fn paused(online: &mut watch::Receiver<bool>) {
     if online.wait_for(|online| !*online).await.is_err() {
         std::future::pending::<()>().await;

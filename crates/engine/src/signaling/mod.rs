@@ -20,7 +20,9 @@
 //!    `error replaced` / close 4409 (protocol 3.6: another instance of this device took over):
 //!    emit [`SignalingEvent::Fatal`] and end. On [`SignalingClient::shutdown`], when every handle
 //!    is dropped, or when the event receiver is dropped: close with 1000 and end, silently.
-//! 5. On [`SignalingClient::pause`] (the app left the foreground with no call): write what is
+//! 5. On [`SignalingClient::network_changed`]: drop the connection (or the attempt, or the
+//!    backoff wait), emit [`SignalingEvent::Disconnected`] with no delay, go to 1 at once.
+//! 6. On [`SignalingClient::pause`] (the app left the foreground with no call): write what is
 //!    queued, close with 1000 (or give up the attempt or the backoff wait), emit
 //!    [`SignalingEvent::Paused`] and wait. Call-control messages sent meanwhile are queued as
 //!    while disconnected. On [`SignalingClient::resume`]: go to 1 at once, backoff reset.
@@ -86,6 +88,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// `false` asks the task to close the connection and wait ([`SignalingClient::pause`]).
     online: watch::Sender<bool>,
+    /// Bumped on a network change: the task drops its connection and connects again at once.
+    network: watch::Sender<u64>,
     /// Becomes `true` (or closes) when the task has ended.
     done: watch::Receiver<bool>,
 }
@@ -106,17 +110,19 @@ impl SignalingClient {
         let (stop, stop_rx) = watch::channel(false);
         let (online, online_rx) = watch::channel(true);
         let (done_tx, done) = watch::channel(false);
+        let (network, network_rx) = watch::channel(0u64);
         let task = Task {
             prepared,
             shared: shared.clone(),
             events,
         };
-        runtime.spawn(task.run(stop_rx, online_rx, done_tx));
+        runtime.spawn(task.run(stop_rx, online_rx, network_rx, done_tx));
         Ok(SignalingClient {
             inner: Arc::new(Inner {
                 shared,
                 stop,
                 online,
+                network,
                 done,
             }),
         })
@@ -171,6 +177,14 @@ impl SignalingClient {
         self.inner
             .online
             .send_if_modified(|online| !std::mem::replace(online, true));
+    }
+
+    /// The device's network changed: the connection may be tied to an address that is gone,
+    /// and a dead TCP connection would be noticed only at the pong timeout. Drops it and
+    /// connects again at once (backoff reset), on whatever path the system now routes; an
+    /// attempt or backoff wait in progress starts over at once. Paused stays paused.
+    pub fn network_changed(&self) {
+        self.inner.network.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Whether [`pause`](Self::pause) is in force.

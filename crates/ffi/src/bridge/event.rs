@@ -58,6 +58,9 @@ pub enum BridgeEvent {
         detail: Option<String>,
         callkit_reason: Option<CallKitEndReason>,
         ended_locally: bool,
+        /// The candidate pair the media took (`local`/`remote`: host, srflx, prflx, relay;
+        /// `protocol`; `relay_transport`: udp, tcp, tls), `null` when media never connected.
+        selected_pair: Option<ringwire_core::SelectedPair>,
     },
     Error {
         call_id: Option<String>,
@@ -139,6 +142,7 @@ impl BridgeEvent {
                 reason,
                 ended_locally,
                 callkit,
+                summary,
                 ..
             } => {
                 let (reason, detail) = match reason {
@@ -156,6 +160,7 @@ impl BridgeEvent {
                     detail,
                     callkit_reason: *callkit,
                     ended_locally: *ended_locally,
+                    selected_pair: summary.selected_pair,
                 }
             }
             Report::Error { call_id, message } => BridgeEvent::Error {

@@ -156,7 +156,12 @@ impl Engine {
 
     /// The media sockets' addresses (the ICE host candidates), as `ip:port`.
     pub fn local_addresses(&self) -> Result<Vec<String>, RingwireError> {
-        self.with(|e| Ok(e.local_addrs().iter().map(|a| a.to_string()).collect()))
+        self.with(|e| {
+            Ok(e.current_local_addrs()?
+                .iter()
+                .map(|a| a.to_string())
+                .collect())
+        })
     }
 
     /// Ends every call, disconnects and stops the engine thread; later calls fail with
@@ -202,10 +207,8 @@ pub(crate) fn platform(
     let command = match what {
         Platform::AudioActivated => Command::AudioSessionActivated,
         Platform::AudioDeactivated => Command::AudioSessionDeactivated,
-        // The engine binds its sockets once, at start; a network change restarts ICE on them.
-        Platform::NetworkChanged => Command::NetworkChanged {
-            local_addrs: engine.local_addrs().to_vec(),
-        },
+        // The engine re-reads the interfaces, re-binds, gathers again and restarts ICE.
+        Platform::NetworkChanged => return Ok(engine.network_changed()?),
     };
     Ok(engine.command(command)?)
 }

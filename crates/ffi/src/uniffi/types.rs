@@ -158,6 +158,33 @@ pub struct CallSummary {
     pub frames_recovered_red: u64,
     pub frames_concealed: u64,
     pub frames_inserted: u64,
+    /// The candidate pair the media took; `None` when media never connected.
+    pub selected_pair: Option<SelectedPair>,
+}
+
+/// The ICE candidate pair a call's media took (`RTCIceCandidatePairStats` in brief).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SelectedPair {
+    /// This device's candidate type: `host`, `srflx`, `prflx` or `relay`.
+    pub local: String,
+    /// The far end's candidate type.
+    pub remote: String,
+    /// `udp`.
+    pub protocol: String,
+    /// With a local relay, how this device reaches the TURN server: `udp`, `tcp` or `tls`.
+    pub relay_transport: Option<String>,
+}
+
+impl From<&ringwire_core::SelectedPair> for SelectedPair {
+    fn from(p: &ringwire_core::SelectedPair) -> Self {
+        let name = |v: serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
+        SelectedPair {
+            local: name(serde_json::json!(p.local)),
+            remote: name(serde_json::json!(p.remote)),
+            protocol: p.protocol.to_owned(),
+            relay_transport: p.relay_transport.map(|t| name(serde_json::json!(t))),
+        }
+    }
 }
 
 /// What a push says about an incoming call: everything CallKit's `reportNewIncomingCall` (or
@@ -322,6 +349,7 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             frames_recovered_red: s.frames_recovered_red,
             frames_concealed: s.frames_concealed,
             frames_inserted: s.frames_inserted,
+            selected_pair: s.selected_pair.as_ref().map(SelectedPair::from),
         }
     }
 }

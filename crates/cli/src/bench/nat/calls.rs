@@ -1,0 +1,467 @@
+//! One call across the lab: the signaling server in the internet namespace, and two native
+//! softphones (this binary's `answer` and `call`) each inside its home network, sending a tone
+//! and recording what it hears. The outcome holds both JSON reports and what each side heard.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{json, Value};
+
+use super::coturn::{Coturn, TURN_PORT};
+use super::lab::{Lab, Network, TURN_NAME};
+use super::{text, CALL_DEADLINE};
+use crate::bench::lab::provision;
+
+/// The port the lab's server listens on (all addresses, both families).
+const SERVER_PORT: u16 = 8080;
+/// The caller's and the callee's tone: each side checks it heard the other's.
+const CALLER_HZ: f64 = 440.0;
+const CALLEE_HZ: f64 = 660.0;
+/// How close the dominant frequency of a recording must be to the tone sent.
+const TONE_TOLERANCE_HZ: f64 = 15.0;
+
+/// A caller and a callee user, one device each.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub caller_token: String,
+    pub callee_user: String,
+    pub callee_token: String,
+}
+
+/// `ringwire serve` inside the lab, killed on drop.
+#[derive(Debug)]
+pub struct LabServer {
+    child: tokio::process::Child,
+    pub port: u16,
+    pairs: Vec<Pair>,
+}
+
+impl LabServer {
+    /// Provisions `pairs` caller/callee pairs, then starts the server in `ns` with coturn's
+    /// addresses as ICE servers (by name, so DNS64 networks resolve them) and its secret.
+    pub async fn start(
+        lab: &Lab,
+        ns: &str,
+        dir: &Path,
+        turn: &Coturn,
+        pairs: usize,
+    ) -> anyhow::Result<LabServer> {
+        let data = dir.join("server-data");
+        // A kept directory (`--keep`) may hold an earlier run's store.
+        let _ = std::fs::remove_dir_all(&data);
+        let config = ringwire_server::ServerConfig {
+            data_dir: data.clone(),
+            ..ringwire_server::ServerConfig::default()
+        };
+        let users: Vec<(String, usize)> = (0..pairs)
+            .flat_map(|i| [(format!("nat{i}a"), 1), (format!("nat{i}b"), 1)])
+            .collect();
+        let refs: Vec<(&str, usize)> = users.iter().map(|(u, n)| (u.as_str(), *n)).collect();
+        let tokens = provision(&config, &refs).await?;
+        let token = |user: &str| -> anyhow::Result<String> {
+            tokens
+                .get(user)
+                .and_then(|t| t.first())
+                .cloned()
+                .ok_or_else(|| anyhow!("no token for {user}"))
+        };
+        let pairs = (0..pairs)
+            .map(|i| {
+                Ok(Pair {
+                    caller_token: token(&format!("nat{i}a"))?,
+                    callee_user: format!("nat{i}b"),
+                    callee_token: token(&format!("nat{i}b"))?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log)?;
+        let servers = format!(
+            "stun:{TURN_NAME}:{TURN_PORT}, turn:{TURN_NAME}:{TURN_PORT}?transport=udp, \
+             turn:{TURN_NAME}:{TURN_PORT}?transport=tcp"
+        );
+        let mut child = lab
+            .command(ns, std::env::current_exe()?)
+            .args(["serve", "--listen"])
+            .arg(format!("[::]:{SERVER_PORT}"))
+            .arg("--data")
+            .arg(&data)
+            .env("RINGWIRE_ICE_SERVERS", servers)
+            .env("RINGWIRE_ICE_TURN_SECRET", &turn.secret)
+            // Every device places several calls back to back; the per-device invite limit
+            // (an abuse defence) would only add waits.
+            .env("RINGWIRE_INVITE_BURST", "1000")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting the server in the lab")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("ringwire server listening") {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("the lab's server exited ({status}); its log:\n{text}");
+            }
+            if Instant::now() > deadline {
+                bail!("the lab's server did not start within 20 s; its log:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(LabServer {
+            child,
+            port: SERVER_PORT,
+            pairs,
+        })
+    }
+
+    pub fn pair(&self, i: usize) -> anyhow::Result<&Pair> {
+        self.pairs
+            .get(i)
+            .ok_or_else(|| anyhow!("the lab provisioned only {} pairs", self.pairs.len()))
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// One softphone of a call.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub network: Network,
+    pub token: String,
+    pub record: PathBuf,
+    pub name: &'static str,
+}
+
+impl Side {
+    pub fn new(network: &Network, token: String, dir: &Path, name: &'static str) -> Side {
+        Side {
+            network: network.clone(),
+            token,
+            record: dir.join(format!("{name}.wav")),
+            name,
+        }
+    }
+}
+
+/// How one call went: each side's report (or why there is none).
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub caller: Result<Value, String>,
+    pub callee: Result<Value, String>,
+}
+
+impl CallOutcome {
+    /// Both reports `ok` and each side heard the other's tone.
+    pub fn ok(&self) -> bool {
+        let good = |r: &Result<Value, String>, hz: f64| {
+            r.as_ref().is_ok_and(|v| {
+                v["ok"] == Value::Bool(true)
+                    && v["heard_hz"]
+                        .as_f64()
+                        .is_some_and(|h| (h - hz).abs() <= TONE_TOLERANCE_HZ)
+            })
+        };
+        good(&self.caller, CALLEE_HZ) && good(&self.callee, CALLER_HZ)
+    }
+
+    /// What went wrong, for the notes.
+    pub fn why(&self) -> String {
+        let side = |name: &str, r: &Result<Value, String>| match r {
+            Err(e) => format!("{name}: {e}"),
+            Ok(v) => format!(
+                "{name}: ok={} end={} heard={} pair={} gathering_failures={}",
+                text(v, "ok"),
+                text(v, "end_reason"),
+                text(v, "heard_hz"),
+                text(v, "selected_pair"),
+                text(v, "gathering_failures"),
+            ),
+        };
+        format!(
+            "{}; {}",
+            side("caller", &self.caller),
+            side("callee", &self.callee)
+        )
+    }
+
+    /// The caller's selected pair as `local/remote` (plus `via tcp` for a relay over TCP).
+    pub fn pair_label(&self) -> String {
+        let Ok(report) = &self.caller else {
+            return "none".into();
+        };
+        let pair = &report["selected_pair"];
+        let (Some(local), Some(remote)) = (pair["local"].as_str(), pair["remote"].as_str()) else {
+            return "none".into();
+        };
+        match pair["relay_transport"].as_str() {
+            Some(t) => format!("{local}/{remote} (relay over {t})"),
+            None => format!("{local}/{remote}"),
+        }
+    }
+
+    /// The callee's accept→first audio (it pressed accept).
+    pub fn accept_to_first_audio_ms(&self) -> Option<f64> {
+        self.callee.as_ref().ok()?["accept_to_first_audio_ms"].as_f64()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let side = |r: &Result<Value, String>| match r {
+            Ok(v) => v.clone(),
+            Err(e) => json!({ "error": e }),
+        };
+        json!({
+            "ok": self.ok(),
+            "pair": self.pair_label(),
+            "caller": side(&self.caller),
+            "callee": side(&self.callee),
+        })
+    }
+}
+
+/// Runs one call: the callee's softphone first (it says when the server has registered it),
+/// then the caller's; each hangs up or waits as `ringwire call --duration` does.
+pub async fn run_call(
+    lab: &Lab,
+    port: u16,
+    caller: Side,
+    callee: Side,
+    callee_user: String,
+) -> CallOutcome {
+    let mut answer = match spawn_phone(
+        lab,
+        &callee,
+        port,
+        CALLEE_HZ,
+        &["answer", "--accept-after", "1200"],
+    ) {
+        Ok(child) => child,
+        Err(e) => {
+            return CallOutcome {
+                caller: Err("not started".into()),
+                callee: Err(format!("{e:#}")),
+            }
+        }
+    };
+    if let Err(e) = wait_ready(&callee, &mut answer).await {
+        return CallOutcome {
+            caller: Err("not started: the callee never became ready".into()),
+            callee: Err(format!("{e:#}")),
+        };
+    }
+    let call = spawn_phone(
+        lab,
+        &caller,
+        port,
+        CALLER_HZ,
+        &["call", &callee_user, "--duration", "3"],
+    );
+    let caller_report = match call {
+        Ok(child) => report_of(child).await,
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let callee_report = report_of(answer).await;
+    CallOutcome {
+        caller: caller_report,
+        callee: callee_report,
+    }
+}
+
+fn spawn_phone(
+    lab: &Lab,
+    side: &Side,
+    port: u16,
+    tone: f64,
+    command: &[&str],
+) -> anyhow::Result<tokio::process::Child> {
+    // The softphone's log goes beside its recording (`bench nat --keep DIR` keeps both);
+    // RINGWIRE_LAB_LOG sets its filter (default: warnings).
+    let log = std::fs::File::create(side.record.with_extension("log"))?;
+    let filter = std::env::var("RINGWIRE_LAB_LOG").unwrap_or_else(|_| "warn".into());
+    lab.command(&side.network.host, std::env::current_exe()?)
+        .args(command)
+        .arg("--server")
+        .arg(side.network.server_url(port))
+        .arg("--tone")
+        .arg(tone.to_string())
+        .arg("--record")
+        .arg(&side.record)
+        .args(["--json", "--no-loopback"])
+        .env("RINGWIRE_TOKEN", &side.token)
+        .env("RUST_LOG", filter)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting the {} softphone", side.name))
+}
+
+/// Waits for `answer --json`'s `{"event":"ready"}` line in its log.
+async fn wait_ready(side: &Side, child: &mut tokio::process::Child) -> anyhow::Result<()> {
+    let log = side.record.with_extension("log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("\"event\":\"ready\"") {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("the softphone exited ({status}): {}", last_lines(&text));
+        }
+        if Instant::now() > deadline {
+            bail!("no readiness line within 20 s: {}", last_lines(&text));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// The JSON report a softphone prints last on stdout, or why there is none.
+async fn report_of(child: tokio::process::Child) -> Result<Value, String> {
+    let output = match tokio::time::timeout(CALL_DEADLINE, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("softphone failed: {e}")),
+        Err(_) => return Err(format!("no report within {CALL_DEADLINE:?} (killed)")),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .ok_or_else(|| format!("no report (exit {}); see its log", output.status))
+}
+
+/// When the moving device leaves its network, counted from the caller's start: after the
+/// callee's 1.2 s of ringing and about 3 s of talk.
+const HANDOVER_AT: Duration = Duration::from_millis(4500);
+/// Talk time of a handover call: long enough to hear the path come back and keep going.
+const HANDOVER_TALK_S: &str = "9";
+
+/// One call during which the caller moves from `from` to `to` (a network of
+/// [`Lab::add_network_for`](super::lab::Lab::add_network_for)): the same two softphones as
+/// [`run_call`], the move made mid-call, the outcome plus the longest audio gap each side's
+/// recording holds.
+pub async fn run_handover_call(
+    lab: &Lab,
+    port: u16,
+    caller: Side,
+    to: &Network,
+    callee: Side,
+    callee_user: String,
+) -> (CallOutcome, Option<Gaps>, Option<Gaps>) {
+    let mut answer = match spawn_phone(
+        lab,
+        &callee,
+        port,
+        CALLEE_HZ,
+        &["answer", "--accept-after", "1200"],
+    ) {
+        Ok(child) => child,
+        Err(e) => {
+            let outcome = CallOutcome {
+                caller: Err("not started".into()),
+                callee: Err(format!("{e:#}")),
+            };
+            return (outcome, None, None);
+        }
+    };
+    if let Err(e) = wait_ready(&callee, &mut answer).await {
+        let outcome = CallOutcome {
+            caller: Err("not started: the callee never became ready".into()),
+            callee: Err(format!("{e:#}")),
+        };
+        return (outcome, None, None);
+    }
+    let call = spawn_phone(
+        lab,
+        &caller,
+        port,
+        CALLER_HZ,
+        &["call", &callee_user, "--duration", HANDOVER_TALK_S],
+    );
+    let caller_report = match call {
+        Ok(child) => {
+            let report = tokio::spawn(report_of(child));
+            tokio::time::sleep(HANDOVER_AT).await;
+            let moved = lab.move_device(&caller.network, to);
+            let report = report
+                .await
+                .unwrap_or_else(|e| Err(format!("report task: {e}")));
+            match moved {
+                Ok(()) => report,
+                Err(e) => Err(format!("the move failed: {e:#}")),
+            }
+        }
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let callee_report = report_of(answer).await;
+    let outcome = CallOutcome {
+        caller: caller_report,
+        callee: callee_report,
+    };
+    let far_gap = gaps(&callee.record);
+    let near_gap = gaps(&caller.record);
+    (outcome, far_gap, near_gap)
+}
+
+/// What a recording says about audio continuity, in ms.
+#[derive(Debug, Clone, Copy)]
+pub struct Gaps {
+    /// The longest stretch without audible audio after the first audible block.
+    pub longest_ms: f64,
+    /// Silence at the end of the recording: audio that never came back shows here.
+    pub tail_ms: f64,
+}
+
+/// Audio continuity of a recording, by 10 ms blocks: a block is audible when its RMS is above
+/// a tenth (−20 dB) of the recording's median audible level. Concealment that fades out
+/// counts as a gap once it is 20 dB down.
+pub fn gaps(path: &Path) -> Option<Gaps> {
+    let mut reader = hound::WavReader::open(path).ok()?;
+    let rate = reader.spec().sample_rate as usize;
+    let samples: Vec<f64> = reader
+        .samples::<i16>()
+        .filter_map(Result::ok)
+        .map(f64::from)
+        .collect();
+    let block = rate / 100;
+    if block == 0 || samples.len() < block * 10 {
+        return None;
+    }
+    let rms: Vec<f64> = samples
+        .chunks(block)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f64>() / c.len() as f64).sqrt())
+        .collect();
+    let mut loud: Vec<f64> = rms.iter().copied().filter(|r| *r > 30.0).collect();
+    if loud.is_empty() {
+        return None;
+    }
+    loud.sort_by(f64::total_cmp);
+    let threshold = loud[loud.len() / 2] / 10.0;
+    let audible: Vec<bool> = rms.iter().map(|r| *r >= threshold).collect();
+    let first = audible.iter().position(|a| *a)?;
+    let (mut longest, mut run) = (0usize, 0usize);
+    for a in &audible[first..] {
+        if *a {
+            run = 0;
+        } else {
+            run += 1;
+            longest = longest.max(run);
+        }
+    }
+    Some(Gaps {
+        longest_ms: longest as f64 * 10.0,
+        tail_ms: run as f64 * 10.0,
+    })
+}

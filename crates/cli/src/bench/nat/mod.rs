@@ -1,0 +1,411 @@
+//! `ringwire bench nat`: calls across real NATs. A [`lab::Lab`] of network namespaces holds
+//! the signaling server and coturn on its "internet" and one home network per side of each
+//! cell; native softphones (`ringwire answer` and `ringwire call`, the shipped binary) run
+//! inside the homes and call each other with a tone each way. Every call counts only when both
+//! reports say `ok` and each side heard the other's tone in its recording. Per cell it prints
+//! the calls that connected, the selected candidate pairs, and accept→first audio; `--json`
+//! adds every call's outcome (the NAT-lab test asserts on those).
+
+mod calls;
+mod coturn;
+pub mod lab;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use self::calls::{CallOutcome, Side};
+use self::lab::{Lab, NetKind};
+use super::report::{BenchResult, Metric};
+use super::Options;
+
+/// One cell of the matrix: who calls whom, from which kinds of network, and the paths the
+/// issue says the call must connect through.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell {
+    pub caller: NetKind,
+    pub callee: NetKind,
+    /// Acceptable selected pairs as the caller reports them (`local/remote`, then the relay
+    /// transport when local is a relay): a pair label must start with one of these. A direct
+    /// path's local candidate is the host candidate it is sent from (behind a NAT too); its
+    /// remote is the peer's server-reflexive address or one learnt from its checks.
+    pub expect: &'static [&'static str],
+}
+
+impl Cell {
+    pub fn name(&self) -> String {
+        format!("{} → {}", self.caller.label(), self.callee.label())
+    }
+}
+
+/// The matrix (issue 16).
+pub const CELLS: &[Cell] = &[
+    // Two home routers: hole punching, no relay.
+    Cell {
+        caller: NetKind::Cone,
+        callee: NetKind::Cone,
+        expect: &["host/srflx", "host/prflx"],
+    },
+    // A symmetric NAT's mapping towards the peer is not the one its STUN server saw: a relay,
+    // or a peer-reflexive candidate when the cone's filtering lets the checks in.
+    Cell {
+        caller: NetKind::Symmetric,
+        callee: NetKind::Cone,
+        expect: &["relay/", "host/relay", "host/prflx"],
+    },
+    Cell {
+        caller: NetKind::Symmetric,
+        callee: NetKind::Symmetric,
+        expect: &["relay/", "host/relay"],
+    },
+    // Only TCP leaves: TURN over TCP (or TLS).
+    Cell {
+        caller: NetKind::TcpOnly,
+        callee: NetKind::Cone,
+        expect: &[
+            "relay/srflx (relay over tcp)",
+            "relay/prflx (relay over tcp)",
+            "relay/relay (relay over tcp)",
+            "relay/srflx (relay over tls)",
+            "relay/prflx (relay over tls)",
+            "relay/relay (relay over tls)",
+        ],
+    },
+    // Global IPv6 addresses behind stateful firewalls: direct, both sides punching.
+    Cell {
+        caller: NetKind::Ipv6Firewall,
+        callee: NetKind::Ipv6Firewall,
+        expect: &["host/host", "host/prflx", "host/srflx"],
+    },
+    // Apple's app-review network: the IPv4 peer is reached through the relay, whose address
+    // DNS64 synthesised.
+    Cell {
+        caller: NetKind::Nat64,
+        callee: NetKind::Cone,
+        expect: &["relay/", "host/relay"],
+    },
+];
+
+/// `bench nat` options beyond the shared ones.
+#[derive(Debug, Clone)]
+pub struct NatOptions {
+    /// Calls per cell.
+    pub calls: usize,
+    /// Calls run at once in a cell.
+    pub parallel: usize,
+    /// Handover calls (one after another: one device moves).
+    pub handovers: usize,
+}
+
+impl NatOptions {
+    pub fn new(options: &Options) -> NatOptions {
+        let calls = options.calls.unwrap_or(if options.quick { 2 } else { 20 });
+        NatOptions {
+            calls,
+            parallel: calls.clamp(1, 5),
+            handovers: options.handovers.unwrap_or(calls),
+        }
+    }
+}
+
+/// Runs every cell and returns the table (plus every call's outcome in `detail`).
+pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResult> {
+    let temp = tempfile::tempdir().context("temporary directory")?;
+    // `--keep DIR`: configs, logs and recordings stay there for a look afterwards.
+    let dir_path = match &options.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep).context("--keep directory")?;
+            keep.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let dir = &dir_path;
+    let mut lab = Lab::new(dir)?;
+    let inet = lab.inet();
+    let turn = coturn::Coturn::start(&lab, &inet, dir).await?;
+    // One pair per parallel slot of each cell, and one for the handover calls.
+    let pairs_needed = CELLS.len() * nat.parallel + 1;
+    let server = calls::LabServer::start(&lab, &inet, dir, &turn, pairs_needed).await?;
+    let mut result = BenchResult::new("nat");
+    let mut cells_detail = Vec::new();
+    // RINGWIRE_LAB_CELLS=0,3 runs only those cells (by index), for looking into one.
+    let only: Option<Vec<usize>> = std::env::var("RINGWIRE_LAB_CELLS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    for (index, cell) in CELLS.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&index)) {
+            continue;
+        }
+        let caller_net = lab.add_network(cell.caller)?;
+        let callee_net = lab.add_network(cell.callee)?;
+        let mut outcomes: Vec<CallOutcome> = Vec::new();
+        let mut done = 0;
+        while done < nat.calls {
+            let batch = (nat.calls - done).min(nat.parallel);
+            let mut running = Vec::new();
+            for slot in 0..batch {
+                let pair = server.pair(index * nat.parallel + slot)?;
+                let work = dir.join(format!("cell{index}-call{}", done + slot));
+                std::fs::create_dir_all(&work)?;
+                let caller = Side::new(&caller_net, pair.caller_token.clone(), &work, "caller");
+                let callee = Side::new(&callee_net, pair.callee_token.clone(), &work, "callee");
+                running.push(calls::run_call(
+                    &lab,
+                    server.port,
+                    caller,
+                    callee,
+                    pair.callee_user.clone(),
+                ));
+            }
+            for outcome in futures_util::future::join_all(running).await {
+                outcomes.push(outcome);
+            }
+            done += batch;
+        }
+        let summary = summarise(&outcomes);
+        push_metrics(&mut result, cell, &summary);
+        if options.keep.is_some() || summary.connected < outcomes.len() {
+            for o in outcomes.iter().filter(|o| !o.ok()) {
+                result
+                    .notes
+                    .push(format!("{}: call failed: {}", cell.name(), o.why()));
+            }
+        }
+        cells_detail.push(json!({
+            "cell": cell.name(),
+            "caller_network": cell.caller.label(),
+            "callee_network": cell.callee.label(),
+            "expected_pairs": cell.expect,
+            "calls": outcomes.len(),
+            "connected": summary.connected,
+            "pairs": summary.pairs,
+            "outcomes": outcomes.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
+        }));
+    }
+    let handover = run_handovers(&mut lab, &server, dir, nat.handovers, pairs_needed - 1).await?;
+    push_handover_metrics(&mut result, &handover);
+    result.notes.push(format!(
+        "{} calls per cell, {} at once; a call counts when both softphones report ok and each \
+         heard the other's tone (440/660 Hz) in its recording; accept→first audio is the \
+         callee's, which answered after ringing 1.2 s (pre-connect runs meanwhile)",
+        nat.calls, nat.parallel
+    ));
+    result.notes.push(
+        "not measured yet: TURN allocation time, Chromium↔Chromium through the lab".to_string(),
+    );
+    result.detail = Some(json!({ "cells": cells_detail, "handover": handover.to_json() }));
+    server.stop().await;
+    drop(turn);
+    drop(lab);
+    Ok(result)
+}
+
+/// The handover calls: a device on a home network (cone NAT, "Wi-Fi") moves mid-call to a
+/// carrier-grade NAT (symmetric, "mobile data") and back on the next call, while the far end
+/// stays at home behind its own cone NAT.
+struct Handover {
+    outcomes: Vec<CallOutcome>,
+    /// Whether each call survived: both reports ok and audio still flowing both ways at the
+    /// end (no more than 1 s of silence closing either recording).
+    survived: Vec<bool>,
+    /// Longest audio gap heard by the far end, per call that survived.
+    far_gaps: Vec<f64>,
+    /// And by the device that moved.
+    near_gaps: Vec<f64>,
+}
+
+impl Handover {
+    fn to_json(&self) -> Value {
+        json!({
+            "from": NetKind::Cone.label(),
+            "to": NetKind::Symmetric.label(),
+            "far_end": NetKind::Cone.label(),
+            "calls": self.outcomes.len(),
+            "survived": self.survived,
+            "far_gaps_ms": self.far_gaps,
+            "near_gaps_ms": self.near_gaps,
+            "outcomes": self.outcomes.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+async fn run_handovers(
+    lab: &mut Lab,
+    server: &calls::LabServer,
+    dir: &std::path::Path,
+    count: usize,
+    pair_index: usize,
+) -> anyhow::Result<Handover> {
+    let mut handover = Handover {
+        outcomes: Vec::new(),
+        survived: Vec::new(),
+        far_gaps: Vec::new(),
+        near_gaps: Vec::new(),
+    };
+    if count == 0 {
+        return Ok(handover);
+    }
+    let home = lab.add_network(NetKind::Cone)?;
+    let mobile = lab.add_network_for(&home, NetKind::Symmetric)?;
+    let far = lab.add_network(NetKind::Cone)?;
+    let pair = server.pair(pair_index)?.clone();
+    for i in 0..count {
+        let (from, to) = if i % 2 == 0 {
+            (&home, &mobile)
+        } else {
+            (&mobile, &home)
+        };
+        let work = dir.join(format!("handover-{i}"));
+        std::fs::create_dir_all(&work)?;
+        let caller = Side::new(from, pair.caller_token.clone(), &work, "caller");
+        let callee = Side::new(&far, pair.callee_token.clone(), &work, "callee");
+        let (outcome, far_gap, near_gap) = calls::run_handover_call(
+            lab,
+            server.port,
+            caller,
+            to,
+            callee,
+            pair.callee_user.clone(),
+        )
+        .await;
+        let flowing = |g: Option<calls::Gaps>| g.is_some_and(|g| g.tail_ms <= 1000.0);
+        let survived = outcome.ok() && flowing(far_gap) && flowing(near_gap);
+        if survived {
+            handover.far_gaps.extend(far_gap.map(|g| g.longest_ms));
+            handover.near_gaps.extend(near_gap.map(|g| g.longest_ms));
+        }
+        handover.survived.push(survived);
+        handover.outcomes.push(outcome);
+    }
+    Ok(handover)
+}
+
+fn push_handover_metrics(result: &mut BenchResult, handover: &Handover) {
+    if handover.outcomes.is_empty() {
+        return;
+    }
+    let name = format!(
+        "handover {} → {}",
+        NetKind::Cone.label(),
+        NetKind::Symmetric.label()
+    );
+    let survived = handover.survived.iter().filter(|s| **s).count();
+    result.results.push(Metric::new(
+        format!("{name}: calls that survived, audio both ways at the end"),
+        "calls",
+        survived as f64,
+    ));
+    for (side, gaps) in [
+        ("far end", &handover.far_gaps),
+        ("moving device", &handover.near_gaps),
+    ] {
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {
+            result.results.push(Metric::new(
+                format!("{name}: longest audio gap at the {side} p50"),
+                "ms",
+                p50,
+            ));
+            result.results.push(Metric::new(
+                format!("{name}: longest audio gap at the {side} p95"),
+                "ms",
+                p95,
+            ));
+        }
+    }
+    for (o, _) in handover
+        .outcomes
+        .iter()
+        .zip(&handover.survived)
+        .filter(|(_, s)| !**s)
+    {
+        result
+            .notes
+            .push(format!("{name}: call did not survive: {}", o.why()));
+    }
+}
+
+/// What one cell's calls add up to.
+struct CellSummary {
+    connected: usize,
+    /// Selected pair (caller's view) → calls.
+    pairs: BTreeMap<String, usize>,
+    accept_to_audio: Vec<f64>,
+}
+
+fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
+    let mut pairs = BTreeMap::new();
+    let mut accept_to_audio = Vec::new();
+    let mut connected = 0;
+    for o in outcomes {
+        if o.ok() {
+            connected += 1;
+            *pairs.entry(o.pair_label()).or_insert(0) += 1;
+            if let Some(ms) = o.accept_to_first_audio_ms() {
+                accept_to_audio.push(ms);
+            }
+        }
+    }
+    CellSummary {
+        connected,
+        pairs,
+        accept_to_audio,
+    }
+}
+
+fn push_metrics(result: &mut BenchResult, cell: &Cell, summary: &CellSummary) {
+    let name = cell.name();
+    result.results.push(Metric::new(
+        format!("{name}: calls connected, audio both ways"),
+        "calls",
+        summary.connected as f64,
+    ));
+    let mut sorted = summary.accept_to_audio.clone();
+    sorted.sort_by(f64::total_cmp);
+    if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {
+        result.results.push(Metric::new(
+            format!("{name}: accept→first audio p50"),
+            "ms",
+            p50,
+        ));
+        result.results.push(Metric::new(
+            format!("{name}: accept→first audio p95"),
+            "ms",
+            p95,
+        ));
+    }
+    let pairs = summary
+        .pairs
+        .iter()
+        .map(|(p, n)| format!("{p} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    result.notes.push(format!(
+        "{name}: selected pairs (caller's local/remote, relay transport): {}",
+        if pairs.is_empty() { "none" } else { &pairs }
+    ));
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted.get(i).copied()
+}
+
+/// A JSON value's field as text, for messages.
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "?".into(),
+    }
+}
+
+/// How long a softphone may take from start to its report, at most: connect, ring 1.2 s,
+/// talk, hang up, with room for a relay that is slow to allocate.
+const CALL_DEADLINE: Duration = Duration::from_secs(45);

@@ -1,0 +1,95 @@
+//! Calls across real NATs (issue 16): the shipped binary's `bench nat` builds a closed lab of
+//! network namespaces (cone, symmetric, TCP-only, IPv6 behind a stateful firewall, IPv6-only
+//! behind NAT64/DNS64), starts the server and coturn on its "internet", and places 20 calls per
+//! cell between native softphones inside the home networks. Every call must connect with each
+//! side's tone found in the other's recording, through a candidate pair the cell allows. Then
+//! a device moves mid-call from one network to another, and the call must go on.
+//! Needs root (network namespaces), nftables, coturn, tayga and unbound; scripts/test installs
+//! them.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const CALLS_PER_CELL: usize = 20;
+/// Handover calls run one after another (one device moves), so fewer than a cell's.
+const HANDOVERS: usize = 6;
+
+#[test]
+fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(["bench", "nat", "--json", "--no-chromium", "--calls"])
+        .arg(CALLS_PER_CELL.to_string())
+        .arg("--handovers")
+        .arg(HANDOVERS.to_string())
+        .output()
+        .expect("run ringwire bench nat");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let result: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON result; stdout:\n{stdout}\nstderr:\n{stderr}"));
+    assert!(
+        result.get("error").is_none(),
+        "the lab failed: {}\nstderr:\n{stderr}",
+        result["error"]
+    );
+    let cells = result["detail"]["cells"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cells in {result}"));
+    assert_eq!(cells.len(), 6, "{result}");
+    let mut failures = Vec::new();
+    for cell in cells {
+        let name = cell["cell"].as_str().unwrap_or("?");
+        let expected: Vec<&str> = cell["expected_pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let outcomes = cell["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), CALLS_PER_CELL, "{name}");
+        for (i, call) in outcomes.iter().enumerate() {
+            if call["ok"] != Value::Bool(true) {
+                failures.push(format!("{name} call {i}: {call}"));
+                continue;
+            }
+            // Both sides heard each other (checked by `ok`); the path is one the cell allows.
+            let pair = call["pair"].as_str().unwrap_or("none");
+            if !expected.iter().any(|e| pair.starts_with(e)) {
+                failures.push(format!(
+                    "{name} call {i}: connected through {pair}, expected one of {expected:?}"
+                ));
+            }
+        }
+        eprintln!(
+            "{name}: {}/{} connected; pairs {}",
+            cell["connected"], CALLS_PER_CELL, cell["pairs"]
+        );
+    }
+    // Handover: the device moves from a home cone NAT to a carrier-grade (symmetric) NAT and
+    // back; each call must go on with audio both ways after the move.
+    let handover = &result["detail"]["handover"];
+    let survived = handover["survived"].as_array().expect("handover results");
+    assert_eq!(survived.len(), HANDOVERS, "{handover}");
+    for (i, ok) in survived.iter().enumerate() {
+        if ok != &Value::Bool(true) {
+            failures.push(format!(
+                "handover call {i} did not survive: {}",
+                handover["outcomes"][i]
+            ));
+        }
+    }
+    eprintln!(
+        "handover: {} calls; longest gaps at the far end {} ms",
+        HANDOVERS, handover["far_gaps_ms"]
+    );
+    assert!(
+        failures.is_empty(),
+        "{} call(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -142,7 +142,7 @@ export async function startServer({ env = {} } = {}) {
  * `mdns: false` to turn it off). There is no auto-accepting permission prompt: a page gets the
  * microphone when the test grants it, as a user would at the prompt (`openPhone`).
  */
-export async function launchBrowser({ toneHz, mdns = true }) {
+export async function launchBrowser({ toneHz, mdns = true, extraArgs = [] }) {
   const args = [
     '--no-sandbox',
     '--disable-gpu',
@@ -157,6 +157,7 @@ export async function launchBrowser({ toneHz, mdns = true }) {
     '--autoplay-policy=no-user-gesture-required',
   ];
   if (!mdns) args.push('--disable-features=WebRtcHideLocalIpsWithMdns');
+  args.push(...extraArgs);
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args });
   return browser;
 }

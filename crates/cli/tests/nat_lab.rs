@@ -4,8 +4,10 @@
 //! cell between native softphones inside the home networks. Every call must connect with each
 //! side's tone found in the other's recording, through a candidate pair the cell allows. Then
 //! a device moves mid-call from one network to another, and the call must go on.
-//! Needs root (network namespaces), nftables, coturn, tayga and unbound; scripts/test installs
-//! them.
+//! Chromium (the browser client) behind a cone NAT and a native phone behind a symmetric NAT
+//! call each other both ways, and four failure scenarios must end by themselves with a reason
+//! (or, for a dead STUN server, not matter). Needs root (network namespaces), nftables,
+//! coturn, tayga, unbound, Chromium and web/node_modules; scripts/test installs them.
 
 use std::process::Command;
 
@@ -14,14 +16,18 @@ use serde_json::Value;
 const CALLS_PER_CELL: usize = 20;
 /// Handover calls run one after another (one device moves), so fewer than a cell's.
 const HANDOVERS: usize = 6;
+/// Chromium↔native calls per direction, one at a time (a browser each).
+const BROWSER_CALLS: usize = 3;
 
 #[test]
 fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
     let output = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-        .args(["bench", "nat", "--json", "--no-chromium", "--calls"])
+        .args(["bench", "nat", "--json", "--calls"])
         .arg(CALLS_PER_CELL.to_string())
         .arg("--handovers")
         .arg(HANDOVERS.to_string())
+        .arg("--browser-calls")
+        .arg(BROWSER_CALLS.to_string())
         .output()
         .expect("run ringwire bench nat");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -39,7 +45,9 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
     let cells = result["detail"]["cells"]
         .as_array()
         .unwrap_or_else(|| panic!("no cells in {result}"));
-    assert_eq!(cells.len(), 6, "{result}");
+    // Six network cells, then Chromium behind a cone NAT and a native phone behind a
+    // symmetric one calling each other both ways.
+    assert_eq!(cells.len(), 7, "{result}");
     let mut failures = Vec::new();
     for cell in cells {
         let name = cell["cell"].as_str().unwrap_or("?");
@@ -50,7 +58,12 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
             .filter_map(Value::as_str)
             .collect();
         let outcomes = cell["outcomes"].as_array().unwrap();
-        assert_eq!(outcomes.len(), CALLS_PER_CELL, "{name}");
+        let expected_calls = if name.starts_with("Chromium") {
+            2 * BROWSER_CALLS
+        } else {
+            CALLS_PER_CELL
+        };
+        assert_eq!(outcomes.len(), expected_calls, "{name}");
         for (i, call) in outcomes.iter().enumerate() {
             if call["ok"] != Value::Bool(true) {
                 failures.push(format!("{name} call {i}: {call}"));
@@ -65,8 +78,8 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
             }
         }
         eprintln!(
-            "{name}: {}/{} connected; pairs {}",
-            cell["connected"], CALLS_PER_CELL, cell["pairs"]
+            "{name}: {}/{expected_calls} connected; pairs {}",
+            cell["connected"], cell["pairs"]
         );
     }
     // Handover: the device moves from a home cone NAT to a carrier-grade (symmetric) NAT and
@@ -86,6 +99,34 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
         "handover: {} calls; longest gaps at the far end {} ms",
         HANDOVERS, handover["far_gaps_ms"]
     );
+    // Failures: wrong TURN credentials, coturn down and UDP blocked with no TURN end by
+    // themselves (the caller never hangs up) with `media_failed` and a cause; a STUN server
+    // that never answers does not stop a call that srflx can carry.
+    let scenarios = result["detail"]["failures"]
+        .as_array()
+        .expect("failure scenarios");
+    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    for scenario in scenarios {
+        let name = scenario["scenario"].as_str().unwrap_or("?");
+        eprintln!(
+            "failure scenario {name}: as expected = {}",
+            scenario["as_expected"]
+        );
+        if scenario["as_expected"] != Value::Bool(true) {
+            failures.push(format!("failure scenario {name}: {}", scenario["outcome"]));
+            continue;
+        }
+        let caller = &scenario["outcome"]["caller"];
+        if name.contains("TURN") || name.contains("coturn") {
+            // What was tried and why it failed is in the report, for the app to show.
+            let tried = caller["gathering_failures"].as_array().map_or(0, Vec::len);
+            if tried == 0 {
+                failures.push(format!(
+                    "failure scenario {name}: the report does not say what failed: {caller}"
+                ));
+            }
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} call(s) failed:\n{}",

@@ -76,6 +76,9 @@ pub struct BenchArgs {
     /// `nat`: handover calls, one after another [default: as many as --calls].
     #[arg(long)]
     pub handovers: Option<usize>,
+    /// `nat`: Chromium↔native calls in each direction [default: as many as --calls].
+    #[arg(long)]
+    pub browser_calls: Option<usize>,
 }
 
 /// Settings every benchmark reads.
@@ -86,6 +89,7 @@ pub struct Options {
     pub keep: Option<PathBuf>,
     pub calls: Option<usize>,
     pub handovers: Option<usize>,
+    pub browser_calls: Option<usize>,
 }
 
 /// Runs the chosen benchmarks and prints their results.
@@ -96,6 +100,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         keep: args.keep.clone(),
         calls: args.calls,
         handovers: args.handovers,
+        browser_calls: args.browser_calls,
     };
     let which = match args.which {
         Which::All => vec![

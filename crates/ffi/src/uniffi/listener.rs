@@ -26,6 +26,9 @@ pub trait EngineListener: Send + Sync {
 }
 
 /// Everything the engine tells the app, in order.
+// `Ended` carries the whole call summary; the enum crosses the FFI by value (UniFFI lowers
+// it into a buffer), so boxing the big variant would save nothing and Box is no FFI type.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum EngineEvent {
     /// A call came in: report it to the OS at once (CallKit `reportNewIncomingCall`).

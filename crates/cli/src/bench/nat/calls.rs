@@ -14,8 +14,9 @@ use super::lab::{Lab, Network, TURN_NAME};
 use super::{text, CALL_DEADLINE};
 use crate::bench::lab::provision;
 
-/// The port the lab's server listens on (all addresses, both families).
-const SERVER_PORT: u16 = 8080;
+/// The port the lab's main server listens on (all addresses, both families); the failure
+/// scenarios' servers take the next ones.
+pub const SERVER_PORT: u16 = 8080;
 /// The caller's and the callee's tone: each side checks it heard the other's.
 const CALLER_HZ: f64 = 440.0;
 const CALLEE_HZ: f64 = 660.0;
@@ -28,6 +29,29 @@ pub struct Pair {
     pub caller_token: String,
     pub callee_user: String,
     pub callee_token: String,
+}
+
+/// How a lab server is configured.
+#[derive(Debug, Clone)]
+pub struct ServerSetup {
+    /// Names its store and log.
+    pub name: &'static str,
+    pub port: u16,
+    /// `RINGWIRE_ICE_SERVERS` (comma-separated URLs); empty for none.
+    pub ice_servers: String,
+    /// The TURN REST secret it mints credentials with.
+    pub turn_secret: Option<String>,
+    /// Caller/callee pairs to provision.
+    pub pairs: usize,
+}
+
+/// coturn's URLs by name (so DNS64 networks resolve them) on `port`: STUN, TURN over UDP
+/// and TURN over TCP.
+pub fn coturn_urls(port: u16) -> String {
+    format!(
+        "stun:{TURN_NAME}:{port}, turn:{TURN_NAME}:{port}?transport=udp, \
+         turn:{TURN_NAME}:{port}?transport=tcp"
+    )
 }
 
 /// `ringwire serve` inside the lab, killed on drop.
@@ -48,7 +72,25 @@ impl LabServer {
         turn: &Coturn,
         pairs: usize,
     ) -> anyhow::Result<LabServer> {
-        let data = dir.join("server-data");
+        let setup = ServerSetup {
+            name: "server",
+            port: SERVER_PORT,
+            ice_servers: coturn_urls(TURN_PORT),
+            turn_secret: Some(turn.secret.clone()),
+            pairs,
+        };
+        LabServer::start_with(lab, ns, dir, setup).await
+    }
+
+    /// A server configured as `setup` says, its store and log under `dir/<name>-…`.
+    pub async fn start_with(
+        lab: &Lab,
+        ns: &str,
+        dir: &Path,
+        setup: ServerSetup,
+    ) -> anyhow::Result<LabServer> {
+        let pairs = setup.pairs;
+        let data = dir.join(format!("{}-data", setup.name));
         // A kept directory (`--keep`) may hold an earlier run's store.
         let _ = std::fs::remove_dir_all(&data);
         let config = ringwire_server::ServerConfig {
@@ -76,20 +118,21 @@ impl LabServer {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let log = dir.join("server.log");
+        let log = dir.join(format!("{}.log", setup.name));
         let out = std::fs::File::create(&log)?;
-        let servers = format!(
-            "stun:{TURN_NAME}:{TURN_PORT}, turn:{TURN_NAME}:{TURN_PORT}?transport=udp, \
-             turn:{TURN_NAME}:{TURN_PORT}?transport=tcp"
-        );
-        let mut child = lab
-            .command(ns, std::env::current_exe()?)
+        let mut command = lab.command(ns, std::env::current_exe()?);
+        command
             .args(["serve", "--listen"])
-            .arg(format!("[::]:{SERVER_PORT}"))
+            .arg(format!("[::]:{}", setup.port))
             .arg("--data")
-            .arg(&data)
-            .env("RINGWIRE_ICE_SERVERS", servers)
-            .env("RINGWIRE_ICE_TURN_SECRET", &turn.secret)
+            .arg(&data);
+        if !setup.ice_servers.is_empty() {
+            command.env("RINGWIRE_ICE_SERVERS", &setup.ice_servers);
+        }
+        if let Some(secret) = &setup.turn_secret {
+            command.env("RINGWIRE_ICE_TURN_SECRET", secret);
+        }
+        let mut child = command
             // Every device places several calls back to back; the per-device invite limit
             // (an abuse defence) would only add waits.
             .env("RINGWIRE_INVITE_BURST", "1000")
@@ -115,7 +158,7 @@ impl LabServer {
         }
         Ok(LabServer {
             child,
-            port: SERVER_PORT,
+            port: setup.port,
             pairs,
         })
     }
@@ -235,6 +278,19 @@ pub async fn run_call(
     callee: Side,
     callee_user: String,
 ) -> CallOutcome {
+    run_call_talking(lab, port, caller, callee, callee_user, Some("3")).await
+}
+
+/// [`run_call`] with the caller's `--duration` (`None`: the caller never hangs up, so a call
+/// that cannot connect must be ended by the engine itself).
+pub async fn run_call_talking(
+    lab: &Lab,
+    port: u16,
+    caller: Side,
+    callee: Side,
+    callee_user: String,
+    talk_s: Option<&str>,
+) -> CallOutcome {
     let mut answer = match spawn_phone(
         lab,
         &callee,
@@ -256,13 +312,11 @@ pub async fn run_call(
             callee: Err(format!("{e:#}")),
         };
     }
-    let call = spawn_phone(
-        lab,
-        &caller,
-        port,
-        CALLER_HZ,
-        &["call", &callee_user, "--duration", "3"],
-    );
+    let mut args = vec!["call", callee_user.as_str()];
+    if let Some(talk) = talk_s {
+        args.extend(["--duration", talk]);
+    }
+    let call = spawn_phone(lab, &caller, port, CALLER_HZ, &args);
     let caller_report = match call {
         Ok(child) => report_of(child).await,
         Err(e) => Err(format!("{e:#}")),
@@ -464,4 +518,118 @@ pub fn gaps(path: &Path) -> Option<Gaps> {
         longest_ms: longest as f64 * 10.0,
         tail_ms: run as f64 * 10.0,
     })
+}
+
+/// A call between the browser client (Debian's Chromium driven by playwright-core, inside
+/// `browser`'s network) and a native softphone (inside `native`'s network). `browser_calls`
+/// says who dials. The browser's result is shaped like a softphone report (`ok`,
+/// `heard_hz`, `selected_pair` from `getStats`), so the outcome reads the same.
+pub async fn run_browser_call(
+    lab: &Lab,
+    port: u16,
+    browser: Side,
+    native: Side,
+    browser_calls: bool,
+    callee_user: String,
+) -> CallOutcome {
+    let script = crate::bench::chromium::bench_dir().join("chromium/run.mjs");
+    let (browser_hz, native_hz) = if browser_calls {
+        (CALLER_HZ, CALLEE_HZ)
+    } else {
+        (CALLEE_HZ, CALLER_HZ)
+    };
+    let input = json!({
+        "server": browser.network.server_url(port),
+        "token": browser.token,
+        "role": if browser_calls { "call" } else { "answer" },
+        "to": callee_user,
+        "toneHz": browser_hz,
+        "expectHz": native_hz,
+        "talkMs": 3000,
+        "acceptAfterMs": 1200,
+    });
+    let log = match std::fs::File::create(browser.record.with_extension("log")) {
+        Ok(f) => f,
+        Err(e) => {
+            return CallOutcome {
+                caller: Err(format!("browser log: {e}")),
+                callee: Err("not started".into()),
+            }
+        }
+    };
+    let spawned = lab
+        .command(&browser.network.host, "node")
+        .arg(&script)
+        .arg("nat-phone")
+        .arg(input.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn();
+    let mut page = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let e = format!("starting node (Node.js and web/node_modules): {e}");
+            return CallOutcome {
+                caller: Err(e.clone()),
+                callee: Err(e),
+            };
+        }
+    };
+    let (browser_report, native_report) = if browser_calls {
+        let mut answer = match spawn_phone(
+            lab,
+            &native,
+            port,
+            native_hz,
+            &["answer", "--accept-after", "1200"],
+        ) {
+            Ok(child) => child,
+            Err(e) => {
+                return CallOutcome {
+                    caller: Err("not started".into()),
+                    callee: Err(format!("{e:#}")),
+                }
+            }
+        };
+        // The browser dials once signed in; the native callee must be registered first.
+        if let Err(e) = wait_ready(&native, &mut answer).await {
+            return CallOutcome {
+                caller: Err("not started".into()),
+                callee: Err(format!("{e:#}")),
+            };
+        }
+        let browser_report = report_of(page).await;
+        (browser_report, report_of(answer).await)
+    } else {
+        if let Err(e) = wait_ready(&browser, &mut page).await {
+            return CallOutcome {
+                caller: Err("not started: the browser never became ready".into()),
+                callee: Err(format!("{e:#}")),
+            };
+        }
+        let call = spawn_phone(
+            lab,
+            &native,
+            port,
+            native_hz,
+            &["call", &callee_user, "--duration", "3"],
+        );
+        let native_report = match call {
+            Ok(child) => report_of(child).await,
+            Err(e) => Err(format!("{e:#}")),
+        };
+        (report_of(page).await, native_report)
+    };
+    if browser_calls {
+        CallOutcome {
+            caller: browser_report,
+            callee: native_report,
+        }
+    } else {
+        CallOutcome {
+            caller: native_report,
+            callee: browser_report,
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! and namespaces left by a lab whose process died are removed when the next lab starts.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -77,11 +77,8 @@ pub struct Network {
     pub host: String,
     /// The device's interface on this network.
     pub host_if: String,
-    /// The router namespace.
-    pub router: String,
     /// The host's own addresses.
     pub host_v4: Option<Ipv4Addr>,
-    pub host_v6: Option<Ipv6Addr>,
 }
 
 impl Network {
@@ -210,8 +207,9 @@ impl Lab {
     ) -> anyhow::Result<Network> {
         self.networks += 1;
         let k = self.networks;
-        if k > 200 {
-            bail!("the lab holds at most 200 networks");
+        // LANs take 198.19.k.0/24; 198.19.200.0/24 and up are NAT64 pools.
+        if k >= 200 {
+            bail!("the lab holds at most 199 networks");
         }
         let router = format!("{}-r{k}", self.prefix);
         let inet = self.inet();
@@ -261,7 +259,7 @@ impl Lab {
                  sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
             ),
         )?;
-        let (mut host_v4, mut host_v6) = (None, None);
+        let mut host_v4 = None;
         if kind.has_ipv4() {
             self.sh(&router, &format!("ip addr add {lan_v4_router}/24 dev lan"))?;
             if attach {
@@ -291,7 +289,6 @@ impl Lab {
                 &inet,
                 &format!("ip -6 route add 2001:2:0:{:x}::/64 via {wan_v6}", 0x100 + k),
             )?;
-            host_v6 = Some(lan_v6_host);
         }
         self.nft(&router, &router_rules(kind))?;
         if kind == NetKind::Nat64 {
@@ -304,9 +301,7 @@ impl Lab {
             kind,
             host: host.to_string(),
             host_if: host_if.to_string(),
-            router,
             host_v4,
-            host_v6,
         })
     }
 
@@ -320,24 +315,6 @@ impl Lab {
         command.args(["netns", "exec", ns]).arg(program);
         command.kill_on_drop(true);
         command
-    }
-
-    /// Cuts a network's router off the internet (its WAN link down) or reconnects it.
-    pub fn set_uplink(&self, network: &Network, up: bool) -> anyhow::Result<()> {
-        let state = if up { "up" } else { "down" };
-        self.sh(&network.router, &format!("ip link set wan {state}"))
-    }
-
-    /// Drops every UDP datagram the router forwards in either direction (a network where UDP
-    /// is blocked outright), or lifts that.
-    pub fn block_udp(&self, network: &Network, blocked: bool) -> anyhow::Result<()> {
-        let table = "table inet udpblock {\n  chain fwd {\n    \
-                     type filter hook forward priority -10;\n    meta l4proto udp drop\n  }\n}\n";
-        if blocked {
-            self.nft(&network.router, table)
-        } else {
-            self.sh(&network.router, "nft delete table inet udpblock")
-        }
     }
 
     fn add_namespace(&mut self, name: &str) -> anyhow::Result<()> {
@@ -578,12 +555,4 @@ fn which(tool: &str) -> Option<PathBuf> {
             .map(|p| p.join(tool))
             .find(|p| p.exists())
     })
-}
-
-/// The address a device on `network` uses to reach the internet namespace.
-pub fn inet_addr_for(network: &Network) -> IpAddr {
-    match network.kind {
-        NetKind::Ipv6Firewall | NetKind::Nat64 => IpAddr::V6(INET_V6),
-        _ => IpAddr::V4(INET_V4),
-    }
 }

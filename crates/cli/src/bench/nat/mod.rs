@@ -8,6 +8,7 @@
 
 mod calls;
 mod coturn;
+mod failures;
 pub mod lab;
 
 use std::collections::BTreeMap;
@@ -97,6 +98,10 @@ pub struct NatOptions {
     pub parallel: usize,
     /// Handover calls (one after another: one device moves).
     pub handovers: usize,
+    /// Run the failure scenarios (about 35 s: calls that cannot connect end by themselves).
+    pub failures: bool,
+    /// Calls between Chromium and a native softphone, in each direction, one at a time.
+    pub browser_calls: usize,
 }
 
 impl NatOptions {
@@ -106,6 +111,8 @@ impl NatOptions {
             calls,
             parallel: calls.clamp(1, 5),
             handovers: options.handovers.unwrap_or(calls),
+            failures: true,
+            browser_calls: options.browser_calls.unwrap_or(calls),
         }
     }
 }
@@ -125,8 +132,8 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
     let mut lab = Lab::new(dir)?;
     let inet = lab.inet();
     let turn = coturn::Coturn::start(&lab, &inet, dir).await?;
-    // One pair per parallel slot of each cell, and one for the handover calls.
-    let pairs_needed = CELLS.len() * nat.parallel + 1;
+    // One pair per parallel slot of each cell, one for the browser cell, one for handovers.
+    let pairs_needed = CELLS.len() * nat.parallel + 2;
     let server = calls::LabServer::start(&lab, &inet, dir, &turn, pairs_needed).await?;
     let mut result = BenchResult::new("nat");
     let mut cells_detail = Vec::new();
@@ -184,8 +191,33 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
             "outcomes": outcomes.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
         }));
     }
+    if options.chromium && nat.browser_calls > 0 {
+        let cell =
+            run_browser_cell(&mut lab, &server, dir, nat.browser_calls, pairs_needed - 2).await?;
+        let name = text(&cell, "cell");
+        result.results.push(Metric::new(
+            format!("{name}: calls connected, audio both ways"),
+            "calls",
+            cell["connected"].as_f64().unwrap_or(0.0),
+        ));
+        result.notes.push(format!(
+            "{name}: selected pairs (caller's view): {}",
+            cell["pairs"]
+        ));
+        for o in cell["outcomes"].as_array().into_iter().flatten() {
+            if o["ok"] != Value::Bool(true) {
+                result.notes.push(format!("{name}: call failed: {o}"));
+            }
+        }
+        cells_detail.push(cell);
+    }
     let handover = run_handovers(&mut lab, &server, dir, nat.handovers, pairs_needed - 1).await?;
     push_handover_metrics(&mut result, &handover);
+    let failures = if nat.failures {
+        failures::run(&mut lab, &turn, dir, &mut result).await?
+    } else {
+        Value::Array(Vec::new())
+    };
     result.notes.push(format!(
         "{} calls per cell, {} at once; a call counts when both softphones report ok and each \
          heard the other's tone (440/660 Hz) in its recording; accept→first audio is the \
@@ -195,11 +227,85 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
     result.notes.push(
         "not measured yet: TURN allocation time, Chromium↔Chromium through the lab".to_string(),
     );
-    result.detail = Some(json!({ "cells": cells_detail, "handover": handover.to_json() }));
+    result.detail = Some(json!({
+        "cells": cells_detail,
+        "handover": handover.to_json(),
+        "failures": failures,
+    }));
     server.stop().await;
     drop(turn);
     drop(lab);
     Ok(result)
+}
+
+/// The browser cell: Chromium (the browser client, as a WebView app's page) behind a cone NAT
+/// and a native softphone behind a symmetric NAT, calling each other in both directions.
+async fn run_browser_cell(
+    lab: &mut Lab,
+    server: &calls::LabServer,
+    dir: &std::path::Path,
+    count: usize,
+    pair_index: usize,
+) -> anyhow::Result<Value> {
+    let browser_net = lab.add_network(NetKind::Cone)?;
+    let native_net = lab.add_network(NetKind::Symmetric)?;
+    let pair = server.pair(pair_index)?.clone();
+    let mut outcomes = Vec::new();
+    for i in 0..count * 2 {
+        let browser_calls = i % 2 == 0;
+        let work = dir.join(format!("browser-{i}"));
+        std::fs::create_dir_all(&work)?;
+        // The browser and the native phone swap the pair's two users with the direction.
+        let (browser_token, native_token, callee_user) = if browser_calls {
+            (
+                &pair.caller_token,
+                &pair.callee_token,
+                pair.callee_user.clone(),
+            )
+        } else {
+            (
+                &pair.callee_token,
+                &pair.caller_token,
+                pair.callee_user.clone(),
+            )
+        };
+        let browser = Side::new(&browser_net, browser_token.clone(), &work, "browser");
+        let native = Side::new(&native_net, native_token.clone(), &work, "native");
+        let outcome = calls::run_browser_call(
+            lab,
+            server.port,
+            browser,
+            native,
+            browser_calls,
+            callee_user,
+        )
+        .await;
+        outcomes.push((browser_calls, outcome));
+    }
+    let name = format!(
+        "Chromium behind {} ↔ native behind {}",
+        NetKind::Cone.label(),
+        NetKind::Symmetric.label()
+    );
+    let connected = outcomes.iter().filter(|(_, o)| o.ok()).count();
+    let mut pairs: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, o) in outcomes.iter().filter(|(_, o)| o.ok()) {
+        *pairs.entry(o.pair_label()).or_insert(0) += 1;
+    }
+    Ok(json!({
+        "cell": name,
+        "caller_network": "both directions",
+        "callee_network": "both directions",
+        "expected_pairs": ["host/", "srflx/", "prflx/", "relay/"],
+        "calls": outcomes.len(),
+        "connected": connected,
+        "pairs": pairs,
+        "outcomes": outcomes.iter().map(|(browser_calls, o)| {
+            let mut v = o.to_json();
+            v["caller_is"] = json!(if *browser_calls { "chromium" } else { "native" });
+            v
+        }).collect::<Vec<_>>(),
+    }))
 }
 
 /// The handover calls: a device on a home network (cone NAT, "Wi-Fi") moves mid-call to a

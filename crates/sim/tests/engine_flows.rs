@@ -330,6 +330,57 @@ fn a_network_change_mid_call_trickles_the_new_candidate_and_keeps_the_call() {
     assert!(w.net.stats(new_addr, w.device(a).addr).delivered > 50);
 }
 
+#[test]
+fn a_network_change_while_signaling_is_down_restarts_ice_once_it_is_back() {
+    // A phone that moves networks loses its signaling connection with its old address: the
+    // ICE-restart offer must wait for the new connection (one sent while down is lost), then
+    // go out; the call stays up throughout.
+    let (mut w, a, b1, b2) = alice_and_bob(11);
+    let call = ring_bob(&mut w, a, b1, b2);
+    w.command(b1, Command::Answer { call_id: call }).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| state(w, a, call)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_millis(500));
+    w.disconnect(b1);
+    let lost_before = w.signaling.stats().up_lost;
+    let new_addr: std::net::SocketAddr = "198.18.1.51:6000".parse().unwrap();
+    let old_addr = w.device(b1).addr;
+    w.net.bind(new_addr);
+    w.device_mut(b1).addr = new_addr;
+    w.command(
+        b1,
+        Command::NetworkChanged {
+            local_addrs: vec![new_addr],
+        },
+    )
+    .unwrap();
+    w.net.unbind(old_addr);
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(
+        w.signaling.stats().up_lost,
+        lost_before,
+        "nothing (no ICE-restart offer) was sent into the dead signaling connection"
+    );
+    let sent_before = w.signaling.stats().up_sent;
+    let decoded = w.device(a).played.decoded;
+    w.connect(b1);
+    w.run_for(Duration::from_secs(3));
+    // hello, then the ICE-restart offer (and its candidates) once the server said welcome.
+    assert!(
+        w.signaling.stats().up_sent >= sent_before + 2,
+        "the ICE restart went out after the reconnect: {:?}",
+        w.signaling.stats()
+    );
+    assert_eq!(state(&w, b1, call), Some(CallState::Active));
+    assert_eq!(state(&w, a, call), Some(CallState::Active));
+    assert!(
+        w.device(a).played.decoded > decoded + 100,
+        "audio flows on the new path: {:?}",
+        w.device(a).played
+    );
+    assert!(w.net.stats(new_addr, w.device(a).addr).delivered > 50);
+}
+
 /// Runs a 10 s call with `loss` on the media path both ways; returns Alice's receiver figures.
 fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64, u64) {
     let (mut w, a, b1, b2) = alice_and_bob(seed);

@@ -255,6 +255,11 @@ impl CallOutcome {
         self.callee.as_ref().ok()?["accept_to_first_audio_ms"].as_f64()
     }
 
+    /// The caller's invite→ringing: what gathering must never delay.
+    pub fn invite_to_ringing_ms(&self) -> Option<f64> {
+        self.caller.as_ref().ok()?["invite_to_ringing_ms"].as_f64()
+    }
+
     pub fn to_json(&self) -> Value {
         let side = |r: &Result<Value, String>| match r {
             Ok(v) => v.clone(),

@@ -440,11 +440,13 @@ struct CellSummary {
     /// Selected pair (caller's view) → calls.
     pairs: BTreeMap<String, usize>,
     accept_to_audio: Vec<f64>,
+    invite_to_ringing: Vec<f64>,
 }
 
 fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
     let mut pairs = BTreeMap::new();
     let mut accept_to_audio = Vec::new();
+    let mut invite_to_ringing = Vec::new();
     let mut connected = 0;
     for o in outcomes {
         if o.ok() {
@@ -453,12 +455,16 @@ fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
             if let Some(ms) = o.accept_to_first_audio_ms() {
                 accept_to_audio.push(ms);
             }
+            if let Some(ms) = o.invite_to_ringing_ms() {
+                invite_to_ringing.push(ms);
+            }
         }
     }
     CellSummary {
         connected,
         pairs,
         accept_to_audio,
+        invite_to_ringing,
     }
 }
 
@@ -469,19 +475,20 @@ fn push_metrics(result: &mut BenchResult, cell: &Cell, summary: &CellSummary) {
         "calls",
         summary.connected as f64,
     ));
-    let mut sorted = summary.accept_to_audio.clone();
-    sorted.sort_by(f64::total_cmp);
-    if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {
-        result.results.push(Metric::new(
-            format!("{name}: accept→first audio p50"),
-            "ms",
-            p50,
-        ));
-        result.results.push(Metric::new(
-            format!("{name}: accept→first audio p95"),
-            "ms",
-            p95,
-        ));
+    for (what, values) in [
+        ("accept→first audio", &summary.accept_to_audio),
+        ("invite→ringing", &summary.invite_to_ringing),
+    ] {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {
+            result
+                .results
+                .push(Metric::new(format!("{name}: {what} p50"), "ms", p50));
+            result
+                .results
+                .push(Metric::new(format!("{name}: {what} p95"), "ms", p95));
+        }
     }
     let pairs = summary
         .pairs

@@ -109,7 +109,7 @@ impl NatOptions {
         let calls = options.calls.unwrap_or(if options.quick { 2 } else { 20 });
         NatOptions {
             calls,
-            parallel: calls.clamp(1, 5),
+            parallel: calls.clamp(1, 10),
             handovers: options.handovers.unwrap_or(calls),
             failures: true,
             browser_calls: options.browser_calls.unwrap_or(calls),

@@ -296,27 +296,10 @@ pub async fn run_call_talking(
     callee_user: String,
     talk_s: Option<&str>,
 ) -> CallOutcome {
-    let mut answer = match spawn_phone(
-        lab,
-        &callee,
-        port,
-        CALLEE_HZ,
-        &["answer", "--accept-after", "1200"],
-    ) {
+    let answer = match ready_callee(lab, &callee, port, CALLEE_HZ).await {
         Ok(child) => child,
-        Err(e) => {
-            return CallOutcome {
-                caller: Err("not started".into()),
-                callee: Err(format!("{e:#}")),
-            }
-        }
+        Err(not_started) => return not_started,
     };
-    if let Err(e) = wait_ready(&callee, &mut answer).await {
-        return CallOutcome {
-            caller: Err("not started: the callee never became ready".into()),
-            callee: Err(format!("{e:#}")),
-        };
-    }
     let mut args = vec!["call", callee_user.as_str()];
     if let Some(talk) = talk_s {
         args.extend(["--duration", talk]);
@@ -331,6 +314,32 @@ pub async fn run_call_talking(
         caller: caller_report,
         callee: callee_report,
     }
+}
+
+/// Starts `ringwire answer` for `callee` and waits until the server has registered it; on
+/// failure, the outcome to report (the caller never started).
+async fn ready_callee(
+    lab: &Lab,
+    callee: &Side,
+    port: u16,
+    tone: f64,
+) -> Result<tokio::process::Child, CallOutcome> {
+    let not_started = |callee: String| CallOutcome {
+        caller: Err("not started: the callee never became ready".into()),
+        callee: Err(callee),
+    };
+    let mut answer = spawn_phone(
+        lab,
+        callee,
+        port,
+        tone,
+        &["answer", "--accept-after", "1200"],
+    )
+    .map_err(|e| not_started(format!("{e:#}")))?;
+    wait_ready(callee, &mut answer)
+        .await
+        .map_err(|e| not_started(format!("{e:#}")))?;
+    Ok(answer)
 }
 
 fn spawn_phone(
@@ -419,29 +428,10 @@ pub async fn run_handover_call(
     callee: Side,
     callee_user: String,
 ) -> (CallOutcome, Option<Gaps>, Option<Gaps>) {
-    let mut answer = match spawn_phone(
-        lab,
-        &callee,
-        port,
-        CALLEE_HZ,
-        &["answer", "--accept-after", "1200"],
-    ) {
+    let answer = match ready_callee(lab, &callee, port, CALLEE_HZ).await {
         Ok(child) => child,
-        Err(e) => {
-            let outcome = CallOutcome {
-                caller: Err("not started".into()),
-                callee: Err(format!("{e:#}")),
-            };
-            return (outcome, None, None);
-        }
+        Err(not_started) => return (not_started, None, None),
     };
-    if let Err(e) = wait_ready(&callee, &mut answer).await {
-        let outcome = CallOutcome {
-            caller: Err("not started: the callee never became ready".into()),
-            callee: Err(format!("{e:#}")),
-        };
-        return (outcome, None, None);
-    }
     let call = spawn_phone(
         lab,
         &caller,
@@ -582,28 +572,11 @@ pub async fn run_browser_call(
         }
     };
     let (browser_report, native_report) = if browser_calls {
-        let mut answer = match spawn_phone(
-            lab,
-            &native,
-            port,
-            native_hz,
-            &["answer", "--accept-after", "1200"],
-        ) {
-            Ok(child) => child,
-            Err(e) => {
-                return CallOutcome {
-                    caller: Err("not started".into()),
-                    callee: Err(format!("{e:#}")),
-                }
-            }
-        };
         // The browser dials once signed in; the native callee must be registered first.
-        if let Err(e) = wait_ready(&native, &mut answer).await {
-            return CallOutcome {
-                caller: Err("not started".into()),
-                callee: Err(format!("{e:#}")),
-            };
-        }
+        let answer = match ready_callee(lab, &native, port, native_hz).await {
+            Ok(child) => child,
+            Err(not_started) => return not_started,
+        };
         let browser_report = report_of(page).await;
         (browser_report, report_of(answer).await)
     } else {

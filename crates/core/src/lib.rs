@@ -33,6 +33,7 @@ pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use gather::{
     CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair, StreamId,
+    TurnAllocation,
 };
 pub use push::PushCall;
 pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, MediaFailure, Report};

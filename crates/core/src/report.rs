@@ -161,6 +161,9 @@ pub struct CallSummary {
     /// STUN/TURN servers that failed during this call's gathering, readable
     /// (`TURN authentication failed at turn:…`). Never fatal unless relay-only.
     pub gathering_failures: Vec<String>,
+    /// The TURN allocations this call made (after a network change, those on the new
+    /// network): transport, and the time from the call's start to each relay candidate.
+    pub turn_allocations: Vec<crate::gather::TurnAllocation>,
 }
 
 /// Something the app must know or act on. Handle them in order.

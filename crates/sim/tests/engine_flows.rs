@@ -298,6 +298,22 @@ fn the_in_band_accept_beats_a_slow_server() {
     );
 }
 
+/// The device leaves its address for `new_addr` (Wi-Fi → cellular) and says so, as the app
+/// forwards the OS's path change; the old address disappears.
+fn move_device(w: &mut World, dev: Dev, new_addr: std::net::SocketAddr) {
+    let old_addr = w.device(dev).addr;
+    w.net.bind(new_addr);
+    w.device_mut(dev).addr = new_addr;
+    w.command(
+        dev,
+        Command::NetworkChanged {
+            local_addrs: vec![new_addr],
+        },
+    )
+    .unwrap();
+    w.net.unbind(old_addr);
+}
+
 #[test]
 fn a_network_change_mid_call_trickles_the_new_candidate_and_keeps_the_call() {
     let (mut w, a, b1, b2) = alice_and_bob(9);
@@ -308,17 +324,7 @@ fn a_network_change_mid_call_trickles_the_new_candidate_and_keeps_the_call() {
     w.run_for(Duration::from_secs(1));
     // Bob's phone moves to a new address (Wi-Fi → cellular); the old one disappears.
     let new_addr: std::net::SocketAddr = "198.18.1.50:6000".parse().unwrap();
-    let old_addr = w.device(b1).addr;
-    w.net.bind(new_addr);
-    w.device_mut(b1).addr = new_addr;
-    w.command(
-        b1,
-        Command::NetworkChanged {
-            local_addrs: vec![new_addr],
-        },
-    )
-    .unwrap();
-    w.net.unbind(old_addr);
+    move_device(&mut w, b1, new_addr);
     let decoded = w.device(a).played.decoded;
     w.run_for(Duration::from_secs(3));
     assert_eq!(state(&w, a, call), Some(CallState::Active));
@@ -344,17 +350,7 @@ fn a_network_change_while_signaling_is_down_restarts_ice_once_it_is_back() {
     w.disconnect(b1);
     let lost_before = w.signaling.stats().up_lost;
     let new_addr: std::net::SocketAddr = "198.18.1.51:6000".parse().unwrap();
-    let old_addr = w.device(b1).addr;
-    w.net.bind(new_addr);
-    w.device_mut(b1).addr = new_addr;
-    w.command(
-        b1,
-        Command::NetworkChanged {
-            local_addrs: vec![new_addr],
-        },
-    )
-    .unwrap();
-    w.net.unbind(old_addr);
+    move_device(&mut w, b1, new_addr);
     w.run_for(Duration::from_secs(2));
     assert_eq!(
         w.signaling.stats().up_lost,

@@ -85,6 +85,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         frames_inserted,
         selected_pair,
         gathering_failures,
+        turn_allocations,
     } = summary.as_ref();
     // A good call was answered, ended for a protocol reason, had a media path and played
     // audio from the far end. A call that "lasted" with nothing heard is a failure, never an ok.
@@ -119,6 +120,7 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
         "dtmf_received": dtmf_received,
         "selected_pair": selected_pair,
         "gathering_failures": gathering_failures,
+        "turn_allocations": turn_allocations,
     });
     if *direction == Direction::Incoming {
         // Measured from our own `incoming` to our own `ringing`: always 0, so not reported.

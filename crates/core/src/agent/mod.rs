@@ -595,6 +595,7 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         frames_inserted: 0,
         selected_pair: call.last_stats.as_ref().and_then(|s| s.selected_pair),
         gathering_failures: call.gathering.failures().to_vec(),
+        turn_allocations: call.gathering.allocations().to_vec(),
     };
     if let Some(audio) = &call.audio {
         let stats = audio.receiver().stats();

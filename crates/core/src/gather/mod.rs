@@ -21,7 +21,9 @@
 mod relay;
 mod types;
 
-pub use types::{CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair};
+pub use types::{
+    CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair, TurnAllocation,
+};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -74,6 +76,12 @@ pub(crate) struct Gathering {
     failures: Vec<String>,
     /// Relay-only, and no TURN server was configured at all.
     no_relay_server: bool,
+    /// When gathering started, and the latest instant an input brought (the state machine
+    /// reads no clock).
+    started: Option<Instant>,
+    latest: Option<Instant>,
+    /// How long each TURN allocation took from the start of gathering.
+    allocations: Vec<TurnAllocation>,
     out: VecDeque<Output>,
     events: VecDeque<GatherEvent>,
 }
@@ -89,6 +97,9 @@ impl Gathering {
             candidates: Vec::new(),
             failures: Vec::new(),
             no_relay_server: false,
+            started: None,
+            latest: None,
+            allocations: Vec::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -106,6 +117,8 @@ impl Gathering {
     ) -> Gathering {
         let mut g = Gathering::idle();
         g.call_id = Some(call_id);
+        g.started = Some(now);
+        g.latest = Some(now);
         g.policy = policy;
         for server in servers {
             let udp = server.url.transport == Transport::Udp && server.url.scheme != Scheme::Turns;
@@ -175,6 +188,11 @@ impl Gathering {
             && !self.no_relay_server
     }
 
+    /// How long each TURN allocation took, from the start of gathering to its success.
+    pub fn allocations(&self) -> &[TurnAllocation] {
+        &self.allocations
+    }
+
     /// Candidates gathered so far (for a connection created after they came).
     pub fn candidates(&self) -> &[str0m::Candidate] {
         &self.candidates
@@ -229,6 +247,7 @@ impl Gathering {
         destination: SocketAddr,
         contents: Vec<u8>,
     ) {
+        self.latest = Some(now);
         let mut outs = Vec::new();
         if let Some(i) = self.relays.iter().position(|r| r.relayed() == Some(source)) {
             self.relays[i].send(now, destination, contents, &mut outs);
@@ -256,6 +275,7 @@ impl Gathering {
         destination: SocketAddr,
         data: &[u8],
     ) {
+        self.latest = Some(now);
         if let Some(b) = self
             .bindings
             .iter_mut()
@@ -283,6 +303,7 @@ impl Gathering {
 
     /// The driver connected the stream from `local`: the allocation starts.
     pub fn stream_connected(&mut self, now: Instant, stream: StreamId, local: SocketAddr) {
+        self.latest = Some(now);
         if let Some(r) = self.relay_of(stream) {
             r.link = Link::Stream {
                 id: stream,
@@ -295,6 +316,7 @@ impl Gathering {
 
     /// Bytes read from the stream.
     pub fn stream_data(&mut self, now: Instant, stream: StreamId, data: &[u8]) {
+        self.latest = Some(now);
         if let Some(r) = self.relay_of(stream) {
             r.handle_input(now, data);
         }
@@ -318,6 +340,7 @@ impl Gathering {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.latest = Some(now);
         for b in &mut self.bindings {
             if b.client.poll_timeout().is_some_and(|t| t <= now) {
                 b.client.handle_timeout(now);
@@ -341,6 +364,7 @@ impl Gathering {
     /// The call ended: deletes every allocation (the Refresh with lifetime 0 goes out now; if
     /// it is lost, the allocation expires by itself) and closes the streams after it.
     pub fn close(&mut self, now: Instant) {
+        self.latest = Some(now);
         for r in &mut self.relays {
             r.deallocate(now);
         }
@@ -422,9 +446,16 @@ impl Gathering {
                     local,
                     mapped,
                 } => {
+                    let took = match (self.started, self.latest) {
+                        (Some(start), Some(latest)) => latest.saturating_duration_since(start),
+                        _ => std::time::Duration::ZERO,
+                    };
+                    let transport = self.relays[i].transport();
+                    self.allocations.push(TurnAllocation { transport, took });
                     info!(
                         call_id = ?self.call_id,
-                        transport = ?self.relays[i].transport(),
+                        ?transport,
+                        took_ms = took.as_millis() as u64,
                         "TURN allocation made: relay candidate"
                     );
                     match str0m::Candidate::relayed(relayed, local, "udp") {

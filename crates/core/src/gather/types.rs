@@ -135,3 +135,18 @@ pub struct SelectedPair {
     #[serde(skip)]
     pub local_addr: SocketAddr,
 }
+
+/// One TURN allocation of a call: how the device reached the server, and how long from the
+/// start of gathering until the relay candidate existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TurnAllocation {
+    /// `udp`, `tcp` or `tls`.
+    pub transport: RelayTransport,
+    /// From the start of gathering (the call's creation) to the allocation's success.
+    #[serde(rename = "ms", serialize_with = "millis")]
+    pub took: std::time::Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 10_000.0).round() / 10.0)
+}

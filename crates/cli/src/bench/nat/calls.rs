@@ -255,6 +255,19 @@ impl CallOutcome {
         self.callee.as_ref().ok()?["accept_to_first_audio_ms"].as_f64()
     }
 
+    /// How long the caller's TURN allocations took, by transport (`udp`, `tcp`, `tls`).
+    pub fn turn_allocation_ms(&self) -> Vec<(String, f64)> {
+        let Ok(report) = &self.caller else {
+            return Vec::new();
+        };
+        report["turn_allocations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| Some((a["transport"].as_str()?.to_string(), a["ms"].as_f64()?)))
+            .collect()
+    }
+
     /// The caller's invite→ringing: what gathering must never delay.
     pub fn invite_to_ringing_ms(&self) -> Option<f64> {
         self.caller.as_ref().ok()?["invite_to_ringing_ms"].as_f64()

@@ -225,7 +225,9 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
         nat.calls, nat.parallel
     ));
     result.notes.push(
-        "not measured yet: TURN allocation time, Chromium↔Chromium through the lab".to_string(),
+        "TURN allocation: the caller's, from the call's start to the relay candidate; \
+         not measured yet: Chromium↔Chromium through the lab"
+            .to_string(),
     );
     result.detail = Some(json!({
         "cells": cells_detail,
@@ -441,12 +443,15 @@ struct CellSummary {
     pairs: BTreeMap<String, usize>,
     accept_to_audio: Vec<f64>,
     invite_to_ringing: Vec<f64>,
+    /// The callers' TURN allocation times by transport.
+    allocations: BTreeMap<String, Vec<f64>>,
 }
 
 fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
     let mut pairs = BTreeMap::new();
     let mut accept_to_audio = Vec::new();
     let mut invite_to_ringing = Vec::new();
+    let mut allocations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut connected = 0;
     for o in outcomes {
         if o.ok() {
@@ -458,6 +463,9 @@ fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
             if let Some(ms) = o.invite_to_ringing_ms() {
                 invite_to_ringing.push(ms);
             }
+            for (transport, ms) in o.turn_allocation_ms() {
+                allocations.entry(transport).or_default().push(ms);
+            }
         }
     }
     CellSummary {
@@ -465,6 +473,7 @@ fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
         pairs,
         accept_to_audio,
         invite_to_ringing,
+        allocations,
     }
 }
 
@@ -475,10 +484,16 @@ fn push_metrics(result: &mut BenchResult, cell: &Cell, summary: &CellSummary) {
         "calls",
         summary.connected as f64,
     ));
-    for (what, values) in [
-        ("accept→first audio", &summary.accept_to_audio),
-        ("invite→ringing", &summary.invite_to_ringing),
-    ] {
+    let allocation_rows: Vec<(String, &Vec<f64>)> = summary
+        .allocations
+        .iter()
+        .map(|(transport, v)| (format!("TURN allocation over {transport}"), v))
+        .collect();
+    let rows = [
+        ("accept→first audio".to_string(), &summary.accept_to_audio),
+        ("invite→ringing".to_string(), &summary.invite_to_ringing),
+    ];
+    for (what, values) in rows.into_iter().chain(allocation_rows) {
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
         if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {

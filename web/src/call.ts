@@ -136,7 +136,11 @@ export class Call {
 
   hangup(): void {
     if (!this.live) return;
-    this.host.send({ type: 'hangup', call_id: this.id });
+    // An answered call that never had media is recorded as such, whoever pressed the button.
+    const silent = this.answeredDevice !== null && this.talkStartedAt === null;
+    this.host.send(
+      silent ? { type: 'hangup', call_id: this.id, reason: 'media_failed' } : { type: 'hangup', call_id: this.id },
+    );
     this.mediaPeer?.sendControl({ type: 'hangup', call_id: this.id });
     const reason =
       this.answeredDevice === null ? (this.role === 'caller' ? 'cancelled' : 'declined') : 'hangup';
@@ -323,7 +327,7 @@ export class Call {
       this.phase = 'reconnecting';
       this.reconnectTimer = window.setTimeout(() => {
         if (this.phase !== 'reconnecting') return;
-        this.host.send({ type: 'hangup', call_id: this.id });
+        this.host.send({ type: 'hangup', call_id: this.id, reason: 'media_failed' });
         this.finish('media_failed', this.host.deviceId);
       }, RECONNECT_LIMIT_MS);
     }

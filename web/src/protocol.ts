@@ -16,12 +16,15 @@ export type EndReason =
   | 'hangup'
   | 'connection_lost'
   | 'glare'
-  | 'unavailable';
+  | 'unavailable'
+  | 'media_failed';
 
 export type ClientMessage =
   | { type: 'hello'; versions: number[]; client?: string; calls?: CallId[] }
   | { type: 'invite'; call_id: CallId; to_user: string }
-  | { type: 'ringing' | 'accept' | 'decline' | 'busy' | 'cancel' | 'hangup'; call_id: CallId }
+  | { type: 'ringing' | 'accept' | 'decline' | 'busy' | 'cancel'; call_id: CallId }
+  // `reason: 'media_failed'`: this device gave up on media that never connected or was lost.
+  | { type: 'hangup'; call_id: CallId; reason?: 'media_failed' }
   | { type: 'offer' | 'answer'; call_id: CallId; to_device: DeviceId; sdp: string }
   | {
       type: 'candidate';

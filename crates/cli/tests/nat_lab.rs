@@ -3,10 +3,12 @@
 //! behind NAT64/DNS64), starts the server and coturn on its "internet", and places 20 calls per
 //! cell between native softphones inside the home networks. Every call must connect with each
 //! side's tone found in the other's recording, through a candidate pair the cell allows. Then
-//! a device moves mid-call from one network to another, and the call must go on.
+//! a device moves mid-call from one network to another, and the call must go on; and a direct
+//! path dies with no interface event, and the call must move to the relay and go on.
 //! Chromium (the browser client) behind a cone NAT and a native phone behind a symmetric NAT
-//! call each other both ways, and four failure scenarios must end by themselves with a reason
-//! (or, for a dead STUN server, not matter). Needs root (network namespaces), nftables,
+//! call each other both ways, two Chromiums make a call in every network cell, and four failure
+//! scenarios must end by themselves with a reason that the server's record keeps too (or, for a
+//! dead STUN server, not matter). Needs root (network namespaces), nftables,
 //! coturn, tayga, unbound, Chromium and web/node_modules; scripts/test installs them.
 
 use std::process::Command;
@@ -18,6 +20,10 @@ const CALLS_PER_CELL: usize = 20;
 const HANDOVERS: usize = 6;
 /// Chromium↔native calls per direction, one at a time (a browser each).
 const BROWSER_CALLS: usize = 3;
+/// Calls whose direct path dies silently mid-call (35 s each).
+const PATH_DEATHS: usize = 1;
+/// Chromium↔Chromium calls in each network cell, one at a time (two browsers each).
+const BROWSER_PAIR_CALLS: usize = 1;
 
 #[test]
 fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
@@ -28,6 +34,10 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
         .arg(HANDOVERS.to_string())
         .arg("--browser-calls")
         .arg(BROWSER_CALLS.to_string())
+        .arg("--path-deaths")
+        .arg(PATH_DEATHS.to_string())
+        .arg("--browser-pair-calls")
+        .arg(BROWSER_PAIR_CALLS.to_string())
         .output()
         .expect("run ringwire bench nat");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -81,6 +91,17 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
             "{name}: {}/{expected_calls} connected; pairs {}",
             cell["connected"], cell["pairs"]
         );
+        // The same cell between two browser clients, through the same NATs and coturn: the
+        // server's ICE configuration serves a web app as it serves the native engine.
+        if !name.starts_with("Chromium") {
+            let browsers = cell["chromium_pairs"]["outcomes"].as_array().unwrap();
+            assert_eq!(browsers.len(), BROWSER_PAIR_CALLS, "{name}");
+            for (i, call) in browsers.iter().enumerate() {
+                if call["ok"] != Value::Bool(true) {
+                    failures.push(format!("Chromium↔Chromium {name} call {i}: {call}"));
+                }
+            }
+        }
     }
     // Handover: the device moves from a home cone NAT to a carrier-grade (symmetric) NAT and
     // back; each call must go on with audio both ways after the move.
@@ -99,6 +120,30 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
         "handover: {} calls; longest gaps at the far end {} ms",
         HANDOVERS, handover["far_gaps_ms"]
     );
+    // A direct path that dies with no interface event: consent freshness notices, ICE
+    // restarts, the call moves to the relay and goes on with audio both ways.
+    let deaths = &result["detail"]["path_deaths"];
+    let survived = deaths["survived"].as_array().expect("path-death results");
+    assert_eq!(survived.len(), PATH_DEATHS, "{deaths}");
+    for (i, ok) in survived.iter().enumerate() {
+        if ok != &Value::Bool(true) {
+            failures.push(format!(
+                "silent path death, call {i}, did not survive: {}",
+                deaths["outcomes"][i]
+            ));
+        }
+    }
+    eprintln!(
+        "silent path death: {PATH_DEATHS} calls; longest gaps at the far end {} ms",
+        deaths["far_gaps_ms"]
+    );
+    // The same run's baseline: cone ↔ cone through a server with no ICE servers at all (its
+    // invite→ringing is the figure the cells' must match; here only that it works).
+    let baseline = &result["detail"]["no_ice_baseline"];
+    assert_eq!(baseline["calls"], CALLS_PER_CELL, "{baseline}");
+    if baseline["connected"] != baseline["calls"] {
+        failures.push(format!("the no-ICE baseline lost calls: {baseline}"));
+    }
     // Failures: wrong TURN credentials, coturn down and UDP blocked with no TURN end by
     // themselves (the caller never hangs up) with `media_failed` and a cause; a STUN server
     // that never answers does not stop a call that srflx can carry.

@@ -32,8 +32,8 @@ pub enum CallEndReason {
     },
     /// The call was answered but its media never connected, so nobody heard anything:
     /// `cause` says what was missing; `ended_by` is the protocol reason that ended it in the
-    /// meantime (a `hangup` here or there; `connection_lost` when the engine gave up after
-    /// `AgentConfig::media_timeout`). Never a good call, whatever ended it.
+    /// meantime: `hangup` when a user hung up (here or there), `media_failed` when an engine
+    /// gave up after `AgentConfig::media_timeout`. Never a good call, whatever ended it.
     MediaFailed {
         cause: MediaFailure,
         ended_by: Option<EndReason>,
@@ -107,7 +107,9 @@ impl CallKitEndReason {
                 EndReason::AnsweredElsewhere => CallKitEndReason::AnsweredElsewhere,
                 EndReason::DeclinedElsewhere => CallKitEndReason::DeclinedElsewhere,
                 EndReason::NoAnswer => CallKitEndReason::Unanswered,
-                EndReason::ConnectionLost | EndReason::Unavailable => CallKitEndReason::Failed,
+                EndReason::ConnectionLost | EndReason::Unavailable | EndReason::MediaFailed => {
+                    CallKitEndReason::Failed
+                }
                 EndReason::Cancelled
                 | EndReason::Busy
                 | EndReason::Declined
@@ -270,6 +272,11 @@ mod tests {
         assert_eq!(
             remote(p(EndReason::ConnectionLost)),
             Some(CallKitEndReason::Failed)
+        );
+        assert_eq!(
+            remote(p(EndReason::MediaFailed)),
+            Some(CallKitEndReason::Failed),
+            "a call whose media was lost for good failed; the far side did not end it"
         );
         let failed = CallEndReason::Failed {
             code: Some(ErrorCode::UserNotFound),

@@ -199,7 +199,7 @@ async fn reconnects_after_a_server_restart_and_flushes_a_queued_hangup() {
     // While down: the hangup waits, a relay is refused.
     alice
         .client
-        .send(ClientMessage::Hangup { call_id: call })
+        .send(ClientMessage::hangup(call))
         .expect("call control is queued while down");
     assert_eq!(
         alice.client.send(candidate(call, bob_device)),
@@ -256,9 +256,7 @@ async fn a_bad_token_is_fatal_and_the_client_stops_trying() {
     );
     assert!(!engine.client.is_connected());
     assert_eq!(
-        engine.client.send(ClientMessage::Hangup {
-            call_id: CallId::random()
-        }),
+        engine.client.send(ClientMessage::hangup(CallId::random())),
         Err(EngineError::Closed)
     );
 }
@@ -284,10 +282,7 @@ async fn relays_and_pings_are_refused_while_down_and_call_control_waits() {
         engine.client.send(ClientMessage::Ping { nonce: 1 }),
         Err(EngineError::SignalingDown)
     );
-    assert_eq!(
-        engine.client.send(ClientMessage::Hangup { call_id: call }),
-        Ok(())
-    );
+    assert_eq!(engine.client.send(ClientMessage::hangup(call)), Ok(()));
     assert!(matches!(
         engine.client.send(ClientMessage::Hello {
             versions: vec![1],
@@ -321,9 +316,7 @@ async fn shutdown_closes_the_connection_and_ends_the_task() {
     // No Disconnected, no Fatal: the channel just closes.
     alice.ends(|_| false).await;
     assert_eq!(
-        other_handle.send(ClientMessage::Hangup {
-            call_id: CallId::random()
-        }),
+        other_handle.send(ClientMessage::hangup(CallId::random())),
         Err(EngineError::Closed)
     );
     // Idempotent from any handle.

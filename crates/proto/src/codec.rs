@@ -140,7 +140,10 @@ mod tests {
             ClientMessage::Decline { call_id: cid() },
             ClientMessage::Busy { call_id: cid() },
             ClientMessage::Cancel { call_id: cid() },
-            ClientMessage::Hangup { call_id: cid() },
+            ClientMessage::Hangup {
+                call_id: cid(),
+                reason: Some(crate::HangupReason::MediaFailed),
+            },
             ClientMessage::Offer {
                 call_id: cid(),
                 to_device: did(),
@@ -435,6 +438,36 @@ mod tests {
         assert_eq!(
             decode_client(&text).unwrap(),
             ClientMessage::Accept { call_id: cid() }
+        );
+    }
+
+    #[test]
+    fn hangup_reason_is_optional_and_closed() {
+        let id = "3f9c2a7e5b1d4c8fa0e6b2d9c4f17a35";
+        let plain = decode_client(&format!(r#"{{"type":"hangup","call_id":"{id}"}}"#)).unwrap();
+        assert!(matches!(plain, ClientMessage::Hangup { reason: None, .. }));
+        assert_eq!(
+            encode(&plain),
+            format!(r#"{{"type":"hangup","call_id":"{id}"}}"#)
+        );
+        let failed = decode_client(&format!(
+            r#"{{"type":"hangup","call_id":"{id}","reason":"media_failed"}}"#
+        ))
+        .unwrap();
+        assert!(matches!(
+            failed,
+            ClientMessage::Hangup {
+                reason: Some(crate::HangupReason::MediaFailed),
+                ..
+            }
+        ));
+        // Only the documented reasons: a made-up one is an invalid field, not a silent hangup.
+        let made_up = decode_client(&format!(
+            r#"{{"type":"hangup","call_id":"{id}","reason":"bored"}}"#
+        ));
+        assert!(
+            matches!(made_up, Err(ProtoError::InvalidField { .. })),
+            "{made_up:?}"
         );
     }
 

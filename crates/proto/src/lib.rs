@@ -32,7 +32,7 @@ pub use message::{
 pub use push::{
     PushPlatform, PushToken, MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_BYTES, MIN_APNS_TOKEN_BYTES,
 };
-pub use reason::EndReason;
+pub use reason::{EndReason, HangupReason};
 
 /// The protocol versions this crate speaks, highest first.
 pub const SUPPORTED_VERSIONS: &[u32] = &[1];

@@ -8,7 +8,7 @@ use crate::error::ErrorCode;
 use crate::ice::{bounded_servers, IceServer};
 use crate::ids::{CallId, DeviceId, DisplayName, UserName, INVALID_VALUE_PREFIX};
 use crate::push::PushToken;
-use crate::reason::EndReason;
+use crate::reason::{EndReason, HangupReason};
 use crate::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
 
 /// An SDP offer or answer, opaque to the server: non-empty and at most [`MAX_SDP_BYTES`].
@@ -181,8 +181,14 @@ pub enum ClientMessage {
     Busy { call_id: CallId },
     /// The caller gives up before the call is accepted.
     Cancel { call_id: CallId },
-    /// A participant ends an accepted call.
-    Hangup { call_id: CallId },
+    /// A participant ends an accepted call (or, while ringing, cancels or declines it).
+    Hangup {
+        call_id: CallId,
+        /// Why, when it was not the user: `media_failed` when the device gave up on a media
+        /// path that never connected or could not be restored. Absent: the user hung up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<HangupReason>,
+    },
     /// SDP offer for one peer device.
     Offer {
         call_id: CallId,
@@ -209,6 +215,14 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// The user hangs up (no `reason`).
+    pub fn hangup(call_id: CallId) -> ClientMessage {
+        ClientMessage::Hangup {
+            call_id,
+            reason: None,
+        }
+    }
+
     /// Every `type` a device may send.
     pub const TYPES: &'static [&'static str] = &[
         "hello",
@@ -273,7 +287,7 @@ impl ClientMessage {
             | ClientMessage::Decline { call_id }
             | ClientMessage::Busy { call_id }
             | ClientMessage::Cancel { call_id }
-            | ClientMessage::Hangup { call_id }
+            | ClientMessage::Hangup { call_id, .. }
             | ClientMessage::Offer { call_id, .. }
             | ClientMessage::Answer { call_id, .. }
             | ClientMessage::Candidate { call_id, .. } => Some(*call_id),

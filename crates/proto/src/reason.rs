@@ -30,6 +30,28 @@ pub enum EndReason {
     Glare,
     /// The callee has no devices that could be reached.
     Unavailable,
+    /// An answered call ended because its media never connected, or was lost and could not
+    /// be restored: a device gave up (`hangup` with `reason: "media_failed"`). Not a call
+    /// anybody heard end to end.
+    MediaFailed,
+}
+
+/// Why a device hangs up, when it was not its user: carried by `hangup.reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HangupReason {
+    /// The media path never connected, or was lost and not restored in time.
+    MediaFailed,
+}
+
+impl HangupReason {
+    /// The end reason the call gets when an answered call is hung up for this reason.
+    pub fn end_reason(self) -> EndReason {
+        match self {
+            HangupReason::MediaFailed => EndReason::MediaFailed,
+        }
+    }
 }
 
 impl EndReason {
@@ -45,6 +67,7 @@ impl EndReason {
         EndReason::ConnectionLost,
         EndReason::Glare,
         EndReason::Unavailable,
+        EndReason::MediaFailed,
     ];
 
     /// The wire spelling (`snake_case`).
@@ -60,6 +83,7 @@ impl EndReason {
             EndReason::ConnectionLost => "connection_lost",
             EndReason::Glare => "glare",
             EndReason::Unavailable => "unavailable",
+            EndReason::MediaFailed => "media_failed",
         }
     }
 

@@ -27,6 +27,7 @@ pub mod names;
 pub mod push;
 mod push_http;
 pub mod rate_limit;
+pub mod reclaim;
 pub mod record;
 pub mod revocation;
 pub mod router;

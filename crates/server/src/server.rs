@@ -24,6 +24,7 @@ use crate::last_seen::LastSeen;
 use crate::listener;
 use crate::metrics::Metrics;
 use crate::push::{PushGateway, PushSettings};
+use crate::reclaim;
 use crate::revocation::{self, Revocations};
 use crate::router::Router;
 use crate::store::{hash_token, Store};
@@ -92,6 +93,7 @@ impl Server {
         let health = Arc::new(Health::default());
         let checker = health::spawn_checker(store.clone(), health.clone(), shutdown_rx.clone());
         let (last_seen, last_seen_task) = LastSeen::spawn(store.clone());
+        let reclaimer = reclaim::spawn_reclaimer(metrics.clone(), shutdown_rx.clone());
         let state = AppState {
             conn: ConnContext {
                 hub,
@@ -148,6 +150,9 @@ impl Server {
             }
             let _ = watcher.await;
             let _ = checker.await;
+            if let Some(reclaimer) = reclaimer {
+                let _ = reclaimer.await;
+            }
             // The hub stops when the last handle (held by connections and routes) is gone; it
             // then drops the writer, which drains its queue and stops.
             if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {

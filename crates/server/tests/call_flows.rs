@@ -135,7 +135,7 @@ async fn two_device_callee_first_accept_wins_then_hangup_is_recorded() {
         EndReason::AnsweredElsewhere
     );
 
-    c.alice.send(&ClientMessage::Hangup { call_id: call }).await;
+    c.alice.send(&ClientMessage::hangup(call)).await;
     assert_eq!(c.bob1.expect_ended(call).await, EndReason::Hangup);
     assert_eq!(c.alice.expect_ended(call).await, EndReason::Hangup);
     c.bob2.expect_silence(200).await;
@@ -388,7 +388,7 @@ async fn relays_from_non_participants_are_refused() {
     let err = c.carol.expect_error().await;
     assert_eq!(err.code, ErrorCode::NotAParticipant);
     assert_eq!(err.call_id, Some(call));
-    c.carol.send(&ClientMessage::Hangup { call_id: call }).await;
+    c.carol.send(&ClientMessage::hangup(call)).await;
     assert_eq!(
         c.carol.expect_error().await.code,
         ErrorCode::NotAParticipant

@@ -187,7 +187,7 @@ async fn flow(
                 && expect(bob, heard, call, accepted).await
                 && send(
                     if script == 0 { &mut *alice } else { &mut *bob },
-                    &ClientMessage::Hangup { call_id: call },
+                    &ClientMessage::hangup(call),
                 )
                 .await
         }
@@ -248,7 +248,7 @@ async fn verify(
                     Some(ClientMessage::Decline { call_id: call })
                 }
                 (ServerMessage::Accepted { .. } | ServerMessage::Calling { .. }, _) => {
-                    Some(ClientMessage::Hangup { call_id: call })
+                    Some(ClientMessage::hangup(call))
                 }
                 _ => None,
             };

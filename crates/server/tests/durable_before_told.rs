@@ -37,7 +37,7 @@ async fn every_notice_is_durable_when_it_arrives(server: TestServer, store: Stor
             assert!(matches!(alice.recv().await, ServerMessage::Accepted { .. }));
             assert_eq!(state(&store, call).await, Some(CallState::Active));
             bob.recv().await;
-            alice.send(&ClientMessage::Hangup { call_id: call }).await;
+            alice.send(&ClientMessage::hangup(call)).await;
         }
         bob.expect_ended(call).await;
         assert_eq!(state(&store, call).await, Some(CallState::Ended));

@@ -26,7 +26,7 @@ async fn complete_call(
         b.send(&ClientMessage::Accept { call_id: call }).await;
         a.recv().await;
         b.recv().await;
-        b.send(&ClientMessage::Hangup { call_id: call }).await;
+        b.send(&ClientMessage::hangup(call)).await;
     } else {
         b.send(&ClientMessage::Decline { call_id: call }).await;
     }
@@ -114,7 +114,7 @@ async fn a_ringing_call_resumes_after_a_restart(mut server: TestServer) {
             device_id: bob.device
         }
     );
-    alice.send(&ClientMessage::Hangup { call_id: call }).await;
+    alice.send(&ClientMessage::hangup(call)).await;
     assert_eq!(bob.expect_ended(call).await, EndReason::Hangup);
     let rec = server.last_ended_call(&alice_token).await;
     assert_eq!(rec["end_reason"], "hangup");

@@ -48,7 +48,7 @@ async fn measure(server: TestServer, label: &str) {
         assert!(matches!(alice.recv().await, ServerMessage::Accepted { .. }));
         accepted.push(t1.elapsed());
         bob.recv().await;
-        alice.send(&ClientMessage::Hangup { call_id: call }).await;
+        alice.send(&ClientMessage::hangup(call)).await;
         alice.expect_ended(call).await;
         bob.expect_ended(call).await;
     }

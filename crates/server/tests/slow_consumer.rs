@@ -183,7 +183,7 @@ async fn sigterm_with_a_stalled_client_exits_within_two_seconds_and_keeps_every_
     for _ in 0..150 {
         alice.send(&offer).await;
     }
-    alice.send(&ClientMessage::Hangup { call_id: call }).await;
+    alice.send(&ClientMessage::hangup(call)).await;
     alice.expect_ended(call).await;
 
     let started = std::time::Instant::now();

@@ -62,6 +62,9 @@ pub struct SimDevice {
     /// Everything the agent reported, with the virtual time.
     pub reports: Vec<(Instant, Report)>,
     pub played: PlayedFrames,
+    /// Every message the agent asked to send to the server, with the virtual time (whether
+    /// or not it could go out then).
+    pub signaled: Vec<(Instant, ClientMessage)>,
     /// The last few seconds of what the speaker played (for frequency checks).
     pub heard: VecDeque<i16>,
     /// `Some` for a phone under a simulated OS; `None` for a desktop (the world plays CallKit).
@@ -285,6 +288,7 @@ impl World {
             next_audio: None,
             signaling_up: false,
             outbox: Vec::new(),
+            signaled: Vec::new(),
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
         });
@@ -386,6 +390,16 @@ impl World {
         let now = self.clock.now();
         let result = self.devices[dev.0].agent.handle_command(now, command);
         self.carry_out(dev);
+        // The audio clock stops while no call has the audio (held, say); a command that gives
+        // a call the audio again (releasing the hold) starts it, as the device's audio unit
+        // never stopped.
+        let d = &mut self.devices[dev.0];
+        if d.next_audio.is_none() && d.running && d.agent.audio_call().is_some() {
+            let unit_runs = d.phone.as_ref().is_none_or(|os| os.audio_active);
+            if unit_runs {
+                d.next_audio = Some(now);
+            }
+        }
         result
     }
 
@@ -556,6 +570,7 @@ impl World {
                 | Output::StreamSend { .. }
                 | Output::StreamClose { .. } => {}
                 Output::Signal(message) => {
+                    d.signaled.push((now, message.clone()));
                     if d.signaling_up && self.signaling.is_connected(d.device_id) {
                         let _ = self.signaling.send(now, d.device_id, message);
                     } else if message.is_call_action() {

@@ -119,9 +119,7 @@ fn first_accept_wins_and_the_other_device_hears_answered_elsewhere() {
 
     // alice hangs up: the record ends as a hangup by her device, after an answer.
     let now = w.now();
-    w.sig
-        .send(now, c.a, ClientMessage::Hangup { call_id: call })
-        .unwrap();
+    w.sig.send(now, c.a, ClientMessage::hangup(call)).unwrap();
     w.run_for(Duration::from_millis(100));
     assert_eq!(ended_reason(&w.take(c.b2), call), Some(EndReason::Hangup));
     assert_eq!(

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use ringwire_core::{CallState, Command, Report};
-use ringwire_proto::{CallId, EndReason};
+use ringwire_proto::{CallId, ClientMessage, EndReason};
 use ringwire_server::record::CallState as RecordState;
 use ringwire_server::router::RouterConfig;
 use ringwire_sim::{Dev, LinkConfig, Loss, SignalingLink, World};
@@ -452,4 +452,122 @@ fn audio_stays_continuous_under_10_percent_loss() {
 #[test]
 fn audio_stays_continuous_under_20_percent_loss() {
     check_loss(11, 0.20);
+}
+
+#[test]
+fn a_path_that_dies_silently_is_restarted_by_the_callee_alone_and_the_call_comes_back() {
+    // No interface event: the direct path just goes dark (a NAT dropped its mapping). Consent
+    // freshness notices; the side that offered the session (the callee) restarts ICE at once,
+    // the caller does not (two restart offers would cross), and once a path exists again the
+    // call is back, well before the media timeout would have ended it.
+    let (mut w, a, b1, b2) = alice_and_bob(12);
+    let call = ring_bob(&mut w, a, b1, b2);
+    w.command(b1, Command::Answer { call_id: call }).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| state(w, a, call)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_secs(1));
+    let (ip_a, ip_b) = (w.device(a).addr.ip(), w.device(b1).addr.ip());
+    let cut_at = w.clock.now();
+    w.net.partition(ip_a, ip_b);
+    let restart_offers = |w: &World, d: Dev| {
+        w.device(d)
+            .signaled
+            .iter()
+            .filter(|(at, m)| *at >= cut_at && matches!(m, ClientMessage::Offer { .. }))
+            .map(|(at, _)| at.duration_since(cut_at))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        w.run_until(Duration::from_secs(25), |w| !restart_offers(w, b1)
+            .is_empty()),
+        "the callee never restarted ICE"
+    );
+    let offered = restart_offers(&w, b1)[0];
+    assert_eq!(state(&w, b1, call), Some(CallState::Reconnecting));
+    let timeout = w.device(b1).agent.config().media_timeout;
+    assert!(
+        offered < timeout / 2,
+        "the restart came {offered:?} after the path died: consent freshness, not ICE failure"
+    );
+    assert!(
+        restart_offers(&w, a).is_empty(),
+        "the caller restarted too: {:?}",
+        restart_offers(&w, a)
+    );
+    w.net.heal(ip_a, ip_b);
+    assert!(
+        w.run_until(Duration::from_secs(5), |w| state(w, a, call)
+            == Some(CallState::Active)
+            && state(w, b1, call) == Some(CallState::Active)),
+        "the call did not come back after the restart"
+    );
+    let decoded = w.device(a).played.decoded;
+    w.run_for(Duration::from_secs(2));
+    assert!(
+        w.device(a).played.decoded > decoded + 50,
+        "audio flows again"
+    );
+}
+
+#[test]
+fn a_held_call_is_not_mistaken_for_a_dead_path() {
+    // Holding stops the audio one way for as long as the user likes; what still flows (RTCP,
+    // consent checks) keeps the path alive, so neither side restarts ICE or reconnects.
+    let (mut w, a, b1, b2) = alice_and_bob(13);
+    let call = ring_bob(&mut w, a, b1, b2);
+    w.command(b1, Command::Answer { call_id: call }).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| state(w, a, call)
+        == Some(CallState::Active)));
+    w.run_for(Duration::from_secs(1));
+    let held_at = w.clock.now();
+    w.command(
+        a,
+        Command::SetHeld {
+            call_id: call,
+            held: true,
+        },
+    )
+    .unwrap();
+    w.run_for(Duration::from_secs(12));
+    for d in [a, b1] {
+        assert_eq!(
+            state(&w, d, call),
+            Some(CallState::Active),
+            "{}",
+            w.device(d).name
+        );
+        assert_eq!(
+            w.device(d)
+                .count(|r| matches!(r, Report::Reconnecting { .. })),
+            0,
+            "{} reconnected during a hold",
+            w.device(d).name
+        );
+        let restarts = w
+            .device(d)
+            .signaled
+            .iter()
+            .filter(|(at, m)| *at >= held_at && matches!(m, ClientMessage::Offer { .. }));
+        assert_eq!(
+            restarts.count(),
+            0,
+            "{} restarted ICE during a hold",
+            w.device(d).name
+        );
+    }
+    w.command(
+        a,
+        Command::SetHeld {
+            call_id: call,
+            held: false,
+        },
+    )
+    .unwrap();
+    let decoded = w.device(b1).played.decoded;
+    w.run_for(Duration::from_secs(2));
+    assert!(
+        w.device(b1).played.decoded > decoded + 20,
+        "audio again after the hold: {:?} (before: {decoded})",
+        w.device(b1).played
+    );
 }

@@ -85,8 +85,12 @@ fn ice_that_never_connects_ends_the_call_as_media_failed_within_the_media_timeou
     let by_b = assert_media_failed(&w, b, call);
     let by_a = assert_media_failed(&w, a, call);
     assert!(by_a.is_some() && by_b.is_some(), "{by_a:?} {by_b:?}");
-    // Bob answered first, so his engine gave up first and told the server.
-    assert_eq!(by_b, Some(EndReason::ConnectionLost));
+    // Bob answered first, so his engine gave up first and told the server why: the server's
+    // record and Alice's phone both say the media failed, not that somebody hung up.
+    assert_eq!(by_b, Some(EndReason::MediaFailed));
+    assert_eq!(by_a, Some(EndReason::MediaFailed));
+    let record = w.signaling.call_log().record(call).expect("a call record");
+    assert_eq!(record.end_reason, Some(EndReason::MediaFailed));
 }
 
 #[test]
@@ -98,5 +102,11 @@ fn hanging_up_a_call_that_never_had_media_is_still_media_failed() {
     let ended = |w: &World| w.device(a).ended(call).is_some() && w.device(b).ended(call).is_some();
     assert!(w.run_until(Duration::from_secs(2), ended));
     assert_eq!(assert_media_failed(&w, a, call), Some(EndReason::Hangup));
-    assert_eq!(assert_media_failed(&w, b, call), Some(EndReason::Hangup));
+    // Alice's engine knew nothing was heard and said so: Bob and the record see media_failed.
+    assert_eq!(
+        assert_media_failed(&w, b, call),
+        Some(EndReason::MediaFailed)
+    );
+    let record = w.signaling.call_log().record(call).expect("a call record");
+    assert_eq!(record.end_reason, Some(EndReason::MediaFailed));
 }

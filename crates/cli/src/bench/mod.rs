@@ -79,6 +79,14 @@ pub struct BenchArgs {
     /// `nat`: Chromium↔native calls in each direction [default: as many as --calls].
     #[arg(long)]
     pub browser_calls: Option<usize>,
+    /// `nat`: calls whose direct path dies silently mid-call, one after another, 35 s each
+    /// [default: 5, or 1 with --quick].
+    #[arg(long)]
+    pub path_deaths: Option<usize>,
+    /// `nat`: Chromium↔Chromium calls per cell of the matrix, the browsers' own baseline
+    /// [default: 5, or 1 with --quick].
+    #[arg(long)]
+    pub browser_pair_calls: Option<usize>,
 }
 
 /// Settings every benchmark reads.
@@ -90,6 +98,8 @@ pub struct Options {
     pub calls: Option<usize>,
     pub handovers: Option<usize>,
     pub browser_calls: Option<usize>,
+    pub path_deaths: Option<usize>,
+    pub browser_pair_calls: Option<usize>,
 }
 
 /// Runs the chosen benchmarks and prints their results.
@@ -101,6 +111,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         calls: args.calls,
         handovers: args.handovers,
         browser_calls: args.browser_calls,
+        path_deaths: args.path_deaths,
+        browser_pair_calls: args.browser_pair_calls,
     };
     let which = match args.which {
         Which::All => vec![

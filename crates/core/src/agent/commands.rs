@@ -122,7 +122,7 @@ impl Agent {
             (Direction::Incoming, CallState::Ringing) => {
                 (ClientMessage::Decline { call_id }, EndReason::Declined)
             }
-            _ => (ClientMessage::Hangup { call_id }, EndReason::Hangup),
+            _ => (call.hangup_message(), EndReason::Hangup),
         };
         if reason == EndReason::Hangup {
             if let Some(peer) = call.chosen_peer() {
@@ -231,13 +231,19 @@ impl Agent {
             let answered = call.state.is_answered();
             self.start_gathering(now, call_id);
             if answered {
-                if self.signaling_up {
-                    self.restart_ice(call_id);
-                } else if let Some(call) = self.calls.get_mut(&call_id) {
-                    info!("network changed with signaling down: ICE restarts when it is back");
-                    call.ice_restart_wanted = true;
-                }
+                self.restart_ice_when_possible(call_id);
             }
+        }
+    }
+
+    /// Restarts ICE now, or once signaling is back (`welcome`) when it is down: a restart
+    /// offer sent while disconnected would be lost.
+    pub(super) fn restart_ice_when_possible(&mut self, call_id: CallId) {
+        if self.signaling_up {
+            self.restart_ice(call_id);
+        } else if let Some(call) = self.calls.get_mut(&call_id) {
+            info!(%call_id, "signaling is down: ICE restarts when it is back");
+            call.ice_restart_wanted = true;
         }
     }
 

@@ -30,7 +30,7 @@ pub struct AgentConfig {
     /// How often an answered call reports its quality.
     pub quality_interval: Duration,
     /// How long an answered call may wait for media (`Connecting`) or try to restore it
-    /// (`Reconnecting`) before it ends as `connection_lost`.
+    /// (`Reconnecting`) before it ends as `media_failed` (and says so to the server).
     pub media_timeout: Duration,
     /// How long past the ring deadline an incoming call keeps ringing without word from the
     /// server (signaling down) before it ends here as `no_answer`.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, DeviceId};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, HangupReason};
 use tracing::{debug, info};
 
 use super::Agent;
@@ -173,7 +173,10 @@ impl Agent {
                         .pc
                         .send_control(&InbandMessage::Hangup { call_id }.encode());
                 }
-                ClientMessage::Hangup { call_id }
+                ClientMessage::Hangup {
+                    call_id,
+                    reason: Some(HangupReason::MediaFailed),
+                }
             }
         };
         self.signal(message);

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, DeviceId, EndReason};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, EndReason, HangupReason};
 use tracing::{debug, info, warn};
 
 use super::Agent;
@@ -94,11 +94,17 @@ impl Agent {
                     // The peer closed the connection of an answered call: it hung up (a
                     // browser's pc.close()) or its stack failed. Either way the call is over.
                     info!(%call_id, ?reason, "media connection closed");
-                    let reason = match reason {
-                        CloseReason::Remote => EndReason::Hangup,
-                        CloseReason::Local | CloseReason::Failure(_) => EndReason::ConnectionLost,
+                    let (reason, message) = match reason {
+                        CloseReason::Remote => (EndReason::Hangup, call.hangup_message()),
+                        CloseReason::Local | CloseReason::Failure(_) => (
+                            EndReason::MediaFailed,
+                            ClientMessage::Hangup {
+                                call_id,
+                                reason: Some(HangupReason::MediaFailed),
+                            },
+                        ),
                     };
-                    self.signal(ClientMessage::Hangup { call_id });
+                    self.signal(message);
                     self.end_call(now, call_id, CallEndReason::protocol(reason), false);
                 } else if let Some(call) = self.calls.get_mut(&call_id) {
                     call.peers.remove(&device);
@@ -124,22 +130,21 @@ impl Agent {
             IceState::Disconnected | IceState::Failed if call.state == CallState::Active => {
                 call.set_state(CallState::Reconnecting, "media path lost");
                 call.media_deadline = Some(now + timeout);
+                // Consent freshness (RFC 7675) found the path dead with no interface event
+                // (a NAT that dropped its mapping, a path that went dark): restart ICE now
+                // rather than after `ice_failed_after` more seconds. Only the side that made
+                // the session's first offer (the callee, 4.11) does, so two restart offers
+                // never cross; the other restarts only if ICE then fails outright.
+                let offered_first = call.direction == Direction::Incoming;
                 self.report(Report::Reconnecting { call_id });
+                if offered_first {
+                    self.restart_ice_when_possible(call_id);
+                }
             }
             IceState::Failed => {
                 // ICE gave up on every pair: try fresh credentials (new candidates gathered by
                 // the driver arrive as NetworkChanged).
-                let device = call.remote_device;
-                if let (Some(device), Some(peer)) = (device, call.chosen_peer()) {
-                    match peer.pc.ice_restart() {
-                        Ok(sdp) => self.signal(ClientMessage::Offer {
-                            call_id,
-                            to_device: device,
-                            sdp,
-                        }),
-                        Err(error) => debug!(%call_id, %error, "ICE restart not possible now"),
-                    }
-                }
+                self.restart_ice_when_possible(call_id);
             }
             IceState::Connected if call.state == CallState::Reconnecting => {
                 call.set_state(CallState::Active, "media path restored");

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, EndReason};
+use ringwire_proto::{CallId, ClientMessage, EndReason, HangupReason};
 use tracing::info;
 
 use super::Agent;
@@ -22,11 +22,16 @@ impl Agent {
             .collect();
         for call_id in media_lost {
             info!(%call_id, "media did not (re)connect in time");
-            self.signal(ClientMessage::Hangup { call_id });
+            // Said as `media_failed` whether the media never came or never came back: the
+            // server records it and the far end hears why, instead of a plain hangup.
+            self.signal(ClientMessage::Hangup {
+                call_id,
+                reason: Some(HangupReason::MediaFailed),
+            });
             self.end_call(
                 now,
                 call_id,
-                CallEndReason::protocol(EndReason::ConnectionLost),
+                CallEndReason::protocol(EndReason::MediaFailed),
                 false,
             );
         }

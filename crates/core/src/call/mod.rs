@@ -10,7 +10,7 @@ pub(crate) use audio::CallAudio;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, Candidate, DeviceId, UserName};
+use ringwire_proto::{CallId, Candidate, ClientMessage, DeviceId, HangupReason, UserName};
 use serde::Serialize;
 use tracing::info;
 
@@ -179,6 +179,23 @@ impl Call {
         self.remote_device
             .and_then(|d| self.peers.get(&d))
             .is_some_and(|p| p.pc.is_connected())
+    }
+
+    /// Whether the call was answered and its media never came up: nobody has heard anything.
+    pub fn answered_without_media(&self) -> bool {
+        self.times.accepted.is_some() && self.times.media_up.is_none()
+    }
+
+    /// The `hangup` this device sends: with `reason: media_failed` when the call it ends never
+    /// had media, so the server's record and the far end say what happened (a user's hangup of
+    /// a silent call is not a call that took place, whoever pressed the button).
+    pub fn hangup_message(&self) -> ClientMessage {
+        ClientMessage::Hangup {
+            call_id: self.id,
+            reason: self
+                .answered_without_media()
+                .then_some(HangupReason::MediaFailed),
+        }
     }
 
     /// Keeps a candidate that arrived before its device's offer; `false` when full.

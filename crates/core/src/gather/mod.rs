@@ -441,11 +441,7 @@ impl Gathering {
                     };
                     self.out.push_back(out);
                 }
-                RelayOut::Allocated {
-                    relayed,
-                    local,
-                    mapped,
-                } => {
+                RelayOut::Allocated { relayed, mapped } => {
                     let took = match (self.started, self.latest) {
                         (Some(start), Some(latest)) => latest.saturating_duration_since(start),
                         _ => std::time::Duration::ZERO,
@@ -458,10 +454,16 @@ impl Gathering {
                         took_ms = took.as_millis() as u64,
                         "TURN allocation made: relay candidate"
                     );
-                    match str0m::Candidate::relayed(relayed, local, "udp") {
-                        Ok(c) => self.add_candidate(c),
-                        Err(error) => warn!(%error, "relay candidate refused"),
-                    }
+                    let earlier = self
+                        .candidates
+                        .iter()
+                        .filter(|c| {
+                            c.kind() == str0m::CandidateKind::Relayed
+                                && c.addr().is_ipv6() == relayed.is_ipv6()
+                        })
+                        .count();
+                    let server = self.relays[i].server.addr;
+                    self.add_candidate(relayed_candidate(relayed, transport, server, earlier));
                     if let (Some(mapped), Link::Udp { local }) = (mapped, self.relays[i].link) {
                         self.add_srflx(mapped, local);
                     }
@@ -519,6 +521,53 @@ impl Gathering {
         self.candidates.push(c.clone());
         self.events.push_back(GatherEvent::Candidate(c));
     }
+}
+
+/// A relayed candidate whose priority ranks the relay by how we reach the TURN server, as
+/// libwebrtc does: over UDP before TCP before TLS (RFC 8445 §5.1.2.2 leaves the choice to the
+/// agent). str0m would give every relayed candidate the same type preference — the candidate's
+/// own protocol is UDP whatever carries it to the server — and then rank equal relays by the
+/// order they arrived, so a TCP allocation that finished first won the nomination over a UDP
+/// one, with head-of-line blocking for the whole call. `earlier` is how many relayed candidates
+/// of this address family the call already has, which keeps each local preference unique.
+fn relayed_candidate(
+    relayed: SocketAddr,
+    transport: RelayTransport,
+    server: SocketAddr,
+    earlier: usize,
+) -> str0m::Candidate {
+    let type_preference: u32 = match transport {
+        RelayTransport::Udp => 2,
+        RelayTransport::Tcp => 1,
+        RelayTransport::Tls => 0,
+    };
+    let family_top: u32 = if relayed.is_ipv6() { 65_535 } else { 65_534 };
+    let earlier = u32::try_from(earlier).unwrap_or(u32::MAX).min(1_000);
+    let local_preference = family_top - 2 * earlier;
+    // Component 1 (RTP; everything is muxed).
+    let priority = type_preference << 24 | local_preference << 8 | (256 - 1);
+    // Same foundation for relays of the same relayed IP, server IP and transport (RFC 8445
+    // §5.1.1.3); FNV-1a keeps it stable across runs and builds.
+    let mut hash: u32 = 0x811c_9dc5;
+    let key = format!("relay|{}|{}|{transport:?}", relayed.ip(), server.ip());
+    for byte in key.bytes() {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    let unspecified = match relayed {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    str0m::Candidate::from_parts(
+        format!("{hash:08x}"),
+        1,
+        str0m::net::Protocol::Udp,
+        priority,
+        relayed,
+        str0m::CandidateKind::Relayed,
+        Some(unspecified),
+        None,
+        None,
+    )
 }
 
 fn same_family(a: SocketAddr, b: SocketAddr) -> bool {

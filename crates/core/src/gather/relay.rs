@@ -38,7 +38,6 @@ pub(super) enum RelayOut {
     /// The allocation exists: the relay candidate (and our mapped address over UDP).
     Allocated {
         relayed: SocketAddr,
-        local: SocketAddr,
         mapped: Option<SocketAddr>,
     },
     /// A datagram from `peer` arrived at `relayed`.
@@ -174,18 +173,8 @@ impl Relay {
             TurnEvent::Allocated {
                 relayed, mapped, ..
             } => {
-                let local = match self.link {
-                    Link::Udp { local } => Some(local),
-                    Link::Stream { local, .. } => local,
-                };
                 self.relayed = Some(relayed);
-                if let Some(local) = local {
-                    out.push(RelayOut::Allocated {
-                        relayed,
-                        local,
-                        mapped,
-                    });
-                }
+                out.push(RelayOut::Allocated { relayed, mapped });
             }
             TurnEvent::PermissionCreated(_) | TurnEvent::ChannelBound { .. } => {
                 self.flush_pending(out)

@@ -95,3 +95,58 @@ fn relay_only_gathers_no_srflx_and_says_when_no_relay_can_come() {
     let why = g.relay_impossible().expect("no relay can come");
     assert!(why.contains("no TURN server"), "{why}");
 }
+
+#[test]
+fn a_relay_over_tcp_ranks_below_one_over_udp_whichever_came_first() {
+    let server: SocketAddr = "198.18.0.2:3478".parse().unwrap();
+    let tcp_first = relayed_candidate(
+        "198.18.0.2:50001".parse().unwrap(),
+        RelayTransport::Tcp,
+        server,
+        0,
+    );
+    let udp_second = relayed_candidate(
+        "198.18.0.2:50002".parse().unwrap(),
+        RelayTransport::Udp,
+        server,
+        1,
+    );
+    let tls_third = relayed_candidate(
+        "198.18.0.2:50003".parse().unwrap(),
+        RelayTransport::Tls,
+        server,
+        2,
+    );
+    assert!(udp_second.prio() > tcp_first.prio());
+    assert!(tcp_first.prio() > tls_third.prio());
+    // Still below every server-reflexive candidate.
+    let srflx = str0m::Candidate::server_reflexive(
+        "203.0.113.5:4000".parse().unwrap(),
+        "10.0.0.2:4000".parse().unwrap(),
+        "udp",
+    )
+    .unwrap();
+    assert!(srflx.prio() > udp_second.prio());
+    // A peer reads it back as the same relayed candidate.
+    let line = udp_second.to_sdp_string();
+    let parsed = str0m::Candidate::from_sdp_string(&line).unwrap();
+    assert_eq!(parsed.kind(), str0m::CandidateKind::Relayed);
+    assert_eq!(parsed.prio(), udp_second.prio());
+    assert_eq!(parsed.addr(), udp_second.addr());
+    // Relays of one server, one transport and one relayed IP share a foundation.
+    let again = relayed_candidate(
+        "198.18.0.2:50009".parse().unwrap(),
+        RelayTransport::Tcp,
+        server,
+        3,
+    );
+    assert!(line.starts_with("candidate:"));
+    assert_eq!(
+        tcp_first.to_sdp_string().split(' ').next(),
+        again.to_sdp_string().split(' ').next()
+    );
+    assert_ne!(
+        tcp_first.to_sdp_string().split(' ').next(),
+        udp_second.to_sdp_string().split(' ').next()
+    );
+}

@@ -44,6 +44,14 @@ pub struct PeerConfig {
     pub stun_max_rto: Option<Duration>,
     /// Unanswered STUN retransmissions before a pair is given up. `None` keeps str0m's 9.
     pub stun_max_retransmits: Option<usize>,
+    /// How long an answered, connected call may hear no media from the peer (no RTP, RTCP or
+    /// DTLS; STUN does not count, it also arrives over pairs not carrying the call; RTCP comes
+    /// every second even from a peer that holds the call) before the path counts as lost: ICE reports
+    /// [`IceState::Disconnected`](super::IceState::Disconnected) at once instead of after str0m's
+    /// consent timeout (15-25 s), so the call layer restarts ICE while the phone still shows
+    /// the call. Runs only while media is enabled (answered, not held here). `None` leaves it to
+    /// str0m. Default 3 s.
+    pub path_silence_after: Option<Duration>,
     /// Which local candidates are used (`RTCIceTransportPolicy`). `Relay` keeps the host
     /// candidates (`local_addrs`) out of the SDP and ICE: only TURN relay candidates, added
     /// later by gathering, are offered. Default `All`.
@@ -61,6 +69,7 @@ impl PeerConfig {
             ice_failed_after: Duration::from_secs(15),
             stun_max_rto: None,
             stun_max_retransmits: None,
+            path_silence_after: Some(Duration::from_secs(3)),
             ice_transport_policy: crate::gather::IceTransportPolicy::All,
         }
     }

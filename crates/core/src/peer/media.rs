@@ -78,7 +78,11 @@ impl PeerConnection {
         self.audio.enabled = enabled;
         if enabled {
             self.audio.marker_next = true;
+            // The path-silence clock starts now, not at the last datagram of a quiet
+            // pre-connect or hold.
+            self.last_heard = self.now;
         }
+        self.arm_silence_timer();
     }
 
     /// Whether media flows.

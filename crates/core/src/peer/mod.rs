@@ -127,6 +127,12 @@ pub struct PeerConnection {
     timers: Timers,
     /// The latest instant seen in any input.
     now: Instant,
+    /// ICE's state as str0m last reported it (ours may say `Disconnected` earlier: a path
+    /// that went silent).
+    agent_ice_state: IceState,
+    /// When the last SRTP, SRTCP or DTLS datagram from the peer arrived, or media was enabled
+    /// if that is later (a call answered after a quiet pre-connect is not silent yet).
+    last_heard: Instant,
     consecutive_errors: u32,
 }
 
@@ -135,11 +141,17 @@ pub struct PeerConnection {
 struct Timers {
     /// When a `Disconnected` ICE state turns into `Failed`.
     ice_failed: Option<Instant>,
+    /// When a connected call that hears nothing counts its path as lost
+    /// ([`PeerConfig::path_silence_after`]).
+    path_silent: Option<Instant>,
 }
 
 impl Timers {
     fn next(&self) -> Option<Instant> {
-        self.ice_failed
+        match (self.ice_failed, self.path_silent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -174,6 +186,8 @@ impl PeerConnection {
             rtc_timeout: now,
             timers: Timers::default(),
             now,
+            agent_ice_state: IceState::New,
+            last_heard: now,
             consecutive_errors: 0,
             config,
         };
@@ -236,6 +250,9 @@ impl PeerConnection {
         })?;
         let result = self.rtc.handle_input(Input::Receive(self.now, receive));
         let result = result.map_err(|e| self.input_error(e));
+        if carries_media(datagram) {
+            self.heard_from_peer();
+        }
         self.pump();
         self.fire_timers();
         result
@@ -353,6 +370,7 @@ impl PeerConnection {
                     }
                     IceConnectionState::Disconnected => IceState::Disconnected,
                 };
+                self.agent_ice_state = to;
                 self.set_ice_state(to, "ice agent");
             }
             Event::Connected => {
@@ -399,6 +417,10 @@ impl PeerConnection {
         }
         info!(?from, ?to, reason, "ice state");
         self.ice_state = to;
+        if to == IceState::Connected {
+            // A path just (re)connected gets the whole silence allowance to carry media.
+            self.last_heard = self.now;
+        }
         self.timers.ice_failed = match to {
             IceState::Disconnected => Some(self.now + self.config.ice_failed_after),
             _ => None,
@@ -407,12 +429,47 @@ impl PeerConnection {
     }
 
     fn fire_timers(&mut self) {
+        if self.timers.path_silent.is_some_and(|t| t <= self.now) {
+            self.timers.path_silent = None;
+            if self.ice_state == IceState::Connected {
+                info!(
+                    after = ?self.config.path_silence_after,
+                    "nothing heard from the peer: path lost"
+                );
+                self.set_ice_state(IceState::Disconnected, "peer silent");
+            }
+        }
         if self.timers.ice_failed.is_some_and(|t| t <= self.now) {
             self.timers.ice_failed = None;
             let after: Duration = self.config.ice_failed_after;
             info!(?after, "ICE disconnected for too long");
             self.set_ice_state(IceState::Failed, "disconnected timeout");
         }
+        self.arm_silence_timer();
+    }
+
+    /// Media or DTLS from the peer arrived: the path works (at least towards us). A path we had
+    /// called silent while str0m still held it connected is back.
+    fn heard_from_peer(&mut self) {
+        self.last_heard = self.now;
+        if self.ice_state == IceState::Disconnected && self.agent_ice_state == IceState::Connected {
+            self.set_ice_state(IceState::Connected, "heard from the peer again");
+        }
+        self.arm_silence_timer();
+    }
+
+    /// The silence deadline applies to a connected path of an answered call (media enabled).
+    pub(super) fn arm_silence_timer(&mut self) {
+        self.timers.path_silent = match self.config.path_silence_after {
+            Some(after)
+                if self.audio.enabled
+                    && self.is_connected()
+                    && self.ice_state == IceState::Connected =>
+            {
+                Some(self.last_heard + after)
+            }
+            _ => None,
+        };
     }
 
     /// Marks the connection closed (once) and tells the call layer.
@@ -434,6 +491,13 @@ impl PeerConnection {
         }
         CoreError::Rtc { detail }
     }
+}
+
+/// Whether a datagram is DTLS (the data channel) or SRTP/SRTCP rather than STUN, by its first
+/// byte (RFC 7983). Only these prove the selected pair carries the call: connectivity checks
+/// also arrive over other pairs (through the relay, say) while the selected one is dead.
+fn carries_media(datagram: &[u8]) -> bool {
+    matches!(datagram.first(), Some(20..=63 | 128..=191))
 }
 
 impl fmt::Debug for PeerConnection {

@@ -108,9 +108,7 @@ mod tests {
     use ringwire_proto::{CallId, DeviceId, Sdp};
 
     fn hangup(n: u8) -> ClientMessage {
-        ClientMessage::Hangup {
-            call_id: CallId::from_bytes([n; 16]),
-        }
+        ClientMessage::hangup(CallId::from_bytes([n; 16]))
     }
 
     fn offer() -> ClientMessage {

@@ -82,6 +82,8 @@ pub enum EndReason {
     ConnectionLost,
     Glare,
     Unavailable,
+    /// An answered call whose media never connected or was lost for good; an engine gave up.
+    MediaFailed,
 }
 
 /// Why a call ended on this device.
@@ -97,7 +99,8 @@ pub enum CallEndReason {
     },
     /// The call was answered but its media never connected (nobody heard anything): `cause`
     /// is `no_connection`, `ice_failed` or `dtls_failed`; `ended_by` the protocol reason that
-    /// ended it meanwhile (`hangup`, or `connection_lost` when the engine gave up waiting).
+    /// ended it meanwhile (`hangup` when a user hung up, `media_failed` when an engine gave up
+    /// waiting).
     /// Show it as a failed call.
     MediaFailed {
         cause: String,
@@ -275,6 +278,7 @@ impl EndReason {
             P::ConnectionLost => EndReason::ConnectionLost,
             P::Glare => EndReason::Glare,
             P::Unavailable => EndReason::Unavailable,
+            P::MediaFailed => EndReason::MediaFailed,
             _ => return None,
         })
     }
@@ -372,13 +376,13 @@ mod tests {
     fn a_media_failure_keeps_its_cause_and_what_ended_it() {
         let core = ringwire_core::CallEndReason::MediaFailed {
             cause: ringwire_core::MediaFailure::IceFailed,
-            ended_by: Some(ringwire_proto::EndReason::ConnectionLost),
+            ended_by: Some(ringwire_proto::EndReason::MediaFailed),
         };
         assert_eq!(
             CallEndReason::from(&core),
             CallEndReason::MediaFailed {
                 cause: "ice_failed".into(),
-                ended_by: Some("connection_lost".into()),
+                ended_by: Some("media_failed".into()),
             }
         );
         let summary = CallSummary::from(&ringwire_core::CallSummary::default());

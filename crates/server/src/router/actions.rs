@@ -2,7 +2,7 @@
 //! cancel, hangup, and the offer/answer/candidate relays between the caller's device and one
 //! callee device.
 
-use ringwire_proto::{CallId, DeviceId, EndReason, ErrorCode, Relay, ServerMessage};
+use ringwire_proto::{CallId, DeviceId, EndReason, ErrorCode, HangupReason, Relay, ServerMessage};
 
 use super::call::{Phase, Role};
 use super::Router;
@@ -187,9 +187,19 @@ impl Router {
 
     /// `hangup` ends an accepted call; before accept it means cancel (caller) or decline
     /// (callee), so a client can always send hangup to get out.
-    pub(super) fn on_hangup(&mut self, now_ms: u64, from: DeviceId, call_id: CallId) {
+    pub(super) fn on_hangup(
+        &mut self,
+        now_ms: u64,
+        from: DeviceId,
+        call_id: CallId,
+        why: Option<HangupReason>,
+    ) {
         let reason = match self.standing(from, call_id, "hangup", true) {
-            Standing::Member(_, Phase::Active { .. }) => EndReason::Hangup,
+            // A device that gave up on the media says so, and the record keeps it: a call
+            // nobody heard is not a call that ended normally.
+            Standing::Member(_, Phase::Active { .. }) => {
+                why.map_or(EndReason::Hangup, HangupReason::end_reason)
+            }
             Standing::Member(Role::Caller, Phase::Ringing) => EndReason::Cancelled,
             Standing::Member(Role::Callee, Phase::Ringing) => EndReason::Declined,
             _ => return,

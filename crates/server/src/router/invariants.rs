@@ -124,7 +124,7 @@ fn run(seed: u64, steps: usize) {
                 3 => ClientMessage::Decline { call_id: call },
                 4 => ClientMessage::Busy { call_id: call },
                 5 => ClientMessage::Cancel { call_id: call },
-                6 => ClientMessage::Hangup { call_id: call },
+                6 => ClientMessage::hangup(call),
                 _ => ClientMessage::Offer {
                     call_id: call,
                     to_device: devices[rng.below(devices.len() as u64) as usize].0,

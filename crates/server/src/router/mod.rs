@@ -291,7 +291,9 @@ impl Router {
                 self.on_refuse(now_ms, from, call_id, EndReason::Busy, "busy")
             }
             ClientMessage::Cancel { call_id } => self.on_cancel(now_ms, from, call_id),
-            ClientMessage::Hangup { call_id } => self.on_hangup(now_ms, from, call_id),
+            ClientMessage::Hangup { call_id, reason } => {
+                self.on_hangup(now_ms, from, call_id, reason)
+            }
             // Connection-level messages are the driver's; an invite must come as Input::Invite.
             ClientMessage::Hello { .. } | ClientMessage::Ping { .. } | ClientMessage::Invite(_) => {
                 tracing::warn!(device_id = %from, kind = msg.type_name(), "message routed to the wrong handler");

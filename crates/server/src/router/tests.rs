@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use ringwire_proto::{
-    CallId, ClientMessage, DeviceId, EndReason, ErrorCode, Invite, Sdp, ServerMessage, UserName,
+    CallId, ClientMessage, DeviceId, EndReason, ErrorCode, HangupReason, Invite, Sdp,
+    ServerMessage, UserName,
 };
 
 use super::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
@@ -461,7 +462,7 @@ fn hangup_ends_on_both_sides_and_is_recorded_once() {
     h.all_online();
     h.invite(A, cid(1), "bob");
     h.msg(B1, ClientMessage::Accept { call_id: cid(1) });
-    let sent = h.msg(B1, ClientMessage::Hangup { call_id: cid(1) });
+    let sent = h.msg(B1, ClientMessage::hangup(cid(1)));
     assert_eq!(end_reason(only(&sent, A), cid(1)), Some(EndReason::Hangup));
     assert_eq!(end_reason(only(&sent, B1), cid(1)), Some(EndReason::Hangup));
     assert!(
@@ -469,7 +470,7 @@ fn hangup_ends_on_both_sides_and_is_recorded_once() {
         "B2 already heard answered_elsewhere"
     );
     // The other side's hangup crossing on the wire: it hears the end again, nothing is recorded.
-    let sent = h.msg(A, ClientMessage::Hangup { call_id: cid(1) });
+    let sent = h.msg(A, ClientMessage::hangup(cid(1)));
     assert_eq!(end_reason(only(&sent, A), cid(1)), Some(EndReason::Hangup));
     assert_eq!(
         h.ended_record(cid(1)),
@@ -478,17 +479,53 @@ fn hangup_ends_on_both_sides_and_is_recorded_once() {
 }
 
 #[test]
+fn a_device_that_gave_up_on_the_media_ends_the_call_as_media_failed_in_the_record() {
+    let mut h = Harness::new();
+    h.all_online();
+    h.invite(A, cid(1), "bob");
+    h.msg(B1, ClientMessage::Accept { call_id: cid(1) });
+    let gave_up = ClientMessage::Hangup {
+        call_id: cid(1),
+        reason: Some(HangupReason::MediaFailed),
+    };
+    let sent = h.msg(A, gave_up.clone());
+    assert_eq!(
+        end_reason(only(&sent, B1), cid(1)),
+        Some(EndReason::MediaFailed)
+    );
+    assert_eq!(
+        end_reason(only(&sent, A), cid(1)),
+        Some(EndReason::MediaFailed)
+    );
+    assert_eq!(
+        h.ended_record(cid(1)),
+        vec![(EndReason::MediaFailed, Some(dev(A)))]
+    );
+    // While ringing the reason changes nothing: the caller giving up is a cancel.
+    h.invite(A, cid(2), "bob");
+    let gave_up = ClientMessage::Hangup {
+        call_id: cid(2),
+        reason: Some(HangupReason::MediaFailed),
+    };
+    let sent = h.msg(A, gave_up);
+    assert_eq!(
+        end_reason(only(&sent, B1), cid(2)),
+        Some(EndReason::Cancelled)
+    );
+}
+
+#[test]
 fn hangup_before_accept_means_cancel_or_decline() {
     let mut h = Harness::new();
     h.all_online();
     h.invite(A, cid(1), "bob");
-    let sent = h.msg(A, ClientMessage::Hangup { call_id: cid(1) });
+    let sent = h.msg(A, ClientMessage::hangup(cid(1)));
     assert_eq!(
         end_reason(only(&sent, B1), cid(1)),
         Some(EndReason::Cancelled)
     );
     h.invite(A, cid(2), "bob");
-    let sent = h.msg(B1, ClientMessage::Hangup { call_id: cid(2) });
+    let sent = h.msg(B1, ClientMessage::hangup(cid(2)));
     assert_eq!(
         end_reason(only(&sent, A), cid(2)),
         Some(EndReason::Declined)
@@ -605,7 +642,7 @@ fn a_non_participant_gets_not_a_participant_and_nothing_is_relayed() {
             sdp: sdp(),
         },
         ClientMessage::Accept { call_id: cid(1) },
-        ClientMessage::Hangup { call_id: cid(1) },
+        ClientMessage::hangup(cid(1)),
         ClientMessage::Cancel { call_id: cid(1) },
     ] {
         let sent = h.msg(C, msg);
@@ -1007,7 +1044,7 @@ fn an_active_call_survives_a_restart_if_its_participants_come_back() {
         }]
     );
     assert!(h.advance(20_000).is_empty());
-    let sent = h.msg(A, ClientMessage::Hangup { call_id: cid(5) });
+    let sent = h.msg(A, ClientMessage::hangup(cid(5)));
     assert_eq!(end_reason(only(&sent, B1), cid(5)), Some(EndReason::Hangup));
 
     // Nobody comes back: connection_lost after the grace period.

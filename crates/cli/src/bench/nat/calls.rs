@@ -60,6 +60,7 @@ pub struct LabServer {
     child: tokio::process::Child,
     pub port: u16,
     pairs: Vec<Pair>,
+    data: PathBuf,
 }
 
 impl LabServer {
@@ -160,6 +161,7 @@ impl LabServer {
             child,
             port: setup.port,
             pairs,
+            data,
         })
     }
 
@@ -171,6 +173,20 @@ impl LabServer {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Stops the server and reads back the end reason its store recorded for each call of
+    /// `user` (a record is durable before anybody hears of the end, so a kill loses none).
+    pub async fn stop_and_read_end_reasons(
+        mut self,
+        user: &str,
+    ) -> anyhow::Result<Vec<Option<ringwire_proto::EndReason>>> {
+        let _ = self.child.kill().await;
+        let store = ringwire_server::store::Store::open_data_dir(&self.data).await?;
+        let user: ringwire_proto::UserName = user.parse().map_err(anyhow::Error::msg)?;
+        let calls = store.calls_of_user(&user, 100, None).await;
+        store.close().await;
+        Ok(calls?.into_iter().map(|c| c.end_reason).collect())
     }
 }
 
@@ -423,21 +439,39 @@ async fn report_of(child: tokio::process::Child) -> Result<Value, String> {
         .ok_or_else(|| format!("no report (exit {}); see its log", output.status))
 }
 
-/// When the moving device leaves its network, counted from the caller's start: after the
-/// callee's 1.2 s of ringing and about 3 s of talk.
+/// When the mid-call event happens, counted from the caller's start: after the callee's 1.2 s
+/// of ringing and about 3 s of talk.
 const HANDOVER_AT: Duration = Duration::from_millis(4500);
-/// Talk time of a handover call: long enough to hear the path come back and keep going.
-const HANDOVER_TALK_S: &str = "9";
 
-/// One call during which the caller moves from `from` to `to` (a network of
-/// [`Lab::add_network_for`](super::lab::Lab::add_network_for)): the same two softphones as
-/// [`run_call`], the move made mid-call, the outcome plus the longest audio gap each side's
+/// What happens to the caller's network mid-call.
+#[derive(Debug, Clone, Copy)]
+pub enum MidCall<'a> {
+    /// The caller moves to this network (one of
+    /// [`Lab::add_network_for`](super::lab::Lab::add_network_for)): its interfaces change.
+    MoveTo(&'a Network),
+    /// The direct path dies silently ([`Lab::cut_direct_paths`]); only TURN still gets through.
+    CutDirectPath,
+}
+
+impl MidCall<'_> {
+    /// Talk time: long enough to hear the path come back and keep going (consent freshness
+    /// needs about 15 s to call a silent path dead).
+    fn talk_seconds(self) -> &'static str {
+        match self {
+            MidCall::MoveTo(_) => "9",
+            MidCall::CutDirectPath => "30",
+        }
+    }
+}
+
+/// One call during which `event` happens to the caller's network: the same two softphones as
+/// [`run_call`], the event made mid-call, the outcome plus the longest audio gap each side's
 /// recording holds.
 pub async fn run_handover_call(
     lab: &Lab,
     port: u16,
     caller: Side,
-    to: &Network,
+    event: MidCall<'_>,
     callee: Side,
     callee_user: String,
 ) -> (CallOutcome, Option<Gaps>, Option<Gaps>) {
@@ -450,19 +484,22 @@ pub async fn run_handover_call(
         &caller,
         port,
         CALLER_HZ,
-        &["call", &callee_user, "--duration", HANDOVER_TALK_S],
+        &["call", &callee_user, "--duration", event.talk_seconds()],
     );
     let caller_report = match call {
         Ok(child) => {
             let report = tokio::spawn(report_of(child));
             tokio::time::sleep(HANDOVER_AT).await;
-            let moved = lab.move_device(&caller.network, to);
+            let done = match event {
+                MidCall::MoveTo(to) => lab.move_device(&caller.network, to),
+                MidCall::CutDirectPath => lab.cut_direct_paths(&caller.network),
+            };
             let report = report
                 .await
                 .unwrap_or_else(|e| Err(format!("report task: {e}")));
-            match moved {
+            match done {
                 Ok(()) => report,
-                Err(e) => Err(format!("the move failed: {e:#}")),
+                Err(e) => Err(format!("the mid-call event failed: {e:#}")),
             }
         }
         Err(e) => Err(format!("{e:#}")),
@@ -540,87 +577,115 @@ pub async fn run_browser_call(
     browser_calls: bool,
     callee_user: String,
 ) -> CallOutcome {
+    let native_hz = if browser_calls { CALLEE_HZ } else { CALLER_HZ };
+    if browser_calls {
+        // The browser dials once signed in; the native callee must be registered first.
+        let answer = match ready_callee(lab, &native, port, native_hz).await {
+            Ok(child) => child,
+            Err(not_started) => return not_started,
+        };
+        let browser_report = match spawn_page(lab, &browser, port, Some(&callee_user)) {
+            Ok(page) => report_of(page).await,
+            Err(e) => Err(e),
+        };
+        return CallOutcome {
+            caller: browser_report,
+            callee: report_of(answer).await,
+        };
+    }
+    let page = match ready_page(lab, &browser, port).await {
+        Ok(page) => page,
+        Err(not_started) => return not_started,
+    };
+    let call = spawn_phone(
+        lab,
+        &native,
+        port,
+        native_hz,
+        &["call", &callee_user, "--duration", "3"],
+    );
+    let native_report = match call {
+        Ok(child) => report_of(child).await,
+        Err(e) => Err(format!("{e:#}")),
+    };
+    CallOutcome {
+        caller: native_report,
+        callee: report_of(page).await,
+    }
+}
+
+/// A call between two browser clients, each inside its own network: what two WebView apps
+/// (or a web app) get from the same servers, as the baseline for the native cells.
+pub async fn run_browsers_call(
+    lab: &Lab,
+    port: u16,
+    caller: Side,
+    callee: Side,
+    callee_user: String,
+) -> CallOutcome {
+    let answer = match ready_page(lab, &callee, port).await {
+        Ok(page) => page,
+        Err(not_started) => return not_started,
+    };
+    let caller_report = match spawn_page(lab, &caller, port, Some(&callee_user)) {
+        Ok(page) => report_of(page).await,
+        Err(e) => Err(e),
+    };
+    CallOutcome {
+        caller: caller_report,
+        callee: report_of(answer).await,
+    }
+}
+
+/// A browser client that answers, started and signed in (its readiness line seen).
+async fn ready_page(
+    lab: &Lab,
+    side: &Side,
+    port: u16,
+) -> Result<tokio::process::Child, CallOutcome> {
+    let not_started = |callee: String| CallOutcome {
+        caller: Err("not started: the browser never became ready".into()),
+        callee: Err(callee),
+    };
+    let mut page = spawn_page(lab, side, port, None).map_err(not_started)?;
+    wait_ready(side, &mut page)
+        .await
+        .map_err(|e| not_started(format!("{e:#}")))?;
+    Ok(page)
+}
+
+/// Starts `bench/chromium/run.mjs nat-phone` inside `side`'s network: the browser client
+/// dialling `to` (the caller's tone), or answering when `to` is `None` (the callee's).
+fn spawn_page(
+    lab: &Lab,
+    side: &Side,
+    port: u16,
+    to: Option<&str>,
+) -> Result<tokio::process::Child, String> {
     let script = crate::bench::chromium::bench_dir().join("chromium/run.mjs");
-    let (browser_hz, native_hz) = if browser_calls {
-        (CALLER_HZ, CALLEE_HZ)
-    } else {
-        (CALLEE_HZ, CALLER_HZ)
+    let (role, tone, expect) = match to {
+        Some(_) => ("call", CALLER_HZ, CALLEE_HZ),
+        None => ("answer", CALLEE_HZ, CALLER_HZ),
     };
     let input = json!({
-        "server": browser.network.server_url(port),
-        "token": browser.token,
-        "role": if browser_calls { "call" } else { "answer" },
-        "to": callee_user,
-        "toneHz": browser_hz,
-        "expectHz": native_hz,
+        "server": side.network.server_url(port),
+        "token": side.token,
+        "role": role,
+        "to": to.unwrap_or_default(),
+        "toneHz": tone,
+        "expectHz": expect,
         "talkMs": 3000,
         "acceptAfterMs": 1200,
     });
-    let log = match std::fs::File::create(browser.record.with_extension("log")) {
-        Ok(f) => f,
-        Err(e) => {
-            return CallOutcome {
-                caller: Err(format!("browser log: {e}")),
-                callee: Err("not started".into()),
-            }
-        }
-    };
-    let spawned = lab
-        .command(&browser.network.host, "node")
+    let log = std::fs::File::create(side.record.with_extension("log"))
+        .map_err(|e| format!("browser log: {e}"))?;
+    lab.command(&side.network.host, "node")
         .arg(&script)
         .arg("nat-phone")
         .arg(input.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
-        .spawn();
-    let mut page = match spawned {
-        Ok(child) => child,
-        Err(e) => {
-            let e = format!("starting node (Node.js and web/node_modules): {e}");
-            return CallOutcome {
-                caller: Err(e.clone()),
-                callee: Err(e),
-            };
-        }
-    };
-    let (browser_report, native_report) = if browser_calls {
-        // The browser dials once signed in; the native callee must be registered first.
-        let answer = match ready_callee(lab, &native, port, native_hz).await {
-            Ok(child) => child,
-            Err(not_started) => return not_started,
-        };
-        let browser_report = report_of(page).await;
-        (browser_report, report_of(answer).await)
-    } else {
-        if let Err(e) = wait_ready(&browser, &mut page).await {
-            return CallOutcome {
-                caller: Err("not started: the browser never became ready".into()),
-                callee: Err(format!("{e:#}")),
-            };
-        }
-        let call = spawn_phone(
-            lab,
-            &native,
-            port,
-            native_hz,
-            &["call", &callee_user, "--duration", "3"],
-        );
-        let native_report = match call {
-            Ok(child) => report_of(child).await,
-            Err(e) => Err(format!("{e:#}")),
-        };
-        (report_of(page).await, native_report)
-    };
-    if browser_calls {
-        CallOutcome {
-            caller: browser_report,
-            callee: native_report,
-        }
-    } else {
-        CallOutcome {
-            caller: native_report,
-            callee: browser_report,
-        }
-    }
+        .spawn()
+        .map_err(|e| format!("starting node (Node.js and web/node_modules): {e}"))
 }

@@ -2,8 +2,10 @@
 //! lets them down. Each scenario has its own server (its own ICE configuration) in the lab's
 //! internet and its own home networks, and all run at once. A scenario that cannot connect
 //! must end with a reason in every report, by itself (the caller never hangs up), within the
-//! engine's media timeout; one that can connect must connect as if nothing were wrong.
+//! engine's media timeout, and the server's record must say `media_failed`; one that can
+//! connect must connect as if nothing were wrong.
 
+use ringwire_proto::EndReason;
 use serde_json::{json, Value};
 
 use super::calls::{self, coturn_urls, CallOutcome, LabServer, ServerSetup, Side};
@@ -110,14 +112,28 @@ pub async fn run(
         });
     let outcomes: Vec<CallOutcome> = futures_util::future::join_all(runs).await;
     let mut detail = Vec::new();
-    for ((scenario, server, ..), outcome) in prepared.into_iter().zip(outcomes) {
-        server.stop().await;
+    for ((scenario, server, _, _, user), outcome) in prepared.into_iter().zip(outcomes) {
+        let recorded = server.stop_and_read_end_reasons(&user).await?;
         let name = format!("failure: {}", scenario.name);
-        let as_expected = if scenario.connects {
-            outcome.ok()
-        } else {
-            ended_with_reason(&outcome)
-        };
+        // The server's record tells the truth too: a call that never had media is recorded
+        // `media_failed`, not `hangup`.
+        let recorded_truthfully = recorded.len() == 1
+            && if scenario.connects {
+                recorded[0] == Some(EndReason::Hangup)
+            } else {
+                recorded[0] == Some(EndReason::MediaFailed)
+            };
+        if !recorded_truthfully {
+            result
+                .notes
+                .push(format!("{name}: the server recorded {recorded:?}"));
+        }
+        let as_expected = recorded_truthfully
+            && if scenario.connects {
+                outcome.ok()
+            } else {
+                ended_with_reason(&outcome)
+            };
         result.results.push(Metric::new(
             format!(
                 "{name}: {}",
@@ -137,6 +153,7 @@ pub async fn run(
             "callee_network": scenario.callee.label(),
             "must_connect": scenario.connects,
             "as_expected": as_expected,
+            "recorded_end_reasons": recorded.iter().map(|r| r.map(EndReason::as_str)).collect::<Vec<_>>(),
             "outcome": outcome.to_json(),
         }));
     }

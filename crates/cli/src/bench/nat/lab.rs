@@ -196,6 +196,27 @@ impl Lab {
         )
     }
 
+    /// The direct path between this network's device and every other home goes dark, with no
+    /// interface event and nothing refused: from now on the device's UDP reaches only the
+    /// lab's internet servers (signaling, STUN, TURN), as when a NAT silently drops a mapping
+    /// or a middlebox starts eating a flow. Only consent freshness can notice.
+    pub fn cut_direct_paths(&self, net: &Network) -> anyhow::Result<()> {
+        self.nft(
+            &net.host,
+            &format!(
+                "table inet pathcut {{\n  \
+                 chain out {{\n    type filter hook output priority 0; policy accept;\n    \
+                 oifname \"lo\" accept\n    \
+                 meta l4proto udp ip daddr != {INET_V4} drop\n    \
+                 meta l4proto udp ip6 daddr != {INET_V6} drop\n  }}\n  \
+                 chain in {{\n    type filter hook input priority 0; policy accept;\n    \
+                 iifname \"lo\" accept\n    \
+                 meta l4proto udp ip saddr != {INET_V4} drop\n    \
+                 meta l4proto udp ip6 saddr != {INET_V6} drop\n  }}\n}}\n"
+            ),
+        )
+    }
+
     /// A router namespace of `kind` on the internet bridge, with its LAN link into `host`
     /// named `host_if`; `attach` addresses the host's side and routes through it.
     fn add_router(

@@ -98,10 +98,15 @@ pub struct NatOptions {
     pub parallel: usize,
     /// Handover calls (one after another: one device moves).
     pub handovers: usize,
+    /// Calls whose direct path dies silently mid-call (one after another, 35 s each).
+    pub path_deaths: usize,
     /// Run the failure scenarios (about 35 s: calls that cannot connect end by themselves).
     pub failures: bool,
     /// Calls between Chromium and a native softphone, in each direction, one at a time.
     pub browser_calls: usize,
+    /// Calls between two Chromiums per cell, one at a time (the browsers' own baseline
+    /// through the same NATs and coturn).
+    pub browser_pair_calls: usize,
 }
 
 impl NatOptions {
@@ -111,8 +116,16 @@ impl NatOptions {
             calls,
             parallel: calls.clamp(1, 10),
             handovers: options.handovers.unwrap_or(calls),
+            path_deaths: options
+                .path_deaths
+                .unwrap_or(if options.quick { 1 } else { 5 }),
             failures: true,
             browser_calls: options.browser_calls.unwrap_or(calls),
+            browser_pair_calls: options.browser_pair_calls.unwrap_or(if options.quick {
+                1
+            } else {
+                5
+            }),
         }
     }
 }
@@ -147,30 +160,14 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
         }
         let caller_net = lab.add_network(cell.caller)?;
         let callee_net = lab.add_network(cell.callee)?;
-        let mut outcomes: Vec<CallOutcome> = Vec::new();
-        let mut done = 0;
-        while done < nat.calls {
-            let batch = (nat.calls - done).min(nat.parallel);
-            let mut running = Vec::new();
-            for slot in 0..batch {
-                let pair = server.pair(index * nat.parallel + slot)?;
-                let work = dir.join(format!("cell{index}-call{}", done + slot));
-                std::fs::create_dir_all(&work)?;
-                let caller = Side::new(&caller_net, pair.caller_token.clone(), &work, "caller");
-                let callee = Side::new(&callee_net, pair.callee_token.clone(), &work, "callee");
-                running.push(calls::run_call(
-                    &lab,
-                    server.port,
-                    caller,
-                    callee,
-                    pair.callee_user.clone(),
-                ));
-            }
-            for outcome in futures_util::future::join_all(running).await {
-                outcomes.push(outcome);
-            }
-            done += batch;
-        }
+        let batches = Batches {
+            server: &server,
+            first_pair: index * nat.parallel,
+            label: format!("cell{index}"),
+        };
+        let outcomes = batches
+            .run(&lab, dir, &caller_net, &callee_net, &nat)
+            .await?;
         let summary = summarise(&outcomes);
         push_metrics(&mut result, cell, &summary);
         if options.keep.is_some() || summary.connected < outcomes.len() {
@@ -179,6 +176,29 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
                     .notes
                     .push(format!("{}: call failed: {}", cell.name(), o.why()));
             }
+        }
+        // The same cell between two browser clients: what Chromium's own WebRTC makes of the
+        // same networks and the same coturn.
+        let mut browsers = Vec::new();
+        if options.chromium {
+            let pair = server.pair(index * nat.parallel)?;
+            for i in 0..nat.browser_pair_calls {
+                let work = dir.join(format!("cell{index}-chromium{i}"));
+                std::fs::create_dir_all(&work)?;
+                let caller = Side::new(&caller_net, pair.caller_token.clone(), &work, "caller");
+                let callee = Side::new(&callee_net, pair.callee_token.clone(), &work, "callee");
+                browsers.push(
+                    calls::run_browsers_call(
+                        &lab,
+                        server.port,
+                        caller,
+                        callee,
+                        pair.callee_user.clone(),
+                    )
+                    .await,
+                );
+            }
+            push_browser_pair_metrics(&mut result, cell, &browsers);
         }
         cells_detail.push(json!({
             "cell": cell.name(),
@@ -189,6 +209,11 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
             "connected": summary.connected,
             "pairs": summary.pairs,
             "outcomes": outcomes.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
+            "chromium_pairs": {
+                "calls": browsers.len(),
+                "connected": browsers.iter().filter(|o| o.ok()).count(),
+                "outcomes": browsers.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
+            },
         }));
     }
     if options.chromium && nat.browser_calls > 0 {
@@ -213,6 +238,11 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
     }
     let handover = run_handovers(&mut lab, &server, dir, nat.handovers, pairs_needed - 1).await?;
     push_handover_metrics(&mut result, &handover);
+    // Sequential after the handovers, so the same pair of users.
+    let path_deaths =
+        run_path_deaths(&mut lab, &server, dir, nat.path_deaths, pairs_needed - 1).await?;
+    push_handover_metrics(&mut result, &path_deaths);
+    let baseline = run_no_ice_baseline(&mut lab, dir, &nat, &mut result).await?;
     let failures = if nat.failures {
         failures::run(&mut lab, &turn, dir, &mut result).await?
     } else {
@@ -226,18 +256,121 @@ pub async fn run(options: &Options, nat: NatOptions) -> anyhow::Result<BenchResu
     ));
     result.notes.push(
         "TURN allocation: the caller's, from the call's start to the relay candidate; \
-         not measured yet: Chromium↔Chromium through the lab"
+         Chromium↔Chromium rows: the browser client on both sides, one call at a time"
             .to_string(),
     );
     result.detail = Some(json!({
         "cells": cells_detail,
         "handover": handover.to_json(),
+        "path_deaths": path_deaths.to_json(),
+        "no_ice_baseline": baseline,
         "failures": failures,
     }));
     server.stop().await;
     drop(turn);
     drop(lab);
     Ok(result)
+}
+
+/// A cell's calls, `parallel` at a time, each pair of users in its own slot.
+struct Batches<'a> {
+    server: &'a calls::LabServer,
+    /// The server's pair of users for slot 0.
+    first_pair: usize,
+    /// Names the calls' work directories.
+    label: String,
+}
+
+impl Batches<'_> {
+    async fn run(
+        &self,
+        lab: &Lab,
+        dir: &std::path::Path,
+        caller_net: &lab::Network,
+        callee_net: &lab::Network,
+        nat: &NatOptions,
+    ) -> anyhow::Result<Vec<CallOutcome>> {
+        let mut outcomes = Vec::new();
+        let mut done = 0;
+        while done < nat.calls {
+            let batch = (nat.calls - done).min(nat.parallel);
+            let mut running = Vec::new();
+            for slot in 0..batch {
+                let pair = self.server.pair(self.first_pair + slot)?;
+                let work = dir.join(format!("{}-call{}", self.label, done + slot));
+                std::fs::create_dir_all(&work)?;
+                let caller = Side::new(caller_net, pair.caller_token.clone(), &work, "caller");
+                let callee = Side::new(callee_net, pair.callee_token.clone(), &work, "callee");
+                running.push(calls::run_call(
+                    lab,
+                    self.server.port,
+                    caller,
+                    callee,
+                    pair.callee_user.clone(),
+                ));
+            }
+            outcomes.extend(futures_util::future::join_all(running).await);
+            done += batch;
+        }
+        Ok(outcomes)
+    }
+}
+
+/// The same run's baseline for "candidates never delay the offer": cone ↔ cone calls, in the
+/// same batches, through a server that hands out no ICE servers at all (host candidates only,
+/// as before STUN and TURN existed). Its invite→ringing sits beside the cone ↔ cone cell's.
+async fn run_no_ice_baseline(
+    lab: &mut Lab,
+    dir: &std::path::Path,
+    nat: &NatOptions,
+    result: &mut BenchResult,
+) -> anyhow::Result<Value> {
+    let inet = lab.inet();
+    let setup = calls::ServerSetup {
+        name: "no-ice",
+        port: calls::SERVER_PORT + 20,
+        ice_servers: String::new(),
+        turn_secret: None,
+        pairs: nat.parallel,
+    };
+    let server = calls::LabServer::start_with(lab, &inet, dir, setup).await?;
+    let caller_net = lab.add_network(NetKind::Cone)?;
+    let callee_net = lab.add_network(NetKind::Cone)?;
+    let batches = Batches {
+        server: &server,
+        first_pair: 0,
+        label: "no-ice".into(),
+    };
+    let outcomes = batches.run(lab, dir, &caller_net, &callee_net, nat).await;
+    server.stop().await;
+    let outcomes = outcomes?;
+    let summary = summarise(&outcomes);
+    let name = format!(
+        "{} → {} without STUN/TURN (baseline)",
+        NetKind::Cone.label(),
+        NetKind::Cone.label()
+    );
+    let mut sorted = summary.invite_to_ringing.clone();
+    sorted.sort_by(f64::total_cmp);
+    if let (Some(p50), Some(p95)) = (percentile(&sorted, 0.5), percentile(&sorted, 0.95)) {
+        result.results.push(Metric::new(
+            format!("{name}: invite→ringing p50"),
+            "ms",
+            p50,
+        ));
+        result.results.push(Metric::new(
+            format!("{name}: invite→ringing p95"),
+            "ms",
+            p95,
+        ));
+    }
+    Ok(json!({
+        "cell": name,
+        "calls": outcomes.len(),
+        "connected": summary.connected,
+        "pairs": summary.pairs,
+        "invite_to_ringing_ms": summary.invite_to_ringing,
+    }))
 }
 
 /// The browser cell: Chromium (the browser client, as a WebView app's page) behind a cone NAT
@@ -310,32 +443,61 @@ async fn run_browser_cell(
     }))
 }
 
-/// The handover calls: a device on a home network (cone NAT, "Wi-Fi") moves mid-call to a
-/// carrier-grade NAT (symmetric, "mobile data") and back on the next call, while the far end
-/// stays at home behind its own cone NAT.
+/// Calls during which the caller's network changes under it: a handover (a device on a home
+/// network, cone NAT, "Wi-Fi", moves mid-call to a carrier-grade NAT, symmetric, "mobile data",
+/// and back on the next call), or a direct path that dies silently. The far end stays at home
+/// behind its own cone NAT.
 struct Handover {
+    /// What happened, for the table.
+    name: String,
+    /// The same for `--json`.
+    event: Value,
     outcomes: Vec<CallOutcome>,
     /// Whether each call survived: both reports ok and audio still flowing both ways at the
     /// end (no more than 1 s of silence closing either recording).
     survived: Vec<bool>,
     /// Longest audio gap heard by the far end, per call that survived.
     far_gaps: Vec<f64>,
-    /// And by the device that moved.
+    /// And by the device whose network changed.
     near_gaps: Vec<f64>,
 }
 
 impl Handover {
+    fn new(name: String, event: Value) -> Handover {
+        Handover {
+            name,
+            event,
+            outcomes: Vec::new(),
+            survived: Vec::new(),
+            far_gaps: Vec::new(),
+            near_gaps: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, outcome: CallOutcome, far: Option<calls::Gaps>, near: Option<calls::Gaps>) {
+        let flowing = |g: Option<calls::Gaps>| g.is_some_and(|g| g.tail_ms <= 1000.0);
+        let survived = outcome.ok() && flowing(far) && flowing(near);
+        if survived {
+            self.far_gaps.extend(far.map(|g| g.longest_ms));
+            self.near_gaps.extend(near.map(|g| g.longest_ms));
+        }
+        self.survived.push(survived);
+        self.outcomes.push(outcome);
+    }
+
     fn to_json(&self) -> Value {
-        json!({
-            "from": NetKind::Cone.label(),
-            "to": NetKind::Symmetric.label(),
+        let mut v = json!({
             "far_end": NetKind::Cone.label(),
             "calls": self.outcomes.len(),
             "survived": self.survived,
             "far_gaps_ms": self.far_gaps,
             "near_gaps_ms": self.near_gaps,
             "outcomes": self.outcomes.iter().map(CallOutcome::to_json).collect::<Vec<_>>(),
-        })
+        });
+        if let (Value::Object(v), Value::Object(event)) = (&mut v, &self.event) {
+            v.extend(event.clone());
+        }
+        v
     }
 }
 
@@ -346,12 +508,14 @@ async fn run_handovers(
     count: usize,
     pair_index: usize,
 ) -> anyhow::Result<Handover> {
-    let mut handover = Handover {
-        outcomes: Vec::new(),
-        survived: Vec::new(),
-        far_gaps: Vec::new(),
-        near_gaps: Vec::new(),
-    };
+    let mut handover = Handover::new(
+        format!(
+            "handover {} → {}",
+            NetKind::Cone.label(),
+            NetKind::Symmetric.label()
+        ),
+        json!({"from": NetKind::Cone.label(), "to": NetKind::Symmetric.label()}),
+    );
     if count == 0 {
         return Ok(handover);
     }
@@ -373,32 +537,62 @@ async fn run_handovers(
             lab,
             server.port,
             caller,
-            to,
+            calls::MidCall::MoveTo(to),
             callee,
             pair.callee_user.clone(),
         )
         .await;
-        let flowing = |g: Option<calls::Gaps>| g.is_some_and(|g| g.tail_ms <= 1000.0);
-        let survived = outcome.ok() && flowing(far_gap) && flowing(near_gap);
-        if survived {
-            handover.far_gaps.extend(far_gap.map(|g| g.longest_ms));
-            handover.near_gaps.extend(near_gap.map(|g| g.longest_ms));
-        }
-        handover.survived.push(survived);
-        handover.outcomes.push(outcome);
+        handover.add(outcome, far_gap, near_gap);
     }
     Ok(handover)
+}
+
+/// Calls between two homes behind cone NATs (a direct path) whose direct path dies mid-call
+/// with no interface event ([`Lab::cut_direct_paths`] at the caller): consent freshness must
+/// notice and an ICE restart move the call to the relay.
+async fn run_path_deaths(
+    lab: &mut Lab,
+    server: &calls::LabServer,
+    dir: &std::path::Path,
+    count: usize,
+    pair_index: usize,
+) -> anyhow::Result<Handover> {
+    let mut deaths = Handover::new(
+        format!(
+            "direct path dies silently ({} ↔ {})",
+            NetKind::Cone.label(),
+            NetKind::Cone.label()
+        ),
+        json!({"event": "direct path cut at the caller, TURN still reachable"}),
+    );
+    let pair = server.pair(pair_index)?.clone();
+    for i in 0..count {
+        // A fresh home each time: the cut stays in force.
+        let home = lab.add_network(NetKind::Cone)?;
+        let far = lab.add_network(NetKind::Cone)?;
+        let work = dir.join(format!("path-death-{i}"));
+        std::fs::create_dir_all(&work)?;
+        let caller = Side::new(&home, pair.caller_token.clone(), &work, "caller");
+        let callee = Side::new(&far, pair.callee_token.clone(), &work, "callee");
+        let (outcome, far_gap, near_gap) = calls::run_handover_call(
+            lab,
+            server.port,
+            caller,
+            calls::MidCall::CutDirectPath,
+            callee,
+            pair.callee_user.clone(),
+        )
+        .await;
+        deaths.add(outcome, far_gap, near_gap);
+    }
+    Ok(deaths)
 }
 
 fn push_handover_metrics(result: &mut BenchResult, handover: &Handover) {
     if handover.outcomes.is_empty() {
         return;
     }
-    let name = format!(
-        "handover {} → {}",
-        NetKind::Cone.label(),
-        NetKind::Symmetric.label()
-    );
+    let name = &handover.name;
     let survived = handover.survived.iter().filter(|s| **s).count();
     result.results.push(Metric::new(
         format!("{name}: calls that survived, audio both ways at the end"),
@@ -407,7 +601,7 @@ fn push_handover_metrics(result: &mut BenchResult, handover: &Handover) {
     ));
     for (side, gaps) in [
         ("far end", &handover.far_gaps),
-        ("moving device", &handover.near_gaps),
+        ("device whose network changed", &handover.near_gaps),
     ] {
         let mut sorted = gaps.clone();
         sorted.sort_by(f64::total_cmp);
@@ -474,6 +668,28 @@ fn summarise(outcomes: &[CallOutcome]) -> CellSummary {
         accept_to_audio,
         invite_to_ringing,
         allocations,
+    }
+}
+
+/// The Chromium↔Chromium rows of a cell: calls connected, and the pairs Chromium chose.
+fn push_browser_pair_metrics(result: &mut BenchResult, cell: &Cell, outcomes: &[CallOutcome]) {
+    let name = format!("Chromium↔Chromium {}", cell.name());
+    let summary = summarise(outcomes);
+    result.results.push(Metric::new(
+        format!("{name}: calls connected, audio both ways"),
+        "calls",
+        summary.connected as f64,
+    ));
+    result.notes.push(format!(
+        "{name}: {}/{} connected; selected pairs (caller's view): {:?}",
+        summary.connected,
+        outcomes.len(),
+        summary.pairs
+    ));
+    for o in outcomes.iter().filter(|o| !o.ok()) {
+        result
+            .notes
+            .push(format!("{name}: call failed: {}", o.why()));
     }
 }
 

@@ -190,7 +190,7 @@ pub async fn run_pair(
                 stats.failed += 1;
                 stats.first_error.get_or_insert_with(|| format!("{e:#}"));
                 // Leave no call ringing that would make the callee busy for the next cycle.
-                if send(&mut caller, &ClientMessage::Hangup { call_id })
+                if send(&mut caller, &ClientMessage::hangup(call_id))
                     .await
                     .is_err()
                 {
@@ -234,7 +234,7 @@ async fn call_cycle(
         |m| matches!(m, ServerMessage::Accepted { call_id: c, .. } if *c == call_id),
     )
     .await?;
-    send(caller, &ClientMessage::Hangup { call_id }).await?;
+    send(caller, &ClientMessage::hangup(call_id)).await?;
     let ended =
         |m: &ServerMessage| matches!(m, ServerMessage::Ended { call_id: c, .. } if *c == call_id);
     wait_for(caller, call_id, "ended", ended).await?;

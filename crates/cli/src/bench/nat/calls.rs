@@ -353,22 +353,33 @@ async fn ready_callee(
     port: u16,
     tone: f64,
 ) -> Result<tokio::process::Child, CallOutcome> {
-    let not_started = |callee: String| CallOutcome {
-        caller: Err("not started: the callee never became ready".into()),
-        callee: Err(callee),
-    };
-    let mut answer = spawn_phone(
+    let answer = spawn_phone(
         lab,
         callee,
         port,
         tone,
         &["answer", "--accept-after", "1200"],
     )
-    .map_err(|e| not_started(format!("{e:#}")))?;
-    wait_ready(callee, &mut answer)
+    .map_err(|e| format!("{e:#}"));
+    when_ready(callee, answer, "the callee").await
+}
+
+/// Waits for an answering side (softphone or browser) to say it is ready; its outcome as a
+/// call that never started otherwise.
+async fn when_ready(
+    side: &Side,
+    started: Result<tokio::process::Child, String>,
+    who: &str,
+) -> Result<tokio::process::Child, CallOutcome> {
+    let not_started = |why: String| CallOutcome {
+        caller: Err(format!("not started: {who} never became ready")),
+        callee: Err(why),
+    };
+    let mut child = started.map_err(not_started)?;
+    wait_ready(side, &mut child)
         .await
         .map_err(|e| not_started(format!("{e:#}")))?;
-    Ok(answer)
+    Ok(child)
 }
 
 fn spawn_phone(
@@ -643,15 +654,7 @@ async fn ready_page(
     side: &Side,
     port: u16,
 ) -> Result<tokio::process::Child, CallOutcome> {
-    let not_started = |callee: String| CallOutcome {
-        caller: Err("not started: the browser never became ready".into()),
-        callee: Err(callee),
-    };
-    let mut page = spawn_page(lab, side, port, None).map_err(not_started)?;
-    wait_ready(side, &mut page)
-        .await
-        .map_err(|e| not_started(format!("{e:#}")))?;
-    Ok(page)
+    when_ready(side, spawn_page(lab, side, port, None), "the browser").await
 }
 
 /// Starts `bench/chromium/run.mjs nat-phone` inside `side`'s network: the browser client

@@ -474,7 +474,10 @@ impl Handover {
         }
     }
 
-    fn add(&mut self, outcome: CallOutcome, far: Option<calls::Gaps>, near: Option<calls::Gaps>) {
+    fn add(
+        &mut self,
+        (outcome, far, near): (CallOutcome, Option<calls::Gaps>, Option<calls::Gaps>),
+    ) {
         let flowing = |g: Option<calls::Gaps>| g.is_some_and(|g| g.tail_ms <= 1000.0);
         let survived = outcome.ok() && flowing(far) && flowing(near);
         if survived {
@@ -522,34 +525,28 @@ async fn run_handovers(
     let home = lab.add_network(NetKind::Cone)?;
     let mobile = lab.add_network_for(&home, NetKind::Symmetric)?;
     let far = lab.add_network(NetKind::Cone)?;
-    let pair = server.pair(pair_index)?.clone();
     for i in 0..count {
         let (from, to) = if i % 2 == 0 {
             (&home, &mobile)
         } else {
             (&mobile, &home)
         };
-        let work = dir.join(format!("handover-{i}"));
-        std::fs::create_dir_all(&work)?;
-        let caller = Side::new(from, pair.caller_token.clone(), &work, "caller");
-        let callee = Side::new(&far, pair.callee_token.clone(), &work, "callee");
-        let (outcome, far_gap, near_gap) = calls::run_handover_call(
-            lab,
-            server.port,
-            caller,
-            calls::MidCall::MoveTo(to),
-            callee,
-            pair.callee_user.clone(),
-        )
-        .await;
-        handover.add(outcome, far_gap, near_gap);
+        let call = MidCallRun {
+            server,
+            pair_index,
+            work: dir.join(format!("handover-{i}")),
+        };
+        handover.add(
+            call.run(lab, from, calls::MidCall::MoveTo(to), &far)
+                .await?,
+        );
     }
     Ok(handover)
 }
 
 /// Calls between two homes behind cone NATs (a direct path) whose direct path dies mid-call
-/// with no interface event ([`Lab::cut_direct_paths`] at the caller): consent freshness must
-/// notice and an ICE restart move the call to the relay.
+/// with no interface event ([`Lab::cut_direct_paths`] at the caller): the engine must notice
+/// the silence and an ICE restart move the call to the relay.
 async fn run_path_deaths(
     lab: &mut Lab,
     server: &calls::LabServer,
@@ -565,27 +562,52 @@ async fn run_path_deaths(
         ),
         json!({"event": "direct path cut at the caller, TURN still reachable"}),
     );
-    let pair = server.pair(pair_index)?.clone();
     for i in 0..count {
-        // A fresh home each time: the cut stays in force.
+        // A fresh pair of homes each time: the cut stays in force.
         let home = lab.add_network(NetKind::Cone)?;
         let far = lab.add_network(NetKind::Cone)?;
-        let work = dir.join(format!("path-death-{i}"));
-        std::fs::create_dir_all(&work)?;
-        let caller = Side::new(&home, pair.caller_token.clone(), &work, "caller");
-        let callee = Side::new(&far, pair.callee_token.clone(), &work, "callee");
-        let (outcome, far_gap, near_gap) = calls::run_handover_call(
+        let call = MidCallRun {
+            server,
+            pair_index,
+            work: dir.join(format!("path-death-{i}")),
+        };
+        deaths.add(
+            call.run(lab, &home, calls::MidCall::CutDirectPath, &far)
+                .await?,
+        );
+    }
+    Ok(deaths)
+}
+
+/// One call with a mid-call event, between the server's pair `pair_index` of users.
+struct MidCallRun<'a> {
+    server: &'a calls::LabServer,
+    pair_index: usize,
+    work: std::path::PathBuf,
+}
+
+impl MidCallRun<'_> {
+    async fn run(
+        &self,
+        lab: &Lab,
+        from: &lab::Network,
+        event: calls::MidCall<'_>,
+        far: &lab::Network,
+    ) -> anyhow::Result<(CallOutcome, Option<calls::Gaps>, Option<calls::Gaps>)> {
+        let pair = self.server.pair(self.pair_index)?;
+        std::fs::create_dir_all(&self.work)?;
+        let caller = Side::new(from, pair.caller_token.clone(), &self.work, "caller");
+        let callee = Side::new(far, pair.callee_token.clone(), &self.work, "callee");
+        Ok(calls::run_handover_call(
             lab,
-            server.port,
+            self.server.port,
             caller,
-            calls::MidCall::CutDirectPath,
+            event,
             callee,
             pair.callee_user.clone(),
         )
-        .await;
-        deaths.add(outcome, far_gap, near_gap);
+        .await)
     }
-    Ok(deaths)
 }
 
 fn push_handover_metrics(result: &mut BenchResult, handover: &Handover) {

@@ -3,7 +3,7 @@
 //! STUN and TURN traffic and its media all cross that network's NAT. Input:
 //! `{server, token, role: "call"|"answer", to, toneHz, expectHz, talkMs, acceptAfterMs}`.
 //! The answering side writes `{"event":"ready"}` to stderr once signed in (the caller starts
-//! then). Result: `{ok, heard_hz, selected_pair: {local, remote, protocol, relay_transport},
+//! then). Result: `{ok, heard_hz, selected_pair: {gathered, local, remote, protocol, relay_transport},
 //! accept_to_first_audio_ms: null, end}`; `ok` means the page was in the call and heard the
 //! far end's tone.
 
@@ -32,7 +32,16 @@ async function selectedPair(page) {
     if (!pair) return null;
     const local = stats.get(pair.localCandidateId);
     const remote = stats.get(pair.remoteCandidateId);
+    // What the page gathered, by type (and relay transport): tells a path Chromium chose
+    // from one it had no candidate for.
+    const gathered = {};
+    stats.forEach((s) => {
+      if (s.type !== 'local-candidate') return;
+      const key = s.candidateType === 'relay' ? `relay-${s.relayProtocol ?? '?'}` : s.candidateType;
+      gathered[key] = (gathered[key] ?? 0) + 1;
+    });
     return {
+      gathered,
       local: local?.candidateType ?? null,
       remote: remote?.candidateType ?? null,
       protocol: local?.protocol ?? null,

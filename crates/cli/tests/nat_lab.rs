@@ -137,8 +137,9 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
         "silent path death: {PATH_DEATHS} calls; longest gaps at the far end {} ms",
         deaths["far_gaps_ms"]
     );
-    // The same run's baseline: cone ↔ cone through a server with no ICE servers at all (its
-    // invite→ringing is the figure the cells' must match; here only that it works).
+    // The same run's baseline: two phones on one home network, through a server with no ICE
+    // servers at all (its invite→ringing is the figure the cells' must match; here only that
+    // it works).
     let baseline = &result["detail"]["no_ice_baseline"];
     assert_eq!(baseline["calls"], CALLS_PER_CELL, "{baseline}");
     if baseline["connected"] != baseline["calls"] {

@@ -316,9 +316,10 @@ impl Batches<'_> {
     }
 }
 
-/// The same run's baseline for "candidates never delay the offer": cone ↔ cone calls, in the
-/// same batches, through a server that hands out no ICE servers at all (host candidates only,
-/// as before STUN and TURN existed). Its invite→ringing sits beside the cone ↔ cone cell's.
+/// The same run's baseline for "candidates never delay the offer": calls in the same batches,
+/// through a server that hands out no ICE servers at all (host candidates only, as before STUN
+/// and TURN existed), between two phones on one home network behind a cone NAT (host
+/// candidates can connect only there). Its invite→ringing sits beside the cells'.
 async fn run_no_ice_baseline(
     lab: &mut Lab,
     dir: &std::path::Path,
@@ -334,20 +335,18 @@ async fn run_no_ice_baseline(
         pairs: nat.parallel,
     };
     let server = calls::LabServer::start_with(lab, &inet, dir, setup).await?;
-    let caller_net = lab.add_network(NetKind::Cone)?;
-    let callee_net = lab.add_network(NetKind::Cone)?;
+    let home = lab.add_network(NetKind::Cone)?;
     let batches = Batches {
         server: &server,
         first_pair: 0,
         label: "no-ice".into(),
     };
-    let outcomes = batches.run(lab, dir, &caller_net, &callee_net, nat).await;
+    let outcomes = batches.run(lab, dir, &home, &home, nat).await;
     server.stop().await;
     let outcomes = outcomes?;
     let summary = summarise(&outcomes);
     let name = format!(
-        "{} → {} without STUN/TURN (baseline)",
-        NetKind::Cone.label(),
+        "one home behind a {}, without STUN/TURN (baseline)",
         NetKind::Cone.label()
     );
     let mut sorted = summary.invite_to_ringing.clone();

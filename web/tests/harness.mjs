@@ -172,7 +172,7 @@ export async function openPhone(browser, server, token, name, { microphone = tru
   if (microphone) await grantMicrophone(context.pages()[0] ?? context, server);
   const page = await context.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`[${name} console] ${m.text()}`);
+    if (m.type() === 'error' || m.type() === 'warning') console.error(`[${name} console] ${m.text()}`);
   });
   page.on('pageerror', (e) => console.log(`[${name} page error] ${e.message}`));
   await page.goto(server.url);

@@ -149,6 +149,7 @@ impl Lab {
                  sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
             ),
         )?;
+        lab.start_inet_dns()?;
         Ok(lab)
     }
 
@@ -374,10 +375,64 @@ impl Lab {
         std::fs::write(dir.join("hosts"), hosts)?;
         let resolv = match kind {
             NetKind::Nat64 => format!("nameserver {router_v6}\noptions timeout:1 attempts:2\n"),
-            // No resolver: every name the lab uses is in the hosts file, and nothing may leave.
-            _ => "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n".to_string(),
+            NetKind::Cone | NetKind::Symmetric => {
+                format!("nameserver {INET_V4}\noptions timeout:1 attempts:2\n")
+            }
+            NetKind::Ipv6Firewall => {
+                format!("nameserver {INET_V6}\noptions timeout:1 attempts:2\n")
+            }
+            // DNS over UDP cannot leave; the hosts file names everything the lab uses.
+            NetKind::TcpOnly => "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n".to_string(),
         };
         std::fs::write(dir.join("resolv.conf"), resolv)?;
+        Ok(())
+    }
+
+    /// The internet's DNS server (unbound) for the lab's names, A and AAAA, for the homes
+    /// that have UDP out. Their hosts files name the servers too (enough for the softphone),
+    /// but Chromium's WebRTC resolves STUN/TURN names through DNS only: without a server it
+    /// gathers no server-reflexive and no UDP relay candidate.
+    fn start_inet_dns(&mut self) -> anyhow::Result<()> {
+        if which("unbound").is_none() && !Path::new("/usr/sbin/unbound").exists() {
+            bail!("the NAT lab needs `unbound` (Debian package unbound)");
+        }
+        let dir = self.dir.join("inet-dns");
+        std::fs::create_dir_all(&dir)?;
+        let zone = dir.join("ringwire.lab.zone");
+        std::fs::write(
+            &zone,
+            format!(
+                "$ORIGIN ringwire.lab.\n$TTL 60\n\
+                 @ IN SOA ns.ringwire.lab. admin.ringwire.lab. 1 3600 600 86400 60\n\
+                 @ IN NS ns.ringwire.lab.\nns IN A {INET_V4}\n\
+                 signal IN A {INET_V4}\nturn IN A {INET_V4}\n\
+                 signal IN AAAA {INET_V6}\nturn IN AAAA {INET_V6}\n"
+            ),
+        )?;
+        let conf = dir.join("unbound.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "server:\n  interface: {INET_V4}\n  interface: {INET_V6}\n  port: 53\n\
+                 \x20 access-control: 0.0.0.0/0 allow\n  access-control: ::/0 allow\n\
+                 \x20 username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n\
+                 \x20 pidfile: \"{dir}/unbound.pid\"\n  use-syslog: no\n\
+                 \x20 logfile: \"{dir}/unbound.log\"\n  auto-trust-anchor-file: \"\"\n\
+                 auth-zone:\n  name: \"ringwire.lab.\"\n  zonefile: \"{zone}\"\n\
+                 \x20 for-upstream: no\n  for-downstream: yes\n  fallback-enabled: no\n",
+                dir = dir.display(),
+                zone = zone.display(),
+            ),
+        )?;
+        let unbound = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.inet(), "unbound", "-d", "-c"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("unbound.stderr"))?)
+            .spawn()
+            .context("starting the lab's DNS server")?;
+        self.daemons.push(unbound);
         Ok(())
     }
 

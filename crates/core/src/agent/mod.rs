@@ -267,11 +267,12 @@ impl Agent {
         );
         call.times.started = now;
         self.calls.insert(call_id, call);
-        self.start_gathering(now, call_id);
+        // The invite goes out before anything gathering sends: candidates never delay it.
         self.signal(ClientMessage::Invite(ringwire_proto::Invite {
             call_id,
             to_user: to_user.clone(),
         }));
+        self.start_gathering(now, call_id);
         self.report(Report::OutgoingStarted { call_id, to_user });
         self.drain(now);
         Ok(call_id)

@@ -163,17 +163,18 @@ impl Agent {
         call.remote_device = Some(incoming.from_device);
         call.ring_deadline = deadline.map(|d| d + self.config.ring_grace);
         self.calls.insert(call_id, call);
-        self.start_gathering(now, call_id);
         self.report(Report::IncomingCall {
             call_id,
             from_user: incoming.from_user,
             from_display_name: incoming.from_display_name,
             replayed: incoming.replayed,
         });
+        // `ringing` goes out before anything gathering sends: candidates never delay it.
         self.signal(ClientMessage::Ringing { call_id });
         if let Some(call) = self.calls.get_mut(&call_id) {
             call.times.ringing = Some(now);
         }
+        self.start_gathering(now, call_id);
         self.preconnect(now, call_id, incoming.from_device);
     }
 

@@ -434,3 +434,53 @@ fn the_latest_ice_servers_are_kept() {
     );
     assert_eq!(f.agent.ice_servers()[0].username(), Some("2:a"));
 }
+
+#[test]
+fn invite_and_ringing_go_out_before_anything_gathering_sends() {
+    // With a STUN server configured, gathering starts with the call; its datagrams must queue
+    // behind the invite (caller) and behind `ringing` (callee), never ahead of them.
+    let stun = crate::gather::IceServer {
+        url: ringwire_turn::IceServerUrl::parse("stun:198.18.0.1:3478").unwrap(),
+        addr: "198.18.0.1:3478".parse().unwrap(),
+        credentials: None,
+    };
+    let mut f = Fixture::new();
+    f.agent.set_ice_servers(f.at(0), vec![stun]);
+    let _ = f.outputs();
+    let first_signal_and_transmit = |f: &mut Fixture| {
+        let (mut signal, mut transmit) = (None, None);
+        for i in 0.. {
+            match f.agent.poll_output() {
+                Output::Signal(m) => {
+                    signal.get_or_insert((i, m));
+                }
+                Output::Transmit { .. } => {
+                    transmit.get_or_insert(i);
+                }
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        (signal, transmit)
+    };
+    f.agent.start_call(f.at(1), "bob".parse().unwrap()).unwrap();
+    let (signal, transmit) = first_signal_and_transmit(&mut f);
+    let (at, message) = signal.expect("an invite");
+    assert!(matches!(message, ClientMessage::Invite(_)), "{message:?}");
+    assert!(
+        at < transmit.expect("a STUN binding request"),
+        "the invite went out first"
+    );
+
+    f.incoming(2, call(7), 45_000);
+    let (signal, transmit) = first_signal_and_transmit(&mut f);
+    let (at, message) = signal.expect("ringing");
+    assert!(
+        matches!(message, ClientMessage::Ringing { .. }),
+        "{message:?}"
+    );
+    assert!(
+        at < transmit.expect("a STUN binding request"),
+        "ringing went out first"
+    );
+}

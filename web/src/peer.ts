@@ -66,10 +66,10 @@ export class Peer {
     this.pc.onicecandidate = (event) => this.onLocalCandidate(event.candidate);
     // A STUN/TURN server that failed (wrong credentials, unreachable, a name that did not
     // resolve): never fatal, but the only trace of why a relay is missing.
-    this.pc.addEventListener('icecandidateerror', (event) => {
+    this.pc.onicecandidateerror = (event) => {
       const e = event as RTCPeerConnectionIceErrorEvent;
       console.warn(`ringwire: ICE server ${e.url} failed: ${e.errorCode} ${e.errorText}`);
-    });
+    };
     this.pc.ontrack = (event) => {
       if (event.track.kind === 'audio') this.remoteStream.addTrack(event.track);
     };

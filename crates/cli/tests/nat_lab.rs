@@ -105,37 +105,19 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
     }
     // Handover: the device moves from a home cone NAT to a carrier-grade (symmetric) NAT and
     // back; each call must go on with audio both ways after the move.
-    let handover = &result["detail"]["handover"];
-    let survived = handover["survived"].as_array().expect("handover results");
-    assert_eq!(survived.len(), HANDOVERS, "{handover}");
-    for (i, ok) in survived.iter().enumerate() {
-        if ok != &Value::Bool(true) {
-            failures.push(format!(
-                "handover call {i} did not survive: {}",
-                handover["outcomes"][i]
-            ));
-        }
-    }
-    eprintln!(
-        "handover: {} calls; longest gaps at the far end {} ms",
-        HANDOVERS, handover["far_gaps_ms"]
+    check_survived(
+        "handover",
+        &result["detail"]["handover"],
+        HANDOVERS,
+        &mut failures,
     );
-    // A direct path that dies with no interface event: consent freshness notices, ICE
-    // restarts, the call moves to the relay and goes on with audio both ways.
-    let deaths = &result["detail"]["path_deaths"];
-    let survived = deaths["survived"].as_array().expect("path-death results");
-    assert_eq!(survived.len(), PATH_DEATHS, "{deaths}");
-    for (i, ok) in survived.iter().enumerate() {
-        if ok != &Value::Bool(true) {
-            failures.push(format!(
-                "silent path death, call {i}, did not survive: {}",
-                deaths["outcomes"][i]
-            ));
-        }
-    }
-    eprintln!(
-        "silent path death: {PATH_DEATHS} calls; longest gaps at the far end {} ms",
-        deaths["far_gaps_ms"]
+    // A direct path that dies with no interface event: the media goes quiet, ICE restarts, the
+    // call moves to the relay and goes on with audio both ways.
+    check_survived(
+        "silent path death",
+        &result["detail"]["path_deaths"],
+        PATH_DEATHS,
+        &mut failures,
     );
     // The same run's baseline: two phones on one home network, through a server with no ICE
     // servers at all (its invite→ringing is the figure the cells' must match; here only that
@@ -178,5 +160,26 @@ fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
         "{} call(s) failed:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Mid-call event calls (`bench nat`'s `handover` or `path_deaths`): as many as run, and each
+/// one survived with audio both ways at the end.
+fn check_survived(what: &str, calls: &Value, expected: usize, failures: &mut Vec<String>) {
+    let survived = calls["survived"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {what} results"));
+    assert_eq!(survived.len(), expected, "{calls}");
+    for (i, ok) in survived.iter().enumerate() {
+        if ok != &Value::Bool(true) {
+            failures.push(format!(
+                "{what} call {i} did not survive: {}",
+                calls["outcomes"][i]
+            ));
+        }
+    }
+    eprintln!(
+        "{what}: {expected} calls; longest gaps at the far end {} ms",
+        calls["far_gaps_ms"]
     );
 }

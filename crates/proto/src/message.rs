@@ -223,6 +223,14 @@ impl ClientMessage {
         }
     }
 
+    /// The device gives up on media that never connected or was lost for good.
+    pub fn media_failed_hangup(call_id: CallId) -> ClientMessage {
+        ClientMessage::Hangup {
+            call_id,
+            reason: Some(HangupReason::MediaFailed),
+        }
+    }
+
     /// Every `type` a device may send.
     pub const TYPES: &'static [&'static str] = &[
         "hello",

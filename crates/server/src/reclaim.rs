@@ -3,10 +3,10 @@
 //! glibc's allocator keeps what a process frees inside its arenas (one per worker thread):
 //! after a burst of thousands of connections — a flood of half-open requests, say — the
 //! server would sit at its peak RSS for good, and an operator cannot tell a retained burst from
-//! a leak. When the number of open connections has fallen well below its recent peak, or once
-//! a minute anyway, `malloc_trim(0)` hands every arena's free pages back. It walks the free
-//! lists (a few milliseconds for a large heap), so it runs on a blocking thread and only after
-//! a drop. With another allocator (musl, or a global allocator of the embedding program's
+//! a leak. When the number of open connections has fallen well below its recent peak, and every
+//! 10 s otherwise (freed calls and records do not show in the connection count),
+//! `malloc_trim(0)` hands every arena's free pages back. It walks the free lists (a few
+//! milliseconds for a large heap), so it runs on a blocking thread. With another allocator (musl, or a global allocator of the embedding program's
 //! choosing) there is nothing to do and the task does not run.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 
 /// How often the connection count is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Trim at least this often when anything may have been freed.
+/// Trim at least this often, whatever the connection count did.
 const TRIM_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
 /// A drop of at least this many connections from the peak triggers a trim…
 const MIN_DROP: u64 = 256;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, DeviceId, HangupReason};
+use ringwire_proto::{CallId, ClientMessage, DeviceId};
 use tracing::{debug, info};
 
 use super::Agent;
@@ -173,10 +173,7 @@ impl Agent {
                         .pc
                         .send_control(&InbandMessage::Hangup { call_id }.encode());
                 }
-                ClientMessage::Hangup {
-                    call_id,
-                    reason: Some(HangupReason::MediaFailed),
-                }
+                ClientMessage::media_failed_hangup(call_id)
             }
         };
         self.signal(message);

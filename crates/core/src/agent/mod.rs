@@ -562,7 +562,7 @@ fn media_truth(call: &Call, reason: CallEndReason) -> CallEndReason {
         CallEndReason::Protocol { reason } => Some(*reason),
         CallEndReason::Failed { .. } | CallEndReason::MediaFailed { .. } => return reason,
     };
-    if call.times.accepted.is_none() || call.times.media_up.is_some() {
+    if !call.answered_without_media() {
         return reason;
     }
     let peer = call.remote_device.and_then(|d| call.peers.get(&d));

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, DeviceId, EndReason, HangupReason};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, EndReason};
 use tracing::{debug, info, warn};
 
 use super::Agent;
@@ -98,10 +98,7 @@ impl Agent {
                         CloseReason::Remote => (EndReason::Hangup, call.hangup_message()),
                         CloseReason::Local | CloseReason::Failure(_) => (
                             EndReason::MediaFailed,
-                            ClientMessage::Hangup {
-                                call_id,
-                                reason: Some(HangupReason::MediaFailed),
-                            },
+                            ClientMessage::media_failed_hangup(call_id),
                         ),
                     };
                     self.signal(message);
@@ -130,9 +127,10 @@ impl Agent {
             IceState::Disconnected | IceState::Failed if call.state == CallState::Active => {
                 call.set_state(CallState::Reconnecting, "media path lost");
                 call.media_deadline = Some(now + timeout);
-                // Consent freshness (RFC 7675) found the path dead with no interface event
-                // (a NAT that dropped its mapping, a path that went dark): restart ICE now
-                // rather than after `ice_failed_after` more seconds. Only the side that made
+                // The path went dark with no interface event (a NAT that dropped its mapping):
+                // the peer connection heard no media for `path_silence_after`, or str0m's
+                // consent checks failed. Restart ICE now rather than after `ice_failed_after`
+                // more seconds. Only the side that made
                 // the session's first offer (the callee, 4.11) does, so two restart offers
                 // never cross; the other restarts only if ICE then fails outright.
                 let offered_first = call.direction == Direction::Incoming;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ringwire_proto::{CallId, ClientMessage, EndReason, HangupReason};
+use ringwire_proto::{CallId, ClientMessage, EndReason};
 use tracing::info;
 
 use super::Agent;
@@ -24,10 +24,7 @@ impl Agent {
             info!(%call_id, "media did not (re)connect in time");
             // Said as `media_failed` whether the media never came or never came back: the
             // server records it and the far end hears why, instead of a plain hangup.
-            self.signal(ClientMessage::Hangup {
-                call_id,
-                reason: Some(HangupReason::MediaFailed),
-            });
+            self.signal(ClientMessage::media_failed_hangup(call_id));
             self.end_call(
                 now,
                 call_id,

@@ -10,7 +10,7 @@ pub(crate) use audio::CallAudio;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, Candidate, ClientMessage, DeviceId, HangupReason, UserName};
+use ringwire_proto::{CallId, Candidate, ClientMessage, DeviceId, UserName};
 use serde::Serialize;
 use tracing::info;
 
@@ -190,11 +190,10 @@ impl Call {
     /// had media, so the server's record and the far end say what happened (a user's hangup of
     /// a silent call is not a call that took place, whoever pressed the button).
     pub fn hangup_message(&self) -> ClientMessage {
-        ClientMessage::Hangup {
-            call_id: self.id,
-            reason: self
-                .answered_without_media()
-                .then_some(HangupReason::MediaFailed),
+        if self.answered_without_media() {
+            ClientMessage::media_failed_hangup(self.id)
+        } else {
+            ClientMessage::hangup(self.id)
         }
     }
 

@@ -449,13 +449,13 @@ impl PeerConnection {
     }
 
     /// Media or DTLS from the peer arrived: the path works (at least towards us). A path we had
-    /// called silent while str0m still held it connected is back.
+    /// called silent while str0m still held it connected is back. (The silence timer is re-armed
+    /// by the `fire_timers` that follows every input.)
     fn heard_from_peer(&mut self) {
         self.last_heard = self.now;
         if self.ice_state == IceState::Disconnected && self.agent_ice_state == IceState::Connected {
             self.set_ice_state(IceState::Connected, "heard from the peer again");
         }
-        self.arm_silence_timer();
     }
 
     /// The silence deadline applies to a connected path of an answered call (media enabled).

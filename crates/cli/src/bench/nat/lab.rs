@@ -398,42 +398,17 @@ impl Lab {
         }
         let dir = self.dir.join("inet-dns");
         std::fs::create_dir_all(&dir)?;
-        let zone = dir.join("ringwire.lab.zone");
-        std::fs::write(
-            &zone,
-            format!(
-                "$ORIGIN ringwire.lab.\n$TTL 60\n\
-                 @ IN SOA ns.ringwire.lab. admin.ringwire.lab. 1 3600 600 86400 60\n\
-                 @ IN NS ns.ringwire.lab.\nns IN A {INET_V4}\n\
-                 signal IN A {INET_V4}\nturn IN A {INET_V4}\n\
-                 signal IN AAAA {INET_V6}\nturn IN AAAA {INET_V6}\n"
+        let inet = self.inet();
+        self.start_unbound(
+            &inet,
+            &dir,
+            &format!(
+                "  interface: {INET_V4}\n  interface: {INET_V6}\n\
+                 \x20 access-control: 0.0.0.0/0 allow\n  access-control: ::/0 allow\n"
             ),
-        )?;
-        let conf = dir.join("unbound.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "server:\n  interface: {INET_V4}\n  interface: {INET_V6}\n  port: 53\n\
-                 \x20 access-control: 0.0.0.0/0 allow\n  access-control: ::/0 allow\n\
-                 \x20 username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n\
-                 \x20 pidfile: \"{dir}/unbound.pid\"\n  use-syslog: no\n\
-                 \x20 logfile: \"{dir}/unbound.log\"\n  auto-trust-anchor-file: \"\"\n\
-                 auth-zone:\n  name: \"ringwire.lab.\"\n  zonefile: \"{zone}\"\n\
-                 \x20 for-upstream: no\n  for-downstream: yes\n  fallback-enabled: no\n",
-                dir = dir.display(),
-                zone = zone.display(),
-            ),
-        )?;
-        let unbound = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.inet(), "unbound", "-d", "-c"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("unbound.stderr"))?)
-            .spawn()
-            .context("starting the lab's DNS server")?;
-        self.daemons.push(unbound);
-        Ok(())
+            &format!("signal IN AAAA {INET_V6}\nturn IN AAAA {INET_V6}\n"),
+            Answer::Directly,
+        )
     }
 
     /// tayga translates 64:ff9b::/96 to a private IPv4 pool that the router then masquerades
@@ -477,6 +452,31 @@ impl Lab {
             .spawn()
             .context("starting tayga")?;
         self.daemons.push(tayga);
+        self.start_unbound(
+            router,
+            &dir,
+            &format!(
+                "  interface: {router_v6}\n  do-ip4: no\n  do-ip6: yes\n\
+                 \x20 access-control: ::/0 allow\n\
+                 \x20 module-config: \"dns64 iterator\"\n  dns64-prefix: {NAT64_PREFIX}\n\
+                 \x20 do-not-query-localhost: no\n"
+            ),
+            "",
+            Answer::ThroughModules,
+        )
+    }
+
+    /// Serves the lab's zone (the servers' A records and `extra_records`) with unbound in
+    /// namespace `ns`, its files under `dir`: the common settings (no chroot, no user switch,
+    /// no trust anchor, port 53) plus `listen` (interfaces, access, modules).
+    fn start_unbound(
+        &mut self,
+        ns: &str,
+        dir: &Path,
+        listen: &str,
+        extra_records: &str,
+        answer: Answer,
+    ) -> anyhow::Result<()> {
         let zone = dir.join("ringwire.lab.zone");
         std::fs::write(
             &zone,
@@ -484,43 +484,50 @@ impl Lab {
                 "$ORIGIN ringwire.lab.\n$TTL 60\n\
                  @ IN SOA ns.ringwire.lab. admin.ringwire.lab. 1 3600 600 86400 60\n\
                  @ IN NS ns.ringwire.lab.\nns IN A {INET_V4}\n\
-                 signal IN A {INET_V4}\nturn IN A {INET_V4}\n"
+                 signal IN A {INET_V4}\nturn IN A {INET_V4}\n{extra_records}"
             ),
         )?;
-        let unbound_conf = dir.join("unbound.conf");
+        // dns64 does not apply to what an auth-zone answers itself: that zone is served
+        // "upstream" so the modules see it.
+        let (upstream, downstream) = match answer {
+            Answer::Directly => ("no", "yes"),
+            Answer::ThroughModules => ("yes", "no"),
+        };
+        let conf = dir.join("unbound.conf");
         std::fs::write(
-            &unbound_conf,
+            &conf,
             format!(
-                "server:\n  interface: {router_v6}\n  port: 53\n  do-ip4: no\n  do-ip6: yes\n\
-                 \x20 access-control: ::/0 allow\n  username: \"\"\n  chroot: \"\"\n\
+                "server:\n{listen}  port: 53\n  username: \"\"\n  chroot: \"\"\n\
                  \x20 directory: \"{dir}\"\n  pidfile: \"{dir}/unbound.pid\"\n\
                  \x20 use-syslog: no\n  logfile: \"{dir}/unbound.log\"\n\
-                 \x20 module-config: \"dns64 iterator\"\n  dns64-prefix: {NAT64_PREFIX}\n\
-                 \x20 do-not-query-localhost: no\n  auto-trust-anchor-file: \"\"\n\
+                 \x20 auto-trust-anchor-file: \"\"\n\
                  auth-zone:\n  name: \"ringwire.lab.\"\n  zonefile: \"{zone}\"\n\
-                 \x20 for-upstream: yes\n  for-downstream: no\n  fallback-enabled: no\n",
+                 \x20 for-upstream: {upstream}\n  for-downstream: {downstream}\n\
+                 \x20 fallback-enabled: no\n",
                 dir = dir.display(),
                 zone = zone.display(),
             ),
         )?;
         let unbound = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                router,
-                "unbound",
-                "-d",
-                "-c",
-                &unbound_conf.to_string_lossy(),
-            ])
+            .args(["netns", "exec", ns, "unbound", "-d", "-c"])
+            .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("unbound.stderr"))?)
             .spawn()
-            .context("starting unbound")?;
+            .with_context(|| format!("starting unbound in {ns}"))?;
         self.daemons.push(unbound);
         Ok(())
     }
+}
+
+/// How an unbound answers for the lab's zone.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// From the zone, as it is.
+    Directly,
+    /// Through its modules (dns64 synthesises AAAA records from the zone's A records).
+    ThroughModules,
 }
 
 impl Drop for Lab {

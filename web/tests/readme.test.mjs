@@ -5,15 +5,18 @@
 //
 // The copy shares this checkout's target/ (CARGO_TARGET_DIR) so the release build is paid once
 // per machine, not per run; the workspace's own crates still rebuild from the copy's sources,
-// libopus included, so the no-cmake check is real.
+// libopus included, so the no-cmake check is real. scripts/test makes the copy early
+// (RINGWIRE_README_TREE) and runs that build in the background meanwhile, with the same CMAKE;
+// run alone, this file makes its own copy and the README command builds it.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { artifacts, launchBrowser, repoRoot, sleep, tempDir } from './harness.mjs';
+import { artifacts, launchBrowser, repoRoot, sleep } from './harness.mjs';
+import { makeReadmeTree } from './readme-tree.mjs';
 
 /** Resolves to `null` after `ms`, without keeping the process alive once the test is done. */
 function timeout(ms) {
@@ -36,23 +39,6 @@ function readmeCommand(heading) {
   return line.replace(/\s+#.*$/, '').trim();
 }
 
-/** Copies the tracked (and new, not ignored) files of the checkout: what a clone would hold. */
-function copyTree(to) {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
-    cwd: repoRoot,
-    maxBuffer: 64 << 20,
-  })
-    .toString()
-    .split('\0')
-    .filter(Boolean);
-  for (const file of files) {
-    const from = join(repoRoot, file);
-    if (!existsSync(from)) continue; // deleted in the work tree, not yet committed
-    mkdirSync(dirname(join(to, file)), { recursive: true });
-    copyFileSync(from, join(to, file));
-  }
-}
-
 function portInUse(port) {
   return new Promise((ok) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -68,11 +54,11 @@ let tree;
 let env;
 
 before(() => {
-  tree = tempDir('readme');
-  copyTree(tree);
+  // scripts/test makes the copy early and builds it in the background (readme-tree.mjs).
+  const prepared = process.env.RINGWIRE_README_TREE;
+  tree = prepared ?? makeReadmeTree().tree;
   const noCmake = join(tree, 'no-cmake');
-  writeFileSync(noCmake, '#!/bin/sh\necho "error: the README command ran cmake ($*)" >&2\nexit 1\n');
-  chmodSync(noCmake, 0o755);
+  assert.ok(existsSync(noCmake), `${tree} is not a copy made by readme-tree.mjs`);
   env = {
     ...process.env,
     CMAKE: noCmake,

@@ -27,6 +27,9 @@ pub enum ProtoError {
     /// A field has the wrong JSON type or an invalid value.
     #[error("field `{field}`: {detail}")]
     InvalidField { field: String, detail: String },
+    /// A push payload (not a frame) that is not a ringwire push this version can read.
+    #[error("push payload: {0}")]
+    PushPayload(String),
 }
 
 impl ProtoError {
@@ -38,7 +41,7 @@ impl ProtoError {
             ProtoError::UnknownType(_) => ErrorCode::UnknownType,
             ProtoError::MissingField(_) => ErrorCode::MissingField,
             ProtoError::InvalidId { .. } => ErrorCode::InvalidId,
-            ProtoError::InvalidField { .. } => ErrorCode::InvalidField,
+            ProtoError::InvalidField { .. } | ProtoError::PushPayload(_) => ErrorCode::InvalidField,
         }
     }
 }

@@ -16,6 +16,7 @@ mod ice;
 mod ids;
 mod message;
 mod push;
+mod push_payload;
 mod reason;
 
 pub use codec::{decode_client, decode_server, encode};
@@ -31,6 +32,9 @@ pub use message::{
 };
 pub use push::{
     PushPlatform, PushToken, MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_BYTES, MIN_APNS_TOKEN_BYTES,
+};
+pub use push_payload::{
+    PushKind, PushPayload, APNS_MAX_PAYLOAD, FCM_MAX_DATA, MISSED_CALL_TITLE, PUSH_PAYLOAD_VERSION,
 };
 pub use reason::{EndReason, HangupReason};
 

@@ -19,8 +19,8 @@ use std::fmt::Debug;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ringwire_proto::{
-    decode_client, decode_server, encode, ClientMessage, ErrorCode, ProtoError, ServerMessage,
-    MAX_FRAME_BYTES,
+    decode_client, decode_server, encode, ClientMessage, ErrorCode, ProtoError, PushPayload,
+    ServerMessage, MAX_FRAME_BYTES,
 };
 use serde::Serialize;
 
@@ -652,4 +652,80 @@ fn mutated_frames_never_panic_and_round_trip() {
             );
         }
     }
+}
+
+/// Push payloads are network input for the phone: an APNs or FCM message that claims to come
+/// from our gateway. The same mutations must never make `PushPayload::parse` panic, every
+/// refusal is a `PushPayload` error that says what is wrong, and whatever parses is rebuilt by
+/// the gateway's own writers into payloads that parse to the same fields.
+#[test]
+fn mutated_push_payloads_never_panic_and_round_trip() {
+    let seeds = vec![
+        format!(
+            r#"{{"ringwire":1,"kind":"invite","call_id":"{CALL}","from_user":"alice","from_display_name":"Alice L.","from_device":"{DEVICE}","ring_deadline_ms":1795420045000}}"#
+        ),
+        format!(
+            r#"{{"ringwire":"1","kind":"invite","call_id":"{CALL}","from_user":"alice","from_device":"{DEVICE}","ring_deadline_ms":"1795420045000"}}"#
+        ),
+        format!(
+            r#"{{"ringwire":1,"kind":"missed_call","call_id":"{CALL}","from_user":"bob","from_device":"{DEVICE}","ring_deadline_ms":1,"aps":{{"alert":{{"title":"Missed call","body":"bob"}},"sound":"default"}}}}"#
+        ),
+    ];
+    for seed in &seeds {
+        PushPayload::parse(seed.as_bytes()).unwrap();
+    }
+    let seed_fields: Vec<Fields> = seeds.iter().map(|f| fields_of(f)).collect();
+    let mut rng = Rng(SEED ^ 0x9u64);
+    let (mut ok, mut refused) = (0usize, 0usize);
+    for iteration in 0..ITERATIONS / 4 {
+        let mut fields = seed_fields[rng.below(seeds.len())].clone();
+        for _ in 0..rng.below(3) {
+            mutate_fields(&mut rng, &mut fields, &seed_fields);
+        }
+        let mut bytes = render(&fields).into_bytes();
+        if rng.chance(2) {
+            mutate_bytes(&mut rng, &mut bytes, &seeds);
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| match PushPayload::parse(&bytes) {
+            Ok(p) => {
+                let apns = p.to_apns().unwrap();
+                assert_eq!(PushPayload::parse(&apns).unwrap(), p);
+                let fcm = serde_json::to_vec(&p.to_fcm_data().unwrap()).unwrap();
+                let back = PushPayload::parse(&fcm).unwrap();
+                // FCM's smaller limit may have cost display-name bytes, nothing else.
+                assert_eq!(
+                    PushPayload {
+                        from_display_name: None,
+                        ..back
+                    },
+                    PushPayload {
+                        from_display_name: None,
+                        ..p
+                    }
+                );
+                true
+            }
+            Err(e) => {
+                assert!(matches!(e, ProtoError::PushPayload(_)), "{e:?}");
+                assert!(!e.to_string().is_empty());
+                false
+            }
+        }));
+        match outcome {
+            Ok(true) => ok += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panic!(
+                "iteration {iteration} panicked on push payload: {}",
+                excerpt(&String::from_utf8_lossy(&bytes))
+            ),
+        }
+    }
+    eprintln!(
+        "{} mutated push payloads: {ok} read, {refused} refused",
+        ITERATIONS / 4
+    );
+    assert!(
+        ok > ITERATIONS / 200 && refused > ITERATIONS / 20,
+        "{ok} read, {refused} refused"
+    );
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::ServerError;
 use crate::ice::{parse_url_list, IceConfig, IceSettings, TurnSecret};
-use crate::router::RouterConfig;
+use ringwire_router::RouterConfig;
 
 /// Everything `ringwire serve` can be told.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -27,10 +27,10 @@ use crate::hub::{ConnLink, HubCommand, HubHandle, Outbound, OUTBOUND_QUEUE};
 use crate::ice::IceSettings;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
-use crate::rate_limit::TokenBucket;
 use crate::revocation::Revocations;
-use crate::router::{ConnId, Input};
 use crate::store::{DeviceRecord, Store, UserRecord};
+use ringwire_router::rate_limit::TokenBucket;
+use ringwire_router::{ConnId, Input};
 
 pub const CLOSE_HANDSHAKE: u16 = 4400;
 pub const CLOSE_VERSION: u16 = 4406;

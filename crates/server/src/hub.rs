@@ -20,10 +20,10 @@ use tokio::task::JoinHandle;
 use crate::clock::unix_ms;
 use crate::metrics::Metrics;
 use crate::push::PushGateway;
-use crate::record::{CallEvent, CallRecord};
-use crate::router::PushRequest;
-use crate::router::{ConnId, Input, Output, Router, RouterStats};
 use crate::writer::RecordWriter;
+use ringwire_router::record::{CallEvent, CallRecord};
+use ringwire_router::PushRequest;
+use ringwire_router::{ConnId, Input, Output, Router, RouterStats};
 
 /// WebSocket close code sent with `error replaced`.
 pub const CLOSE_REPLACED: u16 = 4409;

@@ -1,7 +1,9 @@
 //! The ringwire signaling server.
 //!
-//! - [`router`]: the call router, a pure state machine (no IO, time passed in);
-//! - [`record`]: the call-record events the router emits and the records they fold into;
+//! The call router itself — a pure state machine, the call records it emits and the fold
+//! that turns them into one record per call — is the `ringwire-router` crate; this crate is
+//! its driver:
+//!
 //! - [`store`]: persistence with sqlx (SQLite by default, PostgreSQL by URL);
 //! - [`push`]: the push gateway (APNs, FCM) that wakes offline devices;
 //! - [`ice`]: the ICE servers and TURN credentials each device gets (pure, time passed in);
@@ -26,11 +28,8 @@ pub mod metrics;
 pub mod names;
 pub mod push;
 mod push_http;
-pub mod rate_limit;
 pub mod reclaim;
-pub mod record;
 pub mod revocation;
-pub mod router;
 pub mod server;
 pub mod store;
 pub mod testing;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::router::RouterStats;
+use ringwire_router::RouterStats;
 
 /// Shared metrics; one per server.
 #[derive(Debug, Default)]

@@ -19,8 +19,8 @@ use std::time::Duration;
 use ringwire_proto::DeviceId;
 use tokio::sync::{watch, Notify};
 
-use crate::router::ConnId;
 use crate::store::Store;
+use ringwire_router::ConnId;
 
 /// How often the store is polled for revocations made outside this server.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);

@@ -26,9 +26,9 @@ use crate::metrics::Metrics;
 use crate::push::{PushGateway, PushSettings};
 use crate::reclaim;
 use crate::revocation::{self, Revocations};
-use crate::router::Router;
 use crate::store::{hash_token, Store};
 use crate::writer::RecordWriter;
+use ringwire_router::Router;
 
 /// How long shutdown waits for connections to say goodbye (each is bounded well below this).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::record::CallEvent;
 use crate::store::{Store, StoreError};
+use ringwire_router::record::CallEvent;
 
 const MAX_ATTEMPTS: u32 = 8;
 /// Most events written in one transaction.

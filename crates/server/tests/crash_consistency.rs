@@ -24,7 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use ringwire_proto::{
     decode_server, encode, CallId, ClientMessage, EndReason, Invite, ServerMessage,
 };
-use ringwire_server::record::CallState;
+use ringwire_router::record::CallState;
 use ringwire_server::store::Store;
 use ringwire_server::testing::PgTestDatabase;
 use serde_json::json;

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use ringwire_proto::{CallId, ClientMessage, ServerMessage};
-use ringwire_server::record::CallState;
+use ringwire_router::record::CallState;
 use ringwire_server::store::Store;
 use ringwire_server::testing::PgTestDatabase;
 

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringwire_proto::{CallId, ClientMessage, DeviceId, PushPlatform, PushToken, ServerMessage};
+use ringwire_router::record::{PushKind, PushOutcome};
+use ringwire_router::PushRequest;
 use ringwire_server::metrics::Metrics;
 use ringwire_server::push::{PushGateway, PushSettings};
-use ringwire_server::record::{PushKind, PushOutcome};
-use ringwire_server::router::PushRequest;
 use ringwire_server::store::Store;
 use ringwire_server::ServerConfig;
 use serde_json::{json, Value};
@@ -214,7 +214,7 @@ async fn apns_voip_push_is_signed_addressed_and_shaped_as_apple_requires() {
     );
 
     // What the phone needs to report the call to CallKit at once.
-    assert!(first.body.len() <= ringwire_server::push::APNS_MAX_PAYLOAD);
+    assert!(first.body.len() <= ringwire_proto::APNS_MAX_PAYLOAD);
     let body = first.json();
     assert_eq!(body["ringwire"], 1);
     assert_eq!(body["kind"], "invite");
@@ -431,7 +431,7 @@ async fn fcm_call_push_is_high_priority_data_with_the_ring_time_as_ttl_and_one_t
     assert_eq!(data["ring_deadline_ms"], req.ring_deadline_ms.to_string());
     assert_eq!(data["from_display_name"], "Alice Liddell");
     assert_eq!(data["ringwire"], "1");
-    assert!(data.to_string().len() <= ringwire_server::push::FCM_MAX_DATA);
+    assert!(data.to_string().len() <= ringwire_proto::FCM_MAX_DATA);
 
     // Many pushes, one access token: sequential and concurrent.
     gw.invite(30_000).await;

@@ -206,7 +206,7 @@ async fn sigterm_with_a_stalled_client_exits_within_two_seconds_and_keeps_every_
         .await
         .unwrap();
     let record = store.call(call).await.unwrap().expect("the call's record");
-    assert_eq!(record.state, ringwire_server::record::CallState::Ended);
+    assert_eq!(record.state, ringwire_router::record::CallState::Ended);
     assert_eq!(record.end_reason, Some(ringwire_proto::EndReason::Hangup));
     store.close().await;
 }

@@ -1,19 +1,14 @@
 //! [`CallLog`]: the router's call-record events kept in memory, in order, and folded into one
-//! [`CallRecord`] per call with the same rules the server's store applies (see
-//! `ringwire_server::store::Store::apply`): `Started` creates a record once; `DeviceReached`
-//! keeps a device's first reach time and only upgrades `offline` to `socket`/`replay`/`push`
-//! and `replay` to `push`; `Pushed` keeps the last outcome of each kind; `DeviceRang` sets the device's and the call's first ring time once; `Accepted` applies only
-//! to a call still ringing and never accepted; `Ended` applies only to a call not yet ended.
-//! Events for a call never started are ignored. Tests assert on the folded records; a later
+//! [`CallRecord`] per call by the router crate's own fold ([`CallRecord::started`] and
+//! [`CallRecord::apply`], the rules the server's SQL store is checked against). Events for a
+//! call never started are ignored. Tests assert on the folded records; a later
 //! server restart in the simulation restores calls from them, as the real server restores
 //! from its store.
 
 use std::collections::BTreeMap;
 
 use ringwire_proto::CallId;
-use ringwire_server::record::{
-    CallDeviceRecord, CallEvent, CallRecord, CallState, PushKind, Reach,
-};
+use ringwire_router::record::{CallEvent, CallRecord};
 
 /// Every call event in the order the router emitted it, and the records they fold into.
 #[derive(Clone, Debug, Default)]
@@ -59,121 +54,13 @@ impl CallLog {
     }
 
     fn fold(&mut self, event: &CallEvent) {
-        if let CallEvent::Started {
-            call_id,
-            caller_user,
-            caller_device,
-            callee_user,
-            invited_at_ms,
-            ring_deadline_ms,
-        } = event
-        {
-            if !self.records.contains_key(call_id) {
-                self.order.push(*call_id);
-                self.records.insert(
-                    *call_id,
-                    CallRecord {
-                        call_id: *call_id,
-                        caller_user: caller_user.clone(),
-                        caller_device: *caller_device,
-                        callee_user: callee_user.clone(),
-                        state: CallState::Ringing,
-                        invited_at_ms: *invited_at_ms,
-                        ring_deadline_ms: *ring_deadline_ms,
-                        first_ring_at_ms: None,
-                        accepted_at_ms: None,
-                        answered_device: None,
-                        ended_at_ms: None,
-                        end_reason: None,
-                        ended_by_device: None,
-                        devices: Vec::new(),
-                    },
-                );
+        if let Some(record) = CallRecord::started(event) {
+            if !self.records.contains_key(&record.call_id) {
+                self.order.push(record.call_id);
+                self.records.insert(record.call_id, record);
             }
-            return;
-        }
-        let Some(record) = self.records.get_mut(&event.call_id()) else {
-            return;
-        };
-        match event {
-            CallEvent::Started { .. } => {}
-            CallEvent::DeviceReached {
-                device_id,
-                via,
-                at_ms,
-                ..
-            } => match record
-                .devices
-                .iter_mut()
-                .find(|d| d.device_id == *device_id)
-            {
-                Some(d) => {
-                    let upgrade = (d.reached_via == Reach::Offline && *via != Reach::Offline)
-                        || (d.reached_via == Reach::Replay && *via == Reach::Push);
-                    if upgrade {
-                        d.reached_via = *via;
-                    }
-                }
-                None => record.devices.push(CallDeviceRecord {
-                    device_id: *device_id,
-                    reached_via: *via,
-                    reached_at_ms: *at_ms,
-                    rang_at_ms: None,
-                    push_outcome: None,
-                    missed_call_push_outcome: None,
-                }),
-            },
-            CallEvent::DeviceRang {
-                device_id, at_ms, ..
-            } => {
-                if let Some(d) = record
-                    .devices
-                    .iter_mut()
-                    .find(|d| d.device_id == *device_id)
-                {
-                    d.rang_at_ms.get_or_insert(*at_ms);
-                }
-                record.first_ring_at_ms.get_or_insert(*at_ms);
-            }
-            CallEvent::Accepted {
-                device_id, at_ms, ..
-            } => {
-                if record.state == CallState::Ringing && record.accepted_at_ms.is_none() {
-                    record.accepted_at_ms = Some(*at_ms);
-                    record.answered_device = Some(*device_id);
-                    record.state = CallState::Active;
-                }
-            }
-            CallEvent::Ended {
-                reason,
-                by_device,
-                at_ms,
-                ..
-            } => {
-                if record.state != CallState::Ended {
-                    record.ended_at_ms = Some(*at_ms);
-                    record.end_reason = Some(*reason);
-                    record.ended_by_device = *by_device;
-                    record.state = CallState::Ended;
-                }
-            }
-            CallEvent::Pushed {
-                device_id,
-                kind,
-                outcome,
-                ..
-            } => {
-                if let Some(d) = record
-                    .devices
-                    .iter_mut()
-                    .find(|d| d.device_id == *device_id)
-                {
-                    match kind {
-                        PushKind::Invite => d.push_outcome = Some(*outcome),
-                        PushKind::MissedCall => d.missed_call_push_outcome = Some(*outcome),
-                    }
-                }
-            }
+        } else if let Some(record) = self.records.get_mut(&event.call_id()) {
+            record.apply(event);
         }
     }
 }
@@ -181,6 +68,7 @@ impl CallLog {
 #[cfg(test)]
 mod tests {
     use ringwire_proto::{DeviceId, EndReason};
+    use ringwire_router::record::{CallState, Reach};
 
     use super::*;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ringwire_core::{CallState, Command};
 use ringwire_proto::CallId;
-use ringwire_server::router::RouterConfig;
+use ringwire_router::RouterConfig;
 
 use crate::{Dev, LinkConfig, World};
 

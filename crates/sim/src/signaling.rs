@@ -1,4 +1,4 @@
-//! [`SimSignaling`]: the real sans-IO call router ([`ringwire_server::router::Router`]) behind
+//! [`SimSignaling`]: the real sans-IO call router ([`ringwire_router::Router`]) behind
 //! simulated WebSocket links, in virtual time.
 //!
 //! It plays the parts the server's driver plays around the router — the connection task's
@@ -25,8 +25,8 @@ use ringwire_proto::{
     negotiate_version, CallId, ClientMessage, DeviceId, DisplayName, ErrorCode, ErrorMessage,
     ServerMessage, UserName, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
 };
-use ringwire_server::record::CallRecord;
-use ringwire_server::router::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
+use ringwire_router::record::CallRecord;
+use ringwire_router::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
 
 use crate::call_log::CallLog;
 use crate::clock::{SimClock, TimeBase};
@@ -719,7 +719,7 @@ impl SimSignaling {
         &mut self,
         at: Instant,
         request: &PushRequest,
-        outcome: ringwire_server::record::PushOutcome,
+        outcome: ringwire_router::record::PushOutcome,
     ) {
         let now_ms = self.time.unix_ms(at);
         self.router.handle_input(

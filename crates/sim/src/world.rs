@@ -28,9 +28,8 @@ use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, Si
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
-use ringwire_server::push::payload;
-use ringwire_server::record::{PushKind, PushOutcome};
-use ringwire_server::router::RouterConfig;
+use ringwire_router::record::{PushKind, PushOutcome};
+use ringwire_router::RouterConfig;
 
 use crate::platform::{AppState, Os, PhoneOs};
 use crate::{earliest, SimClock, SimError, SimNetwork, SimSignaling};
@@ -691,9 +690,11 @@ impl World {
                 continue;
             };
             let body = match os.os {
-                Os::Ios => payload::apns(&request),
-                Os::Android => payload::fcm_data(&request)
-                    .map(|m| serde_json::Value::Object(m).to_string().into_bytes()),
+                Os::Ios => request.payload().to_apns(),
+                Os::Android => request
+                    .payload()
+                    .to_fcm_data()
+                    .map(|m| serde_json::json!(m).to_string().into_bytes()),
             };
             let Ok(body) = body else { continue };
             self.push_seq += 1;

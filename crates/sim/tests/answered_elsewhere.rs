@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{ended_reason, is_incoming, World};
 use ringwire_proto::{ClientMessage, EndReason, Invite, ServerMessage};
-use ringwire_server::record::{CallState, Reach};
+use ringwire_router::record::{CallState, Reach};
 
 #[test]
 fn first_accept_wins_and_the_other_device_hears_answered_elsewhere() {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ringwire_core::{CallState, Command, Report};
 use ringwire_proto::{CallId, ClientMessage, EndReason};
-use ringwire_server::record::CallState as RecordState;
-use ringwire_server::router::RouterConfig;
+use ringwire_router::record::CallState as RecordState;
+use ringwire_router::RouterConfig;
 use ringwire_sim::{Dev, LinkConfig, Loss, SignalingLink, World};
 
 const ALICE_HZ: f64 = 440.0;

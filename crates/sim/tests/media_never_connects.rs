@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ringwire_core::{CallEndReason, CallState, Command, MediaFailure, Report};
 use ringwire_proto::{CallId, EndReason};
-use ringwire_server::router::RouterConfig;
+use ringwire_router::RouterConfig;
 use ringwire_sim::{Dev, LinkConfig, World};
 
 /// Alice calls Bob with every datagram between their phones dropped (signaling still works);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ringwire_core::{CallKitEndReason, CallState, Report};
 use ringwire_proto::{CallId, EndReason};
-use ringwire_server::router::RouterConfig;
+use ringwire_router::RouterConfig;
 use ringwire_sim::{Dev, LinkConfig, Os, World};
 
 const ALICE_HZ: f64 = 440.0;
@@ -249,7 +249,7 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
     assert_eq!(w.device(a).end_reason(first), Some(EndReason::NoAnswer));
     assert_eq!(
         outcome(&w, first),
-        Some(ringwire_server::record::PushOutcome::Unregistered)
+        Some(ringwire_router::record::PushOutcome::Unregistered)
     );
     assert!(!w.device(b).running, "never woken");
 
@@ -261,7 +261,7 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
         .is_some()));
     assert_eq!(
         outcome(&w, second),
-        Some(ringwire_server::record::PushOutcome::NoToken)
+        Some(ringwire_router::record::PushOutcome::NoToken)
     );
 
     // The user opens the app (it registers a fresh token), then it is terminated again; the
@@ -274,7 +274,7 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
     assert!(w.run_until(Duration::from_secs(3), |w| os_call_reported(w, b, third)));
     assert_eq!(
         outcome(&w, third),
-        Some(ringwire_server::record::PushOutcome::Sent)
+        Some(ringwire_router::record::PushOutcome::Sent)
     );
     w.run_for(Duration::from_millis(800));
     w.os_answer(b, third).unwrap();
@@ -289,7 +289,7 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
 #[test]
 fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background_is_reached_by_push(
 ) {
-    use ringwire_server::record::{PushOutcome, Reach};
+    use ringwire_router::record::{PushOutcome, Reach};
     use ringwire_sim::AppState;
 
     let (mut w, a, phones) = world(17, &[Os::Ios]);

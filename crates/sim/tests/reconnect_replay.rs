@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{ended_reason, is_incoming, World};
 use ringwire_proto::{ClientMessage, EndReason, Invite, ServerMessage};
-use ringwire_server::record::Reach;
+use ringwire_router::record::Reach;
 use ringwire_sim::SignalingLink;
 
 fn invite(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{ended_reason, World};
 use ringwire_proto::{ClientMessage, EndReason, Invite, ServerMessage};
-use ringwire_server::record::CallState;
+use ringwire_router::record::CallState;
 
 #[test]
 fn ring_timeout_fires_after_45_virtual_seconds() {
@@ -72,7 +72,7 @@ fn ring_timeout_fires_after_45_virtual_seconds() {
 
 #[test]
 fn a_shorter_configured_ring_timeout_is_honoured_and_announced() {
-    let config = ringwire_server::router::RouterConfig {
+    let config = ringwire_router::RouterConfig {
         ring_timeout_ms: 10_000,
         ..Default::default()
     };

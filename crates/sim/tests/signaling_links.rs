@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{is_incoming, World};
 use ringwire_proto::{ClientMessage, ErrorCode, Invite, ServerMessage};
-use ringwire_server::record::CallState;
+use ringwire_router::record::CallState;
 use ringwire_sim::{SignalingLink, SimError};
 
 #[test]

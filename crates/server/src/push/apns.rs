@@ -13,9 +13,9 @@ use serde_json::json;
 use super::config::ApnsSettings;
 use super::h2::H2Client;
 use super::jwt::sign_es256;
-use super::{payload, Attempt, PushError};
-use crate::record::{PushKind, PushOutcome};
-use crate::router::PushRequest;
+use super::{Attempt, PushError};
+use ringwire_router::record::{PushKind, PushOutcome};
+use ringwire_router::PushRequest;
 
 /// A provider token is renewed once it is this old (Apple: older than 60 min is refused).
 pub const TOKEN_REFRESH_SECS: u64 = 50 * 60;
@@ -133,7 +133,7 @@ impl Apns {
         now_ms: u64,
         rejected: Option<&str>,
     ) -> Attempt {
-        let body = match payload::apns(req) {
+        let body = match req.payload().to_apns() {
             Ok(b) => b,
             Err(e) => return Attempt::Done(PushOutcome::Failed, e.to_string()),
         };

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use super::config::FcmSettings;
 use super::h2::H2Client;
 use super::oauth::TokenSource;
-use super::{payload, Attempt, PushError};
-use crate::record::{PushKind, PushOutcome};
-use crate::router::PushRequest;
+use super::{Attempt, PushError};
+use ringwire_router::record::{PushKind, PushOutcome};
+use ringwire_router::PushRequest;
 
 /// How long FCM keeps a missed-call notification for an offline phone.
 pub const ALERT_TTL_SECS: u64 = 24 * 60 * 60;
@@ -95,7 +95,10 @@ impl Fcm {
 
 /// The `messages:send` body.
 fn message(token: &str, req: &PushRequest, now_ms: u64) -> Result<Value, PushError> {
-    let data = payload::fcm_data(req)?;
+    let data = req
+        .payload()
+        .to_fcm_data()
+        .map_err(|e| PushError::Payload(e.to_string()))?;
     Ok(match req.kind {
         PushKind::Invite => {
             let ttl_secs = req.ring_deadline_ms.saturating_sub(now_ms) / 1000;
@@ -112,7 +115,7 @@ fn message(token: &str, req: &PushRequest, now_ms: u64) -> Result<Value, PushErr
                 .map_or(req.from_user.as_str(), |n| n.as_str());
             json!({"message": {
                 "token": token,
-                "notification": {"title": payload::MISSED_CALL_TITLE, "body": body},
+                "notification": {"title": ringwire_proto::MISSED_CALL_TITLE, "body": body},
                 "data": data,
                 "android": {
                     "priority": "normal",

@@ -1,11 +1,11 @@
 //! The push gateway: wakes offline devices through APNs (iOS, PushKit VoIP pushes) and FCM
 //! HTTP v1 (Android), and tells the router how each push ended.
 //!
-//! The router decides *who* needs a push ([`crate::router::Output::Push`]); the hub hands each
+//! The router decides *who* needs a push ([`ringwire_router::Output::Push`]); the hub hands each
 //! request to [`PushGateway::dispatch`], which runs it on its own task: look up the device's
 //! registration in the store, pick the provider, send with retries, delete tokens the service
 //! declared dead, count the outcome in `ringwire_push_total{provider,outcome}`, and feed the
-//! outcome back to the router as [`crate::router::Input::PushResult`] so the call record keeps
+//! outcome back to the router as [`ringwire_router::Input::PushResult`] so the call record keeps
 //! it.
 //!
 //! - `config`: settings and keys, loaded once at start-up;
@@ -23,7 +23,6 @@ mod fcm;
 mod h2;
 mod jwt;
 mod oauth;
-pub mod payload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,14 +32,13 @@ use tokio::sync::mpsc;
 
 pub use backoff::RetryPolicy;
 pub use config::PushSettings;
-pub use payload::{APNS_MAX_PAYLOAD, FCM_MAX_DATA, PAYLOAD_VERSION};
 
 use crate::clock::unix_ms;
 use crate::metrics::Metrics;
-use crate::record::{PushKind, PushOutcome};
-use crate::router::{Input, PushRequest};
 use crate::store::{PushRegistration, Store};
 use ringwire_proto::PushPlatform;
+use ringwire_router::record::{PushKind, PushOutcome};
+use ringwire_router::{Input, PushRequest};
 
 /// How long a missed-call push keeps retrying after the call ended.
 pub const MISSED_CALL_RETRY_MS: u64 = 60_000;

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::h2::H2Client;
 use super::jwt::{sign_rs256, Rs256Key};
 use super::{Attempt, PushError};
-use crate::record::PushOutcome;
+use ringwire_router::record::PushOutcome;
 
 /// The scope FCM HTTP v1 needs.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";

@@ -10,7 +10,7 @@ use sqlx::{Any, Transaction};
 
 use super::row::Cols;
 use super::{ms_to_db, Store, StoreError};
-use crate::record::{
+use ringwire_router::record::{
     CallDeviceRecord, CallEvent, CallRecord, CallState, PushKind, PushOutcome, Reach,
 };
 
@@ -174,7 +174,9 @@ fn call_device_from_row(row: &AnyRow) -> Result<(CallId, CallDeviceRecord), Stor
 }
 
 impl Store {
-    /// Applies one router event (see [`crate::record`]) in one transaction. Idempotent:
+    /// Applies one router event (see [`ringwire_router::record`]) in one transaction, with the
+    /// rules of the router crate's pure fold, [`CallRecord::apply`] (a conformance test checks
+    /// the two agree on random event streams). Idempotent:
     /// `Started` inserts if absent; `DeviceReached` keeps the first reach time and only upgrades
     /// `offline` to `socket`/`replay`/`push` and `replay` to `push`; `DeviceRang` sets the device's and the call's first ring
     /// time once; `Pushed` overwrites the device's outcome of that kind (the last word wins);

@@ -5,7 +5,7 @@
 //! type's own validation, so a hand-edited or damaged row surfaces as [`StoreError::Corrupt`]
 //! instead of a panic or an invalid id inside the server.
 //!
-//! [`CallEvent`]: crate::record::CallEvent
+//! [`CallEvent`]: ringwire_router::record::CallEvent
 
 mod calls;
 mod row;

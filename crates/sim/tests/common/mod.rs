@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ringwire_proto::{CallId, DeviceId, EndReason, ServerMessage, UserName};
-use ringwire_server::router::RouterConfig;
+use ringwire_router::RouterConfig;
 use ringwire_sim::{earliest, SimClock, SimSignaling};
 
 pub struct World {

@@ -137,6 +137,7 @@ conformance!(
     concurrent_writers,
     many_devices_are_written_in_one_group,
     device_cap_and_revocations,
+    store_and_fold_agree_on_random_event_streams,
 );
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Folding call events into one record: the full lifecycle and idempotence.
 
 use super::*;
-use crate::record::{CallDeviceRecord, CallState};
+use ringwire_router::record::{CallDeviceRecord, CallState};
 
 pub(in crate::store::tests) async fn call_lifecycle(store: &Store) {
     let c = cid(0xc1);
@@ -211,7 +211,7 @@ pub(in crate::store::tests) async fn unknown_call_events_are_ignored(store: &Sto
 }
 
 pub(in crate::store::tests) async fn push_outcomes_are_recorded(store: &Store) {
-    use crate::record::{PushKind, PushOutcome};
+    use ringwire_router::record::{PushKind, PushOutcome};
     let c = cid(0xd1);
     let (woken, dead) = (did(0x31), did(0x32));
     let pushed = |device, kind, outcome| CallEvent::Pushed {

@@ -1,7 +1,7 @@
 //! Reading calls back (history, recovery, recently ended), corrupt rows and concurrency.
 
 use super::*;
-use crate::record::CallState;
+use ringwire_router::record::CallState;
 
 pub(in crate::store::tests) async fn history_by_user(store: &Store) {
     let (c1, c2, c3, c4, c5) = (cid(1), cid(2), cid(3), cid(4), cid(5));

@@ -2,15 +2,17 @@
 //! pass on every backend. Shared helpers live here; the tests are grouped by topic.
 
 mod calls;
+mod fold;
 mod history;
 mod users;
 
 use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, UserName};
 
-use crate::record::{CallEvent, CallRecord, Reach};
 use crate::store::*;
+use ringwire_router::record::{CallEvent, CallRecord, Reach};
 
 pub(super) use calls::*;
+pub(super) use fold::*;
 pub(super) use history::*;
 pub(super) use users::*;
 

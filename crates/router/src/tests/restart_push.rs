@@ -3,7 +3,7 @@
 
 use super::{cid, dev, push_result, reach_of, record, Harness, A, B1, B2, T0};
 use crate::record::{CallState, PushKind, PushOutcome, Reach};
-use crate::router::{Input, RouterConfig};
+use crate::{Input, RouterConfig};
 
 #[test]
 fn a_ringing_call_restored_pushes_its_offline_devices_again_until_the_ring_deadline() {

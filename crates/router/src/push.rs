@@ -5,7 +5,7 @@
 //! [`super::Input::PushResult`], and the router writes it into the call record — so the record
 //! says, per device, whether the push went out and whether the device then came.
 
-use ringwire_proto::{CallId, DeviceId, DisplayName, UserName};
+use ringwire_proto::{CallId, DeviceId, DisplayName, PushPayload, UserName};
 
 use super::call::{Phase, Role};
 use super::{Output, Router};
@@ -25,6 +25,20 @@ pub struct PushRequest {
     /// When the call stops (or stopped) ringing, UNIX ms; an incoming-call push is useless
     /// after it, so the driver never retries past it.
     pub ring_deadline_ms: u64,
+}
+
+impl PushRequest {
+    /// What the push carries (the driver serializes it for APNs or FCM).
+    pub fn payload(&self) -> PushPayload {
+        PushPayload {
+            kind: self.kind,
+            call_id: self.call_id,
+            from_user: self.from_user.clone(),
+            from_display_name: self.from_display_name.clone(),
+            from_device: self.from_device,
+            ring_deadline_ms: self.ring_deadline_ms,
+        }
+    }
 }
 
 impl Router {

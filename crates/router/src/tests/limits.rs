@@ -6,7 +6,7 @@ use ringwire_proto::{CallId, ClientMessage, ErrorCode, ServerMessage};
 
 use super::{cid, dev, error_code, only, Harness, A, B1, B2, C};
 use crate::record::CallEvent;
-use crate::router::RouterConfig;
+use crate::RouterConfig;
 
 #[test]
 fn a_user_rings_at_most_the_cap_and_refused_invites_leave_no_record() {

@@ -38,25 +38,8 @@ impl Reach {
     }
 }
 
-/// What a push is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PushKind {
-    /// An incoming call for an offline device: APNs VoIP push / high-priority FCM data message.
-    Invite,
-    /// The call ended unanswered: an ordinary alert push announcing the missed call.
-    MissedCall,
-}
-
-impl PushKind {
-    /// The spelling in logs and payloads.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushKind::Invite => "invite",
-            PushKind::MissedCall => "missed_call",
-        }
-    }
-}
+/// What a push is for: part of the push payload's vocabulary, kept in the record too.
+pub use ringwire_proto::PushKind;
 
 /// How one push ended. Stored per device and call, and the `outcome` label of
 /// `ringwire_push_total`.
@@ -220,4 +203,129 @@ pub struct CallRecord {
     pub ended_by_device: Option<DeviceId>,
     /// Callee devices, in the order they were reached.
     pub devices: Vec<CallDeviceRecord>,
+}
+
+impl CallRecord {
+    /// The record a `Started` event creates; `None` for every other event.
+    pub fn started(event: &CallEvent) -> Option<CallRecord> {
+        let CallEvent::Started {
+            call_id,
+            caller_user,
+            caller_device,
+            callee_user,
+            invited_at_ms,
+            ring_deadline_ms,
+        } = event
+        else {
+            return None;
+        };
+        Some(CallRecord {
+            call_id: *call_id,
+            caller_user: caller_user.clone(),
+            caller_device: *caller_device,
+            callee_user: callee_user.clone(),
+            state: CallState::Ringing,
+            invited_at_ms: *invited_at_ms,
+            ring_deadline_ms: *ring_deadline_ms,
+            first_ring_at_ms: None,
+            accepted_at_ms: None,
+            answered_device: None,
+            ended_at_ms: None,
+            end_reason: None,
+            ended_by_device: None,
+            devices: Vec::new(),
+        })
+    }
+
+    /// Folds one event into the record: the rules every store applies (the SQL store's
+    /// statements in `ringwire-server`'s `store/calls.rs` are checked against this fold on
+    /// random event streams). First facts win, so applying an event twice, or a stale event
+    /// late, changes nothing:
+    ///
+    /// - `Started` again: nothing (the record exists);
+    /// - `DeviceReached`: a new device is added with its reach time; a known one only upgrades
+    ///   `offline` to `socket`/`replay`/`push`, and `replay` to `push`;
+    /// - `DeviceRang`: the device's and the call's first ring time, once;
+    /// - `Accepted`: only for a call still ringing and never accepted;
+    /// - `Ended`: only for a call not yet ended;
+    /// - `Pushed`: the last outcome of each push kind, for a known device.
+    ///
+    /// Events of another call are ignored.
+    pub fn apply(&mut self, event: &CallEvent) {
+        if event.call_id() != self.call_id {
+            return;
+        }
+        match event {
+            CallEvent::Started { .. } => {}
+            CallEvent::DeviceReached {
+                device_id,
+                via,
+                at_ms,
+                ..
+            } => match self.device_mut(*device_id) {
+                Some(d) => {
+                    let upgrade = (d.reached_via == Reach::Offline && *via != Reach::Offline)
+                        || (d.reached_via == Reach::Replay && *via == Reach::Push);
+                    if upgrade {
+                        d.reached_via = *via;
+                    }
+                }
+                None => self.devices.push(CallDeviceRecord {
+                    device_id: *device_id,
+                    reached_via: *via,
+                    reached_at_ms: *at_ms,
+                    rang_at_ms: None,
+                    push_outcome: None,
+                    missed_call_push_outcome: None,
+                }),
+            },
+            CallEvent::DeviceRang {
+                device_id, at_ms, ..
+            } => {
+                if let Some(d) = self.device_mut(*device_id) {
+                    d.rang_at_ms.get_or_insert(*at_ms);
+                }
+                self.first_ring_at_ms.get_or_insert(*at_ms);
+            }
+            CallEvent::Accepted {
+                device_id, at_ms, ..
+            } => {
+                if self.state == CallState::Ringing && self.accepted_at_ms.is_none() {
+                    self.accepted_at_ms = Some(*at_ms);
+                    self.answered_device = Some(*device_id);
+                    self.state = CallState::Active;
+                }
+            }
+            CallEvent::Ended {
+                reason,
+                by_device,
+                at_ms,
+                ..
+            } => {
+                if self.state != CallState::Ended {
+                    self.ended_at_ms = Some(*at_ms);
+                    self.end_reason = Some(*reason);
+                    self.ended_by_device = *by_device;
+                    self.state = CallState::Ended;
+                }
+            }
+            CallEvent::Pushed {
+                device_id,
+                kind,
+                outcome,
+                ..
+            } => {
+                if let Some(d) = self.device_mut(*device_id) {
+                    match kind {
+                        PushKind::Invite => d.push_outcome = Some(*outcome),
+                        PushKind::MissedCall => d.missed_call_push_outcome = Some(*outcome),
+                    }
+                }
+            }
+        }
+    }
+
+    fn device_mut(&mut self, device_id: DeviceId) -> Option<&mut CallDeviceRecord> {
+        self.devices.iter_mut().find(|d| d.device_id == device_id)
+    }
 }

@@ -1,4 +1,7 @@
-//! The call router: a pure state machine that decides who hears what about every call.
+//! The call router: a pure state machine that decides who hears what about every call, and
+//! the call records it emits ([`record`]), with the token bucket that limits invites
+//! ([`rate_limit`]). The crate depends on nothing but the protocol types, so the server, the
+//! simulator and any other driver run the very same router.
 //!
 //! It owns no sockets, tasks or clocks (the str0m / quinn-proto pattern). The driver feeds it
 //! [`Input`]s with the current time in UNIX milliseconds, then drains it:
@@ -21,6 +24,8 @@ mod call;
 mod invite;
 mod presence;
 mod push;
+pub mod rate_limit;
+pub mod record;
 mod timers;
 
 #[cfg(test)]

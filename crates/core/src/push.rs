@@ -4,14 +4,9 @@
 //! the app needs to report the call to the OS at once. The payload is untrusted: every field is
 //! validated, sizes are bounded.
 
-use ringwire_proto::{
-    CallId, DeviceId, DisplayName, ProtoError, PushKind, PushPayload, UserName, APNS_MAX_PAYLOAD,
-};
+use ringwire_proto::{CallId, DeviceId, DisplayName, ProtoError, PushKind, PushPayload, UserName};
 
 use crate::CoreError;
-
-/// APNs' VoIP payload limit; anything larger did not come from our gateway.
-pub const MAX_PUSH_BYTES: usize = APNS_MAX_PAYLOAD;
 
 /// Everything the app needs for `reportNewIncomingCall` (CallKit) or
 /// `addNewIncomingCall` (ConnectionService), returned by `handle_push` at once.
@@ -100,6 +95,6 @@ mod tests {
             r#"{{"ringwire":1,"kind":"missed_call","call_id":"{CALL}","from_user":"a","from_device":"{DEV}","ring_deadline_ms":1}}"#
         ))
         .contains("notification"));
-        assert!(err("x".repeat(MAX_PUSH_BYTES + 1)).contains("at most"));
+        assert!(err("x".repeat(ringwire_proto::APNS_MAX_PAYLOAD + 1)).contains("at most"));
     }
 }

@@ -33,6 +33,8 @@ const HALF_OPEN: usize = 5_000;
 const NON_READERS: usize = 500;
 const RING_DEVICES: usize = 100;
 const INVITES_EACH: usize = 10;
+/// How long one flood invite's answer may take before the test calls it lost.
+const FLOOD_ANSWER_WAIT: Duration = Duration::from_secs(60);
 /// How much of its starting RSS the server may hold once the load is over (measured here:
 /// 133-139%, from 16 MB; the issue asks for 120%, which glibc's fragmentation does not allow).
 const RSS_AFTER_LOAD_PCT: u64 = 150;
@@ -180,6 +182,7 @@ async fn the_server_holds_under_hostile_load() {
     metrics(&http, addr).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_start = process::rss_kib(child.id());
+    let breakdown_start = process::memory_breakdown(child.id());
     let load_started = tokio::time::Instant::now();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -215,11 +218,15 @@ async fn the_server_holds_under_hostile_load() {
             caller.send(&invite(CallId::random(), "victim")).await;
         }
     }
+    // Every invite is owed an answer; how soon is not what this checks. The answers to rung
+    // invites wait for their records to be durable (group commits of the whole flood), and a
+    // disk shared with other work can hold one commit for seconds (CI: more than 5 s).
+    let flood_sent = tokio::time::Instant::now();
     let (mut rang, mut capped, mut limited) = (0usize, 0usize, 0usize);
     let mut rang_ids = Vec::new();
     for caller in &mut callers {
         for _ in 0..INVITES_EACH {
-            match caller.recv().await {
+            match caller.recv_within(FLOOD_ANSWER_WAIT).await {
                 ServerMessage::Calling { call_id, .. } => {
                     rang += 1;
                     rang_ids.push(call_id);
@@ -230,6 +237,7 @@ async fn the_server_holds_under_hostile_load() {
             }
         }
     }
+    let flood_answered = flood_sent.elapsed();
     // Hold the load until the header timeout has closed the half-open connections.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let open_after_timeout = metric(&metrics(&http, addr).await, "ringwire_tcp_connections ");
@@ -290,6 +298,7 @@ async fn the_server_holds_under_hostile_load() {
         }
         rss_bursts.push(rss);
     }
+    let breakdown_end = process::memory_breakdown(child.id());
     let commits = metrics(&http, addr).await;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -313,7 +322,7 @@ async fn the_server_holds_under_hostile_load() {
     eprintln!(
         "hostile load: {HALF_OPEN} half-open HTTP, {NON_READERS} non-reading WebSockets, \
          {} invites from {RING_DEVICES} devices ({rang} rang, {capped} too_many_calls, {limited} \
-         rate_limited), {} ordinary calls in {load_took:?}",
+         rate_limited; all answered in {flood_answered:?}), {} ordinary calls in {load_took:?}",
         RING_DEVICES * INVITES_EACH,
         setups.len()
     );
@@ -338,6 +347,7 @@ async fn the_server_holds_under_hostile_load() {
         "  server RSS: {rss_start} KiB before, {rss_peak} KiB at the peak, {rss_end} KiB after; \
          after each of 3 more bursts of {HALF_OPEN} half-open connections: {rss_bursts:?} KiB"
     );
+    eprintln!("  before: {breakdown_start}; after the last burst: {breakdown_end}");
     let n = metric(&commits, "ringwire_record_commits_total ").max(1);
     eprintln!(
         "  call-record commits: {n}, mean {} us",

@@ -242,6 +242,14 @@ impl Client {
             .expect("a message, not a close")
     }
 
+    /// [`Client::recv`] with its own patience: for answers that are owed but whose timing is
+    /// not what a test checks (a flood's answers wait for group commits of the whole flood).
+    pub async fn recv_within(&mut self, wait: Duration) -> ServerMessage {
+        next_message_within(&mut self.ws, wait)
+            .await
+            .expect("a message, not a close")
+    }
+
     pub async fn expect_ended(&mut self, call: CallId) -> EndReason {
         match self.recv().await {
             ServerMessage::Ended {
@@ -279,8 +287,13 @@ impl Client {
 
 /// The next protocol message, skipping WebSocket pings; `None` when the socket closes.
 pub async fn next_message(ws: &mut Ws) -> Option<ServerMessage> {
+    next_message_within(ws, WAIT).await
+}
+
+/// [`next_message`], waiting at most `wait` for each frame.
+pub async fn next_message_within(ws: &mut Ws, wait: Duration) -> Option<ServerMessage> {
     loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
+        let frame = tokio::time::timeout(wait, ws.next())
             .await
             .expect("timed out waiting for a message");
         match frame {

@@ -124,12 +124,26 @@ pub async fn admin(http: &reqwest::Client, port: u16, path: &str, body: Value) -
 
 /// Resident memory of process `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    status_field(pid, "VmRSS").unwrap_or(0)
+}
+
+/// One numeric field of `/proc/PID/status` (kB for sizes), `None` when it cannot be read.
+pub fn status_field(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let value = l.strip_prefix(name)?.strip_prefix(':')?;
+        value.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// Where a process's resident memory is: "RssAnon A KiB, RssFile F KiB, T threads".
+pub fn memory_breakdown(pid: u32) -> String {
+    let field =
+        |name| status_field(pid, name).map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+    format!(
+        "RssAnon {} KiB, RssFile {} KiB, {} threads",
+        field("RssAnon"),
+        field("RssFile"),
+        field("Threads")
+    )
 }

@@ -14,6 +14,7 @@ use ringwire_core::peer::{
     AudioPacket, CloseReason, IceState, Output, PeerConfig, PeerConnection, PeerEvent, PeerStats,
 };
 use ringwire_core::CoreError;
+use ringwire_netem::{Loss, LossState, SeededRng};
 use ringwire_proto::{Candidate, Sdp};
 
 const A: usize = 0;
@@ -55,14 +56,6 @@ struct InFlight {
     data: Vec<u8>,
 }
 
-/// splitmix64's finalizer: a well-mixed hash of one word.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The loss seed: fixed so runs repeat, overridable with `PEER_PAIR_SEED` to explore.
 fn seed() -> u64 {
     std::env::var("PEER_PAIR_SEED")
@@ -75,11 +68,12 @@ fn seed() -> u64 {
 struct Net {
     /// One-way delay of datagrams sent by side i.
     delay: [Duration; 2],
-    /// Loss in percent of datagrams sent by side i. Whether a datagram is lost is a hash of
-    /// the seed, the sender, the send time and the length, not a draw from a running stream:
-    /// str0m randomizes RTCP intervals, which would shift a stream and change which audio
-    /// packets are lost from run to run.
-    loss_percent: [u64; 2],
+    /// How datagrams sent by side i are lost (the workspace's one model, `ringwire-netem`).
+    /// Each decision draws from a generator keyed by the seed, the sender, the send time and
+    /// the length, not from a running stream: str0m randomizes RTCP intervals, which would
+    /// shift a stream and change which audio packets are lost from run to run.
+    loss: [Loss; 2],
+    loss_state: [LossState; 2],
     seed: u64,
     /// Drop everything side i sends (the peer vanished).
     silenced: [bool; 2],
@@ -129,7 +123,8 @@ impl Pair {
             ],
             net: Net {
                 delay: [Duration::from_millis(10); 2],
-                loss_percent: [0; 2],
+                loss: [Loss::None; 2],
+                loss_state: [LossState::default(); 2],
                 silenced: [false; 2],
                 down: Vec::new(),
                 seed: seed(),
@@ -173,11 +168,13 @@ impl Pair {
                     );
                     self.net.sent[i] += 1;
                     let at = (self.now - self.start).as_nanos() as u64;
-                    let draw =
-                        mix(self.net.seed ^ mix(at ^ ((i as u64) << 62)) ^ (contents.len() as u64));
+                    let mut rng = SeededRng::keyed(
+                        self.net.seed,
+                        at ^ ((i as u64) << 62) ^ ((contents.len() as u64) << 48),
+                    );
                     let lost = self.net.silenced[i]
                         || self.net.down.contains(&source)
-                        || draw % 100 < self.net.loss_percent[i];
+                        || self.net.loss_state[i].lose(&self.net.loss[i], &mut rng);
                     self.net.trace.push((
                         i,
                         self.now - self.start,
@@ -658,7 +655,7 @@ fn control_channel_carries_accept_and_hangup() {
 fn five_percent_loss_still_connects_and_delivers() {
     let wall = Instant::now();
     let mut p = Pair::new(|c| c.media_enabled = true);
-    p.net.loss_percent = [5, 5];
+    p.net.loss = [Loss::Random(0.05); 2];
     let to_connect = p.connect();
     p.send_frames(&[A, B], 0..100, 0);
     p.run_for(Duration::from_millis(300));
@@ -893,7 +890,7 @@ fn tighter_stun_timing_detects_a_silent_peer_sooner() {
 fn stats_report_rtt_and_bytes() {
     let wall = Instant::now();
     let mut p = Pair::new(|c| c.media_enabled = true);
-    p.net.loss_percent = [10, 0];
+    p.net.loss = [Loss::Random(0.10), Loss::None];
     p.connect();
     p.send_frames(&[A, B], 0..150, 0);
     // str0m spaces RTCP reports randomly (RFC 3550: 0.5-1.5 x the interval, drawn from its own

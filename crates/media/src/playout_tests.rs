@@ -6,23 +6,10 @@ use super::*;
 use crate::codec::{MAX_PACKET_BYTES, SAMPLE_RATE};
 use crate::device::analysis::dominant_frequency;
 use crate::device::{AudioSource, ToneSource};
+use ringwire_netem::SeededRng;
 
 const FRAME: usize = 960;
 const SSRC: u32 = 42;
-
-/// A tiny deterministic PRNG (xorshift64*).
-struct XorShift(u64);
-
-impl XorShift {
-    fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 struct Outcome {
     pcm: Vec<i16>,
@@ -65,7 +52,7 @@ fn call(frames: u32, loss: f64, seed: u64) -> Outcome {
         .unwrap();
     assert_eq!(sender.packet_loss_pct(), d.packet_loss_pct);
     let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
-    let mut rng = XorShift(seed);
+    let mut rng = SeededRng::new(seed);
     let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
     let mut in_flight: Vec<(f64, RtpAudioPacket)> = vec![];
     let mut outcome = Outcome {
@@ -79,7 +66,7 @@ fn call(frames: u32, loss: f64, seed: u64) -> Outcome {
         let n = sender.encode(&pcm, &mut payload).unwrap();
         // The first and last second are clean so the start and the drain are not judged.
         let lossy = (50..frames.saturating_sub(50)).contains(&k);
-        if !(lossy && rng.unit() < loss) {
+        if !(lossy && rng.next_f64() < loss) {
             in_flight.push((
                 now + 30.0,
                 RtpAudioPacket {

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use ringwire_netem::SeededRng;
 use ringwire_proto::{
     decode_client, decode_server, encode, ClientMessage, ErrorCode, ProtoError, PushPayload,
     ServerMessage, MAX_FRAME_BYTES,
@@ -102,31 +103,12 @@ fn server_frames() -> Vec<String> {
     ]
 }
 
-/// xorshift64* — tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
+/// The workspace's seeded generator (`ringwire-netem`), so a failing seed fails the same way
+/// everywhere.
+type Rng = SeededRng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
+fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    &items[rng.index(items.len())]
 }
 
 /// A frame as an ordered list of raw JSON `key` / `value` texts, so mutations can produce
@@ -289,18 +271,18 @@ const SHORT_LENGTHS: &[usize] = &[
 const LONG_LENGTHS: &[usize] = &[61_439, 61_440, 61_441, 65_536, 70_000];
 
 fn long_string(rng: &mut Rng) -> String {
-    let len = if rng.chance(3) {
-        *rng.pick(LONG_LENGTHS)
+    let len = if rng.percent(3) {
+        *pick(rng, LONG_LENGTHS)
     } else {
-        *rng.pick(SHORT_LENGTHS)
+        *pick(rng, SHORT_LENGTHS)
     };
-    let unit = *rng.pick(&["a", "0", "f", " ", "é", "\\n", "\\u0041", "🐇"]);
+    let unit = *pick(rng, &["a", "0", "f", " ", "é", "\\n", "\\u0041", "🐇"]);
     format!("\"{}\"", unit.repeat(len))
 }
 
 fn deep_nesting(rng: &mut Rng) -> String {
-    let depth = *rng.pick(&[127, 128, 129, 200, 10_000]);
-    match rng.below(3) {
+    let depth = *pick(rng, &[127, 128, 129, 200, 10_000]);
+    match rng.index(3) {
         0 => format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         1 => format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)),
         // Unbalanced: never closed.
@@ -310,11 +292,11 @@ fn deep_nesting(rng: &mut Rng) -> String {
 
 /// A value of some JSON type, sometimes huge or deeply nested.
 fn any_value(rng: &mut Rng) -> String {
-    match rng.below(10) {
+    match rng.index(10) {
         0 => long_string(rng),
         1 => deep_nesting(rng),
-        2 => format!("\"a{}b\"", rng.pick(ESCAPES)),
-        _ => (*rng.pick(VALUES)).to_owned(),
+        2 => format!("\"a{}b\"", pick(rng, ESCAPES)),
+        _ => (*pick(rng, VALUES)).to_owned(),
     }
 }
 
@@ -324,46 +306,46 @@ fn escape_key_char(rng: &mut Rng, key: &str) -> String {
     if inner.is_empty() || !inner.is_ascii() {
         return key.to_owned();
     }
-    let at = rng.below(inner.len());
+    let at = rng.index(inner.len());
     let c = inner.as_bytes()[at];
     format!("\"{}\\u{:04x}{}\"", &inner[..at], c, &inner[at + 1..])
 }
 
 fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
     let n = fields.len();
-    match rng.below(10) {
+    match rng.index(10) {
         // Duplicate a key, with the same or another value, before or after the original.
         0 if n > 0 => {
-            let (k, v) = fields[rng.below(n)].clone();
-            let v = if rng.chance(50) { v } else { any_value(rng) };
-            fields.insert(rng.below(n + 1), (k, v));
+            let (k, v) = fields[rng.index(n)].clone();
+            let v = if rng.percent(50) { v } else { any_value(rng) };
+            fields.insert(rng.index(n + 1), (k, v));
         }
         // Drop a key.
         1 if n > 0 => {
-            fields.remove(rng.below(n));
+            fields.remove(rng.index(n));
         }
         // Replace a value with one of another JSON type.
         2 if n > 0 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             fields[i].1 = any_value(rng);
         }
         // A very long string.
         3 if n > 0 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             fields[i].1 = long_string(rng);
         }
         // Deep nesting.
         4 if n > 0 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             fields[i].1 = deep_nesting(rng);
         }
         // Unicode (and broken) escapes inside a string value.
         5 if n > 0 => {
-            let i = rng.below(n);
-            let esc = rng.pick(ESCAPES);
+            let i = rng.index(n);
+            let esc = pick(rng, ESCAPES);
             let v = &fields[i].1;
             fields[i].1 = if v.len() >= 2 && v.starts_with('"') {
-                let at = 1 + rng.below(v.len() - 1);
+                let at = 1 + rng.index(v.len() - 1);
                 if v.is_char_boundary(at) {
                     format!("{}{esc}{}", &v[..at], &v[at..])
                 } else {
@@ -375,7 +357,7 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         }
         // Another message type (fields of one type under another's tag).
         6 => {
-            let t = format!("\"{}\"", rng.pick(TYPES));
+            let t = format!("\"{}\"", pick(rng, TYPES));
             match fields.iter_mut().find(|(k, _)| k == "\"type\"") {
                 Some(field) => field.1 = t,
                 None => fields.push(("\"type\"".to_owned(), t)),
@@ -383,21 +365,21 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         }
         // An extra key, known or unknown.
         7 => {
-            let k = format!("\"{}\"", rng.pick(KEYS));
+            let k = format!("\"{}\"", pick(rng, KEYS));
             let v = any_value(rng);
-            fields.insert(rng.below(n + 1), (k, v));
+            fields.insert(rng.index(n + 1), (k, v));
         }
         // A key spelled with a unicode escape.
         8 if n > 0 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             fields[i].0 = escape_key_char(rng, &fields[i].0);
         }
         // Transplant a field from another frame.
         _ => {
-            let other = rng.pick(all);
+            let other = pick(rng, all);
             if !other.is_empty() {
-                let f = other[rng.below(other.len())].clone();
-                fields.insert(rng.below(n + 1), f);
+                let f = other[rng.index(other.len())].clone();
+                fields.insert(rng.index(n + 1), f);
             }
         }
     }
@@ -427,74 +409,76 @@ const TOKENS: &[&[u8]] = &[
 
 fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, all: &[String]) {
     let len = bytes.len();
-    match rng.below(8) {
+    match rng.index(8) {
         // Flip one bit.
         0 if len > 0 => {
-            let i = rng.below(len);
-            bytes[i] ^= 1 << rng.below(8);
+            let i = rng.index(len);
+            bytes[i] ^= 1 << rng.index(8);
         }
         // Overwrite a byte.
         1 if len > 0 => {
-            let i = rng.below(len);
-            bytes[i] = rng.next() as u8;
+            let i = rng.index(len);
+            bytes[i] = rng.next_u64() as u8;
         }
         // Insert a JSON token or random bytes.
         2 => {
-            let at = rng.below(len + 1);
-            let ins: Vec<u8> = if rng.chance(70) {
-                rng.pick(TOKENS).to_vec()
+            let at = rng.index(len + 1);
+            let ins: Vec<u8> = if rng.percent(70) {
+                pick(rng, TOKENS).to_vec()
             } else {
-                (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect()
+                (0..1 + rng.index(8))
+                    .map(|_| rng.next_u64() as u8)
+                    .collect()
             };
             bytes.splice(at..at, ins);
         }
         // Delete a range.
         3 if len > 0 => {
-            let at = rng.below(len);
-            let n = 1 + rng.below((len - at).min(16));
+            let at = rng.index(len);
+            let n = 1 + rng.index((len - at).min(16));
             bytes.drain(at..at + n);
         }
         // Splice: this frame's prefix with another frame's suffix.
         4 => {
-            let other = rng.pick(all).as_bytes();
-            let cut_a = rng.below(len + 1);
-            let cut_b = rng.below(other.len() + 1);
+            let other = pick(rng, all).as_bytes();
+            let cut_a = rng.index(len + 1);
+            let cut_b = rng.index(other.len() + 1);
             bytes.truncate(cut_a);
             bytes.extend_from_slice(&other[cut_b..]);
         }
         // Truncate.
-        5 if len > 0 => bytes.truncate(rng.below(len)),
+        5 if len > 0 => bytes.truncate(rng.index(len)),
         // Duplicate a range.
         6 if len > 0 => {
-            let at = rng.below(len);
-            let n = 1 + rng.below((len - at).min(32));
+            let at = rng.index(len);
+            let n = 1 + rng.index((len - at).min(32));
             let copy = bytes[at..at + n].to_vec();
             bytes.splice(at..at, copy);
         }
         // Pad with whitespace to exactly the frame limit, or one byte over (rarely: slow).
-        7 if rng.chance(5) => {
-            let target = MAX_FRAME_BYTES + rng.below(2);
+        7 if rng.percent(5) => {
+            let target = MAX_FRAME_BYTES + rng.index(2);
             if len < target && len > 0 {
                 let pad = vec![b' '; target - len];
                 bytes.splice(1..1, pad);
             }
         }
         _ => {
-            let i = rng.below(len + 1);
-            bytes.insert(i, *rng.pick(b"{}[]\":,"));
+            let i = rng.index(len + 1);
+            bytes.insert(i, *pick(rng, b"{}[]\":,"));
         }
     }
 }
 
 /// Whole frames that are not built from a seed at all.
 fn odd_frame(rng: &mut Rng) -> String {
-    match rng.below(6) {
+    match rng.index(6) {
         0 => deep_nesting(rng),
-        1 => (*rng.pick(VALUES)).to_owned(),
+        1 => (*pick(rng, VALUES)).to_owned(),
         2 => String::new(),
-        3 => format!("[{}]", rng.pick(&client_frames())),
-        4 => "{\"type\":".repeat(rng.below(300)),
-        _ => format!("\"{}\"", rng.pick(ESCAPES)),
+        3 => format!("[{}]", pick(rng, &client_frames())),
+        4 => "{\"type\":".repeat(rng.index(300)),
+        _ => format!("\"{}\"", pick(rng, ESCAPES)),
     }
 }
 
@@ -590,23 +574,23 @@ fn mutated_frames_never_panic_and_round_trip() {
     let all: Vec<String> = client.iter().chain(&server).cloned().collect();
     let all_fields: Vec<Fields> = all.iter().map(|f| fields_of(f)).collect();
 
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::new(SEED);
     let mut client_stats = Stats::default();
     let mut server_stats = Stats::default();
     for iteration in 0..ITERATIONS {
-        let frame = if rng.chance(2) {
+        let frame = if rng.percent(2) {
             odd_frame(&mut rng)
         } else {
-            let seed = rng.below(all.len());
+            let seed = rng.index(all.len());
             let mut fields = all_fields[seed].clone();
-            let structural = rng.below(3);
+            let structural = rng.index(3);
             for _ in 0..structural {
                 mutate_fields(&mut rng, &mut fields, &all_fields);
             }
             let mut bytes = render(&fields).into_bytes();
             let textual = if structural == 0 {
-                1 + rng.below(2)
-            } else if rng.chance(60) {
+                1 + rng.index(2)
+            } else if rng.percent(60) {
                 0
             } else {
                 1
@@ -675,15 +659,15 @@ fn mutated_push_payloads_never_panic_and_round_trip() {
         PushPayload::parse(seed.as_bytes()).unwrap();
     }
     let seed_fields: Vec<Fields> = seeds.iter().map(|f| fields_of(f)).collect();
-    let mut rng = Rng(SEED ^ 0x9u64);
+    let mut rng = Rng::new(SEED ^ 0x9u64);
     let (mut ok, mut refused) = (0usize, 0usize);
     for iteration in 0..ITERATIONS / 4 {
-        let mut fields = seed_fields[rng.below(seeds.len())].clone();
-        for _ in 0..rng.below(3) {
+        let mut fields = seed_fields[rng.index(seeds.len())].clone();
+        for _ in 0..rng.index(3) {
             mutate_fields(&mut rng, &mut fields, &seed_fields);
         }
         let mut bytes = render(&fields).into_bytes();
-        if rng.chance(2) {
+        if rng.percent(2) {
             mutate_bytes(&mut rng, &mut bytes, &seeds);
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| match PushPayload::parse(&bytes) {

@@ -5,25 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use ringwire_netem::SeededRng;
 use ringwire_proto::{CallId, ClientMessage, DeviceId, Invite, Sdp, ServerMessage, UserName};
 
 use super::{Input, Output, PushRequest, Router, RouterConfig};
 use crate::record::{CallEvent, PushOutcome};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Default)]
 struct CallFacts {
@@ -35,7 +21,7 @@ struct CallFacts {
 }
 
 fn run(seed: u64, steps: usize) {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = SeededRng::new(seed);
     let config = RouterConfig {
         ring_timeout_ms: 3_000,
         reconnect_grace_ms: 2_000,

@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use ringwire_netem::SeededRng;
 use ringwire_proto::{
     decode_server, encode, CallId, ClientMessage, EndReason, Invite, ServerMessage,
 };
@@ -51,22 +52,6 @@ const CHILD_ENV: [(&str, &str); 3] = [
     ("RINGWIRE_INVITE_REFILL_SECS", "1"),
     ("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000"),
 ];
-
-/// A small seeded generator (xorshift64*), so a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 async fn connect(port: u16, token: &str, calls: Vec<CallId>) -> Option<Ws> {
     let mut req = format!("ws://127.0.0.1:{port}/v1/ws")
@@ -270,7 +255,7 @@ async fn crash_rounds(at: StoreAt, label: &str) {
             .and_then(|s| s.parse().ok())
             .unwrap_or(100),
     );
-    let mut rng = Rng(seed | 1);
+    let mut rng = SeededRng::new(seed);
     let http = reqwest::Client::new();
     let mut port = free_port();
     let mut child = spawn_server(&at, port, &CHILD_ENV);

@@ -5,8 +5,9 @@
 //!   milliseconds (for the router). It never sleeps; only the test moves it.
 //! - [`SimNetwork`]: in-memory UDP between `SocketAddr`s with per-direction delay, jitter, loss
 //!   (random or bursty Gilbert–Elliott), duplication, reordering, rate limits and partitions,
-//!   all decided by one seeded generator ([`SimRng`], written here so a seed means the same
-//!   thing forever).
+//!   all decided by one seeded generator. The link model and the generator are
+//!   `ringwire-netem`'s ([`LinkConfig`], [`Loss`], [`SeededRng`]), the same ones the peer-pair
+//!   tests and the benchmarks use, re-exported here.
 //! - [`SimSignaling`]: the real sans-IO call router behind simulated WebSocket links, playing
 //!   the server driver's part (handshake, lookups, routing, record writing). It keeps the call
 //!   record ([`CallLog`]) so tests can assert how each call ended.
@@ -72,7 +73,6 @@ mod error;
 mod link;
 mod net;
 mod platform;
-mod rng;
 pub mod scenario;
 mod signaling;
 mod world;
@@ -80,10 +80,10 @@ mod world;
 pub use call_log::CallLog;
 pub use clock::{SimClock, TimeBase, DEFAULT_EPOCH_MS};
 pub use error::SimError;
-pub use link::{LinkConfig, LinkStats, Loss, RateLimit};
+pub use link::LinkStats;
 pub use net::{Datagram, Endpoint, SimNetwork};
 pub use platform::{AppState, Os, OsCall, PhoneOs};
-pub use rng::SimRng;
+pub use ringwire_netem::{LinkConfig, Loss, RateLimit, SeededRng};
 pub use signaling::{SignalingLink, SignalingStats, SimSignaling};
 pub use world::{Dev, PlayedFrames, SimDevice, World};
 

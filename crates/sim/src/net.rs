@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use crate::link::{LinkConfig, LinkState, LinkStats};
-use crate::rng::SimRng;
+use ringwire_netem::{Fate, LinkConfig, LinkState, SeededRng};
+
+use crate::link::LinkStats;
 
 /// One side of a link: a whole host or one socket address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,7 +79,7 @@ type LinkKey = (Endpoint, Endpoint);
 /// The simulated network. See the module docs.
 #[derive(Debug)]
 pub struct SimNetwork {
-    rng: SimRng,
+    rng: SeededRng,
     default_link: LinkConfig,
     links: HashMap<LinkKey, LinkConfig>,
     states: HashMap<LinkKey, LinkState>,
@@ -96,7 +97,7 @@ impl SimNetwork {
     /// perfect (no delay, no loss) until [`SimNetwork::set_default_link`].
     pub fn new(seed: u64) -> Self {
         SimNetwork {
-            rng: SimRng::new(seed),
+            rng: SeededRng::new(seed),
             default_link: LinkConfig::default(),
             links: HashMap::new(),
             states: HashMap::new(),
@@ -157,7 +158,7 @@ impl SimNetwork {
         config: LinkConfig,
     ) {
         let (a, b) = (a.into(), b.into());
-        self.set_link(a, b, config.clone());
+        self.set_link(a, b, config);
         self.set_link(b, a, config);
     }
 
@@ -209,35 +210,28 @@ impl SimNetwork {
         } else {
             &self.default_link
         };
-        let config = config.clone();
+        let config = *config;
         let state = self.states.entry(key).or_default();
-        if config.loss.lose(&mut state.bad, &mut self.rng) {
-            self.flow(from, to).lost += 1;
-            return;
-        }
-        let departed = match &config.rate_limit {
-            Some(limit) => match state.depart(now, payload.len(), limit) {
-                Some(at) => at,
-                None => {
-                    self.flow(from, to).rate_dropped += 1;
-                    return;
+        match state.admit(&config, now, payload.len(), &mut self.rng) {
+            Fate::Lost => self.flow(from, to).lost += 1,
+            Fate::RateDropped => self.flow(from, to).rate_dropped += 1,
+            Fate::Arrives {
+                at,
+                reordered,
+                copy,
+            } => {
+                if reordered {
+                    self.flow(from, to).reordered += 1;
                 }
-            },
-            None => now,
-        };
-        let mut arrival = departed + config.delay + self.rng.duration_below(config.jitter);
-        if self.rng.chance(config.reorder) {
-            arrival += config.reorder_delay;
-            self.flow(from, to).reordered += 1;
-        }
-        let copy = self.rng.chance(config.duplicate).then(|| {
-            let arrival = departed + config.delay + self.rng.duration_below(config.jitter);
-            (arrival, payload.clone())
-        });
-        self.file(arrival, from, to, payload, now);
-        if let Some((arrival, payload)) = copy {
-            self.flow(from, to).duplicated += 1;
-            self.file(arrival, from, to, payload, now);
+                match copy {
+                    Some(copy_at) => {
+                        self.file(at, from, to, payload.clone(), now);
+                        self.flow(from, to).duplicated += 1;
+                        self.file(copy_at, from, to, payload, now);
+                    }
+                    None => self.file(at, from, to, payload, now),
+                }
+            }
         }
     }
 
@@ -342,7 +336,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::link::Loss;
+    use ringwire_netem::Loss;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -31,7 +31,7 @@ use ringwire_router::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
 use crate::call_log::CallLog;
 use crate::clock::{SimClock, TimeBase};
 use crate::error::SimError;
-use crate::rng::SimRng;
+use ringwire_netem::SeededRng;
 
 /// One device's signaling connection as the network treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,8 +140,8 @@ pub struct SimSignaling {
     router: Router,
     config: RouterConfig,
     time: TimeBase,
-    ids: SimRng,
-    jitter: SimRng,
+    ids: SeededRng,
+    jitter: SeededRng,
     default_link: SignalingLink,
     users: BTreeMap<UserName, UserEntry>,
     devices: BTreeMap<DeviceId, DeviceEntry>,
@@ -171,8 +171,8 @@ impl SimSignaling {
             router: Router::new(config.clone()),
             config,
             time: clock.time_base(),
-            ids: SimRng::new(seed),
-            jitter: SimRng::new(seed ^ 0x5349_474e_414c_4a54),
+            ids: SeededRng::new(seed),
+            jitter: SeededRng::new(seed ^ 0x5349_474e_414c_4a54),
             default_link: SignalingLink::default(),
             users: BTreeMap::new(),
             devices: BTreeMap::new(),

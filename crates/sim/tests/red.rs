@@ -17,9 +17,9 @@ const BOB_HZ: f64 = 880.0;
 /// A call of `seconds` with `loss` on the media path both ways; Alice's summary at the end.
 fn call_under(seed: u64, loss: Loss, seconds: u64) -> (CallSummary, f64) {
     let clean = LinkConfig::with_delay(Duration::from_millis(20));
-    let (mut w, a, b, call) = scenario::ringing_call(seed, clean.clone(), ALICE_HZ, BOB_HZ);
+    let (mut w, a, b, call) = scenario::ringing_call(seed, clean, ALICE_HZ, BOB_HZ);
     scenario::answer(&mut w, a, b, call, Duration::ZERO);
-    w.net.set_default_link(clean.clone().loss(loss));
+    w.net.set_default_link(clean.loss(loss));
     w.run_for(Duration::from_secs(seconds));
     w.net.set_default_link(clean);
     w.run_for(Duration::from_millis(500));

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use ringwire_netem::SeededRng;
 use ringwire_turn::channel::ChannelData;
 use ringwire_turn::stun::{attr, Class, Message, MessageBuilder, Method, TransactionId};
 use ringwire_turn::{Credentials, IdGenerator, StreamFramer, Transport, TurnClient, TurnConfig};
@@ -38,50 +39,37 @@ fn seeds() -> Vec<Vec<u8>> {
     ]
 }
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// The workspace's seeded generator (`ringwire-netem`).
+type Rng = SeededRng;
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
-    let mut m = seeds[rng.below(seeds.len())].clone();
-    for _ in 0..1 + rng.below(3) {
-        match rng.below(6) {
+    let mut m = seeds[rng.index(seeds.len())].clone();
+    for _ in 0..1 + rng.index(3) {
+        match rng.index(6) {
             0 if !m.is_empty() => {
-                let at = rng.below(m.len());
-                m[at] ^= 1 << rng.below(8);
+                let at = rng.index(m.len());
+                m[at] ^= 1 << rng.index(8);
             }
             1 if m.len() >= 4 => {
                 // Rewrite a 16-bit length field: the header's, or an attribute's.
-                let at = if rng.below(2) == 0 {
+                let at = if rng.index(2) == 0 {
                     2
                 } else {
-                    20 + 4 * rng.below(m.len().saturating_sub(20) / 4) + 2
+                    20 + 4 * rng.index(m.len().saturating_sub(20) / 4) + 2
                 };
                 if at + 2 <= m.len() {
-                    m[at..at + 2].copy_from_slice(&(rng.next() as u16).to_be_bytes());
+                    m[at..at + 2].copy_from_slice(&(rng.next_u64() as u16).to_be_bytes());
                 }
             }
-            2 => m.truncate(rng.below(m.len() + 1)),
-            3 => m.extend((0..rng.below(9)).map(|_| rng.next() as u8)),
+            2 => m.truncate(rng.index(m.len() + 1)),
+            3 => m.extend((0..rng.index(9)).map(|_| rng.next_u64() as u8)),
             4 => {
-                let other = &seeds[rng.below(seeds.len())];
-                m.extend_from_slice(&other[..rng.below(other.len() + 1)]);
+                let other = &seeds[rng.index(seeds.len())];
+                m.extend_from_slice(&other[..rng.index(other.len() + 1)]);
             }
             _ => {
-                let at = rng.below(m.len() + 1);
-                m.insert(at, rng.next() as u8);
+                let at = rng.index(m.len() + 1);
+                m.insert(at, rng.next_u64() as u8);
             }
         }
     }
@@ -142,7 +130,7 @@ fn seeds_are_valid() {
 #[test]
 fn mutated_server_messages_never_panic() {
     let seeds = seeds();
-    let mut rng = Rng(0x7275_6e67_7769_7265);
+    let mut rng = Rng::new(0x7275_6e67_7769_7265);
     for _ in 0..20_000 {
         exercise(&mutate(&mut rng, &seeds));
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use serde_json::json;
 
-use super::impair::{Impairment, Loss};
+use super::impair::{condition, LinkConfig, Loss};
 use super::lab::Lab;
 use super::relay::Relay;
 use super::report::Series;
@@ -19,23 +19,11 @@ use super::sigproxy::SignalingProxy;
 use super::timed::concatenated;
 use super::{chromium, pair, pesq, signal, BenchResult, Metric, Options};
 
-fn conditions(quick: bool) -> Vec<Impairment> {
-    let loss = |loss| Impairment {
-        loss,
-        jitter: Duration::ZERO,
-    };
-    let jitter = |ms| Impairment {
-        loss: Loss::None,
-        jitter: Duration::from_millis(ms),
-    };
+fn conditions(quick: bool) -> Vec<LinkConfig> {
+    let loss = |loss| condition(loss, Duration::ZERO);
+    let jitter = |ms| condition(Loss::None, Duration::from_millis(ms));
     if quick {
-        return vec![
-            loss(Loss::None),
-            loss(Loss::Bursty {
-                rate: 0.1,
-                mean_burst: 3.0,
-            }),
-        ];
+        return vec![loss(Loss::None), loss(Loss::bursty(0.1, 3.0))];
     }
     vec![
         loss(Loss::None),
@@ -43,14 +31,8 @@ fn conditions(quick: bool) -> Vec<Impairment> {
         loss(Loss::Random(0.10)),
         loss(Loss::Random(0.20)),
         loss(Loss::Random(0.30)),
-        loss(Loss::Bursty {
-            rate: 0.10,
-            mean_burst: 3.0,
-        }),
-        loss(Loss::Bursty {
-            rate: 0.20,
-            mean_burst: 3.0,
-        }),
+        loss(Loss::bursty(0.10, 3.0)),
+        loss(Loss::bursty(0.20, 3.0)),
         jitter(30),
         jitter(100),
     ]

@@ -3,7 +3,8 @@
 //! signaling proxy rewrites native candidates, the Chromium page asks `GET /map?addr=X`), so a
 //! datagram from Y to R(X) is sent on from R(Y) to X and each side sees the other's stand-in as
 //! its peer. RTP on each direction passes through an [`impair::Flow`]; STUN, DTLS and RTCP pass
-//! untouched. This is the user-space stand-in for netem, which this kernel lacks (FIELD-NOTES).
+//! untouched. This is the user-space stand-in for Linux's netem qdisc, which the kernels these
+//! benchmarks run on lack (`tc … netem` fails there; see bench/README.md).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,14 +16,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use super::impair::{is_rtp, Flow, Impairment};
+use super::impair::{is_rtp, Fate, Flow, LinkConfig};
 
 type Queue = mpsc::UnboundedSender<(tokio::time::Instant, Vec<u8>)>;
 
 struct Inner {
     stand_ins: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     flows: Mutex<HashMap<(SocketAddr, SocketAddr), (Flow, Queue)>>,
-    setting: Mutex<(Impairment, u64)>,
+    setting: Mutex<(LinkConfig, u64)>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -53,7 +54,7 @@ impl Relay {
         let inner = Arc::new(Inner {
             stand_ins: Mutex::new(HashMap::new()),
             flows: Mutex::new(HashMap::new()),
-            setting: Mutex::new((Impairment::CLEAN, 1)),
+            setting: Mutex::new((LinkConfig::default(), 1)),
             tasks: Mutex::new(Vec::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -79,7 +80,7 @@ impl Relay {
     }
 
     /// Applies `impairment` to every flow from now on, each direction seeded from `seed`.
-    pub fn set(&self, impairment: Impairment, seed: u64) {
+    pub fn set(&self, impairment: LinkConfig, seed: u64) {
         *lock(&self.inner.setting) = (impairment, seed);
         // Flows restart with fresh state; their queues are re-created on the next packet.
         lock(&self.inner.flows).clear();
@@ -90,8 +91,8 @@ impl Relay {
         flows
             .values()
             .fold(RelayStats::default(), |s, (flow, _)| RelayStats {
-                rtp_forwarded: s.rtp_forwarded + flow.admitted,
-                rtp_dropped: s.rtp_dropped + flow.dropped,
+                rtp_forwarded: s.rtp_forwarded + flow.stats().delivered(),
+                rtp_dropped: s.rtp_dropped + flow.stats().dropped(),
             })
     }
 }
@@ -166,7 +167,10 @@ impl Inner {
                 let (flow, queue) = flows
                     .entry((from, real))
                     .or_insert_with(|| Inner::new_flow(&inner, out.clone(), real, from));
-                flow.admit(Instant::now()).map(|t| (t, queue.clone()))
+                match flow.admit(Instant::now(), packet.len()) {
+                    Fate::Arrives { at, .. } => Some((at, queue.clone())),
+                    Fate::Lost | Fate::RateDropped => None,
+                }
             };
             if let Some((t, queue)) = leave {
                 let _ = queue.send((tokio::time::Instant::from_std(t), packet));
@@ -199,7 +203,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::impair::Loss;
+    use crate::bench::impair::{condition, Loss};
     use std::time::Duration;
 
     async fn pair() -> (UdpSocket, UdpSocket) {
@@ -214,13 +218,7 @@ mod tests {
         let (a, b) = pair().await;
         let ra = relay.stand_in(a.local_addr().expect("addr")).expect("map");
         let rb = relay.stand_in(b.local_addr().expect("addr")).expect("map");
-        relay.set(
-            Impairment {
-                loss: Loss::Random(0.5),
-                jitter: Duration::ZERO,
-            },
-            9,
-        );
+        relay.set(condition(Loss::Random(0.5), Duration::ZERO), 9);
         // A STUN-like packet always passes, and arrives from A's stand-in.
         a.send_to(&[0, 1, 0, 0], rb).await.expect("send");
         let mut buf = [0u8; 64];

@@ -5,11 +5,11 @@ use super::*;
 #[test]
 fn target_rises_with_jitter_and_falls_back_after_the_window() {
     let mut h = Harness::default();
-    let mut rng = XorShift::new(7);
+    let mut rng = SeededRng::new(7);
     // 0-4 s: 0-60 ms uniform jitter; 4-10 s: a clean path.
     stream(&mut h, 500, 0, 0, |i| {
         Some(if i < 200 {
-            10.0 + 60.0 * rng.unit()
+            10.0 + 60.0 * rng.next_f64()
         } else {
             10.0
         })

@@ -5,20 +5,23 @@ use super::*;
 
 fn random_run(seed: u64) {
     let mut h = Harness::default();
-    let mut rng = XorShift::new(seed);
+    let mut rng = SeededRng::new(seed);
     let count = 1500u32;
     for i in 0..count {
-        if rng.unit() < 0.10 {
+        if rng.next_f64() < 0.10 {
             continue; // lost
         }
         // Base delay 20 ms, jitter 0-30 ms, 5% reordered by up to 60 ms more.
-        let mut d = 20.0 + 30.0 * rng.unit();
-        if rng.unit() < 0.05 {
-            d += 60.0 * rng.unit();
+        let mut d = 20.0 + 30.0 * rng.next_f64();
+        if rng.next_f64() < 0.05 {
+            d += 60.0 * rng.next_f64();
         }
         let p = packet(SSRC, i as u16, i * FRAME_TS);
-        if rng.unit() < 0.05 {
-            h.send(f64::from(i) * FRAME_MS + d + 80.0 * rng.unit(), p.clone());
+        if rng.next_f64() < 0.05 {
+            h.send(
+                f64::from(i) * FRAME_MS + d + 80.0 * rng.next_f64(),
+                p.clone(),
+            );
         }
         h.send(f64::from(i) * FRAME_MS + d, p);
     }

@@ -157,26 +157,6 @@ pub(super) fn played_seqs(out: &[(f64, Playout)]) -> Vec<u16> {
         .collect()
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so random-network tests need no `rand` crate and
-/// replay exactly.
-pub(super) struct XorShift(u64);
-
-impl XorShift {
-    pub(super) fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in [0, 1).
-    pub(super) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The workspace's seeded generator, so random-network tests need no `rand` crate and replay
+/// exactly.
+pub(super) use ringwire_netem::SeededRng;

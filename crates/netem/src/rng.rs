@@ -1,6 +1,7 @@
-//! The simulator's random numbers: xoshiro256** seeded through splitmix64, written here rather
-//! than taken from a crate so that a seed's meaning is fixed by this file alone and cannot
-//! change with a dependency upgrade. Not for cryptography.
+//! The workspace's random numbers for simulations, randomized tests and benchmarks:
+//! xoshiro256** seeded through splitmix64, written here rather than taken from a crate so that
+//! a seed's meaning is fixed by this file alone and cannot change with a dependency upgrade.
+//! Not for cryptography.
 
 use std::time::Duration;
 
@@ -15,11 +16,11 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 /// A seeded xoshiro256** generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimRng {
+pub struct SeededRng {
     s: [u64; 4],
 }
 
-impl SimRng {
+impl SeededRng {
     /// A generator whose whole output is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut sm = seed;
@@ -30,7 +31,16 @@ impl SimRng {
             splitmix64(&mut sm),
         ];
         // splitmix64 never yields four zero words in a row, so the state is never all zero.
-        SimRng { s }
+        SeededRng { s }
+    }
+
+    /// A generator for one keyed decision: the same `(seed, key)` always gives the same stream,
+    /// whatever was drawn before. For callers whose sequence of draws is not repeatable (a peer
+    /// that randomizes its own packet timing would shift a running stream), keyed by what
+    /// identifies the event — its time, its sender, its length.
+    pub fn keyed(seed: u64, key: u64) -> Self {
+        let mut sm = key;
+        SeededRng::new(seed ^ splitmix64(&mut sm))
     }
 
     /// The next 64 random bits.
@@ -76,6 +86,17 @@ impl SimRng {
         }
     }
 
+    /// Uniform in `[0, len)`, for picking an index; 0 when `len` is 0.
+    pub fn index(&mut self, len: usize) -> usize {
+        // usize fits u64 on every supported target, and the result is below `len`.
+        usize::try_from(self.below(len as u64)).unwrap_or(0)
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
     /// A duration uniform in `[0, max)` at nanosecond resolution; zero when `max` is zero.
     pub fn duration_below(&mut self, max: Duration) -> Duration {
         let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
@@ -99,7 +120,7 @@ mod tests {
     fn matches_the_reference_xoshiro256starstar() {
         // Reference: state {1, 2, 3, 4} gives 11520, 0, 1509978240, 1215971899390074240
         // (from the authors' xoshiro256starstar.c).
-        let mut rng = SimRng { s: [1, 2, 3, 4] };
+        let mut rng = SeededRng { s: [1, 2, 3, 4] };
         let got: Vec<u64> = (0..4).map(|_| rng.next_u64()).collect();
         assert_eq!(got, [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240]);
     }
@@ -114,15 +135,15 @@ mod tests {
     #[test]
     fn same_seed_same_stream_different_seed_different_stream() {
         let a: Vec<u64> = {
-            let mut r = SimRng::new(7);
+            let mut r = SeededRng::new(7);
             (0..8).map(|_| r.next_u64()).collect()
         };
         let b: Vec<u64> = {
-            let mut r = SimRng::new(7);
+            let mut r = SeededRng::new(7);
             (0..8).map(|_| r.next_u64()).collect()
         };
         let c: Vec<u64> = {
-            let mut r = SimRng::new(8);
+            let mut r = SeededRng::new(8);
             (0..8).map(|_| r.next_u64()).collect()
         };
         assert_eq!(a, b);
@@ -131,7 +152,7 @@ mod tests {
 
     #[test]
     fn floats_and_ranges_stay_in_bounds_and_are_roughly_uniform() {
-        let mut rng = SimRng::new(1);
+        let mut rng = SeededRng::new(1);
         let mut sum = 0.0;
         let n = 100_000;
         for _ in 0..n {
@@ -147,5 +168,17 @@ mod tests {
         assert!(!rng.chance(0.0));
         assert!(rng.chance(1.0));
         assert!(!rng.chance(f64::NAN));
+        assert_eq!(rng.index(0), 0);
+        assert!(rng.index(3) < 3);
+        assert!(!rng.percent(0));
+        assert!(rng.percent(100));
+    }
+
+    #[test]
+    fn keyed_streams_depend_on_seed_and_key_only() {
+        let first = |seed, key| SeededRng::keyed(seed, key).next_u64();
+        assert_eq!(first(1, 2), first(1, 2));
+        assert_ne!(first(1, 2), first(1, 3));
+        assert_ne!(first(1, 2), first(2, 2));
     }
 }

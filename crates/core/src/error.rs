@@ -4,7 +4,7 @@
 use crate::peer::InvalidAddressReason;
 
 /// Everything that can go wrong in `ringwire-core`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoreError {
     /// `PeerConfig::local_addrs` was empty.

@@ -55,15 +55,25 @@ pub enum EngineError {
     /// An argument from the app is invalid (a malformed user name, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The call engine refused a command (unknown call, wrong state, too many calls); the
-    /// message says which and what to do.
-    #[error("{0}")]
-    Core(String),
+    /// The call engine refused a command (unknown call, wrong state, too many calls, a push
+    /// that is not a ringwire push); match on the core error to tell which.
+    #[error(transparent)]
+    Core(#[from] ringwire_core::CoreError),
 }
 
-impl From<ringwire_core::CoreError> for EngineError {
-    fn from(error: ringwire_core::CoreError) -> Self {
-        // Kept as text so the error stays `Clone + Eq` for apps and bindings.
-        EngineError::Core(error.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringwire_core::CoreError;
+
+    #[test]
+    fn a_core_refusal_keeps_its_type_and_its_message() {
+        let core = CoreError::TooManyCalls { max: 2 };
+        let error = EngineError::from(core.clone());
+        assert!(
+            matches!(error, EngineError::Core(CoreError::TooManyCalls { max: 2 })),
+            "an app must be able to match on the core error: {error:?}"
+        );
+        assert_eq!(error.to_string(), core.to_string());
     }
 }

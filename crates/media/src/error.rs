@@ -1,7 +1,7 @@
 //! The media crate's error type.
 
 /// What can go wrong in the audio pipeline. Each message says what to do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {
     /// A configuration value is out of range.

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use ringwire_core::Command;
+use ringwire_core::{Command, CoreError};
 use ringwire_engine::{EngineError, SignalingConfig};
 use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, ToneSource};
 
@@ -220,8 +220,9 @@ pub(crate) fn push(
 ) -> Result<PushCall, RingwireError> {
     match engine.handle_push(payload) {
         Ok(call) => Ok(call.into()),
-        // The engine refuses a push only for its payload (CoreError::BadPush).
-        Err(EngineError::Core(detail)) => Err(RingwireError::InvalidArgument(detail)),
+        Err(e @ EngineError::Core(CoreError::BadPush { .. })) => {
+            Err(RingwireError::InvalidArgument(e.to_string()))
+        }
         Err(other) => Err(other.into()),
     }
 }

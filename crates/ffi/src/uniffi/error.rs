@@ -2,6 +2,7 @@
 //! category an app can switch on, and its message (the engine's own, which says what to do)
 //! travels as the exception's text.
 
+use ringwire_core::CoreError;
 use ringwire_engine::EngineError;
 
 /// Everything a binding call can fail with.
@@ -53,6 +54,8 @@ impl From<EngineError> for RingwireError {
             | EngineError::UnsupportedVersion
             | EngineError::Replaced
             | EngineError::SignalingDown => RingwireError::Signaling(text),
+            EngineError::Core(CoreError::BadPush { .. }) => RingwireError::InvalidArgument(text),
+            EngineError::Core(CoreError::Config(_)) => RingwireError::InvalidConfig(text),
             // Core refusals and anything the engine adds later: the engine's message says it.
             _ => RingwireError::Refused(text),
         }

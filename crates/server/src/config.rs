@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub ring_timeout_secs: u64,
     /// Seconds the caller or answering device may be disconnected before the call ends.
     pub reconnect_grace_secs: u64,
+    /// Seconds an ended call is remembered, to tell devices that connect late how it ended.
+    pub ended_call_retention_secs: u64,
     /// Invites a device may send in a burst, and seconds per refilled invite.
     pub invite_burst: u32,
     pub invite_refill_secs: u64,
@@ -85,6 +87,7 @@ impl Default for ServerConfig {
             admin_token: None,
             ring_timeout_secs: router.ring_timeout_ms / 1000,
             reconnect_grace_secs: router.reconnect_grace_ms / 1000,
+            ended_call_retention_secs: router.ended_retention_ms / 1000,
             invite_burst: router.invite_burst,
             invite_refill_secs: router.invite_refill_ms / 1000,
             max_connections: 100_000,
@@ -123,6 +126,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_ADMIN_TOKEN", "admin_token"),
     ("RINGWIRE_RING_TIMEOUT_SECS", "ring_timeout_secs"),
     ("RINGWIRE_RECONNECT_GRACE_SECS", "reconnect_grace_secs"),
+    (
+        "RINGWIRE_ENDED_CALL_RETENTION_SECS",
+        "ended_call_retention_secs",
+    ),
     ("RINGWIRE_INVITE_BURST", "invite_burst"),
     ("RINGWIRE_INVITE_REFILL_SECS", "invite_refill_secs"),
     ("RINGWIRE_MAX_CONNECTIONS", "max_connections"),
@@ -207,6 +214,7 @@ impl ServerConfig {
             "admin_token" => self.admin_token = Some(value.to_owned()),
             "ring_timeout_secs" => self.ring_timeout_secs = num(value)?,
             "reconnect_grace_secs" => self.reconnect_grace_secs = num(value)?,
+            "ended_call_retention_secs" => self.ended_call_retention_secs = num(value)?,
             "invite_burst" => self.invite_burst = num(value)?,
             "invite_refill_secs" => self.invite_refill_secs = num(value)?,
             "max_connections" => self.max_connections = num(value)?,
@@ -251,6 +259,9 @@ impl ServerConfig {
         }
         if self.reconnect_grace_secs > 3600 {
             return bad("reconnect_grace_secs must be at most 3600");
+        }
+        if self.ended_call_retention_secs == 0 || self.ended_call_retention_secs > 86_400 {
+            return bad("ended_call_retention_secs must be between 1 and 86400");
         }
         if self.invite_burst == 0 {
             return bad("invite_burst must be at least 1");
@@ -309,6 +320,7 @@ impl ServerConfig {
         RouterConfig {
             ring_timeout_ms: self.ring_timeout_secs * 1000,
             reconnect_grace_ms: self.reconnect_grace_secs * 1000,
+            ended_retention_ms: self.ended_call_retention_secs * 1000,
             invite_burst: self.invite_burst,
             invite_refill_ms: self.invite_refill_secs * 1000,
             max_ringing_per_user: self.max_ringing_calls_per_user,
@@ -360,6 +372,11 @@ mod tests {
             "unset variables leave the file's value"
         );
         assert_eq!(c.router().ring_timeout_ms, 20_000);
+        assert_eq!(
+            c.router().ended_retention_ms,
+            RouterConfig::default().ended_retention_ms,
+            "the default retention reaches the router"
+        );
     }
 
     #[test]
@@ -378,6 +395,11 @@ mod tests {
         assert!(err.to_string().contains("RINGWIRE_LISTEN"), "{err}");
         c.ring_timeout_secs = 0;
         assert!(c.validate().is_err());
+        let mut c = ServerConfig::default();
+        c.apply_env(|k| (k == "RINGWIRE_ENDED_CALL_RETENTION_SECS").then(|| "0".to_owned()))
+            .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("ended_call_retention_secs"), "{err}");
         let missing = ServerConfig::from_file(Some(Path::new("/nonexistent/r.toml"))).unwrap_err();
         assert!(missing.to_string().contains("cannot read config file"));
     }

@@ -271,8 +271,8 @@ async fn start(
     let frame = Duration::from_millis(u64::from(agent_config.encoder.frame.millis()));
     let now = Instant::now();
     let agent = Agent::new(agent_config, now)?;
-    // The first WebRTC connection in a process pays for crypto set-up (~50 ms, FIELD-NOTES):
-    // pay it now, not when the phone rings.
+    // The first WebRTC connection in a process pays for crypto set-up (about 50 ms measured on
+    // the 2-core test machines): pay it now, not when the phone rings.
     ringwire_core::peer::warm_up(now);
     let (events_tx, signaling_events) = mpsc::unbounded_channel();
     let signaling = SignalingClient::spawn(config.signaling, events_tx)?;

@@ -19,7 +19,7 @@
 //! instant passes. Candidate gathering (STUN/TURN) is part of the agent: see [`crate::gather`]. The agent never reads a clock: `now` is always
 //! passed in and must not go backwards.
 //!
-//! # The call flow (DESIGN.md)
+//! # The call flow (docs/engine.md, docs/architecture.md)
 //!
 //! Outgoing: `invite` → the server's `calling` → each ringing callee device sends an offer,
 //! answered with one held connection per device (pre-connect) → the first `accepted` (or the
@@ -105,7 +105,7 @@ pub enum Output {
     Timeout(Instant),
 }
 
-/// What the app asks of the engine (the platform contract of DESIGN.md). Starting a call is
+/// What the app asks of the engine (the platform contract of docs/engine.md). Starting a call is
 /// [`Agent::start_call`], which returns the new call's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

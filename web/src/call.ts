@@ -1,4 +1,4 @@
-// One call as this browser device sees it, following DESIGN.md's call flow exactly like the
+// One call as this browser device sees it, following the call flow (docs/engine.md) exactly like the
 // native engine (crates/core/src/agent): a callee device pre-connects while it rings (it offers
 // to the caller device at once, media held); the caller answers every ringing device with its
 // own connection; the first accept wins, whether the server's `accepted` or the winner's in-band
@@ -31,7 +31,7 @@ export interface CallHost {
   iceServers: RTCIceServer[];
 }
 
-/** A ringing device that says nothing past its deadline is a ghost (FIELD-NOTES: late pushes). */
+/** A ringing device that says nothing past its deadline is a ghost (late pushes: docs/protocol.md). */
 const GHOST_GRACE_MS = 5_000;
 /** Media that stays down this long ends the call, as in the native engine. */
 const RECONNECT_LIMIT_MS = 30_000;

@@ -27,6 +27,7 @@ pub mod inband;
 pub mod peer;
 pub mod push;
 pub mod report;
+pub mod session;
 
 pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted};
 pub use call::{CallSnapshot, CallState};

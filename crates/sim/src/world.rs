@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
+use ringwire_core::session::{kind, Kind, Outbox};
 use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, SignalingWanted};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
@@ -75,7 +76,8 @@ pub struct SimDevice {
     next_timeout: Instant,
     next_audio: Option<Instant>,
     signaling_up: bool,
-    outbox: Vec<ClientMessage>,
+    /// What the agent sent while signaling was down: the shipped client's queue and rules.
+    outbox: Outbox,
     capture: Vec<i16>,
     playout: Vec<i16>,
 }
@@ -286,7 +288,7 @@ impl World {
             next_timeout: now,
             next_audio: None,
             signaling_up: false,
-            outbox: Vec::new(),
+            outbox: Outbox::default(),
             signaled: Vec::new(),
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
@@ -463,7 +465,7 @@ impl World {
             let d = &mut self.devices[dev.0];
             if matches!(message, ServerMessage::Welcome(_)) {
                 d.signaling_up = true;
-                let queued = std::mem::take(&mut d.outbox);
+                let queued = d.outbox.take();
                 d.agent.handle_signal(now, message);
                 for m in queued {
                     let _ = self.signaling.send(now, d.device_id, m);
@@ -572,8 +574,10 @@ impl World {
                     d.signaled.push((now, message.clone()));
                     if d.signaling_up && self.signaling.is_connected(d.device_id) {
                         let _ = self.signaling.send(now, d.device_id, message);
-                    } else if message.is_call_action() {
-                        d.outbox.push(message);
+                    } else if kind(&message) == Kind::CallControl {
+                        // As the engine's client: call control waits (the oldest dropped past
+                        // its capacity), relays are refused.
+                        let _ = d.outbox.push_offline(message);
                     }
                 }
                 Output::Report(report) => {

@@ -21,11 +21,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::Instrument;
 
-use super::backoff::{random_u64, Backoff};
 use super::config::Prepared;
 use super::state::Shared;
 use super::SignalingEvent;
 use crate::error::EngineError;
+use ringwire_core::session::Backoff;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Sink = SplitSink<Ws, Message>;
@@ -555,6 +555,17 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A random `u64` from the OS; falls back to the clock's nanoseconds, which is enough for
+/// jitter.
+fn random_u64() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos().into())
+            .unwrap_or(0)
+    })
 }
 
 #[cfg(test)]

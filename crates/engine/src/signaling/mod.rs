@@ -30,10 +30,8 @@
 //! The event channel closes when the task ends. Delivery is at most once: a message written to
 //! a connection that then dies is not resent.
 
-mod backoff;
 mod config;
 mod connection;
-mod outbox;
 mod state;
 
 use std::sync::Arc;

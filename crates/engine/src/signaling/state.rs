@@ -8,8 +8,8 @@ use std::time::Duration;
 use ringwire_proto::{CallId, ClientMessage};
 use tokio::sync::Notify;
 
-use super::outbox::{kind, Kind, Outbox};
 use crate::error::EngineError;
+use ringwire_core::session::{kind, Kind, Outbox};
 
 /// Where the connection task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -8,11 +8,11 @@ use std::collections::VecDeque;
 use ringwire_proto::ClientMessage;
 
 /// How many call-control messages wait while disconnected.
-pub(crate) const OUTBOX_CAPACITY: usize = 64;
+pub const OUTBOX_CAPACITY: usize = 64;
 
 /// How an outgoing message is treated while disconnected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// `invite`, `ringing`, `accept`, `decline`, `busy`, `cancel`, `hangup`: queued.
     CallControl,
     /// `offer`, `answer`, `candidate`, `ping`: refused while disconnected.
@@ -21,7 +21,7 @@ pub(crate) enum Kind {
     Hello,
 }
 
-pub(crate) fn kind(message: &ClientMessage) -> Kind {
+pub fn kind(message: &ClientMessage) -> Kind {
     if message.is_call_action() {
         Kind::CallControl
     } else if matches!(message, ClientMessage::Hello { .. }) {
@@ -36,19 +36,19 @@ pub(crate) fn kind(message: &ClientMessage) -> Kind {
 /// writer drains it at once); while disconnected it holds only call-control messages, at most
 /// [`OUTBOX_CAPACITY`].
 #[derive(Debug, Default)]
-pub(crate) struct Outbox {
+pub struct Outbox {
     queue: VecDeque<ClientMessage>,
 }
 
 impl Outbox {
     /// Queues a message for the live connection.
-    pub(crate) fn push(&mut self, message: ClientMessage) {
+    pub fn push(&mut self, message: ClientMessage) {
         self.queue.push_back(message);
     }
 
     /// Queues a call-control message while disconnected; returns the oldest message if it had
     /// to make room.
-    pub(crate) fn push_offline(&mut self, message: ClientMessage) -> Option<ClientMessage> {
+    pub fn push_offline(&mut self, message: ClientMessage) -> Option<ClientMessage> {
         let dropped = if self.queue.len() >= OUTBOX_CAPACITY {
             self.queue.pop_front()
         } else {
@@ -60,7 +60,7 @@ impl Outbox {
 
     /// The connection went down with messages still unwritten: keep the call-control ones
     /// (the newest [`OUTBOX_CAPACITY`]) and return what was dropped.
-    pub(crate) fn keep_for_offline(&mut self) -> Vec<ClientMessage> {
+    pub fn keep_for_offline(&mut self) -> Vec<ClientMessage> {
         let mut dropped = Vec::new();
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for message in self.queue.drain(..) {
@@ -78,27 +78,32 @@ impl Outbox {
     }
 
     /// Puts `messages` (oldest first) before everything queued.
-    pub(crate) fn push_front_all(&mut self, messages: Vec<ClientMessage>) {
+    pub fn push_front_all(&mut self, messages: Vec<ClientMessage>) {
         for message in messages.into_iter().rev() {
             self.queue.push_front(message);
         }
     }
 
     /// Everything queued, oldest first.
-    pub(crate) fn take(&mut self) -> VecDeque<ClientMessage> {
+    pub fn take(&mut self) -> VecDeque<ClientMessage> {
         std::mem::take(&mut self.queue)
     }
 
     /// Drops everything (the client stopped).
-    pub(crate) fn clear(&mut self) -> usize {
+    pub fn clear(&mut self) -> usize {
         let n = self.queue.len();
         self.queue.clear();
         n
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// How many messages are queued.
+    pub fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
     }
 }
 

@@ -1,20 +1,20 @@
 //! Reconnect delays: exponential backoff with full jitter. The ceiling starts at
 //! `backoff_initial`, doubles per failed attempt up to `backoff_max`, and resets after a
-//! `welcome`; each delay is uniform in `[0, ceiling]`. Randomness is passed in, so the policy is
-//! deterministic under test.
+//! `welcome`; each delay is uniform in `[0, ceiling]`. Randomness is passed in (the engine draws
+//! it from the OS), so the policy is deterministic under test.
 
 use std::time::Duration;
 
 /// The backoff state of one connection task.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration) -> Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
         Backoff {
             initial,
             max,
@@ -23,34 +23,23 @@ impl Backoff {
     }
 
     /// Back to the initial ceiling (after a successful handshake).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.failures = 0;
     }
 
     /// The ceiling of the next delay: `initial * 2^failures`, at most `max`.
-    pub(crate) fn ceiling(&self) -> Duration {
+    pub fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.failures).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
     }
 
     /// The next delay for a uniformly random `random`, and one more failure counted.
-    pub(crate) fn next_delay(&mut self, random: u64) -> Duration {
+    pub fn next_delay(&mut self, random: u64) -> Duration {
         let ceiling = self.ceiling().as_nanos();
         self.failures = self.failures.saturating_add(1).min(32);
         let nanos = ceiling * u128::from(random) / u128::from(u64::MAX);
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
-}
-
-/// A random `u64` from the OS; falls back to the clock's nanoseconds, which is enough for
-/// jitter.
-pub(crate) fn random_u64() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos().into())
-            .unwrap_or(0)
-    })
 }
 
 #[cfg(test)]

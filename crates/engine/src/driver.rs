@@ -353,28 +353,18 @@ impl Driver {
 
     fn on_report(&mut self, report: Report) {
         let now = Instant::now();
-        if self.auto_audio_session {
-            // What CallKit does on desktop's behalf: the session goes active when a call is
-            // answered and inactive when no answered call is left.
-            match &report {
-                Report::Answered { .. } if !self.agent.audio_session_active() => {
-                    let _ = self
-                        .agent
-                        .handle_command(now, Command::AudioSessionActivated);
-                    self.audio_tick.reset_immediately();
-                }
-                Report::Ended { .. }
-                    if self.agent.audio_session_active()
-                        && !self.agent.snapshot().iter().any(|c| c.state.is_answered()) =>
-                {
-                    let _ = self
-                        .agent
-                        .handle_command(now, Command::AudioSessionDeactivated);
-                    if let Err(error) = self.sink.finish() {
-                        warn!(%error, "audio sink could not be finished");
-                    }
-                }
-                _ => {}
+        // What CallKit does on a desktop's behalf (Agent::desktop_audio_session).
+        let session = self
+            .auto_audio_session
+            .then(|| self.agent.desktop_audio_session(&report))
+            .flatten();
+        if let Some(command) = session {
+            let activated = command == Command::AudioSessionActivated;
+            let _ = self.agent.handle_command(now, command);
+            if activated {
+                self.audio_tick.reset_immediately();
+            } else if let Err(error) = self.sink.finish() {
+                warn!(%error, "audio sink could not be finished");
             }
         }
         self.listener.on_event(EngineEvent::Report(report));

@@ -584,12 +584,9 @@ impl World {
                     if let Some(os) = d.phone.as_mut() {
                         phone_report(os, now, &report);
                     } else {
-                        // CallKit's part on a desktop: the audio session goes active when a
-                        // call is answered.
-                        if matches!(report, Report::Answered { .. })
-                            && !d.agent.audio_session_active()
-                        {
-                            let _ = d.agent.handle_command(now, Command::AudioSessionActivated);
+                        // CallKit's part on a desktop, by the rule the engine applies.
+                        if let Some(command) = d.agent.desktop_audio_session(&report) {
+                            let _ = d.agent.handle_command(now, command);
                         }
                         if matches!(report, Report::Answered { .. }) && d.next_audio.is_none() {
                             d.next_audio = Some(now);

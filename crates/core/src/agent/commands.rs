@@ -64,6 +64,26 @@ impl Agent {
         self.audio_session_active
     }
 
+    /// The audio-session rule where no phone OS applies it (desktops, the softphone, the
+    /// simulator's desktop devices), as CallKit does: the session goes active when a call is
+    /// answered and inactive once no answered call is left. Returns the command to hand back
+    /// to [`Agent::handle_command`] after `report`, if any. On a phone the OS decides
+    /// (`didActivate` / `didDeactivate`) and the app passes its word on instead.
+    pub fn desktop_audio_session(&self, report: &Report) -> Option<Command> {
+        match report {
+            Report::Answered { .. } if !self.audio_session_active => {
+                Some(Command::AudioSessionActivated)
+            }
+            Report::Ended { .. }
+                if self.audio_session_active
+                    && !self.calls.values().any(|c| c.state.is_answered()) =>
+            {
+                Some(Command::AudioSessionDeactivated)
+            }
+            _ => None,
+        }
+    }
+
     /// The call a command names, or the error that says it is gone.
     fn call_mut(&mut self, call_id: CallId) -> Result<&mut Call, CoreError> {
         self.calls

@@ -484,3 +484,52 @@ fn invite_and_ringing_go_out_before_anything_gathering_sends() {
         "ringing went out first"
     );
 }
+
+/// Applies the desktop audio-session rule to `reports` as a driver does; returns the commands.
+fn apply_desktop_rule(f: &mut Fixture, ms: u64, reports: &[Report]) -> Vec<Command> {
+    let mut applied = Vec::new();
+    for report in reports {
+        if let Some(command) = f.agent.desktop_audio_session(report) {
+            f.agent.handle_command(f.at(ms), command.clone()).unwrap();
+            applied.push(command);
+        }
+    }
+    applied
+}
+
+#[test]
+fn on_a_desktop_the_audio_session_follows_answered_calls() {
+    let mut f = Fixture::new();
+    // A call that rings and is declined never touches the session.
+    f.incoming(1, call(4), 45_000);
+    f.outputs();
+    f.agent
+        .handle_command(f.at(2), Command::End { call_id: call(4) })
+        .unwrap();
+    let (_, reports) = f.outputs();
+    assert!(ended(&reports).is_some());
+    assert!(apply_desktop_rule(&mut f, 2, &reports).is_empty());
+    assert!(!f.agent.audio_session_active());
+    // Answering activates it, once.
+    f.incoming(3, call(5), 45_000);
+    f.outputs();
+    f.agent
+        .handle_command(f.at(4), Command::Answer { call_id: call(5) })
+        .unwrap();
+    let (_, reports) = f.outputs();
+    assert_eq!(
+        apply_desktop_rule(&mut f, 4, &reports),
+        vec![Command::AudioSessionActivated]
+    );
+    assert!(f.agent.audio_session_active());
+    // Ending the last answered call deactivates it.
+    f.agent
+        .handle_command(f.at(5), Command::End { call_id: call(5) })
+        .unwrap();
+    let (_, reports) = f.outputs();
+    assert_eq!(
+        apply_desktop_rule(&mut f, 5, &reports),
+        vec![Command::AudioSessionDeactivated]
+    );
+    assert!(!f.agent.audio_session_active());
+}

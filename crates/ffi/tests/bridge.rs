@@ -132,6 +132,9 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
         assert_eq!(ui.event("outgoing")["call_id"], call_id.as_str());
         ui.event("answered");
         ui.event("connected");
+        // Bob's side connects on its own schedule; a hangup before it would truthfully say
+        // the call never had media (media_failed), which is not what this test is about.
+        wait_report(&bob_events, |r| matches!(r, Report::Connected { .. }));
 
         // Mute and hold show in the snapshot.
         ok(

@@ -71,11 +71,6 @@ impl Flow {
         fate
     }
 
-    /// The link this flow crosses.
-    pub fn config(&self) -> &LinkConfig {
-        &self.config
-    }
-
     /// What became of the datagrams so far.
     pub fn stats(&self) -> FlowStats {
         self.stats

@@ -134,11 +134,6 @@ impl LossState {
             }
         }
     }
-
-    /// Whether the channel is in its Bad state.
-    pub fn is_bad(&self) -> bool {
-        self.bad
-    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,11 @@ impl SeededRng {
         usize::try_from(self.below(len as u64)).unwrap_or(0)
     }
 
+    /// One of `items`, uniformly. Panics if `items` is empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.index(items.len())]
+    }
+
     /// True with probability `percent` / 100.
     pub fn percent(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -170,6 +175,7 @@ mod tests {
         assert!(!rng.chance(f64::NAN));
         assert_eq!(rng.index(0), 0);
         assert!(rng.index(3) < 3);
+        assert!([1, 2, 3].contains(rng.pick(&[1, 2, 3])));
         assert!(!rng.percent(0));
         assert!(rng.percent(100));
     }

@@ -107,10 +107,6 @@ fn server_frames() -> Vec<String> {
 /// everywhere.
 type Rng = SeededRng;
 
-fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
-    &items[rng.index(items.len())]
-}
-
 /// A frame as an ordered list of raw JSON `key` / `value` texts, so mutations can produce
 /// things `serde_json::Value` cannot hold (duplicate keys, escaped keys, invalid values).
 type Fields = Vec<(String, String)>;
@@ -272,16 +268,16 @@ const LONG_LENGTHS: &[usize] = &[61_439, 61_440, 61_441, 65_536, 70_000];
 
 fn long_string(rng: &mut Rng) -> String {
     let len = if rng.percent(3) {
-        *pick(rng, LONG_LENGTHS)
+        *rng.pick(LONG_LENGTHS)
     } else {
-        *pick(rng, SHORT_LENGTHS)
+        *rng.pick(SHORT_LENGTHS)
     };
-    let unit = *pick(rng, &["a", "0", "f", " ", "é", "\\n", "\\u0041", "🐇"]);
+    let unit = *rng.pick(&["a", "0", "f", " ", "é", "\\n", "\\u0041", "🐇"]);
     format!("\"{}\"", unit.repeat(len))
 }
 
 fn deep_nesting(rng: &mut Rng) -> String {
-    let depth = *pick(rng, &[127, 128, 129, 200, 10_000]);
+    let depth = *rng.pick(&[127, 128, 129, 200, 10_000]);
     match rng.index(3) {
         0 => format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         1 => format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)),
@@ -295,8 +291,8 @@ fn any_value(rng: &mut Rng) -> String {
     match rng.index(10) {
         0 => long_string(rng),
         1 => deep_nesting(rng),
-        2 => format!("\"a{}b\"", pick(rng, ESCAPES)),
-        _ => (*pick(rng, VALUES)).to_owned(),
+        2 => format!("\"a{}b\"", rng.pick(ESCAPES)),
+        _ => (*rng.pick(VALUES)).to_owned(),
     }
 }
 
@@ -342,7 +338,7 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         // Unicode (and broken) escapes inside a string value.
         5 if n > 0 => {
             let i = rng.index(n);
-            let esc = pick(rng, ESCAPES);
+            let esc = rng.pick(ESCAPES);
             let v = &fields[i].1;
             fields[i].1 = if v.len() >= 2 && v.starts_with('"') {
                 let at = 1 + rng.index(v.len() - 1);
@@ -357,7 +353,7 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         }
         // Another message type (fields of one type under another's tag).
         6 => {
-            let t = format!("\"{}\"", pick(rng, TYPES));
+            let t = format!("\"{}\"", rng.pick(TYPES));
             match fields.iter_mut().find(|(k, _)| k == "\"type\"") {
                 Some(field) => field.1 = t,
                 None => fields.push(("\"type\"".to_owned(), t)),
@@ -365,7 +361,7 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         }
         // An extra key, known or unknown.
         7 => {
-            let k = format!("\"{}\"", pick(rng, KEYS));
+            let k = format!("\"{}\"", rng.pick(KEYS));
             let v = any_value(rng);
             fields.insert(rng.index(n + 1), (k, v));
         }
@@ -376,7 +372,7 @@ fn mutate_fields(rng: &mut Rng, fields: &mut Fields, all: &[Fields]) {
         }
         // Transplant a field from another frame.
         _ => {
-            let other = pick(rng, all);
+            let other = rng.pick(all);
             if !other.is_empty() {
                 let f = other[rng.index(other.len())].clone();
                 fields.insert(rng.index(n + 1), f);
@@ -424,7 +420,7 @@ fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, all: &[String]) {
         2 => {
             let at = rng.index(len + 1);
             let ins: Vec<u8> = if rng.percent(70) {
-                pick(rng, TOKENS).to_vec()
+                rng.pick(TOKENS).to_vec()
             } else {
                 (0..1 + rng.index(8))
                     .map(|_| rng.next_u64() as u8)
@@ -440,7 +436,7 @@ fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, all: &[String]) {
         }
         // Splice: this frame's prefix with another frame's suffix.
         4 => {
-            let other = pick(rng, all).as_bytes();
+            let other = rng.pick(all).as_bytes();
             let cut_a = rng.index(len + 1);
             let cut_b = rng.index(other.len() + 1);
             bytes.truncate(cut_a);
@@ -465,7 +461,7 @@ fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, all: &[String]) {
         }
         _ => {
             let i = rng.index(len + 1);
-            bytes.insert(i, *pick(rng, b"{}[]\":,"));
+            bytes.insert(i, *rng.pick(b"{}[]\":,"));
         }
     }
 }
@@ -474,11 +470,11 @@ fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, all: &[String]) {
 fn odd_frame(rng: &mut Rng) -> String {
     match rng.index(6) {
         0 => deep_nesting(rng),
-        1 => (*pick(rng, VALUES)).to_owned(),
+        1 => (*rng.pick(VALUES)).to_owned(),
         2 => String::new(),
-        3 => format!("[{}]", pick(rng, &client_frames())),
+        3 => format!("[{}]", rng.pick(&client_frames())),
         4 => "{\"type\":".repeat(rng.index(300)),
-        _ => format!("\"{}\"", pick(rng, ESCAPES)),
+        _ => format!("\"{}\"", rng.pick(ESCAPES)),
     }
 }
 

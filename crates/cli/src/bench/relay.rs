@@ -91,7 +91,9 @@ impl Relay {
         flows
             .values()
             .fold(RelayStats::default(), |s, (flow, _)| RelayStats {
-                rtp_forwarded: s.rtp_forwarded + flow.stats().delivered(),
+                // The relay sends each admitted packet once (its queue keeps order, so it does
+                // not play a link's duplicates): forwarded is what was not dropped.
+                rtp_forwarded: s.rtp_forwarded + flow.stats().sent - flow.stats().dropped(),
                 rtp_dropped: s.rtp_dropped + flow.stats().dropped(),
             })
     }

@@ -96,14 +96,9 @@ impl Outbox {
         n
     }
 
-    /// How many messages are queued.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.queue.len()
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 }
 

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use ringwire_core::{Command, CoreError};
-use ringwire_engine::{EngineError, SignalingConfig};
+use ringwire_core::Command;
+use ringwire_engine::SignalingConfig;
 use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, ToneSource};
 
 use super::audio::HostAudioDevice;
@@ -218,13 +218,8 @@ pub(crate) fn push(
     engine: &ringwire_engine::Engine,
     payload: &[u8],
 ) -> Result<PushCall, RingwireError> {
-    match engine.handle_push(payload) {
-        Ok(call) => Ok(call.into()),
-        Err(e @ EngineError::Core(CoreError::BadPush { .. })) => {
-            Err(RingwireError::InvalidArgument(e.to_string()))
-        }
-        Err(other) => Err(other.into()),
-    }
+    // A payload that is not a ringwire push is InvalidArgument (RingwireError's mapping).
+    Ok(engine.handle_push(payload)?.into())
 }
 
 /// Builds and starts a `ringwire_engine::Engine` for `config`, reporting to `listener`.

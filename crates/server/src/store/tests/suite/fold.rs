@@ -6,33 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use ringwire_netem::SeededRng;
 use ringwire_router::record::{CallState, PushKind, PushOutcome};
 
 use super::*;
 
 const STREAMS: u32 = 1_500;
 const SEED: u64 = 0x5eed_f01d;
-
-/// splitmix64: enough randomness for event streams, and the same streams on every run.
-struct Streams(u64);
-
-impl Streams {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const REACHES: [Reach; 4] = [Reach::Socket, Reach::Replay, Reach::Offline, Reach::Push];
 const REASONS: [EndReason; 6] = [
@@ -52,38 +32,38 @@ const OUTCOMES: [PushOutcome; 4] = [
 
 /// One call's events in the order a router could emit them (time never goes back), with the
 /// disorder a crash and replay can add: repeats, and events that arrive before `Started`.
-fn stream(rng: &mut Streams, call: CallId) -> Vec<CallEvent> {
+fn stream(rng: &mut SeededRng, call: CallId) -> Vec<CallEvent> {
     let devices = [did(21), did(22), did(23)];
-    let mut at = T0 + rng.below(1_000_000) as u64;
+    let mut at = T0 + rng.below(1_000_000);
     let mut events = Vec::new();
-    let event = |rng: &mut Streams, at: u64| match rng.below(6) {
+    let event = |rng: &mut SeededRng, at: u64| match rng.below(6) {
         0 | 1 => CallEvent::DeviceReached {
             call_id: call,
-            device_id: rng.pick(&devices),
-            via: rng.pick(&REACHES),
+            device_id: *rng.pick(&devices),
+            via: *rng.pick(&REACHES),
             at_ms: at,
         },
         2 => CallEvent::DeviceRang {
             call_id: call,
-            device_id: rng.pick(&devices),
+            device_id: *rng.pick(&devices),
             at_ms: at,
         },
         3 => CallEvent::Accepted {
             call_id: call,
-            device_id: rng.pick(&devices),
+            device_id: *rng.pick(&devices),
             at_ms: at,
         },
         4 => CallEvent::Ended {
             call_id: call,
-            reason: rng.pick(&REASONS),
-            by_device: [None, Some(did(1)), Some(rng.pick(&devices))][rng.below(3)],
+            reason: *rng.pick(&REASONS),
+            by_device: [None, Some(did(1)), Some(*rng.pick(&devices))][rng.index(3)],
             at_ms: at,
         },
         _ => CallEvent::Pushed {
             call_id: call,
-            device_id: rng.pick(&devices),
-            kind: rng.pick(&[PushKind::Invite, PushKind::MissedCall]),
-            outcome: rng.pick(&OUTCOMES),
+            device_id: *rng.pick(&devices),
+            kind: *rng.pick(&[PushKind::Invite, PushKind::MissedCall]),
+            outcome: *rng.pick(&OUTCOMES),
             at_ms: at,
         },
     };
@@ -93,7 +73,7 @@ fn stream(rng: &mut Streams, call: CallId) -> Vec<CallEvent> {
     let start = started(call, "alice", "bob", at);
     events.push(start.clone());
     for _ in 0..rng.below(16) {
-        at += rng.below(3) as u64 * 250;
+        at += rng.below(3) * 250;
         if rng.below(12) == 0 {
             events.push(start.clone());
         } else {
@@ -108,7 +88,7 @@ fn stream(rng: &mut Streams, call: CallId) -> Vec<CallEvent> {
 }
 
 pub(in crate::store::tests) async fn store_and_fold_agree_on_random_event_streams(store: &Store) {
-    let mut rng = Streams(SEED);
+    let mut rng = SeededRng::new(SEED);
     let mut folded: BTreeMap<CallId, CallRecord> = BTreeMap::new();
     let mut pending: Vec<CallEvent> = Vec::new();
     for n in 0..STREAMS {

@@ -1,10 +1,10 @@
 //! `ringwire`: the command line. `serve` runs the signaling server; `user` and `device`
 //! administer the store directly (the server may be running; SQLite and PostgreSQL both allow
 //! it). `call`, `answer` and `demo` are the native softphone ([`phone`]); `bridge-host` is a
-//! stand-in native shell for a WebView UI ([`hybrid`]); `bench` measures the engine and the
-//! server against Chromium's WebRTC doing the same work ([`bench`]).
+//! stand-in native shell for a WebView UI ([`hybrid`]); `bench` hands over to the separate
+//! `ringwire-bench` binary ([`bench_handoff`]), so this one links no benchmark code.
 
-mod bench;
+mod bench_handoff;
 mod hybrid;
 mod phone;
 mod startup;
@@ -63,11 +63,14 @@ enum Command {
     /// the JSON bridge plus a UI-only hybrid page on a local port.
     BridgeHost(hybrid::BridgeHostArgs),
     /// Benchmarks against Chromium's WebRTC on the same machine: setup, latency, quality,
-    /// cost, signaling, or all (methods in bench/README.md).
-    Bench(bench::BenchArgs),
-    /// The measured side of `bench cost` (started by the benchmark itself).
-    #[command(hide = true)]
-    BenchWorker(bench::cost::WorkerArgs),
+    /// cost, signaling, nat, or all (runs `ringwire-bench`, built separately; methods in
+    /// bench/README.md).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Everything after `bench`, passed to `ringwire-bench` as it is (`--help` included).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -226,14 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_softphone_logging();
             hybrid::run(args).await
         }
-        Command::Bench(args) => {
-            init_softphone_logging();
-            bench::run(args).await
-        }
-        Command::BenchWorker(args) => {
-            init_softphone_logging();
-            blocking(move || bench::cost::worker(args)).await
-        }
+        Command::Bench { args } => bench_handoff::run(args).await,
     }
 }
 

@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringwire_core::Report;
-use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, EngineListener};
+use ringwire_engine::{AudioDevices, Engine, EngineEvent, EngineListener};
 use ringwire_ffi::bridge::{Bridge, BridgeEvents};
 use ringwire_media::device::{NullSink, ToneSource};
-use ringwire_proto::UserName;
-use ringwire_server::server::open_store;
-use ringwire_server::{Server, ServerConfig};
+use ringwire_testkit::{engine_config, Lab};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -25,16 +23,16 @@ impl EngineListener for Forward {
     }
 }
 
-fn engine(server: &Server, token: &str, hz: f64, listener: Arc<dyn EngineListener>) -> Engine {
-    let url = format!("ws://{}/v1/ws", server.local_addr());
-    let signaling = ringwire_engine::SignalingConfig::new(url, token.to_owned());
+fn engine(lab: &Lab, token: &str, hz: f64, listener: Arc<dyn EngineListener>) -> Engine {
     let audio = AudioDevices {
         source: Box::new(ToneSource::new(hz, 8000).expect("tone")),
         sink: Box::new(NullSink::default()),
     };
-    let mut config = EngineConfig::new(signaling, audio);
-    config.allow_loopback = true;
-    Engine::new(config, listener).expect("engine starts")
+    Engine::new(
+        engine_config(&lab.ws_url, token.to_owned(), audio),
+        listener,
+    )
+    .expect("engine starts")
 }
 
 /// The UI's side of the bridge: what the attached sink received.
@@ -92,32 +90,18 @@ fn wait_report(rx: &mpsc::Receiver<EngineEvent>, what: impl Fn(&Report) -> bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
-    let dir = tempfile::tempdir().expect("dir");
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("data"),
-        ..ServerConfig::default()
-    };
-    let store = open_store(&config).await.expect("store");
-    let mut tokens = Vec::new();
-    for name in ["alice", "bob"] {
-        let user: UserName = name.parse().expect("name");
-        store.add_user(&user, None, 1).await.expect("user");
-        let (_, token) = store
-            .add_device(&user, None, 1, usize::MAX)
-            .await
-            .expect("device");
-        tokens.push(token.as_str().to_owned());
-    }
-    store.close().await;
-    let server = Server::start(config).await.expect("server");
+    let lab = Lab::start(&[("alice", 1), ("bob", 1)]).await.expect("lab");
+    let tokens = [
+        lab.token("alice", 0).expect("alice"),
+        lab.token("bob", 0).expect("bob"),
+    ];
 
     // The UI is there from the start, so it hears the first signaling event.
     let events = BridgeEvents::new();
     let (ui, attachment) = Ui::attach(&events);
-    let alice = engine(&server, &tokens[0], 440.0, events.clone());
+    let alice = engine(&lab, &tokens[0], 440.0, events.clone());
     let (bob_tx, bob_events) = mpsc::channel();
-    let bob = engine(&server, &tokens[1], 660.0, Arc::new(Forward(bob_tx)));
+    let bob = engine(&lab, &tokens[1], 660.0, Arc::new(Forward(bob_tx)));
     let bridge = Bridge::new(alice, events);
     ui.event("signaling");
 
@@ -228,5 +212,5 @@ async fn a_ui_drives_a_call_sleeps_through_its_end_and_catches_up() {
     })
     .await
     .expect("test body");
-    server.shutdown().await.expect("shutdown");
+    lab.stop().await.expect("shutdown");
 }

@@ -10,17 +10,15 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use clap::Args;
 use ringwire_core::{CallEndReason, Report};
-use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, SignalingConfig};
+use ringwire_engine::{AudioDevices, Engine, EngineEvent};
 use ringwire_media::device::{ToneSource, WavSink};
 use ringwire_proto::{CallId, EndReason};
-use ringwire_server::store::Store;
-use ringwire_server::{Server, ServerConfig};
+use ringwire_testkit::{engine_config, wait_for, ChannelListener, Lab, LabUser, Stamped};
 use serde_json::{json, Value};
 
-use super::events::{wait_for, ChannelListener, Stamped};
 use super::report::heard_hz;
 
 const ALICE_HZ: f64 = 440.0;
@@ -54,30 +52,53 @@ struct Device {
 
 /// Runs the scenario; the exit code says whether every check passed.
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
-    let dir = tempfile::tempdir().context("temporary directory")?;
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().join("data"),
-        ..ServerConfig::default()
-    };
-    let store = ringwire_server::server::open_store(&config).await?;
-    let devices = provision(&store).await?;
-    store.close().await;
-    let server = Server::start(config.clone()).await?;
-    let url = format!("ws://{}/v1/ws", server.local_addr());
+    let lab = Lab::start_with(
+        &[
+            LabUser {
+                name: "alice",
+                display_name: Some("Alice"),
+                devices: &["laptop"],
+            },
+            LabUser {
+                name: "bob",
+                display_name: Some("Bob"),
+                devices: &["phone", "tablet"],
+            },
+        ],
+        |_| {},
+    )
+    .await?;
+    let devices = vec![
+        Device {
+            name: "alice",
+            token: lab.token("alice", 0)?,
+            tone: ALICE_HZ,
+        },
+        Device {
+            name: "bob-phone",
+            token: lab.token("bob", 0)?,
+            tone: BOB_HZ,
+        },
+        Device {
+            name: "bob-tablet",
+            token: lab.token("bob", 1)?,
+            tone: BOB_HZ,
+        },
+    ];
+    let url = lab.ws_url.clone();
     let recordings = match &args.keep {
         Some(path) => {
             std::fs::create_dir_all(path)?;
             path.clone()
         }
-        None => dir.path().to_path_buf(),
+        None => lab.dir().to_path_buf(),
     };
     let json_mode = args.json;
     let outcome = tokio::task::spawn_blocking(move || scenario(&args, &url, devices, &recordings))
         .await
         .map_err(|e| anyhow!("demo thread failed: {e}"))??;
     // The call record is written a few ms after the end; poll briefly.
-    let store = Store::open_data_dir(&config.data_dir).await?;
+    let store = lab.open_store().await?;
     let mut record = None;
     for _ in 0..50 {
         record = store.call(outcome.call_id).await?;
@@ -87,7 +108,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     store.close().await;
-    server.shutdown().await?;
+    lab.stop().await?;
     let mut result = outcome.json;
     let record_ok = record
         .as_ref()
@@ -117,26 +138,6 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> 
     })
 }
 
-async fn provision(store: &Store) -> anyhow::Result<Vec<Device>> {
-    use ringwire_server::admin;
-    admin::add_user(store, "alice", Some("Alice")).await?;
-    admin::add_user(store, "bob", Some("Bob")).await?;
-    let mut devices = Vec::new();
-    for (name, user, label, tone) in [
-        ("alice", "alice", "laptop", ALICE_HZ),
-        ("bob-phone", "bob", "phone", BOB_HZ),
-        ("bob-tablet", "bob", "tablet", BOB_HZ),
-    ] {
-        let created = admin::add_device(store, user, Some(label), usize::MAX).await?;
-        devices.push(Device {
-            name,
-            token: created.token,
-            tone,
-        });
-    }
-    Ok(devices)
-}
-
 struct Outcome {
     call_id: CallId,
     json: Value,
@@ -153,11 +154,8 @@ fn start(
         source: Box::new(ToneSource::new(device.tone, 8000)?),
         sink: Box::new(WavSink::create(recording)?),
     };
-    let mut config = EngineConfig::new(SignalingConfig::new(url, device.token.clone()), audio);
-    config.bind = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-    config.allow_loopback = true;
     Ok(Engine::new(
-        config,
+        engine_config(url, device.token.clone(), audio),
         Arc::new(ChannelListener::new(device.name, tx)),
     )?)
 }

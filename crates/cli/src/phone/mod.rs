@@ -5,7 +5,6 @@
 //! multi-device call in one process.
 
 pub mod demo;
-pub mod events;
 mod report;
 mod session;
 

@@ -18,8 +18,8 @@ use ringwire_media::device::{
 use ringwire_media::CallQuality;
 use ringwire_proto::{CallId, DeviceId};
 
-use super::events::{ChannelListener, Stamped};
 use super::report::{call_report, heard_hz, print_text, status_line};
+use ringwire_testkit::{ChannelListener, Stamped};
 
 /// Options every softphone command shares.
 #[derive(Args, Debug, Clone)]

@@ -12,150 +12,15 @@ use ringwire_proto::{
     decode_server, encode, CallId, ClientMessage, DeviceId, EndReason, ErrorMessage, ServerMessage,
     Welcome,
 };
-use ringwire_server::{Server, ServerConfig};
-use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const ADMIN: &str = "integration-admin-token-0123456789";
+pub use ringwire_testkit::{TestServer, ADMIN};
+
 const WAIT: Duration = Duration::from_secs(5);
-
-pub struct TestServer {
-    server: Option<Server>,
-    pub addr: std::net::SocketAddr,
-    pub config: ServerConfig,
-    pub http: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestServer {
-    pub async fn start() -> TestServer {
-        TestServer::start_with(|_| {}).await
-    }
-
-    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
-        let dir = tempfile::tempdir().expect("temporary data directory");
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            data_dir: dir.path().join("data"),
-            admin_token: Some(ADMIN.to_owned()),
-            ..ServerConfig::default()
-        };
-        adjust(&mut config);
-        let server = Server::start(config.clone()).await.expect("server starts");
-        TestServer {
-            addr: server.local_addr(),
-            server: Some(server),
-            config,
-            http: reqwest::Client::new(),
-            _dir: Some(dir),
-        }
-    }
-
-    /// Stops the server gracefully and starts a new one on the same data (new port).
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        let server = Server::start(self.config.clone())
-            .await
-            .expect("server restarts");
-        self.addr = server.local_addr();
-        self.server = Some(server);
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("clean shutdown");
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub async fn add_user(&self, name: &str) {
-        let resp = self
-            .http
-            .post(self.url("/v1/admin/users"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": name, "display_name": name.to_uppercase()}))
-            .send()
-            .await
-            .expect("admin request");
-        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
-    }
-
-    /// Adds a device and returns its id and token.
-    pub async fn add_device(&self, user: &str) -> (DeviceId, String) {
-        let resp = self
-            .http
-            .post(self.url(&format!("/v1/admin/users/{user}/devices")))
-            .bearer_auth(ADMIN)
-            .json(&json!({"label": "test"}))
-            .send()
-            .await
-            .expect("admin request");
-        assert_eq!(resp.status(), 201);
-        let body: Value = resp.json().await.expect("json");
-        let id = body["device"]["device_id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("device id");
-        (id, body["token"].as_str().expect("token").to_owned())
-    }
-
-    pub async fn history(&self, token: &str) -> Value {
-        let resp = self
-            .http
-            .get(self.url("/v1/calls"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("history");
-        assert_eq!(resp.status(), 200);
-        resp.json().await.expect("json")
-    }
-
-    /// Polls the history until `done` holds for the newest call (the record writer runs
-    /// asynchronously, a few milliseconds behind the messages).
-    pub async fn history_when(&self, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let history = self.history(token).await;
-            if done(&history["calls"][0]) {
-                return history;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "history never reached the expected state: {history}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The newest call once it has ended.
-    pub async fn last_ended_call(&self, token: &str) -> Value {
-        self.history_when(token, |c| c["state"] == "ended").await["calls"][0].clone()
-    }
-
-    pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    }
-
-    pub async fn shutdown(mut self) {
-        self.stop().await;
-    }
-}
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

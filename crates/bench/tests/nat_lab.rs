@@ -27,8 +27,8 @@ const BROWSER_PAIR_CALLS: usize = 1;
 
 #[test]
 fn every_cell_of_the_nat_matrix_connects_with_audio_both_ways() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-        .args(["bench", "nat", "--json", "--calls"])
+    let output = Command::new(env!("CARGO_BIN_EXE_ringwire-bench"))
+        .args(["nat", "--json", "--calls"])
         .arg(CALLS_PER_CELL.to_string())
         .arg("--handovers")
         .arg(HANDOVERS.to_string())

@@ -11,10 +11,10 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::lab::Lab;
 use super::report::Series;
 use super::signal::{self, Echo, Stream};
 use super::{chromium, pair, BenchResult, Metric, Options};
+use ringwire_testkit::Lab;
 
 pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     let chirps = if options.quick { 5 } else { 30 };

@@ -11,8 +11,8 @@ use ringwire_core::Report;
 use ringwire_engine::{AudioDevices, EngineEvent};
 use ringwire_media::device::{NullSink, SilenceSource};
 
-use super::lab::Phone;
 use super::timed::{ClipSource, Tape, TapeSink};
+use ringwire_testkit::Phone;
 
 const WAIT: Duration = Duration::from_secs(10);
 

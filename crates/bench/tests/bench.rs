@@ -13,8 +13,8 @@ const BENCHES: [&str; 5] = ["setup", "latency", "quality", "cost", "signaling"];
 #[test]
 fn bench_all_quick_produces_well_formed_results() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-        .args(["bench", "all", "--quick", "--json", "--out"])
+    let output = Command::new(env!("CARGO_BIN_EXE_ringwire-bench"))
+        .args(["all", "--quick", "--json", "--out"])
         .arg(out_dir.path())
         .output()
         .expect("runs");

@@ -1,7 +1,7 @@
-//! The native side of a benchmark: a real signaling server in this process (ephemeral loopback
-//! port, temporary SQLite store, users and devices provisioned before it starts) and real
-//! engines on 127.0.0.1, each with its own event channel. Optionally the engines reach the
-//! server through the [`SignalingProxy`] so their media goes through the impairment relay.
+//! A whole ringwire in one process: a real signaling server (ephemeral loopback port,
+//! temporary SQLite store, users and devices provisioned before it starts) and real engines on
+//! 127.0.0.1, each with its own event channel. The demo and the benchmarks run their calls in
+//! it; a benchmark may point engines at a proxy in front of `ws_url` instead.
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use ringwire_engine::{AudioDevices, Engine, EngineConfig, EngineEvent, SignalingConfig};
+use ringwire_server::store::Store;
 use ringwire_server::{Server, ServerConfig};
 
-use crate::phone::events::{wait_for, ChannelListener, Stamped};
+use crate::events::{wait_for, ChannelListener, Stamped};
 
 /// A server with provisioned devices.
 pub struct Lab {
     server: Option<Server>,
-    _dir: tempfile::TempDir,
+    config: ServerConfig,
+    dir: tempfile::TempDir,
     pub ws_url: String,
     pub http_url: String,
     /// Device tokens per user, in the order asked for.
@@ -29,28 +31,75 @@ impl std::fmt::Debug for Lab {
     }
 }
 
+/// A user to provision: its name, the name its callees see, and one device per label.
+#[derive(Debug, Clone, Copy)]
+pub struct LabUser<'a> {
+    pub name: &'a str,
+    pub display_name: Option<&'a str>,
+    pub devices: &'a [&'a str],
+}
+
 impl Lab {
     /// Starts a server whose store holds `users`, each with that many devices.
     pub async fn start(users: &[(&str, usize)]) -> anyhow::Result<Lab> {
-        let dir = tempfile::tempdir().context("temporary directory")?;
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse()?,
-            data_dir: dir.path().join("data"),
+        let labels: Vec<Vec<String>> = users
+            .iter()
+            .map(|(_, n)| (0..*n).map(|i| format!("lab-{i}")).collect())
+            .collect();
+        let labels: Vec<Vec<&str>> = labels
+            .iter()
+            .map(|l| l.iter().map(String::as_str).collect())
+            .collect();
+        let users: Vec<LabUser> = users
+            .iter()
+            .zip(&labels)
+            .map(|((name, _), devices)| LabUser {
+                name,
+                display_name: None,
+                devices,
+            })
+            .collect();
+        Lab::start_with(&users, |config| {
             // A benchmark places calls back to back from one device; the per-device invite
             // limit (a defence against abuse) would only add waits to the figures.
-            invite_burst: 1_000_000,
+            config.invite_burst = 1_000_000;
+        })
+        .await
+    }
+
+    /// Starts a server whose store holds `users`, with `adjust` applied to its configuration.
+    pub async fn start_with(
+        users: &[LabUser<'_>],
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<Lab> {
+        let dir = tempfile::tempdir().context("temporary directory")?;
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: dir.path().join("data"),
             ..ServerConfig::default()
         };
+        adjust(&mut config);
         let tokens = provision(&config, users).await?;
-        let server = Server::start(config).await?;
+        let server = Server::start(config.clone()).await?;
         let addr = server.local_addr();
         Ok(Lab {
             server: Some(server),
-            _dir: dir,
+            config,
+            dir,
             ws_url: format!("ws://{addr}/v1/ws"),
             http_url: format!("http://{addr}"),
             tokens,
         })
+    }
+
+    /// A temporary directory that lives as long as the lab (recordings, scratch files).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The server's store, opened a second time (SQLite allows it while the server runs).
+    pub async fn open_store(&self) -> anyhow::Result<Store> {
+        Ok(ringwire_server::server::open_store(&self.config).await?)
     }
 
     /// The `i`th device token of `user`.
@@ -70,27 +119,36 @@ impl Lab {
     }
 }
 
-/// Adds `users` to the store `config` names, each with that many devices, before the server
-/// starts; returns each user's device tokens in order.
+/// Adds `users` to the store `config` names, with their devices, before the server starts;
+/// returns each user's device tokens in the order of its labels.
 pub async fn provision(
     config: &ServerConfig,
-    users: &[(&str, usize)],
+    users: &[LabUser<'_>],
 ) -> anyhow::Result<HashMap<String, Vec<String>>> {
     let store = ringwire_server::server::open_store(config).await?;
     let mut tokens = HashMap::new();
-    for (user, devices) in users {
-        ringwire_server::admin::add_user(&store, user, None).await?;
+    for user in users {
+        ringwire_server::admin::add_user(&store, user.name, user.display_name).await?;
         let mut list = Vec::new();
-        for i in 0..*devices {
-            let label = format!("bench-{i}");
+        for label in user.devices {
             let created =
-                ringwire_server::admin::add_device(&store, user, Some(&label), usize::MAX).await?;
+                ringwire_server::admin::add_device(&store, user.name, Some(label), usize::MAX)
+                    .await?;
             list.push(created.token);
         }
-        tokens.insert((*user).to_string(), list);
+        tokens.insert(user.name.to_string(), list);
     }
     store.close().await;
     Ok(tokens)
+}
+
+/// An engine configuration on 127.0.0.1 only, signaling through `ws_url` with `token`: what
+/// every engine of a lab runs with (loopback candidates allowed, no other interface).
+pub fn engine_config(ws_url: &str, token: String, audio: AudioDevices) -> EngineConfig {
+    let mut config = EngineConfig::new(SignalingConfig::new(ws_url, token), audio);
+    config.bind = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+    config.allow_loopback = true;
+    config
 }
 
 /// One engine and its events.
@@ -111,11 +169,11 @@ impl std::fmt::Debug for Phone {
 impl Phone {
     /// An engine on 127.0.0.1 signaling through `ws_url`, connected before this returns.
     pub fn start(ws_url: &str, token: String, audio: AudioDevices) -> anyhow::Result<Phone> {
-        let mut config = EngineConfig::new(SignalingConfig::new(ws_url, token), audio);
-        config.bind = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-        config.allow_loopback = true;
         let (tx, events) = mpsc::channel();
-        let engine = Engine::new(config, Arc::new(ChannelListener::new("bench", tx)))?;
+        let engine = Engine::new(
+            engine_config(ws_url, token, audio),
+            Arc::new(ChannelListener::new("lab", tx)),
+        )?;
         let mut phone = Phone {
             engine,
             events,

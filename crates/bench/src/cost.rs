@@ -1,5 +1,5 @@
 //! `bench cost`: CPU and memory per active call with 1, 10 and 50 calls at once. The measured
-//! side runs in its own process: for ringwire a worker (`ringwire bench-worker`, hidden) holding
+//! side runs in its own process: for ringwire a worker (`ringwire-bench worker`, hidden) holding
 //! one engine per call that answers what rings, for Chromium a browser with one page per call.
 //! Each is first measured idle (the worker before any engine exists; the browser with one blank
 //! page), then with every call connected and carrying Opus both ways; per call = (active −
@@ -18,9 +18,9 @@ use ringwire_media::device::{NullSink, ToneSource};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::lab::{Lab, Phone};
 use super::procstat;
 use super::{chromium, BenchResult, Metric, Options};
+use ringwire_testkit::{Lab, Phone};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -140,7 +140,7 @@ async fn native(n: usize, window: Duration) -> anyhow::Result<Cost> {
         .map(|i| lab.token(&format!("callee{i}"), 0))
         .collect::<anyhow::Result<_>>()?;
     let mut worker = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("bench-worker")
+        .arg("worker")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -245,7 +245,7 @@ async fn browser(n: usize, window: Duration) -> anyhow::Result<Cost> {
     })
 }
 
-/// `ringwire bench-worker`: the measured side of `bench cost`. Says `started`, reads one JSON
+/// `ringwire-bench worker`: the measured side of `bench cost`. Says `started`, reads one JSON
 /// line `{"url", "tokens"}`, starts one engine per token that answers whatever rings, says
 /// `ready`, and runs until stdin closes.
 #[derive(Args, Debug)]

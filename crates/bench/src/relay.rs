@@ -205,7 +205,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::impair::{condition, Loss};
+    use crate::impair::{condition, Loss};
     use std::time::Duration;
 
     async fn pair() -> (UdpSocket, UdpSocket) {

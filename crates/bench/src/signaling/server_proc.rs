@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
-use crate::bench::procstat;
+use crate::procstat;
 
 /// How long the server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,7 +45,7 @@ impl ServerProcess {
         log: &Path,
         env: &[(&str, String)],
     ) -> anyhow::Result<ServerProcess> {
-        let exe = std::env::current_exe().context("finding the ringwire executable")?;
+        let exe = ringwire_testkit::ringwire_exe()?;
         let addr = free_port()?;
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;

@@ -1,4 +1,4 @@
-//! Engine events into a channel the CLI thread can wait on, each stamped with the moment it
+//! Engine events into a channel a thread can wait on, each stamped with the moment it
 //! arrived (one clock for every engine in the process, so the demo can time one engine's
 //! accept against another's first audio).
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ringwire_engine::{EngineEvent, EngineListener};
 
 /// An event and where it came from.
+#[derive(Debug)]
 pub struct Stamped {
     pub from: &'static str,
     pub at: Instant,
@@ -16,6 +17,7 @@ pub struct Stamped {
 }
 
 /// Forwards every event of one engine, tagged with `name`.
+#[derive(Debug)]
 pub struct ChannelListener {
     name: &'static str,
     tx: Mutex<mpsc::Sender<Stamped>>,

@@ -12,12 +12,12 @@ use anyhow::{anyhow, Context};
 use serde_json::json;
 
 use super::impair::{condition, LinkConfig, Loss};
-use super::lab::Lab;
 use super::relay::Relay;
 use super::report::Series;
 use super::sigproxy::SignalingProxy;
 use super::timed::concatenated;
 use super::{chromium, pair, pesq, signal, BenchResult, Metric, Options};
+use ringwire_testkit::Lab;
 
 fn conditions(quick: bool) -> Vec<LinkConfig> {
     let loss = |loss| condition(loss, Duration::ZERO);

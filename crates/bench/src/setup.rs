@@ -13,9 +13,9 @@ use ringwire_engine::{AudioDevices, EngineEvent};
 use ringwire_media::device::ToneSource;
 use serde_json::json;
 
-use super::lab::{Lab, Phone};
 use super::timed::FirstSound;
 use super::{chromium, signal, BenchResult, Metric, Options};
+use ringwire_testkit::{Lab, Phone};
 
 const RING_BEFORE_ANSWER: Duration = Duration::from_millis(300);
 const WAIT: Duration = Duration::from_secs(10);

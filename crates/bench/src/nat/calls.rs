@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::coturn::{Coturn, TURN_PORT};
 use super::lab::{Lab, Network, TURN_NAME};
 use super::{text, CALL_DEADLINE};
-use crate::bench::lab::provision;
+use ringwire_testkit::{provision, LabUser};
 
 /// The port the lab's main server listens on (all addresses, both families); the failure
 /// scenarios' servers take the next ones.
@@ -98,10 +98,17 @@ impl LabServer {
             data_dir: data.clone(),
             ..ringwire_server::ServerConfig::default()
         };
-        let users: Vec<(String, usize)> = (0..pairs)
-            .flat_map(|i| [(format!("nat{i}a"), 1), (format!("nat{i}b"), 1)])
+        let users: Vec<String> = (0..pairs)
+            .flat_map(|i| [format!("nat{i}a"), format!("nat{i}b")])
             .collect();
-        let refs: Vec<(&str, usize)> = users.iter().map(|(u, n)| (u.as_str(), *n)).collect();
+        let refs: Vec<LabUser> = users
+            .iter()
+            .map(|name| LabUser {
+                name,
+                display_name: None,
+                devices: &["lab-0"],
+            })
+            .collect();
         let tokens = provision(&config, &refs).await?;
         let token = |user: &str| -> anyhow::Result<String> {
             tokens
@@ -121,7 +128,7 @@ impl LabServer {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let log = dir.join(format!("{}.log", setup.name));
         let out = std::fs::File::create(&log)?;
-        let mut command = lab.command(ns, std::env::current_exe()?);
+        let mut command = lab.command(ns, ringwire_testkit::ringwire_exe()?);
         command
             .args(["serve", "--listen"])
             .arg(format!("[::]:{}", setup.port))
@@ -393,7 +400,7 @@ fn spawn_phone(
     // RINGWIRE_LAB_LOG sets its filter (default: warnings).
     let log = std::fs::File::create(side.record.with_extension("log"))?;
     let filter = std::env::var("RINGWIRE_LAB_LOG").unwrap_or_else(|_| "warn".into());
-    lab.command(&side.network.host, std::env::current_exe()?)
+    lab.command(&side.network.host, ringwire_testkit::ringwire_exe()?)
         .args(command)
         .arg("--server")
         .arg(side.network.server_url(port))
@@ -665,7 +672,7 @@ fn spawn_page(
     port: u16,
     to: Option<&str>,
 ) -> Result<tokio::process::Child, String> {
-    let script = crate::bench::chromium::bench_dir().join("chromium/run.mjs");
+    let script = crate::chromium::bench_dir().join("chromium/run.mjs");
     let (role, tone, expect) = match to {
         Some(_) => ("call", CALLER_HZ, CALLEE_HZ),
         None => ("answer", CALLEE_HZ, CALLER_HZ),

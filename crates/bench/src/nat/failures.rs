@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::calls::{self, coturn_urls, CallOutcome, LabServer, ServerSetup, Side};
 use super::coturn::{Coturn, TURN_PORT};
 use super::lab::{Lab, NetKind};
-use crate::bench::report::{BenchResult, Metric};
+use crate::report::{BenchResult, Metric};
 
 /// One scenario.
 struct Scenario {

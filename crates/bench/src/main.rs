@@ -1,13 +1,16 @@
-//! `ringwire bench`: the benchmark suite. Every figure is measured twice in the same run, once
-//! on ringwire's native engine and once on Chromium's WebRTC doing the same work (the baseline a
-//! team would otherwise ship), and printed as ringwire, Chromium and their ratio. Benchmarks
-//! never run in `cargo test`; a smoke test runs each with `--quick` and checks only that the
-//! results are well formed. Methods: `bench/README.md`.
+//! `ringwire-bench` (also run as `ringwire bench`, which hands over to it): the benchmark
+//! suite. Every figure is measured twice in the same run, once on ringwire's native engine and
+//! once on Chromium's WebRTC doing the same work (the baseline a team would otherwise ship), and
+//! printed as ringwire, Chromium and their ratio. Benchmarks never run in `cargo test`; a smoke
+//! test runs each with `--quick` and checks only that the results are well formed. Methods:
+//! `bench/README.md`. It is its own binary so the production `ringwire` links none of it
+//! (plotters, the Chromium drivers, the cost worker); the lab it runs calls in is
+//! `ringwire-testkit`'s, and the NAT and signaling benchmarks start the `ringwire` binary built
+//! beside it.
 
 mod chromium;
-pub mod cost;
+mod cost;
 mod impair;
-mod lab;
 mod latency;
 mod nat;
 mod pair;
@@ -26,9 +29,9 @@ mod timed;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::{Parser, ValueEnum};
 
-pub use report::{BenchResult, Metric};
+use report::{BenchResult, Metric};
 
 /// Which benchmark to run.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +52,14 @@ pub enum Which {
     All,
 }
 
-/// `ringwire bench`.
-#[derive(Args, Debug, Clone)]
+/// `ringwire-bench`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ringwire-bench",
+    version,
+    about = "Benchmarks against Chromium's WebRTC on the same machine: setup, latency, quality, \
+             cost, signaling, nat, or all (methods in bench/README.md)"
+)]
 pub struct BenchArgs {
     /// The benchmark to run.
     #[arg(value_enum)]
@@ -102,8 +111,55 @@ pub struct Options {
     pub browser_pair_calls: Option<usize>,
 }
 
+/// `ringwire-bench worker`: the measured side of `bench cost`, started by the benchmark itself.
+#[derive(Parser, Debug)]
+#[command(name = "ringwire-bench worker")]
+struct WorkerCli {
+    #[command(flatten)]
+    args: cost::WorkerArgs,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let worker = std::env::args_os().nth(1).is_some_and(|a| a == "worker");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if worker {
+        let cli = WorkerCli::parse_from(std::env::args_os().skip(1));
+        runtime.block_on(async {
+            tokio::task::spawn_blocking(move || cost::worker(cli.args))
+                .await
+                .map_err(|e| anyhow::anyhow!("worker thread failed: {e}"))?
+        })
+    } else {
+        runtime.block_on(run(BenchArgs::parse()))
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warnings only by default (the tables own stdout); RUST_LOG overrides.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs the chosen benchmarks and prints their results.
-pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         quick: args.quick,
         chromium: !args.no_chromium,

@@ -75,6 +75,24 @@ pub enum CoreError {
     )]
     DtmfNotNegotiated,
 
+    /// A relay or ping was sent while the signaling connection is down (call control waits;
+    /// these do not, since they are stale by the time it comes back).
+    #[error(
+        "signaling is not connected: relays and pings are not queued; send them again after \
+         the next Connected event (an ICE restart is usually needed)"
+    )]
+    SignalingDown,
+
+    /// The signaling session stopped for good (refused by the server, or shut down).
+    #[error(
+        "the signaling client has stopped (shut down, or after a fatal error); create a new one"
+    )]
+    SignalingStopped,
+
+    /// The message is the signaling session's own to send.
+    #[error("{0}")]
+    NotSendable(&'static str),
+
     /// Audio was written before DTLS-SRTP came up.
     #[error("not connected yet: wait for PeerEvent::Connected before sending audio")]
     NotConnected,

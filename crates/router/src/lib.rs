@@ -1,6 +1,7 @@
 //! The call router: a pure state machine that decides who hears what about every call, and
 //! the call records it emits ([`record`]), with the token bucket that limits invites
-//! ([`rate_limit`]). The crate depends on nothing but the protocol types, so the server, the
+//! ([`rate_limit`]) and the connection's own rules around it ([`handshake`]: the `hello`
+//! check, `ping` → `pong`). The crate depends on nothing but the protocol types, so the server, the
 //! simulator and any other driver run the very same router.
 //!
 //! It owns no sockets, tasks or clocks (the str0m / quinn-proto pattern). The driver feeds it
@@ -21,6 +22,7 @@
 
 mod actions;
 mod call;
+pub mod handshake;
 mod invite;
 mod presence;
 mod push;

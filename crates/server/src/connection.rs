@@ -14,8 +14,7 @@ use std::time::Duration;
 use axum::extract::ws::Message;
 use futures_util::{Sink, Stream, StreamExt};
 use ringwire_proto::{
-    decode_client, negotiate_version, ClientMessage, ErrorCode, ErrorMessage, IceServers,
-    ServerMessage, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
+    decode_client, ClientMessage, ErrorCode, ErrorMessage, IceServers, ServerMessage, Welcome,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
@@ -29,11 +28,11 @@ use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::revocation::Revocations;
 use crate::store::{DeviceRecord, Store, UserRecord};
+use ringwire_router::handshake::{answer_on_connection, check_hello};
 use ringwire_router::rate_limit::TokenBucket;
 use ringwire_router::{ConnId, Input};
 
-pub const CLOSE_HANDSHAKE: u16 = 4400;
-pub const CLOSE_VERSION: u16 = 4406;
+pub use ringwire_router::handshake::{CLOSE_HANDSHAKE, CLOSE_VERSION};
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
 /// How long a client has to send `hello`.
@@ -243,33 +242,9 @@ where
         )
     })?;
     ctx.metrics.received(msg.type_name());
-    let ClientMessage::Hello {
-        versions, calls, ..
-    } = msg
-    else {
-        let err = ErrorMessage::new(ErrorCode::HelloRequired, "the first message must be hello")
-            .with_ref_type(msg.type_name());
-        return Err(Exit::Close(err, CLOSE_HANDSHAKE));
-    };
-    let Some(version) = negotiate_version(&versions) else {
-        let err = ErrorMessage::new(
-            ErrorCode::UnsupportedVersion,
-            format!("no common protocol version; this server speaks {SUPPORTED_VERSIONS:?}"),
-        );
-        return Err(Exit::Close(err, CLOSE_VERSION));
-    };
-    if calls.len() > MAX_HELLO_CALLS {
-        let err = ErrorMessage::new(
-            ErrorCode::InvalidField,
-            format!(
-                "hello.calls lists {} calls; at most {MAX_HELLO_CALLS} are allowed",
-                calls.len()
-            ),
-        )
-        .with_ref_type("hello");
-        return Err(Exit::Close(err, CLOSE_HANDSHAKE));
-    }
-    Ok((version, calls))
+    let hello =
+        check_hello(msg).map_err(|refused| Exit::Close(refused.error, refused.close_code))?;
+    Ok((hello.version, hello.known_calls))
 }
 
 /// The connected loop: inbound frames to the hub, outbound frames to the socket, keepalive.
@@ -383,19 +358,8 @@ async fn handle_text(
     ctx.metrics.received(msg.type_name());
     let from = device.device_id;
     let input = match msg {
-        ClientMessage::Hello { .. } => {
-            let err = ErrorMessage::new(
-                ErrorCode::HelloRequired,
-                "hello was already received on this connection",
-            )
-            .with_ref_type("hello");
-            return Ok(Some(ServerMessage::Error(err)));
-        }
-        ClientMessage::Ping { nonce } => {
-            return Ok(Some(ServerMessage::Pong {
-                nonce,
-                server_time_ms: unix_ms(),
-            }));
+        ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => {
+            return Ok(answer_on_connection(&msg, unix_ms()));
         }
         ClientMessage::PushToken(registration) => {
             return Ok(save_push_token(ctx, from, &registration).await);

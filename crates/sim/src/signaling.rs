@@ -2,7 +2,8 @@
 //! simulated WebSocket links, in virtual time.
 //!
 //! It plays the parts the server's driver plays around the router — the connection task's
-//! handshake (`hello` → `welcome`, version and `hello.calls` checks), `ping` → `pong`, the
+//! handshake (`hello` → `welcome`, with the server's own checks from
+//! [`ringwire_router::handshake`]), `ping` → `pong`, the
 //! store's user and device lookups for `invite`, the hub's routing of `Send` to each device's
 //! current connection and of `Close` to a replaced one, and the record writer (a [`CallLog`]).
 //!
@@ -22,9 +23,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use ringwire_proto::{
-    negotiate_version, CallId, ClientMessage, DeviceId, DisplayName, ErrorCode, ErrorMessage,
-    ServerMessage, UserName, Welcome, MAX_HELLO_CALLS, SUPPORTED_VERSIONS,
+    CallId, ClientMessage, DeviceId, DisplayName, ErrorMessage, ServerMessage, UserName, Welcome,
+    SUPPORTED_VERSIONS,
 };
+use ringwire_router::handshake::{answer_on_connection, check_hello};
 use ringwire_router::record::CallRecord;
 use ringwire_router::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
 
@@ -592,33 +594,10 @@ impl SimSignaling {
     }
 
     fn handshake(&mut self, at: Instant, device: DeviceId, conn: ConnId, first: ClientMessage) {
-        let ClientMessage::Hello {
-            versions, calls, ..
-        } = first
-        else {
-            let err =
-                ErrorMessage::new(ErrorCode::HelloRequired, "the first message must be hello")
-                    .with_ref_type(first.type_name());
-            return self.server_close(at, device, conn, err);
+        let (version, calls) = match check_hello(first) {
+            Ok(hello) => (hello.version, hello.known_calls),
+            Err(refused) => return self.server_close(at, device, conn, refused.error),
         };
-        let Some(version) = negotiate_version(&versions) else {
-            let err = ErrorMessage::new(
-                ErrorCode::UnsupportedVersion,
-                format!("no common protocol version; this server speaks {SUPPORTED_VERSIONS:?}"),
-            );
-            return self.server_close(at, device, conn, err);
-        };
-        if calls.len() > MAX_HELLO_CALLS {
-            let err = ErrorMessage::new(
-                ErrorCode::InvalidField,
-                format!(
-                    "hello.calls lists {} calls; at most {MAX_HELLO_CALLS} are allowed",
-                    calls.len()
-                ),
-            )
-            .with_ref_type("hello");
-            return self.server_close(at, device, conn, err);
-        }
         let Some(user) = self.devices.get(&device).map(|d| d.user.clone()) else {
             return;
         };
@@ -659,20 +638,11 @@ impl SimSignaling {
         msg: ClientMessage,
     ) {
         let input = match msg {
-            ClientMessage::Hello { .. } => {
-                let err = ErrorMessage::new(
-                    ErrorCode::HelloRequired,
-                    "hello was already received on this connection",
-                )
-                .with_ref_type("hello");
-                return self.file_down(at, device, conn, Down::Message(ServerMessage::Error(err)));
-            }
-            ClientMessage::Ping { nonce } => {
-                let pong = ServerMessage::Pong {
-                    nonce,
-                    server_time_ms: now_ms,
-                };
-                return self.file_down(at, device, conn, Down::Message(pong));
+            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => {
+                if let Some(answer) = answer_on_connection(&msg, now_ms) {
+                    self.file_down(at, device, conn, Down::Message(answer));
+                }
+                return;
             }
             ClientMessage::Invite(invite) => {
                 let callee_devices = self.users.get(&invite.to_user).map(|u| u.devices.clone());

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use ringwire_core::session::{kind, Kind, Outbox};
+use ringwire_core::session::{ClientSession, SessionConfig, SessionEvent};
 use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, SignalingWanted};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
@@ -75,9 +75,9 @@ pub struct SimDevice {
     tone: ToneSource,
     next_timeout: Instant,
     next_audio: Option<Instant>,
-    signaling_up: bool,
-    /// What the agent sent while signaling was down: the shipped client's queue and rules.
-    outbox: Outbox,
+    /// The device side of the signaling connection: the session the engine's client drives
+    /// (hello, resync, the outbox while down, pings, timeouts, refusals).
+    session: ClientSession,
     capture: Vec<i16>,
     playout: Vec<i16>,
 }
@@ -121,7 +121,7 @@ impl SimDevice {
         }
         self.agent = Agent::new(self.config.clone(), now).expect("valid agent configuration");
         self.running = true;
-        self.signaling_up = false;
+        self.session = new_session(self.config.call_id_seed);
         self.next_timeout = now;
     }
 
@@ -272,6 +272,7 @@ impl World {
         config.call_id_seed = Some(self.seed.wrapping_mul(31).wrapping_add(u64::from(n)));
         let now = self.clock.now();
         let agent = Agent::new(config.clone(), now).expect("valid agent configuration");
+        let seed = config.call_id_seed;
         self.devices.push(SimDevice {
             name: name.to_owned(),
             user: user.clone(),
@@ -287,8 +288,7 @@ impl World {
             tone: ToneSource::new(tone_hz, 8000).expect("valid tone"),
             next_timeout: now,
             next_audio: None,
-            signaling_up: false,
-            outbox: Outbox::default(),
+            session: new_session(seed),
             signaled: Vec::new(),
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
@@ -346,17 +346,25 @@ impl World {
         &mut self.devices[dev.0]
     }
 
-    /// (Re)opens the device's signaling connection; `hello` lists its calls.
+    /// (Re)opens the device's signaling connection: its session sends `hello`, listing the
+    /// calls the agent knows.
     pub fn connect(&mut self, dev: Dev) {
         if !self.devices[dev.0].running {
             return;
         }
         let now = self.clock.now();
-        let d = &self.devices[dev.0];
+        let d = &mut self.devices[dev.0];
         let calls = d.agent.known_calls();
+        d.session.set_known_calls(calls);
+        d.session.handle_open(now);
+        // A session stopped for good (refused by the server) sends nothing: no connection.
+        let Some(hello) = d.session.poll_transmit() else {
+            return;
+        };
         self.signaling
-            .connect_with_calls(now, d.device_id, calls)
+            .connect_with_hello(now, d.device_id, hello)
             .expect("known device");
+        self.flush_session(dev);
     }
 
     /// Drops the device's signaling connection (its calls go on peer-to-peer).
@@ -364,15 +372,53 @@ impl World {
         let now = self.clock.now();
         let id = self.devices[dev.0].device_id;
         self.signaling.disconnect(now, id).expect("known device");
-        self.signaling_down(dev);
+        self.devices[dev.0]
+            .session
+            .handle_lost("the connection dropped".into());
+        self.session_events(dev);
     }
 
     fn signaling_down(&mut self, dev: Dev) {
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
-        d.signaling_up = false;
         let _ = d.agent.handle_command(now, Command::SignalingDown);
         self.carry_out(dev);
+    }
+
+    /// Writes what the device's session has for its connection, as the engine's client does.
+    fn flush_session(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        let d = &mut self.devices[dev.0];
+        while let Some(message) = d.session.poll_transmit() {
+            let _ = self.signaling.send(now, d.device_id, message);
+        }
+    }
+
+    /// Carries out the device session's events: the agent hears `welcome` and every server
+    /// message; a connection the session ended is closed, and the agent hears it is down.
+    fn session_events(&mut self, dev: Dev) {
+        let now = self.clock.now();
+        loop {
+            let d = &mut self.devices[dev.0];
+            let Some(event) = d.session.poll_event() else {
+                break;
+            };
+            match event {
+                SessionEvent::Connected(welcome) => {
+                    d.agent.handle_signal(now, ServerMessage::Welcome(welcome));
+                }
+                SessionEvent::Message(message) => d.agent.handle_signal(now, message),
+                SessionEvent::Ended(_) => {
+                    let id = d.device_id;
+                    if self.signaling.is_connected(id) {
+                        self.signaling.close(now, id).expect("known device");
+                    }
+                    self.signaling_down(dev);
+                }
+            }
+            self.carry_out(dev);
+        }
+        self.flush_session(dev);
     }
 
     /// Places a call from `dev` to `user`.
@@ -441,6 +487,12 @@ impl World {
                         .iter()
                         .filter(|d| d.running)
                         .map(|d| d.next_audio),
+                )
+                .chain(
+                    self.devices
+                        .iter()
+                        .filter(|d| d.running)
+                        .map(|d| d.session.poll_timeout()),
                 ),
             );
             let Some(next) = next else {
@@ -462,22 +514,13 @@ impl World {
             let Some(dev) = self.dev_of(device_id) else {
                 continue;
             };
-            let d = &mut self.devices[dev.0];
-            if matches!(message, ServerMessage::Welcome(_)) {
-                d.signaling_up = true;
-                let queued = d.outbox.take();
-                d.agent.handle_signal(now, message);
-                for m in queued {
-                    let _ = self.signaling.send(now, d.device_id, m);
-                }
-            } else {
-                d.agent.handle_signal(now, message);
-            }
-            self.carry_out(dev);
+            self.devices[dev.0].session.handle_message(now, message);
+            self.session_events(dev);
         }
         while let Some(device_id) = self.signaling.poll_closed() {
             if let Some(dev) = self.dev_of(device_id) {
-                self.signaling_down(dev);
+                self.devices[dev.0].session.handle_close(None, "");
+                self.session_events(dev);
             }
         }
         self.signaling.handle_timeout(now);
@@ -505,6 +548,15 @@ impl World {
             if self.devices[i].next_timeout <= now {
                 self.devices[i].agent.handle_timeout(now);
                 self.carry_out(Dev(i));
+            }
+            if self.devices[i]
+                .session
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                let unix_ms = i64::try_from(self.signaling.unix_ms(now)).unwrap_or(i64::MAX);
+                self.devices[i].session.handle_timeout(now, unix_ms);
+                self.session_events(Dev(i));
             }
             if self.devices[i].next_audio.is_some_and(|t| t <= now) {
                 self.audio_tick(Dev(i));
@@ -572,13 +624,9 @@ impl World {
                 | Output::StreamClose { .. } => {}
                 Output::Signal(message) => {
                     d.signaled.push((now, message.clone()));
-                    if d.signaling_up && self.signaling.is_connected(d.device_id) {
-                        let _ = self.signaling.send(now, d.device_id, message);
-                    } else if kind(&message) == Kind::CallControl {
-                        // As the engine's client: call control waits (the oldest dropped past
-                        // its capacity), relays are refused.
-                        let _ = d.outbox.push_offline(message);
-                    }
+                    // As the engine's client: out at once when up; while down call control
+                    // waits (the oldest dropped past its capacity) and relays are refused.
+                    let _ = d.session.send(message);
                 }
                 Output::Report(report) => {
                     if let Some(os) = d.phone.as_mut() {
@@ -604,6 +652,7 @@ impl World {
                 }
             }
         }
+        self.flush_session(dev);
         match wanted {
             Some(SignalingWanted::Offline) => self.go_offline(dev),
             Some(SignalingWanted::Online)
@@ -621,7 +670,10 @@ impl World {
         let now = self.clock.now();
         let id = self.devices[dev.0].device_id;
         if self.signaling.is_connected(id) {
+            // What the session has for the connection goes out ahead of the close.
+            self.flush_session(dev);
             self.signaling.close(now, id).expect("known device");
+            self.devices[dev.0].session.handle_closed_by_us();
             self.signaling_down(dev);
         }
     }
@@ -814,4 +866,11 @@ impl World {
             .position(|d| d.device_id == device_id)
             .map(Dev)
     }
+}
+
+/// A device's signaling session with the engine's default timings (a ping at `welcome` and
+/// every 15 s after its pong, 10 s for a pong or a `welcome`), its ping nonces seeded from the
+/// agent's seed so runs repeat.
+fn new_session(seed: Option<u64>) -> ClientSession {
+    ClientSession::new(SessionConfig::default(), seed.unwrap_or(0))
 }

@@ -571,3 +571,58 @@ fn a_held_call_is_not_mistaken_for_a_dead_path() {
         w.device(b1).played
     );
 }
+
+#[test]
+fn a_signaling_link_that_goes_silent_is_found_dead_by_its_pong_and_the_call_goes_on() {
+    // The TCP connection stops carrying anything (a NAT dropped its mapping, a fade) but
+    // nobody closes it: only the session's ping, unanswered for the pong timeout, finds out.
+    // The device then reconnects, the server replaces the dead connection, and a hangup made
+    // while it was down reaches the server after the new welcome.
+    let (mut w, a, b1, b2) = alice_and_bob(12);
+    let call = ring_bob(&mut w, a, b1, b2);
+    w.command(b1, Command::Answer { call_id: call }).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| state(w, a, call)
+        == Some(CallState::Active)));
+    let b1_id = w.device(b1).device_id;
+    let silent = SignalingLink {
+        up: Duration::from_secs(3600),
+        down: Duration::from_secs(3600),
+        jitter: Duration::ZERO,
+        close_detect: Duration::from_secs(3600),
+    };
+    w.signaling.set_link(b1_id, silent).unwrap();
+    // A ping is due at most 15 s after the last pong, and its pong may take 10 s.
+    assert!(
+        w.run_until(Duration::from_secs(26), |w| !w
+            .device(b1)
+            .agent
+            .signaling_up()),
+        "the silent connection was never found dead"
+    );
+    assert_eq!(
+        state(&w, b1, call),
+        Some(CallState::Active),
+        "media does not need signaling"
+    );
+    w.signaling
+        .set_link(b1_id, SignalingLink::symmetric(Duration::from_millis(25)))
+        .unwrap();
+    w.connect(b1);
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(b1)
+        .agent
+        .signaling_up()));
+    assert_eq!(state(&w, a, call), Some(CallState::Active));
+    w.command(b1, Command::End { call_id: call }).unwrap();
+    assert!(w.run_until(Duration::from_secs(3), |w| w
+        .device(a)
+        .end_reason(call)
+        .is_some()));
+    assert_eq!(w.device(a).end_reason(call), Some(EndReason::Hangup));
+    // Alice may hear the hangup in-band first; the server's record follows from b1's own
+    // `hangup` over the new connection.
+    assert!(w.run_until(Duration::from_secs(3), |w| w
+        .signaling
+        .call_record(call)
+        .is_some_and(|r| r.state == RecordState::Ended)));
+}

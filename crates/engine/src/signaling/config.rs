@@ -87,6 +87,16 @@ impl fmt::Debug for Prepared {
 }
 
 impl Prepared {
+    /// What the protocol session needs of the configuration.
+    pub(crate) fn session_config(&self) -> ringwire_core::session::SessionConfig {
+        ringwire_core::session::SessionConfig {
+            client_name: self.client_name.clone(),
+            handshake_timeout: self.config.connect_timeout,
+            ping_interval: self.config.ping_interval,
+            pong_timeout: self.config.pong_timeout,
+        }
+    }
+
     /// Checks the URL, token, client name and timings; builds the TLS settings for `wss://`.
     pub(crate) fn new(config: SignalingConfig) -> Result<Prepared, EngineError> {
         let url_for_logs = redact_url(&config.url);

@@ -1,5 +1,6 @@
-//! The connection task: connect, `hello` → `welcome`, then read, write and keep alive until the
-//! connection is lost; wait out the backoff and do it again. It stops for good on shutdown, on
+//! The connection task: connect, then drive the protocol session
+//! ([`ringwire_core::session::ClientSession`]: `hello` → `welcome`, reads, writes, pings) until
+//! the connection is lost; wait out the backoff and do it again. It stops for good on shutdown, on
 //! a fatal refusal (unauthorized, unsupported version, replaced), or when nobody listens to its
 //! events any more.
 
@@ -8,16 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use ringwire_proto::{
-    decode_server, encode, ClientMessage, ErrorCode, ServerMessage, Welcome, MAX_HELLO_CALLS,
-    SUPPORTED_VERSIONS,
-};
+use ringwire_proto::{encode, ClientMessage};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::Instrument;
 
@@ -25,7 +23,7 @@ use super::config::Prepared;
 use super::state::Shared;
 use super::SignalingEvent;
 use crate::error::EngineError;
-use ringwire_core::session::Backoff;
+use ringwire_core::session::{Backoff, Refusal, SessionEnd as ProtocolEnd, SessionEvent};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Sink = SplitSink<Ws, Message>;
@@ -61,14 +59,6 @@ enum SessionEnd {
     Lost(String),
     /// Reconnect at once: the connection may be on an address that is gone.
     NetworkChanged,
-}
-
-/// An application ping waiting for its pong.
-#[derive(Clone, Copy)]
-struct PendingPing {
-    nonce: u64,
-    sent: Instant,
-    sent_unix_ms: i64,
 }
 
 impl Task {
@@ -127,7 +117,8 @@ impl Task {
             attempt += 1;
             tracing::debug!(attempt, "connecting");
             network.borrow_and_update();
-            let outcome = tokio::select! {
+            let started = Instant::now();
+            let opened = tokio::select! {
                 biased;
                 () = stopped(&mut stop) => return None,
                 () = paused(&mut online) => continue,
@@ -136,23 +127,25 @@ impl Task {
                     backoff.reset();
                     continue;
                 }
-                outcome = tokio::time::timeout(config.connect_timeout, self.connect()) => outcome,
+                opened = tokio::time::timeout(config.connect_timeout, self.open()) => opened,
             };
             let mut now_please = false;
-            let reason = match outcome {
+            let reason = match opened {
                 Err(_) => format!(
                     "no welcome within the connect timeout ({:?})",
                     config.connect_timeout
                 ),
                 Ok(Err(Failure::Fatal(error))) => return Some(error),
                 Ok(Err(Failure::Retry(reason))) => reason,
-                Ok(Ok((ws, welcome))) => {
-                    backoff.reset();
-                    attempt = 0;
-                    match self
-                        .session(ws, welcome, &mut stop, &mut online, &mut network)
-                        .await
-                    {
+                Ok(Ok(ws)) => {
+                    let mut links = Links {
+                        stop: &mut stop,
+                        online: &mut online,
+                        network: &mut network,
+                        backoff: &mut backoff,
+                        attempt: &mut attempt,
+                    };
+                    match self.connection(ws, started, &mut links).await {
                         SessionEnd::Stop => return None,
                         SessionEnd::Paused => continue,
                         SessionEnd::Fatal(error) => return Some(error),
@@ -183,251 +176,146 @@ impl Task {
         }
     }
 
-    /// One attempt: TCP (and TLS), upgrade with the bearer token, `hello`, wait for `welcome`.
-    async fn connect(&self) -> Result<(Ws, Welcome), Failure> {
+    /// TCP (and TLS) and the WebSocket upgrade with the bearer token.
+    async fn open(&self) -> Result<Ws, Failure> {
         let request = self.prepared.request().map_err(Failure::Fatal)?;
         let connector = match &self.prepared.tls {
             Some(tls) => Connector::Rustls(tls.clone()),
             None => Connector::Plain,
         };
-        let (mut ws, _) =
+        let (ws, _) =
             tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
                 .await
                 .map_err(|e| Failure::Retry(format!("connect failed: {e}")))?;
-        let hello = self.hello();
-        ws.send(Message::Text(encode(&hello).into()))
-            .await
-            .map_err(|e| Failure::Retry(format!("sending hello failed: {e}")))?;
-        let mut last_error = None;
-        loop {
-            let frame = match ws.next().await {
-                None => return Err(Failure::Retry(handshake_closed(None, last_error))),
-                Some(Err(e)) => {
-                    return Err(Failure::Retry(format!(
-                        "connection failed during the handshake: {e}"
-                    )))
-                }
-                Some(Ok(frame)) => frame,
-            };
-            match frame {
-                Message::Text(text) => match decode_server(text.as_str()) {
-                    Ok(ServerMessage::Welcome(welcome)) => return Ok((ws, welcome)),
-                    Ok(ServerMessage::Error(error)) => {
-                        if let Some(fatal) = fatal_error_code(error.code) {
-                            return Err(Failure::Fatal(fatal));
-                        }
-                        tracing::warn!(code = %error.code, message = %error.message, "server refused the handshake");
-                        last_error = Some(error.code);
-                    }
-                    Ok(other) => {
-                        tracing::warn!(
-                            r#type = other.type_name(),
-                            "unexpected message before welcome; skipped"
-                        );
-                    }
-                    Err(e) => log_undecodable(&e),
-                },
-                Message::Close(frame) => {
-                    let code = frame.as_ref().map(|f| u16::from(f.code));
-                    if let Some(fatal) = code.and_then(fatal_close_code) {
-                        return Err(Failure::Fatal(fatal));
-                    }
-                    return Err(Failure::Retry(handshake_closed(code, last_error)));
-                }
-                // WebSocket pings are answered by tungstenite on the next read or write.
-                _ => {}
-            }
-        }
+        Ok(ws)
     }
 
-    fn hello(&self) -> ClientMessage {
-        let mut calls = self.shared.lock().known_calls.clone();
-        if calls.len() > MAX_HELLO_CALLS {
-            tracing::warn!(
-                known = calls.len(),
-                sent = MAX_HELLO_CALLS,
-                "more known calls than hello.calls allows; listing only the first"
-            );
-            calls.truncate(MAX_HELLO_CALLS);
-        }
-        ClientMessage::Hello {
-            versions: SUPPORTED_VERSIONS.to_vec(),
-            client: self.prepared.client_name.clone(),
-            calls,
-        }
-    }
-
-    /// A connected session: flush the outbox, forward what arrives, keep alive.
-    async fn session(
-        &self,
-        ws: Ws,
-        welcome: Welcome,
-        stop: &mut watch::Receiver<bool>,
-        online: &mut watch::Receiver<bool>,
-        network: &mut watch::Receiver<u64>,
-    ) -> SessionEnd {
-        tracing::info!(user = %welcome.user, device = %welcome.device_id, version = welcome.version, "signaling connected");
-        self.shared.set_up();
-        if !self.emit(SignalingEvent::Connected(welcome)) {
-            self.shared.set_down();
-            return SessionEnd::Stop;
-        }
+    /// One open connection, from `hello` to its end: the session decides, this carries it out.
+    async fn connection(&self, ws: Ws, started: Instant, links: &mut Links<'_>) -> SessionEnd {
+        self.shared.lock().handle_open(started.into_std());
         let (mut sink, mut stream) = ws.split();
-        let end = self
-            .session_loop(&mut sink, &mut stream, stop, online, network)
-            .await;
-        self.shared.set_down();
-        match end {
+        let end = self.drive(&mut sink, &mut stream, links).await;
+        match &end {
             SessionEnd::Stop => {
                 close_normally(&mut sink, &mut stream, "client shutting down").await
             }
-            SessionEnd::Paused => close_normally(&mut sink, &mut stream, "client going idle").await,
-            _ => {}
+            SessionEnd::Paused => {
+                self.shared.lock().handle_closed_by_us();
+                close_normally(&mut sink, &mut stream, "client going idle").await
+            }
+            SessionEnd::NetworkChanged => self.shared.lock().handle_closed_by_us(),
+            // The session ended these itself.
+            SessionEnd::Lost(_) | SessionEnd::Fatal(_) => {}
         }
         end
     }
 
-    async fn session_loop(
+    /// Hands the session what happens on the socket, the clock and the app's side, and carries
+    /// out what it says, until the connection ends.
+    async fn drive(
         &self,
         sink: &mut Sink,
         stream: &mut Stream,
-        stop: &mut watch::Receiver<bool>,
-        online: &mut watch::Receiver<bool>,
-        network: &mut watch::Receiver<u64>,
+        links: &mut Links<'_>,
     ) -> SessionEnd {
-        let config = &self.prepared.config;
-        let mut ping_timer = tokio::time::interval(config.ping_interval);
-        ping_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut pending: Option<PendingPing> = None;
-        let mut next_nonce = random_u64();
         loop {
-            let batch = self.shared.take_for_writing();
-            if !batch.is_empty() {
-                if let Err((e, unsent)) = write_all(sink, batch).await {
-                    self.shared.requeue(unsent);
-                    return SessionEnd::Lost(format!("write failed: {e}"));
-                }
+            if let Some(end) = self.deliver_events(links) {
+                return end;
             }
-            let pong_deadline = pending.map(|p| p.sent + config.pong_timeout);
+            if let Err(reason) = self.flush(sink).await {
+                self.shared.lock().handle_lost(reason);
+                continue;
+            }
+            let deadline = self.shared.lock().poll_timeout().map(Instant::from_std);
             tokio::select! {
                 biased;
-                () = stopped(stop) => {
+                () = stopped(links.stop) => {
                     // What the app sent right before shutting down (a last hangup) still goes
                     // out before the close.
-                    let last = self.shared.take_for_writing();
-                    if !last.is_empty() {
-                        let _ = write_all(sink, last).await;
-                    }
+                    let _ = self.flush(sink).await;
                     return SessionEnd::Stop;
                 }
-                () = paused(online) => {
+                () = paused(links.online) => {
                     // The last hangup before the app went idle goes out before the close.
-                    let last = self.shared.take_for_writing();
-                    if !last.is_empty() {
-                        if let Err((e, unsent)) = write_all(sink, last).await {
-                            self.shared.requeue(unsent);
-                            return SessionEnd::Lost(format!("write failed: {e}"));
-                        }
+                    if let Err(reason) = self.flush(sink).await {
+                        self.shared.lock().handle_lost(reason);
+                        continue;
                     }
                     return SessionEnd::Paused;
                 }
-                () = network_changed(network) => return SessionEnd::NetworkChanged,
-                frame = stream.next() => {
-                    let frame = match frame {
-                        None => return SessionEnd::Lost("connection closed".into()),
-                        Some(Err(e)) => return SessionEnd::Lost(format!("read failed: {e}")),
-                        Some(Ok(frame)) => frame,
-                    };
-                    if let Some(end) = self.on_frame(frame, &mut pending) {
-                        return end;
-                    }
-                }
+                () = network_changed(links.network) => return SessionEnd::NetworkChanged,
+                frame = stream.next() => self.on_frame(frame),
                 () = self.shared.wake.notified() => {}
-                () = sleep_until(pong_deadline) => {
-                    return SessionEnd::Lost(format!(
-                        "no pong within the pong timeout ({:?})",
-                        config.pong_timeout
-                    ));
-                }
-                _ = ping_timer.tick(), if pending.is_none() => {
-                    let ping = PendingPing {
-                        nonce: next_nonce,
-                        sent: Instant::now(),
-                        sent_unix_ms: unix_ms(),
-                    };
-                    next_nonce = next_nonce.wrapping_add(1);
-                    let frame = Message::Text(encode(&ClientMessage::Ping { nonce: ping.nonce }).into());
-                    if let Err(e) = sink.send(frame).await {
-                        return SessionEnd::Lost(format!("write failed: {e}"));
-                    }
-                    pending = Some(ping);
+                () = sleep_until(deadline) => {
+                    self.shared.lock().handle_timeout(std::time::Instant::now(), unix_ms());
                 }
             }
         }
     }
 
-    /// Handles one frame; `Some` ends the session.
-    fn on_frame(&self, frame: Message, pending: &mut Option<PendingPing>) -> Option<SessionEnd> {
+    /// Passes the session's events on; `Some` when the connection is over.
+    fn deliver_events(&self, links: &mut Links<'_>) -> Option<SessionEnd> {
+        loop {
+            let event = self.shared.lock().poll_event()?;
+            match event {
+                SessionEvent::Connected(welcome) => {
+                    tracing::info!(user = %welcome.user, device = %welcome.device_id, version = welcome.version, "signaling connected");
+                    links.backoff.reset();
+                    *links.attempt = 0;
+                    if !self.emit(SignalingEvent::Connected(welcome)) {
+                        return Some(SessionEnd::Stop);
+                    }
+                }
+                SessionEvent::Message(message) => {
+                    if !self.emit(SignalingEvent::Message(message)) {
+                        return Some(SessionEnd::Stop);
+                    }
+                }
+                SessionEvent::Ended(ProtocolEnd::Lost(reason)) => {
+                    return Some(SessionEnd::Lost(reason))
+                }
+                SessionEvent::Ended(ProtocolEnd::Refused(refusal)) => {
+                    return Some(SessionEnd::Fatal(refused(refusal)))
+                }
+            }
+        }
+    }
+
+    /// Writes what the session has for the socket; on failure the session gets back what was
+    /// not written, and the reason.
+    async fn flush(&self, sink: &mut Sink) -> Result<(), String> {
+        let batch: Vec<ClientMessage> = {
+            let mut session = self.shared.lock();
+            std::iter::from_fn(|| session.poll_transmit()).collect()
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        write_all(sink, batch).await.map_err(|(e, unsent)| {
+            self.shared.lock().handle_unsent(unsent);
+            format!("write failed: {e}")
+        })
+    }
+
+    /// Hands one read from the socket to the session.
+    fn on_frame(&self, frame: Option<Result<Message, WsError>>) {
+        let mut session = self.shared.lock();
         match frame {
-            Message::Text(text) => {
-                let message = match decode_server(text.as_str()) {
-                    Ok(message) => message,
-                    Err(e) => {
-                        log_undecodable(&e);
-                        return None;
-                    }
-                };
-                match message {
-                    ServerMessage::Pong {
-                        nonce,
-                        server_time_ms,
-                    } if pending.is_some_and(|p| p.nonce == nonce) => {
-                        let ping = pending.take()?;
-                        self.on_pong(ping, server_time_ms);
-                        None
-                    }
-                    ServerMessage::Error(error) if fatal_error_code(error.code).is_some() => {
-                        fatal_error_code(error.code).map(SessionEnd::Fatal)
-                    }
-                    message => {
-                        if let ServerMessage::Error(error) = &message {
-                            tracing::debug!(code = %error.code, call_id = ?error.call_id, "server error");
-                        }
-                        (!self.emit(SignalingEvent::Message(message))).then_some(SessionEnd::Stop)
-                    }
-                }
+            None => session.handle_lost("connection closed".into()),
+            Some(Err(e)) => session.handle_lost(format!("read failed: {e}")),
+            Some(Ok(Message::Text(text))) => {
+                session.handle_text(std::time::Instant::now(), text.as_str())
             }
-            Message::Close(frame) => {
-                let (code, reason) = match &frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
-                    None => (None, String::new()),
-                };
-                if let Some(fatal) = code.and_then(fatal_close_code) {
-                    return Some(SessionEnd::Fatal(fatal));
-                }
-                Some(SessionEnd::Lost(match code {
-                    Some(code) => format!("server closed the connection ({code} {reason})"),
-                    None => "server closed the connection".to_owned(),
-                }))
-            }
-            Message::Binary(_) => {
-                tracing::warn!("binary frame from the server; skipped");
-                None
+            Some(Ok(Message::Close(frame))) => match &frame {
+                Some(f) => session.handle_close(Some(u16::from(f.code)), f.reason.as_str()),
+                None => session.handle_close(None, ""),
+            },
+            Some(Ok(Message::Binary(_))) => {
+                tracing::warn!("binary frame from the server; skipped")
             }
             // Pings are answered by tungstenite itself on the next read or write.
-            _ => None,
+            Some(Ok(_)) => {}
         }
-    }
-
-    fn on_pong(&self, ping: PendingPing, server_time_ms: u64) {
-        let rtt = ping.sent.elapsed();
-        let half_rtt_ms = i64::try_from(rtt.as_millis() / 2).unwrap_or(i64::MAX);
-        let server_ms = i64::try_from(server_time_ms).unwrap_or(i64::MAX);
-        let offset = server_ms.saturating_sub(ping.sent_unix_ms.saturating_add(half_rtt_ms));
-        tracing::trace!(?rtt, offset_ms = offset, "pong");
-        let mut state = self.shared.lock();
-        state.rtt = Some(rtt);
-        state.server_offset_ms = Some(offset);
     }
 
     /// Sends an event; `false` when nobody listens any more.
@@ -437,6 +325,25 @@ impl Task {
             tracing::info!("signaling events receiver dropped; stopping");
         }
         delivered
+    }
+}
+
+/// What a connection reads besides its socket: the app's stop, pause and network signals, and
+/// the reconnect state a `welcome` resets.
+struct Links<'a> {
+    stop: &'a mut watch::Receiver<bool>,
+    online: &'a mut watch::Receiver<bool>,
+    network: &'a mut watch::Receiver<u64>,
+    backoff: &'a mut Backoff,
+    attempt: &'a mut u64,
+}
+
+/// The engine's error for a refusal.
+fn refused(refusal: Refusal) -> EngineError {
+    match refusal {
+        Refusal::Unauthorized => EngineError::Unauthorized,
+        Refusal::UnsupportedVersion => EngineError::UnsupportedVersion,
+        Refusal::Replaced => EngineError::Replaced,
     }
 }
 
@@ -513,43 +420,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Server error codes after which reconnecting is wrong.
-fn fatal_error_code(code: ErrorCode) -> Option<EngineError> {
-    match code {
-        ErrorCode::Unauthorized => Some(EngineError::Unauthorized),
-        ErrorCode::UnsupportedVersion => Some(EngineError::UnsupportedVersion),
-        ErrorCode::Replaced => Some(EngineError::Replaced),
-        _ => None,
-    }
-}
-
-/// Close codes after which reconnecting is wrong (protocol 3.9).
-fn fatal_close_code(code: u16) -> Option<EngineError> {
-    match code {
-        4401 => Some(EngineError::Unauthorized),
-        4406 => Some(EngineError::UnsupportedVersion),
-        4409 => Some(EngineError::Replaced),
-        _ => None,
-    }
-}
-
-fn handshake_closed(code: Option<u16>, error: Option<ErrorCode>) -> String {
-    let mut reason = "server closed the connection during the handshake".to_owned();
-    if let Some(code) = code {
-        reason.push_str(&format!(" ({code})"));
-    }
-    if let Some(error) = error {
-        reason.push_str(&format!(" after error {error}"));
-    }
-    reason
-}
-
-/// A frame that fails to decode is skipped; its content (which may carry SDP or addresses)
-/// is not logged, only the kind of failure.
-fn log_undecodable(error: &ringwire_proto::ProtoError) {
-    tracing::warn!(code = %error.code(), "skipping a server frame that failed to decode");
-}
-
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -559,7 +429,7 @@ fn unix_ms() -> i64 {
 
 /// A random `u64` from the OS; falls back to the clock's nanoseconds, which is enough for
 /// jitter.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     getrandom::u64().unwrap_or_else(|_| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -573,21 +443,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fatal_codes_match_the_protocol() {
-        assert_eq!(fatal_close_code(4401), Some(EngineError::Unauthorized));
+    fn every_refusal_is_the_matching_engine_error() {
+        assert_eq!(refused(Refusal::Unauthorized), EngineError::Unauthorized);
         assert_eq!(
-            fatal_close_code(4406),
-            Some(EngineError::UnsupportedVersion)
+            refused(Refusal::UnsupportedVersion),
+            EngineError::UnsupportedVersion
         );
-        assert_eq!(fatal_close_code(4409), Some(EngineError::Replaced));
-        for retry in [1000, 1001, 1009, 4400] {
-            assert_eq!(fatal_close_code(retry), None, "{retry}");
-        }
-        assert_eq!(
-            fatal_error_code(ErrorCode::Unauthorized),
-            Some(EngineError::Unauthorized)
-        );
-        assert_eq!(fatal_error_code(ErrorCode::ShuttingDown), None);
-        assert_eq!(fatal_error_code(ErrorCode::IdleTimeout), None);
+        assert_eq!(refused(Refusal::Replaced), EngineError::Replaced);
     }
 }

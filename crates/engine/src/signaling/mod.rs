@@ -1,6 +1,10 @@
 //! The WebSocket signaling client: one task per client keeps a connection to the ringwire
 //! server (protocol sections 3 and 4.6–4.7) and turns it into [`SignalingEvent`]s.
 //!
+//! The protocol itself (what goes out when, timeouts, pings, refusals) is the pure
+//! [`ringwire_core::session::ClientSession`], which the simulator drives too; this module is its
+//! driver: the socket, TLS, the clock, the backoff waits, pause and network changes.
+//!
 //! Lifecycle of the task:
 //!
 //! 1. Connect (`ws://` or `wss://`, rustls with the webpki roots) with
@@ -9,8 +13,8 @@
 //!    `connect_timeout`.
 //! 2. Emit [`SignalingEvent::Connected`]; write the call-control messages queued while
 //!    disconnected; then forward every server message as [`SignalingEvent::Message`], starting
-//!    with the server's resync (protocol 4.7). An application `ping` goes out every
-//!    `ping_interval`; its `pong` updates [`SignalingClient::rtt`] and
+//!    with the server's resync (protocol 4.7). An application `ping` goes out at once and then
+//!    `ping_interval` after each `pong`; the `pong` updates [`SignalingClient::rtt`] and
 //!    [`SignalingClient::server_offset_ms`] and is not forwarded (pongs for pings the app sent
 //!    itself are). A frame that fails to decode is logged and skipped.
 //! 3. On a failed attempt, a close, a read or write error, or no `pong` within `pong_timeout`:
@@ -46,7 +50,7 @@ pub use config::SignalingConfig;
 use crate::error::EngineError;
 use config::Prepared;
 use connection::Task;
-use state::{Phase, Shared};
+use state::Shared;
 
 /// What the signaling client reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +108,10 @@ impl SignalingClient {
     ) -> Result<SignalingClient, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let prepared = Prepared::new(config)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(
+            prepared.session_config(),
+            connection::random_u64(),
+        ));
         let (stop, stop_rx) = watch::channel(false);
         let (online, online_rx) = watch::channel(true);
         let (done_tx, done) = watch::channel(false);
@@ -140,23 +147,23 @@ impl SignalingClient {
     /// The calls the app still shows; sent as `hello.calls` on every (re)connect (protocol
     /// 4.7). At most 32 are sent (the protocol's limit): the first 32 of this list.
     pub fn set_known_calls(&self, calls: Vec<CallId>) {
-        self.inner.shared.lock().known_calls = calls;
+        self.inner.shared.lock().set_known_calls(calls);
     }
 
     /// Whether the handshake has completed on the current connection.
     pub fn is_connected(&self) -> bool {
-        self.inner.shared.lock().phase == Phase::Up
+        self.inner.shared.lock().is_up()
     }
 
     /// Round-trip time of the last ping/pong.
     pub fn rtt(&self) -> Option<Duration> {
-        self.inner.shared.lock().rtt
+        self.inner.shared.lock().rtt()
     }
 
     /// The estimated server clock offset (protocol 2.3): server time minus local time, in
     /// milliseconds, from the last ping/pong (assuming a symmetric path).
     pub fn server_offset_ms(&self) -> Option<i64> {
-        self.inner.shared.lock().server_offset_ms
+        self.inner.shared.lock().server_offset_ms()
     }
 
     /// Takes the device offline on purpose: what is queued is written, the connection closes

@@ -10,7 +10,18 @@
 // a timer that notices the page's clock jumped — by asking for a snapshot (the truth) and the
 // events it missed.
 
-export type BridgeEvent = { type: 'event'; seq: number; event: string; call_id?: string } & Record<string, unknown>;
+import type { BridgeEvent as EventBody } from './generated/events';
+
+export type { CallKitEndReason, CallQuality, SelectedPair } from './generated/events';
+
+/**
+ * One event as the UI receives it: the engine's event, whose shapes are generated from the Rust
+ * type (crates/ffi/tests/typescript.rs), with its sequence number.
+ */
+export type BridgeEvent = { type: 'event'; seq: number } & EventBody;
+
+/** An `ended` event, as the snapshot's `recent_ended` keeps them. */
+export type EndedEvent = Extract<BridgeEvent, { event: 'ended' }>;
 
 export interface CallSnapshot {
   call_id: string;
@@ -26,7 +37,7 @@ export interface Snapshot {
   seq: number;
   signaling: { connected: boolean };
   calls: CallSnapshot[];
-  recent_ended: BridgeEvent[];
+  recent_ended: EndedEvent[];
 }
 
 export interface Transport {

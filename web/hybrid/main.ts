@@ -94,8 +94,8 @@ function fromSnapshot(s: Snapshot): void {
       const ended = s.recent_ended.find((e) => e.call_id === call?.callId);
       lastEnded = {
         peer: call.peer,
-        reason: String(ended?.reason ?? 'ended'),
-        callkit: (ended?.callkit_reason as string | null) ?? null,
+        reason: ended?.reason ?? 'ended',
+        callkit: ended?.callkit_reason ?? null,
       };
     }
     call = null;
@@ -103,7 +103,7 @@ function fromSnapshot(s: Snapshot): void {
 }
 
 function apply(e: BridgeEvent): void {
-  const id = e.call_id;
+  const id = 'call_id' in e ? e.call_id : null;
   // The call on screen, if this event is about it.
   const c = call !== null && call.callId === id ? call : null;
   switch (e.event) {
@@ -151,7 +151,7 @@ function apply(e: BridgeEvent): void {
 
 bridge.onEvent((e, replayed) => {
   if (e.event !== 'quality') {
-    eventLog.push(`${replayed ? '(while asleep) ' : ''}${e.event}${e.reason ? `: ${e.reason}` : ''}`);
+    eventLog.push(`${replayed ? '(while asleep) ' : ''}${e.event}${e.event === 'ended' ? `: ${e.reason}` : ''}`);
   }
   if (!replayed) apply(e);
   render();

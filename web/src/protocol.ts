@@ -3,101 +3,21 @@
 // receives. The server is the authority; this file only keeps the page from acting on a frame
 // it misread.
 
-export type CallId = string;
-export type DeviceId = string;
+import type { CallId, IceServer, IceServers, ServerMessage, Welcome } from './generated/protocol';
 
-export type EndReason =
-  | 'answered_elsewhere'
-  | 'declined_elsewhere'
-  | 'cancelled'
-  | 'no_answer'
-  | 'busy'
-  | 'declined'
-  | 'hangup'
-  | 'connection_lost'
-  | 'glare'
-  | 'unavailable'
-  | 'media_failed';
-
-export type ClientMessage =
-  | { type: 'hello'; versions: number[]; client?: string; calls?: CallId[] }
-  | { type: 'invite'; call_id: CallId; to_user: string }
-  | { type: 'ringing' | 'accept' | 'decline' | 'busy' | 'cancel'; call_id: CallId }
-  // `reason: 'media_failed'`: this device gave up on media that never connected or was lost.
-  | { type: 'hangup'; call_id: CallId; reason?: 'media_failed' }
-  | { type: 'offer' | 'answer'; call_id: CallId; to_device: DeviceId; sdp: string }
-  | {
-      type: 'candidate';
-      call_id: CallId;
-      to_device: DeviceId;
-      candidate: string;
-      sdp_mid?: string;
-      sdp_m_line_index?: number;
-      username_fragment?: string;
-    }
-  | { type: 'ping'; nonce: number };
-
-export interface Welcome {
-  type: 'welcome';
-  version: number;
-  user: string;
-  display_name?: string;
-  device_id: DeviceId;
-  server_time_ms: number;
-  ring_timeout_ms: number;
-  /** STUN/TURN servers with short-lived TURN credentials (protocol.md 6.1), as RTCIceServer. */
-  ice_servers?: RTCIceServer[];
-  ice_expires_ms?: number;
-}
+// The message shapes are generated from the Rust types (crates/proto/tests/typescript.rs); the
+// suite fails when this copy and the Rust types part.
+export type {
+  CallId,
+  ClientMessage,
+  DeviceId,
+  EndReason,
+  ServerMessage,
+  Welcome,
+} from './generated/protocol';
 
 /** Fresh TURN credentials before the previous ones expire (protocol.md 6.10). */
-export interface IceServersUpdate {
-  type: 'ice_servers';
-  ice_servers: RTCIceServer[];
-  ice_expires_ms?: number;
-}
-
-export type ServerMessage =
-  | Welcome
-  | IceServersUpdate
-  | {
-      type: 'calling';
-      call_id: CallId;
-      to_user: string;
-      devices_online: number;
-      devices_offline: number;
-      ring_deadline_ms: number;
-    }
-  | {
-      type: 'incoming';
-      call_id: CallId;
-      from_user: string;
-      from_display_name?: string;
-      from_device: DeviceId;
-      ring_deadline_ms: number;
-      replayed: boolean;
-    }
-  | { type: 'ringing' | 'accepted'; call_id: CallId; device_id: DeviceId }
-  | { type: 'ended'; call_id: CallId; reason: string; device_id?: DeviceId; replaced_by?: CallId }
-  | { type: 'offer' | 'answer'; call_id: CallId; from_device: DeviceId; sdp: string }
-  | {
-      type: 'candidate';
-      call_id: CallId;
-      from_device: DeviceId;
-      candidate: string;
-      sdp_mid?: string;
-      sdp_m_line_index?: number;
-      username_fragment?: string;
-    }
-  | { type: 'pong'; nonce: number; server_time_ms: number }
-  | {
-      type: 'error';
-      code: string;
-      message: string;
-      call_id?: CallId;
-      ref_type?: string;
-      retry_after_ms?: number;
-    };
+export type IceServersUpdate = { type: 'ice_servers' } & IceServers;
 
 /** Close codes after which reconnecting cannot help (protocol.md 3.9). */
 export const FINAL_CLOSE_CODES = new Set([4401, 4406, 4409]);
@@ -123,10 +43,10 @@ export function isId(value: unknown): value is string {
  * turn: or turns: strings. Absent is an empty list; anything else malformed is `null`, so the
  * page never hands RTCPeerConnection a list it would throw on.
  */
-export function parseIceServers(value: unknown): RTCIceServer[] | null {
+export function parseIceServers(value: unknown): IceServer[] | null {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > MAX_ICE_SERVERS) return null;
-  const servers: RTCIceServer[] = [];
+  const servers: IceServer[] = [];
   for (const item of value as unknown[]) {
     if (typeof item !== 'object' || item === null) return null;
     const s = item as Record<string, unknown>;
@@ -138,7 +58,7 @@ export function parseIceServers(value: unknown): RTCIceServer[] | null {
     if (username !== undefined && typeof username !== 'string') return null;
     if (credential !== undefined && typeof credential !== 'string') return null;
     if (turn && (username === undefined || credential === undefined)) return null;
-    const server: RTCIceServer = { urls: urls as string[] };
+    const server: IceServer = { urls: urls as string[] };
     if (username !== undefined) server.username = username;
     if (credential !== undefined) server.credential = credential;
     servers.push(server);
@@ -166,7 +86,7 @@ export function parseServerFrame(text: string): ServerMessage | null {
       if (!isId(m.device_id) || typeof m.user !== 'string') return null;
       // A malformed ICE list must not cost the session: use no ICE servers instead.
       const iceServers = parseIceServers(m.ice_servers) ?? [];
-      return { ...(m as unknown as Welcome), ice_servers: iceServers };
+      return { ...(m as unknown as Welcome), type: 'welcome', ice_servers: iceServers };
     }
     case 'ice_servers': {
       const iceServers = parseIceServers(m.ice_servers);

@@ -82,6 +82,7 @@ impl CallEndReason {
 
 /// CallKit's `CXCallEndedReason`, the vocabulary an app uses to end a call it reported when the
 /// end did not come from the user's own action on this device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CallKitEndReason {

@@ -47,6 +47,7 @@ impl ProtoError {
 }
 
 /// Codes carried by the `error` message. Stable: clients switch on them.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -71,6 +71,8 @@ pub enum IceHost {
 
 /// One checked ICE server URL, such as `turn:turn.example.org:3478?transport=tcp`. Keeps the
 /// text it was parsed from, which is also what it serializes to.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IceUrl {
@@ -254,6 +256,8 @@ impl fmt::Debug for IceUrl {
 
 /// One ICE server, shaped like WebRTC's `RTCIceServer`: pass it to `RTCPeerConnection`
 /// unchanged. Build one with [`IceServer::new`], which enforces the module's rules.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(as = "RawIceServer"))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawIceServer", into = "RawIceServer")]
 pub struct IceServer {
@@ -331,6 +335,8 @@ impl fmt::Debug for IceServer {
 }
 
 /// The wire form of [`IceServer`], checked by `TryFrom`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "IceServer", optional_fields))]
 #[derive(Serialize, Deserialize)]
 struct RawIceServer {
     urls: Vec<IceUrl>,

@@ -12,6 +12,8 @@ use crate::reason::{EndReason, HangupReason};
 use crate::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
 
 /// An SDP offer or answer, opaque to the server: non-empty and at most [`MAX_SDP_BYTES`].
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sdp(String);
@@ -51,6 +53,8 @@ impl std::fmt::Debug for Sdp {
 /// One ICE candidate, as WebRTC's `RTCIceCandidateInit`. An empty `candidate` means
 /// end-of-candidates. The browser spellings `sdpMid`, `sdpMLineIndex` and `usernameFragment` are
 /// accepted too, so a page can pass `candidate.toJSON()` fields through unchanged.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The `candidate:` attribute line (without `a=`), or empty for end-of-candidates.
@@ -121,6 +125,7 @@ impl std::fmt::Debug for Candidate {
 }
 
 /// `invite`: start a call to every device of `to_user`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     /// Chosen by the caller: 128 random bits.
@@ -153,6 +158,8 @@ pub struct Relay {
 }
 
 /// Messages a device sends to the server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -167,6 +174,7 @@ pub enum ClientMessage {
         /// Calls this device already knows about (e.g. reported to CallKit from a push); the
         /// server answers each with `incoming` (still ringing) or `ended`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<Vec<CallId>>", optional))]
         calls: Vec<CallId>,
     },
     /// Start a call.
@@ -364,6 +372,8 @@ impl ClientMessage {
 }
 
 /// `welcome`: the server accepted `hello`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
     /// The protocol version both sides now speak.
@@ -387,6 +397,7 @@ pub struct Welcome {
         deserialize_with = "bounded_servers",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<IceServer>>", optional))]
     pub ice_servers: Vec<IceServer>,
     /// When the TURN credentials in `ice_servers` expire (UNIX ms, server clock); absent when
     /// there are none. The server sends [`ServerMessage::IceServers`] before then.
@@ -396,6 +407,8 @@ pub struct Welcome {
 
 /// `ice_servers`: fresh TURN credentials for a connected device, sent before the previous
 /// ones expire. Replaces the list from `welcome` (or the last `ice_servers`) whole.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServers {
     /// The ICE servers to use from now on (same shape as `welcome.ice_servers`).
@@ -407,6 +420,8 @@ pub struct IceServers {
 }
 
 /// `incoming`: a call for this device's user.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incoming {
     /// The call.
@@ -426,6 +441,8 @@ pub struct Incoming {
 }
 
 /// `error`: a message was refused or the connection is about to close.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorMessage {
     /// What went wrong, machine-readable.
@@ -469,6 +486,8 @@ impl ErrorMessage {
 }
 
 /// Messages the server sends to a device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -20,6 +20,7 @@ pub const MAX_APNS_TOKEN_BYTES: usize = 100;
 pub const MAX_FCM_TOKEN_BYTES: usize = 4096;
 
 /// Which push service a device uses.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushPlatform {
@@ -63,6 +64,8 @@ impl fmt::Display for PushPlatform {
 ///   `alert_token` (a token given alone is used for both); each 1–4096 bytes of
 ///   `A-Z a-z 0-9 - _ : .`.
 /// - `none`: no tokens; the server stops pushing to this device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(as = "RawPushToken"))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPushToken", into = "RawPushToken")]
 pub struct PushToken {
@@ -183,6 +186,8 @@ fn check_token(platform: PushPlatform, field: &str, token: String) -> Result<Str
 }
 
 /// The wire shape, before validation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "PushToken", optional_fields))]
 #[derive(Serialize, Deserialize)]
 struct RawPushToken {
     platform: PushPlatform,

@@ -84,6 +84,7 @@ pub enum IceTransportPolicy {
 }
 
 /// An ICE candidate type.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateType {
@@ -109,6 +110,7 @@ impl From<str0m::CandidateKind> for CandidateType {
 }
 
 /// How this device reaches its TURN server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RelayTransport {
@@ -121,6 +123,7 @@ pub enum RelayTransport {
 }
 
 /// The candidate pair ICE selected for the media (`RTCIceCandidatePairStats` in brief).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SelectedPair {
     /// Our candidate's type.
@@ -128,6 +131,7 @@ pub struct SelectedPair {
     /// The peer's candidate's type.
     pub remote: CandidateType,
     /// The pair's protocol (always `udp` today).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub protocol: &'static str,
     /// When `local` is a relay: how we reach the TURN server.
     pub relay_transport: Option<RelayTransport>,

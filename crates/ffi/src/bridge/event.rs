@@ -8,6 +8,7 @@ use ringwire_media::CallQuality;
 use serde::Serialize;
 
 /// One event, as the UI receives it (inside `{"type":"event","seq":N,...}`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum BridgeEvent {

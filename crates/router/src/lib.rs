@@ -486,6 +486,26 @@ impl Router {
                 }
             }
         }
+        self.compact();
+    }
+
+    /// Gives back the tables a burst of calls grew: a hash table keeps its largest capacity,
+    /// and after a flood of a thousand calls that is a megabyte or more the process would hold
+    /// for good. Each table shrinks once it is at most a quarter full, so a table that
+    /// breathes in and out shrinks now and then, not on every removal.
+    fn compact(&mut self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.capacity() > 64 && map.len() * 4 <= map.capacity() {
+                map.shrink_to_fit();
+            }
+        }
+        shrink(&mut self.calls);
+        shrink(&mut self.by_device);
+        shrink(&mut self.ringing_by_callee);
+        shrink(&mut self.live_by_user);
+        shrink(&mut self.admitted);
+        shrink(&mut self.presence);
+        shrink(&mut self.invite_buckets);
     }
 }
 

@@ -1283,3 +1283,32 @@ fn a_push_result_for_a_forgotten_call_is_ignored() {
     h.input(push_result(cid(9), B1, PushKind::Invite, PushOutcome::Sent));
     assert_eq!(h.records.len(), before);
 }
+
+#[test]
+fn tables_a_burst_of_calls_grew_shrink_once_the_calls_are_forgotten() {
+    let mut h = Harness::with(RouterConfig {
+        ended_retention_ms: 1_000,
+        invite_burst: 1_000,
+        ..RouterConfig::default()
+    });
+    h.all_online();
+    for n in 0..=255u8 {
+        let call = CallId::from_bytes([n; 16]);
+        h.invite(A, call, "bob");
+        h.msg(A, ClientMessage::Cancel { call_id: call });
+    }
+    let grown = h.router.calls.capacity();
+    assert!(grown >= 256, "the burst grew the call table to {grown}");
+    h.advance(1_000);
+    assert_eq!(h.router.stats().calls_ended_retained, 0);
+    assert!(
+        h.router.calls.capacity() < grown / 4,
+        "the call table kept {} slots for no call",
+        h.router.calls.capacity()
+    );
+    assert!(h.router.by_device.capacity() <= 64);
+    // And it still works.
+    h.invite(A, cid(1), "bob");
+    let sent = h.msg(B1, ClientMessage::Accept { call_id: cid(1) });
+    assert!(sent.contains_key(&dev(A)));
+}

@@ -234,6 +234,10 @@ impl Hub {
                     if self.links.get(device).is_some_and(|(c, _)| c == conn) {
                         self.links.remove(device);
                     }
+                    // What a storm of connections grew is given back once it is over.
+                    if self.links.capacity() > 64 && self.links.len() * 4 <= self.links.capacity() {
+                        self.links.shrink_to_fit();
+                    }
                 }
                 router.handle_input(now, input);
             }
@@ -313,6 +317,11 @@ impl Hub {
             if let Some(batch) = self.pending.pop_front() {
                 self.carry_out(batch.effects);
             }
+        }
+        // A flood can queue tens of thousands of batches behind the writer; the queue would
+        // keep that capacity (megabytes) for good.
+        if self.pending.capacity() > 1024 && self.pending.len() * 4 <= self.pending.capacity() {
+            self.pending.shrink_to_fit();
         }
     }
 

@@ -100,6 +100,9 @@ impl Drop for Registration {
             list.retain(|(c, _)| *c != self.conn);
             if list.is_empty() {
                 conns.remove(&self.device);
+                if conns.capacity() > 64 && conns.len() * 4 <= conns.capacity() {
+                    conns.shrink_to_fit();
+                }
             }
         }
     }

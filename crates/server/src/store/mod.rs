@@ -107,6 +107,10 @@ impl Store {
                 Box::pin(async move {
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // 256 KiB of page cache a connection (SQLite's default is 2 MiB): the
+                    // store's rows are small and the OS caches the file anyway, while a
+                    // flood's writes would leave each connection's full cache resident.
+                    conn.execute("PRAGMA cache_size = -256").await?;
                     Ok(())
                 })
             });

@@ -141,9 +141,46 @@ pub fn memory_breakdown(pid: u32) -> String {
     let field =
         |name| status_field(pid, name).map_or_else(|| "unknown".to_owned(), |v| v.to_string());
     format!(
-        "RssAnon {} KiB, RssFile {} KiB, {} threads",
+        "RssAnon {} KiB, RssFile {} KiB, {} threads; largest anonymous mappings (KiB resident): {}",
         field("RssAnon"),
         field("RssFile"),
-        field("Threads")
+        field("Threads"),
+        largest_anonymous(pid)
     )
+}
+
+/// The five anonymous mappings with the most resident memory (`[heap]`, a thread's arena, a
+/// stack), from `/proc/PID/smaps`, to tell allocator fragmentation from stacks.
+fn largest_anonymous(pid: u32) -> String {
+    let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return "unknown".to_owned();
+    };
+    let mut mappings: Vec<(u64, String)> = Vec::new();
+    let mut current: Option<(String, u64)> = None;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            let size = first
+                .split_once('-')
+                .and_then(|(a, b)| {
+                    Some(u64::from_str_radix(b, 16).ok()? - u64::from_str_radix(a, 16).ok()?)
+                })
+                .unwrap_or(0);
+            let name = words.nth(4).unwrap_or("anon").to_owned();
+            current = Some((format!("{name} ({} KiB mapped)", size / 1024), 0));
+        } else if first == "Anonymous:" {
+            if let Some((name, _)) = current.take() {
+                let kib = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                mappings.push((kib, name));
+            }
+        }
+    }
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
+    mappings
+        .iter()
+        .take(5)
+        .map(|(kib, name)| format!("{kib} {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

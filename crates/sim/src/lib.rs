@@ -9,7 +9,8 @@
 //!   `ringwire-netem`'s ([`LinkConfig`], [`Loss`], [`SeededRng`]), the same ones the peer-pair
 //!   tests and the benchmarks use, re-exported here.
 //! - [`SimSignaling`]: the real sans-IO call router behind simulated WebSocket links, playing
-//!   the server driver's part (handshake, lookups, routing, record writing). It keeps the call
+//!   the server driver's part (the server's own handshake rules, lookups, routing, record
+//!   writing). It keeps the call
 //!   record ([`CallLog`]) so tests can assert how each call ended.
 //! - [`World`]: all of the above with real call engines (`ringwire_core::Agent`, real str0m
 //!   connections, real Opus) as the devices — whole calls in virtual time.

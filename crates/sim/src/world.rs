@@ -6,8 +6,9 @@
 //! The world plays the driver's part for every device, as `crates/engine` does for real: it
 //! carries out each agent's outputs, activates the audio session when a call is answered (as
 //! CallKit does), runs a 20 ms audio clock with a tone as the microphone, and keeps what every
-//! device reported and played. A device whose signaling link is down keeps its call-control
-//! messages for the next connection and drops relays, as the engine's signaling client does.
+//! device reported and played. Each device's side of its signaling connection is the engine's
+//! own [`ClientSession`] (hello, welcome, the outbox while down, pings and the pong timeout),
+//! driven here as the engine's WebSocket client drives it.
 //!
 //! Phones ([`World::add_phone`]) live under a simulated OS ([`PhoneOs`]): they start locked with
 //! the app terminated, are woken by the pushes the router asks for (delivered with the server's

@@ -130,7 +130,9 @@ fn main() -> ExitCode {
         }
     };
     let result = if worker {
-        let cli = WorkerCli::parse_from(std::env::args_os().skip(1));
+        let args = std::env::args_os().skip(2);
+        let cli =
+            WorkerCli::parse_from(std::iter::once("ringwire-bench worker".into()).chain(args));
         runtime.block_on(async {
             tokio::task::spawn_blocking(move || cost::worker(cli.args))
                 .await

@@ -248,11 +248,9 @@ impl Gathering {
         contents: Vec<u8>,
     ) {
         self.latest = Some(now);
-        let mut outs = Vec::new();
         if let Some(i) = self.relays.iter().position(|r| r.relayed() == Some(source)) {
-            self.relays[i].send(now, destination, contents, &mut outs);
-            self.relays[i].drain(&mut outs);
-            self.apply(i, outs);
+            self.relays[i].send(now, destination, contents);
+            self.apply(i);
         }
     }
 
@@ -418,14 +416,13 @@ impl Gathering {
             self.add_srflx(mapped, local);
         }
         for i in 0..self.relays.len() {
-            let mut outs = Vec::new();
-            self.relays[i].drain(&mut outs);
-            self.apply(i, outs);
+            self.apply(i);
         }
     }
 
-    fn apply(&mut self, i: usize, outs: Vec<RelayOut>) {
-        for o in outs {
+    /// Carries out what relay `i` asks for.
+    fn apply(&mut self, i: usize) {
+        while let Some(o) = self.relays[i].poll_output() {
             match o {
                 RelayOut::Send(contents) => {
                     let out = match self.relays[i].link {

@@ -57,6 +57,8 @@ pub(super) struct Relay {
     relayed: Option<SocketAddr>,
     asked: HashSet<IpAddr>,
     pending: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// What the gathering has not taken yet ([`Relay::poll_output`]).
+    out: VecDeque<RelayOut>,
     pub failed: Option<TurnError>,
 }
 
@@ -71,6 +73,7 @@ impl Relay {
             relayed: None,
             asked: HashSet::new(),
             pending: VecDeque::new(),
+            out: VecDeque::new(),
             failed: None,
         })
     }
@@ -121,10 +124,10 @@ impl Relay {
 
     /// Wraps a datagram str0m sends from the relayed address to `peer`; asks for the
     /// permission first if there is none yet.
-    pub fn send(&mut self, now: Instant, peer: SocketAddr, data: Vec<u8>, out: &mut Vec<RelayOut>) {
+    pub fn send(&mut self, now: Instant, peer: SocketAddr, data: Vec<u8>) {
         if self.client.can_send_to(peer) {
             match self.client.send_to(peer, &data) {
-                Ok(t) => out.push(RelayOut::Send(t.contents)),
+                Ok(t) => self.out.push_back(RelayOut::Send(t.contents)),
                 Err(error) => debug!(%error, "datagram not relayed"),
             }
             return;
@@ -145,39 +148,36 @@ impl Relay {
         self.pending.push_back((peer, data));
     }
 
-    /// Deletes the allocation; its last request goes out with the next drain.
+    /// Deletes the allocation; its last request goes out with the next output.
     pub fn deallocate(&mut self, now: Instant) {
         self.client.deallocate(now);
     }
 
-    /// Moves the client's transmits and events out.
-    pub fn drain(&mut self, out: &mut Vec<RelayOut>) {
+    /// The next thing the allocation asks of the gathering: the client's transmits and what
+    /// its events mean, in order.
+    pub fn poll_output(&mut self) -> Option<RelayOut> {
         loop {
-            let mut progressed = false;
-            while let Some(t) = self.client.poll_transmit() {
-                out.push(RelayOut::Send(t.contents));
-                progressed = true;
+            if let Some(out) = self.out.pop_front() {
+                return Some(out);
             }
-            while let Some(event) = self.client.poll_event() {
-                progressed = true;
-                self.on_event(event, out);
+            if let Some(t) = self.client.poll_transmit() {
+                return Some(RelayOut::Send(t.contents));
             }
-            if !progressed {
-                return;
-            }
+            let event = self.client.poll_event()?;
+            self.on_event(event);
         }
     }
 
-    fn on_event(&mut self, event: TurnEvent, out: &mut Vec<RelayOut>) {
+    fn on_event(&mut self, event: TurnEvent) {
         match event {
             TurnEvent::Allocated {
                 relayed, mapped, ..
             } => {
                 self.relayed = Some(relayed);
-                out.push(RelayOut::Allocated { relayed, mapped });
+                self.out.push_back(RelayOut::Allocated { relayed, mapped });
             }
             TurnEvent::PermissionCreated(_) | TurnEvent::ChannelBound { .. } => {
-                self.flush_pending(out)
+                self.flush_pending()
             }
             TurnEvent::PermissionFailed { peer, error } => {
                 debug!(%error, "TURN permission refused");
@@ -186,7 +186,7 @@ impl Relay {
             TurnEvent::ChannelFailed { error, .. } => debug!(%error, "TURN channel refused"),
             TurnEvent::Data(d) => {
                 if let Some(relayed) = self.relayed {
-                    out.push(RelayOut::Data {
+                    self.out.push_back(RelayOut::Data {
                         peer: d.peer,
                         relayed,
                         data: d.data,
@@ -195,19 +195,19 @@ impl Relay {
             }
             TurnEvent::Failed(error) => {
                 self.failed = Some(error.clone());
-                out.push(RelayOut::Failed(error));
+                self.out.push_back(RelayOut::Failed(error));
             }
             TurnEvent::Refreshed { .. } | TurnEvent::Deallocated => {}
             other => debug!(event = ?other, "TURN event not used"),
         }
     }
 
-    fn flush_pending(&mut self, out: &mut Vec<RelayOut>) {
+    fn flush_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for (peer, data) in pending {
             if self.client.can_send_to(peer) {
                 match self.client.send_to(peer, &data) {
-                    Ok(t) => out.push(RelayOut::Send(t.contents)),
+                    Ok(t) => self.out.push_back(RelayOut::Send(t.contents)),
                     Err(error) => debug!(%error, "datagram not relayed"),
                 }
             } else {

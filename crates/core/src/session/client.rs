@@ -311,17 +311,15 @@ impl ClientSession {
                         self.on_pong(now, ping, server_time_ms);
                     }
                 }
-                ServerMessage::Error(error) if Refusal::from_error_code(error.code).is_some() => {
-                    if let Some(refusal) = Refusal::from_error_code(error.code) {
-                        self.end(SessionEnd::Refused(refusal));
-                    }
-                }
-                message => {
-                    if let ServerMessage::Error(error) = &message {
+                ServerMessage::Error(error) => match Refusal::from_error_code(error.code) {
+                    Some(refusal) => self.end(SessionEnd::Refused(refusal)),
+                    None => {
                         tracing::debug!(code = %error.code, call_id = ?error.call_id, "server error");
+                        self.events
+                            .push_back(SessionEvent::Message(ServerMessage::Error(error)));
                     }
-                    self.events.push_back(SessionEvent::Message(message));
-                }
+                },
+                message => self.events.push_back(SessionEvent::Message(message)),
             },
         }
     }

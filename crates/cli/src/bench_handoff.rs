@@ -9,18 +9,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 pub async fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
-    let me = std::env::current_exe().context("finding the running executable")?;
-    let name = format!("ringwire-bench{}", std::env::consts::EXE_SUFFIX);
-    let Some(bench) = me.parent().map(|dir| dir.join(&name)) else {
-        bail!("cannot tell which directory {} is in", me.display());
-    };
-    if !bench.is_file() {
+    let Some(bench) = ringwire_testkit::built_beside_me("ringwire-bench")? else {
+        let me = std::env::current_exe().context("finding the running executable")?;
         bail!(
-            "the benchmarks are a separate binary and {} is not built; build both with \
-             `cargo build --release -p ringwire-cli -p ringwire-bench`",
-            bench.display()
+            "the benchmarks are a separate binary and no ringwire-bench is built beside {}; \
+             build both with `cargo build --release -p ringwire-cli -p ringwire-bench`",
+            me.display()
         );
-    }
+    };
     let status = tokio::process::Command::new(&bench)
         .args(args)
         .status()

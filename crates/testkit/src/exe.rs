@@ -16,19 +16,28 @@ pub fn ringwire_exe() -> anyhow::Result<PathBuf> {
         }
         return Ok(path);
     }
-    let me = std::env::current_exe().context("finding the running executable")?;
-    let name = format!("ringwire{}", std::env::consts::EXE_SUFFIX);
-    let here = me.parent();
-    let candidates = [here, here.and_then(|d| d.parent())];
-    for dir in candidates.into_iter().flatten() {
-        let path = dir.join(&name);
-        if path.is_file() {
-            return Ok(path);
-        }
+    if let Some(path) = built_beside_me("ringwire")? {
+        return Ok(path);
     }
+    let me = std::env::current_exe().context("finding the running executable")?;
     bail!(
         "no `ringwire` binary beside {}: build it in the same profile \
          (`cargo build --release -p ringwire-cli`) or set RINGWIRE_BIN",
         me.display()
     )
+}
+
+/// The executable `name` built in the same profile as the running one: in its directory, or
+/// in the directory above (a test binary runs from `target/<profile>/deps`). `None` when it is
+/// not built.
+pub fn built_beside_me(name: &str) -> anyhow::Result<Option<PathBuf>> {
+    let me = std::env::current_exe().context("finding the running executable")?;
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let here = me.parent();
+    let found = [here, here.and_then(|d| d.parent())]
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(&file))
+        .find(|path| path.is_file());
+    Ok(found)
 }

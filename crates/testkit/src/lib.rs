@@ -12,7 +12,7 @@ mod lab;
 pub mod server;
 
 pub use events::{wait_for, ChannelListener, Stamped};
-pub use exe::ringwire_exe;
+pub use exe::{built_beside_me, ringwire_exe};
 pub use lab::{engine_config, provision, Lab, LabUser, Phone};
 #[cfg(feature = "test-server")]
 pub use server::{TestServer, ADMIN};

@@ -178,6 +178,25 @@ pub enum CoreError {
         hint: &'static str,
     },
 
+    /// A peer-mode signaling message does not fit its call (out of order, a second offer, a
+    /// candidate for an m-line the session does not have). The call goes on unchanged.
+    #[error("peer signaling for call {call_id} refused: {detail}; {hint}")]
+    PeerSignal {
+        /// The call the message named.
+        call_id: ringwire_proto::CallId,
+        /// What was wrong with it.
+        detail: String,
+        /// What the app should do.
+        hint: &'static str,
+    },
+
+    /// A peer-mode call was started with an id this device already uses.
+    #[error("call {call_id} already exists on this device: use a fresh id for each call")]
+    CallExists {
+        /// The id asked for.
+        call_id: ringwire_proto::CallId,
+    },
+
     /// This device already holds as many calls as configured.
     #[error("this device already has {max} calls: end one before starting another")]
     TooManyCalls {

@@ -29,7 +29,7 @@ pub mod push;
 pub mod report;
 pub mod session;
 
-pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted};
+pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted, PEER_DEVICE};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use gather::{

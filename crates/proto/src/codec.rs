@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::ProtoError;
 use crate::ids::{INVALID_ID_PREFIX, INVALID_VALUE_PREFIX};
 use crate::message::{ClientMessage, ServerMessage};
+use crate::peer_signal::PeerSignal;
 use crate::MAX_FRAME_BYTES;
 
 /// Decodes one text frame from a device.
@@ -18,6 +19,12 @@ pub fn decode_client(frame: &str) -> Result<ClientMessage, ProtoError> {
 /// Decodes one text frame from the server.
 pub fn decode_server(frame: &str) -> Result<ServerMessage, ProtoError> {
     decode(frame, ServerMessage::TYPES)
+}
+
+/// Decodes one peer-mode signaling message (one line of `ringwire peer`, one message of an
+/// app's own channel), with the same limits and error codes as a frame from the server.
+pub fn decode_peer_signal(text: &str) -> Result<PeerSignal, ProtoError> {
+    decode(text, PeerSignal::TYPES)
 }
 
 /// Encodes a message as one text frame.

@@ -15,11 +15,12 @@ mod error;
 mod ice;
 mod ids;
 mod message;
+mod peer_signal;
 mod push;
 mod push_payload;
 mod reason;
 
-pub use codec::{decode_client, decode_server, encode};
+pub use codec::{decode_client, decode_peer_signal, decode_server, encode};
 pub use error::{ErrorCode, ProtoError};
 pub use ice::{
     IceHost, IceScheme, IceServer, IceTransport, IceUrl, MAX_ICE_CREDENTIAL_BYTES, MAX_ICE_SERVERS,
@@ -30,6 +31,7 @@ pub use message::{
     Candidate, ClientMessage, ErrorMessage, IceServers, Incoming, Invite, Relay, RelayKind, Sdp,
     ServerMessage, Welcome,
 };
+pub use peer_signal::PeerSignal;
 pub use push::{
     PushPlatform, PushToken, MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_BYTES, MIN_APNS_TOKEN_BYTES,
 };

@@ -102,6 +102,9 @@ impl Agent {
                 hint: "only a ringing incoming call can be answered",
             });
         }
+        if call.is_peer_mode() {
+            return self.answer_peer(now, call_id);
+        }
         let _span = tracing::info_span!("call", %call_id).entered();
         info!("answering");
         call.times.accepted = Some(now);
@@ -259,7 +262,9 @@ impl Agent {
     /// Restarts ICE now, or once signaling is back (`welcome`) when it is down: a restart
     /// offer sent while disconnected would be lost.
     pub(super) fn restart_ice_when_possible(&mut self, call_id: CallId) {
-        if self.signaling_up {
+        // A peer-mode call's offer goes over the app's channel, not the server's.
+        let peer_mode = self.calls.get(&call_id).is_some_and(Call::is_peer_mode);
+        if self.signaling_up || peer_mode {
             self.restart_ice(call_id);
         } else if let Some(call) = self.calls.get_mut(&call_id) {
             info!(%call_id, "signaling is down: ICE restarts when it is back");

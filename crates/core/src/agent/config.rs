@@ -35,6 +35,9 @@ pub struct AgentConfig {
     /// How long past the ring deadline an incoming call keeps ringing without word from the
     /// server (signaling down) before it ends here as `no_answer`.
     pub ring_grace: Duration,
+    /// How long a peer-mode call rings (either way) before it ends as `no_answer` with a `bye`:
+    /// no server keeps a deadline for it. The default, 60 s, is what phones ring for.
+    pub peer_ring_timeout: Duration,
     /// Calls this device holds at once (ringing included); more incoming calls get `busy`.
     pub max_calls: usize,
     /// STUN/TURN servers each call gathers server-reflexive and relay candidates from,
@@ -67,6 +70,7 @@ impl AgentConfig {
             quality_interval: Duration::from_secs(2),
             media_timeout: Duration::from_secs(30),
             ring_grace: Duration::from_secs(5),
+            peer_ring_timeout: Duration::from_secs(60),
             max_calls: 4,
             ice_servers: Vec::new(),
             call_id_seed: None,

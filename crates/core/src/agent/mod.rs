@@ -44,12 +44,14 @@ mod commands;
 mod config;
 mod gathering;
 mod peer_events;
+mod peer_mode;
 mod push;
 mod signal;
 mod timers;
 
 pub use app_state::{AppState, SignalingWanted};
 pub use config::AgentConfig;
+pub use peer_mode::PEER_DEVICE;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -84,6 +86,12 @@ pub enum Output {
     },
     /// Send this message to the signaling server.
     Signal(ClientMessage),
+    /// Deliver this message to the peer of a peer-mode call, over the app's own channel, in
+    /// order (see [`Agent::start_peer_call`]).
+    PeerSignal {
+        call_id: CallId,
+        signal: ringwire_proto::PeerSignal,
+    },
     /// Tell the app.
     Report(Report),
     /// Open or close the signaling connection (see [`AppState`]). Emitted once per change,
@@ -142,6 +150,8 @@ pub struct Agent {
     config: AgentConfig,
     calls: BTreeMap<CallId, Call>,
     recently_ended: VecDeque<CallId>,
+    /// Peer-mode candidates for calls whose offer has not arrived yet.
+    peer_early: peer_mode::EarlyCandidates,
     /// Datagrams no connection accepted yet: (arrival, source, destination, contents).
     unrouted: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     /// This device, from the server's `welcome`.
@@ -186,6 +196,7 @@ impl Agent {
             config,
             calls: BTreeMap::new(),
             recently_ended: VecDeque::new(),
+            peer_early: peer_mode::EarlyCandidates::default(),
             unrouted: VecDeque::new(),
             device_id: None,
             user: None,
@@ -226,10 +237,14 @@ impl Agent {
         self.signaling_up
     }
 
-    /// The calls the app shows: what the signaling client lists in `hello.calls` on
-    /// reconnect, so the server says how each stands.
+    /// The server's calls the app shows: what the signaling client lists in `hello.calls` on
+    /// reconnect, so the server says how each stands (peer-mode calls are not the server's).
     pub fn known_calls(&self) -> Vec<CallId> {
-        self.calls.keys().copied().collect()
+        self.calls
+            .values()
+            .filter(|c| !c.is_peer_mode())
+            .map(|c| c.id)
+            .collect()
     }
 
     /// The truth about every call, for a UI that wakes up.
@@ -421,7 +436,17 @@ impl Agent {
         }
     }
 
+    /// Sends a call-flow message: to the server, or, for a peer-mode call, in its peer-mode
+    /// form to the peer (the one place the two modes part).
     fn signal(&mut self, message: ClientMessage) {
+        if let Some(call_id) = message.call_id() {
+            if self.calls.get(&call_id).is_some_and(Call::is_peer_mode) {
+                if let Some(signal) = Agent::to_peer_signal(message) {
+                    self.peer_out(call_id, signal);
+                }
+                return;
+            }
+        }
         debug!(kind = message.type_name(), "signal out");
         self.out.push_back(Output::Signal(message));
     }

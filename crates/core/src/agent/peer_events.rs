@@ -133,7 +133,10 @@ impl Agent {
                 // more seconds. Only the side that made
                 // the session's first offer (the callee, 4.11) does, so two restart offers
                 // never cross; the other restarts only if ICE then fails outright.
-                let offered_first = call.direction == Direction::Incoming;
+                let offered_first = match call.peer_side() {
+                    Some(side) => side.offered_first,
+                    None => call.direction == Direction::Incoming,
+                };
                 self.report(Report::Reconnecting { call_id });
                 if offered_first {
                     self.restart_ice_when_possible(call_id);

@@ -477,7 +477,18 @@ impl Agent {
             .map(|c| c.id)
             .collect();
         for call_id in expired {
-            info!(%call_id, "ring deadline passed without word from the server");
+            if self.calls.get(&call_id).is_some_and(Call::is_peer_mode) {
+                // No server ends it for the peer: say so ourselves.
+                info!(%call_id, "peer-mode call rang out");
+                self.peer_out(
+                    call_id,
+                    ringwire_proto::PeerSignal::Bye {
+                        reason: Some(EndReason::NoAnswer),
+                    },
+                );
+            } else {
+                info!(%call_id, "ring deadline passed without word from the server");
+            }
             self.end_call(
                 now,
                 call_id,

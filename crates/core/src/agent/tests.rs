@@ -28,6 +28,7 @@ fn call(n: u8) -> CallId {
 }
 
 mod app_state;
+mod peer_mode;
 
 struct Fixture {
     agent: Agent,
@@ -76,6 +77,7 @@ impl Fixture {
                 Output::Signal(m) => signals.push(m),
                 Output::Report(r) => reports.push(r),
                 Output::Transmit { .. }
+                | Output::PeerSignal { .. }
                 | Output::StreamConnect { .. }
                 | Output::StreamSend { .. }
                 | Output::StreamClose { .. } => {}

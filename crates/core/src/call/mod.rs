@@ -10,7 +10,7 @@ pub(crate) use audio::CallAudio;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ringwire_proto::{CallId, Candidate, ClientMessage, DeviceId, UserName};
+use ringwire_proto::{CallId, Candidate, ClientMessage, DeviceId, Sdp, UserName};
 use serde::Serialize;
 use tracing::info;
 
@@ -79,6 +79,32 @@ pub(crate) struct Timeline {
     pub media_up: Option<Instant>,
 }
 
+/// How a call is signaled.
+#[derive(Debug, Default)]
+pub(crate) enum Signaled {
+    /// Through the ringwire server, protocol v1.
+    #[default]
+    Server,
+    /// Through the app's own channel, with a standard WebRTC peer (peer mode, see
+    /// `agent/peer_mode.rs`).
+    Peer(PeerSide),
+}
+
+/// What a peer-mode call keeps beside the connection.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSide {
+    /// Incoming: the remote offer, kept until the user answers (a standard peer takes our
+    /// answer to mean "picked up").
+    pub offer: Option<Sdp>,
+    /// The `a=mid` of each m-line of the remote description (offer or answer), to refuse a
+    /// candidate for an m-line the session does not have.
+    pub remote_mids: Vec<String>,
+    /// Whether this side made the session's first offer. In a crossing of two offers on a
+    /// negotiated session (both restarting ICE at once) the first offerer's stands and the
+    /// other side yields, so the two never answer each other's offer and drop both answers.
+    pub offered_first: bool,
+}
+
 /// One WebRTC connection to a remote device and its next deadline.
 pub(crate) struct Peer {
     pub pc: PeerConnection,
@@ -119,6 +145,8 @@ pub(crate) struct Call {
     /// The network changed while signaling was down: restart ICE once it is back (the offer
     /// travels through the server, and a relay message sent while down is dropped).
     pub ice_restart_wanted: bool,
+    /// Server or peer mode.
+    pub signaled: Signaled,
 }
 
 impl Call {
@@ -149,6 +177,7 @@ impl Call {
             last_stats: None,
             gathering: Gathering::idle(),
             ice_restart_wanted: false,
+            signaled: Signaled::Server,
             times: Timeline {
                 started: now,
                 ringing: None,
@@ -166,6 +195,19 @@ impl Call {
             info!(call_id = %self.id, from = ?self.state, ?to, why, "call state");
             self.state = to;
         }
+    }
+
+    /// The peer-mode side of the call, if it is signaled by the app.
+    pub fn peer_side(&mut self) -> Option<&mut PeerSide> {
+        match &mut self.signaled {
+            Signaled::Peer(side) => Some(side),
+            Signaled::Server => None,
+        }
+    }
+
+    /// Whether the app's own channel carries this call's signaling.
+    pub fn is_peer_mode(&self) -> bool {
+        matches!(self.signaled, Signaled::Peer(_))
     }
 
     /// The connection that carries the call once it is answered.

@@ -78,6 +78,7 @@ pub use config::{InvalidAddressReason, PeerConfig};
 pub use event::{
     AudioPacket, CloseReason, IceState, Output, PeerEvent, PeerStats, Role, TelephoneEventPacket,
 };
+pub(crate) use signaling::{check_offer_text, sdp_mids, sdp_ufrag};
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -114,6 +114,23 @@ impl PeerConnection {
         Ok(sdp)
     }
 
+    /// Whether an offer of ours awaits its answer: `Some(true)` for an ICE-restart offer,
+    /// `Some(false)` for the first offer, `None` when nothing is outstanding.
+    pub fn local_offer_outstanding(&self) -> Option<bool> {
+        match &self.signaling {
+            Signaling::LocalOffer { ice_restart, .. } => Some(*ice_restart),
+            _ => None,
+        }
+    }
+
+    /// Our outstanding offer's SDP, if one awaits its answer.
+    pub fn local_offer_sdp(&self) -> Option<&Sdp> {
+        match &self.signaling {
+            Signaling::LocalOffer { sdp, .. } => Some(sdp),
+            _ => None,
+        }
+    }
+
     /// Applies the remote offer and returns the answer to send back. Also accepts a
     /// renegotiation offer (an ICE restart by the peer) once the session is stable; an offer
     /// that crosses our own ICE-restart offer wins and ours is dropped.
@@ -441,8 +458,30 @@ fn local_sdp(s: String) -> Result<Sdp, CoreError> {
     })
 }
 
+/// The `a=mid` of each m-line of a session description, in m-line order (an m-line without
+/// one gets an empty string, so indexes still line up).
+pub(crate) fn sdp_mids(sdp: &str) -> Vec<String> {
+    let mut mids: Vec<String> = Vec::new();
+    for line in sdp.lines().map(str::trim) {
+        if line.starts_with("m=") {
+            mids.push(String::new());
+        } else if let (Some(mid), Some(last)) = (line.strip_prefix("a=mid:"), mids.last_mut()) {
+            mid.trim().clone_into(last);
+        }
+    }
+    mids
+}
+
+/// Checks that a remote offer parses as SDP, without applying it anywhere: a call that cannot
+/// be answered must not ring.
+pub(crate) fn check_offer_text(offer: &Sdp) -> Result<(), CoreError> {
+    SdpOffer::from_sdp_string(offer.as_str())
+        .map(|_| ())
+        .map_err(|e| bad_sdp_text("offer", offer.as_str().len(), &e))
+}
+
 /// The first `a=ice-ufrag` of an SDP text.
-fn sdp_ufrag(sdp: &str) -> Option<String> {
+pub(crate) fn sdp_ufrag(sdp: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
         .map(|u| u.trim().to_owned())

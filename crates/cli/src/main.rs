@@ -57,6 +57,9 @@ enum Command {
     Call(phone::CallArgs),
     /// Wait for one incoming call, answer it, and run it to its end.
     Answer(phone::AnswerArgs),
+    /// A softphone in peer mode: no ringwire server; its signaling is JSON lines on stdin and
+    /// stdout (offer, answer, candidate, bye), so any WebRTC peer can be at the other end.
+    Peer(phone::PeerArgs),
     /// Run a whole call in one process: a server, Alice, and Bob with two devices.
     Demo(phone::demo::DemoArgs),
     /// Stand in for a native app shell hosting a WebView: an engine, a simulated CallKit, and
@@ -220,6 +223,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Answer(args) => {
             init_softphone_logging();
             blocking(move || phone::run_answer(args)).await
+        }
+        Command::Peer(args) => {
+            init_softphone_logging();
+            blocking(move || phone::run_peer(args)).await
         }
         Command::Demo(args) => {
             init_softphone_logging();

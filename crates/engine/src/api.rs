@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringwire_core::{Agent, AppState, CallSnapshot, Command, PushCall, Report};
-use ringwire_proto::{CallId, DeviceId, UserName};
+use ringwire_proto::{CallId, DeviceId, DisplayName, PeerSignal, UserName};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
@@ -32,6 +32,9 @@ pub enum EngineEvent {
     SignalingPaused,
     /// The engine stopped for good (the server refused the device token).
     Fatal { message: String },
+    /// Deliver this message to the peer of a peer-mode call over the app's own channel, in
+    /// the order the events come ([`Engine::start_peer_call`]).
+    PeerSignal { call_id: CallId, signal: PeerSignal },
 }
 
 /// Receives the engine's events, on the engine thread: return quickly.
@@ -131,6 +134,64 @@ impl Engine {
             .parse()
             .map_err(|e: String| EngineError::InvalidInput(e))?;
         self.ask(|reply| Request::StartCall { to_user, reply })
+    }
+
+    /// Places a peer-mode call: no ringwire server, a standard WebRTC peer at the other end of
+    /// the app's own channel. The offer arrives at once as [`EngineEvent::PeerSignal`]; deliver
+    /// every such event to the peer in order, and feed what the peer sends to
+    /// [`Engine::handle_peer_signal`]. The call is answered when the peer's answer arrives.
+    /// `call_id` is the channel's id for the call when it has one (both ends must agree; for
+    /// Firestore, derive it from the document id), else a fresh one is returned.
+    /// docs/peer-mode.md has the message shapes and the flow.
+    pub fn start_peer_call(
+        &self,
+        to: &str,
+        call_id: Option<CallId>,
+    ) -> Result<CallId, EngineError> {
+        let to: UserName = to
+            .parse()
+            .map_err(|e: String| EngineError::InvalidInput(e))?;
+        self.ask(|reply| Request::StartPeerCall { to, call_id, reply })
+    }
+
+    /// An incoming peer-mode call the app learned of before its offer (a VoIP push from its own
+    /// backend): reported at once as [`Report::IncomingCall`], ringing until answered, ended,
+    /// or the peer ring timeout. Answering before the offer arrives is fine. An offer fed to
+    /// [`Engine::handle_peer_signal`] for a call not announced rings it too.
+    pub fn expect_peer_call(
+        &self,
+        call_id: CallId,
+        from: &str,
+        display_name: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let from: UserName = from
+            .parse()
+            .map_err(|e: String| EngineError::InvalidInput(e))?;
+        let display_name = display_name
+            .map(|d| DisplayName::try_from(d.to_owned()))
+            .transpose()
+            .map_err(EngineError::InvalidInput)?;
+        self.ask(|reply| Request::ExpectPeerCall {
+            call_id,
+            from,
+            display_name,
+            reply,
+        })
+    }
+
+    /// Feeds one message the peer of a peer-mode call sent over the app's channel (decode a
+    /// JSON one with [`ringwire_proto::decode_peer_signal`]). A message that does not fit its
+    /// call is refused with the reason and changes nothing.
+    pub fn handle_peer_signal(
+        &self,
+        call_id: CallId,
+        signal: PeerSignal,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Request::PeerSignal {
+            call_id,
+            signal,
+            reply,
+        })
     }
 
     /// Answers a ringing incoming call.
@@ -235,12 +296,50 @@ impl Engine {
         &self,
         make: impl FnOnce(crate::driver::Reply<T>) -> Request,
     ) -> Result<T, EngineError> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.requests
-            .send(make(reply))
-            .map_err(|_| EngineError::Stopped)?;
-        answer.recv().map_err(|_| EngineError::Stopped)?
+        ask(&self.requests, make)
     }
+
+    /// A handle that feeds peer messages to this engine from another thread (the app
+    /// channel's listener), without sharing the engine itself.
+    pub fn peer_feed(&self) -> PeerFeed {
+        PeerFeed {
+            requests: self.requests.clone(),
+        }
+    }
+}
+
+/// Feeds peer-mode messages to an [`Engine`] from any thread ([`Engine::peer_feed`]). It fails
+/// with [`EngineError::Stopped`] once the engine has stopped.
+#[derive(Debug, Clone)]
+pub struct PeerFeed {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl PeerFeed {
+    /// As [`Engine::handle_peer_signal`].
+    pub fn handle_peer_signal(
+        &self,
+        call_id: CallId,
+        signal: PeerSignal,
+    ) -> Result<(), EngineError> {
+        ask(&self.requests, |reply| Request::PeerSignal {
+            call_id,
+            signal,
+            reply,
+        })
+    }
+}
+
+/// One request to the engine thread and its answer.
+fn ask<T>(
+    requests: &mpsc::UnboundedSender<Request>,
+    make: impl FnOnce(crate::driver::Reply<T>) -> Request,
+) -> Result<T, EngineError> {
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    requests
+        .send(make(reply))
+        .map_err(|_| EngineError::Stopped)?;
+    answer.recv().map_err(|_| EngineError::Stopped)?
 }
 
 impl Drop for Engine {
@@ -275,7 +374,11 @@ async fn start(
     // the 2-core test machines): pay it now, not when the phone rings.
     ringwire_core::peer::warm_up(now);
     let (events_tx, signaling_events) = mpsc::unbounded_channel();
-    let signaling = SignalingClient::spawn(config.signaling, events_tx)?;
+    // A peer-only engine has no server: its events channel stays silent.
+    let signaling = match config.signaling {
+        Some(signaling) => Some(SignalingClient::spawn(signaling, events_tx)?),
+        None => None,
+    };
     let (stream_tx, stream_events) = mpsc::unbounded_channel();
     let tls = Some(crate::signaling::tls_config(&config.turn_tls_roots)?);
     let (ice_resolved_tx, ice_resolved) = mpsc::unbounded_channel();

@@ -26,8 +26,9 @@ impl std::fmt::Debug for AudioDevices {
 /// Configuration of an [`Engine`](crate::Engine).
 #[derive(Debug)]
 pub struct EngineConfig {
-    /// The signaling server and this device's token.
-    pub signaling: SignalingConfig,
+    /// The signaling server and this device's token; `None` for an engine that makes only
+    /// peer-mode calls over the app's own channel ([`EngineConfig::peer_only`]).
+    pub signaling: Option<SignalingConfig>,
     /// Addresses to bind one UDP socket each (port chosen by the OS) for media. Empty: every
     /// usable IPv4 and IPv6 address of the machine's interfaces (link-local excluded; loopback
     /// only if `allow_loopback`), re-read on [`Engine::network_changed`](crate::Engine::network_changed).
@@ -62,7 +63,7 @@ impl EngineConfig {
     /// interface addresses, CallKit simulated.
     pub fn new(signaling: SignalingConfig, audio: AudioDevices) -> EngineConfig {
         EngineConfig {
-            signaling,
+            signaling: Some(signaling),
             bind: Vec::new(),
             allow_loopback: false,
             auto_audio_session: true,
@@ -71,6 +72,15 @@ impl EngineConfig {
             ice_servers: Vec::new(),
             turn_tls_roots: Vec::new(),
             agent: AgentConfig::new(Vec::new()),
+        }
+    }
+
+    /// A configuration with no ringwire server: the engine makes and takes only peer-mode
+    /// calls, whose signaling the app carries ([`Engine::start_peer_call`](crate::Engine::start_peer_call)).
+    pub fn peer_only(audio: AudioDevices) -> EngineConfig {
+        EngineConfig {
+            signaling: None,
+            ..EngineConfig::new(SignalingConfig::new("", ""), audio)
         }
     }
 }

@@ -14,7 +14,7 @@ use ringwire_core::{
     Agent, CallSnapshot, Command, IceServer, Output, PushCall, Report, SignalingWanted,
 };
 use ringwire_media::device::{AudioSink, AudioSource};
-use ringwire_proto::{CallId, UserName};
+use ringwire_proto::{CallId, DisplayName, PeerSignal, UserName};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
@@ -33,6 +33,22 @@ pub(crate) enum Request {
     StartCall {
         to_user: UserName,
         reply: Reply<CallId>,
+    },
+    StartPeerCall {
+        to: UserName,
+        call_id: Option<CallId>,
+        reply: Reply<CallId>,
+    },
+    ExpectPeerCall {
+        call_id: CallId,
+        from: UserName,
+        display_name: Option<DisplayName>,
+        reply: Reply<()>,
+    },
+    PeerSignal {
+        call_id: CallId,
+        signal: PeerSignal,
+        reply: Reply<()>,
     },
     Command {
         command: Command,
@@ -67,7 +83,8 @@ pub(crate) struct Driver {
     pub ice_resolved: mpsc::UnboundedReceiver<Vec<IceServer>>,
     pub ice_resolved_tx: mpsc::UnboundedSender<Vec<IceServer>>,
     pub sockets: MediaSockets,
-    pub signaling: SignalingClient,
+    /// `None` for a peer-only engine (no ringwire server).
+    pub signaling: Option<SignalingClient>,
     pub signaling_events: mpsc::UnboundedReceiver<SignalingEvent>,
     pub received: mpsc::Receiver<Received>,
     pub requests: mpsc::UnboundedReceiver<Request>,
@@ -141,6 +158,36 @@ impl Driver {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
+            Request::StartPeerCall { to, call_id, reply } => {
+                let result = self
+                    .agent
+                    .start_peer_call(now, to, call_id)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
+            Request::ExpectPeerCall {
+                call_id,
+                from,
+                display_name,
+                reply,
+            } => {
+                let result = self
+                    .agent
+                    .expect_peer_call(now, call_id, from, display_name)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
+            Request::PeerSignal {
+                call_id,
+                signal,
+                reply,
+            } => {
+                let result = self
+                    .agent
+                    .handle_peer_signal(now, call_id, signal)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
             Request::Command {
                 command: Command::NetworkChanged { .. },
                 reply,
@@ -187,8 +234,8 @@ impl Driver {
         self.sockets.rebind();
         // The signaling connection may be on an address that is gone: reconnect at once, and
         // let the agent hold its ICE restarts until the new connection's `welcome`.
-        if !self.signaling.is_paused() {
-            self.signaling.network_changed();
+        if let Some(signaling) = self.signaling.as_ref().filter(|s| !s.is_paused()) {
+            signaling.network_changed();
             let _ = self.agent.handle_command(now, Command::SignalingDown);
         }
         let local_addrs = self.sockets.local_addrs();
@@ -320,17 +367,32 @@ impl Driver {
                     destination,
                     contents,
                 } => self.sockets.send(source, destination, &contents),
-                Output::Signal(message) => {
-                    if let Err(error) = self.signaling.send(message) {
-                        debug!(%error, "signal not sent");
+                Output::Signal(message) => match &self.signaling {
+                    Some(signaling) => {
+                        if let Err(error) = signaling.send(message) {
+                            debug!(%error, "signal not sent");
+                        }
                     }
-                }
+                    None => debug!(
+                        kind = message.type_name(),
+                        "no ringwire server configured: signal dropped"
+                    ),
+                },
+                Output::PeerSignal { call_id, signal } => self
+                    .listener
+                    .on_event(EngineEvent::PeerSignal { call_id, signal }),
                 Output::Report(report) => self.on_report(report),
                 Output::Signaling(SignalingWanted::Offline) => {
-                    info!("no call and the app is not in the foreground: signaling paused");
-                    self.signaling.pause();
+                    if let Some(signaling) = &self.signaling {
+                        info!("no call and the app is not in the foreground: signaling paused");
+                        signaling.pause();
+                    }
                 }
-                Output::Signaling(SignalingWanted::Online) => self.signaling.resume(),
+                Output::Signaling(SignalingWanted::Online) => {
+                    if let Some(signaling) = &self.signaling {
+                        signaling.resume();
+                    }
+                }
                 Output::StreamConnect {
                     stream,
                     server,
@@ -346,7 +408,9 @@ impl Driver {
         }
         let known = self.agent.known_calls();
         if known != self.known_calls {
-            self.signaling.set_known_calls(known.clone());
+            if let Some(signaling) = &self.signaling {
+                signaling.set_known_calls(known.clone());
+            }
             self.known_calls = known;
         }
     }
@@ -373,17 +437,24 @@ impl Driver {
     async fn shutdown(mut self) {
         info!("engine stopping");
         let now = Instant::now();
-        for call in self.agent.known_calls() {
-            let _ = self
-                .agent
-                .handle_command(now, Command::End { call_id: call });
+        // Every call, peer-mode ones included: their peers hear a `bye` (if the app still
+        // delivers it).
+        for call in self.agent.snapshot() {
+            let _ = self.agent.handle_command(
+                now,
+                Command::End {
+                    call_id: call.call_id,
+                },
+            );
         }
         self.carry_out();
         if let Err(error) = self.sink.finish() {
             warn!(%error, "audio sink could not be finished");
         }
         // Give the hangups a moment to reach the server before the socket closes.
-        let _ = tokio::time::timeout(Duration::from_millis(200), self.signaling.shutdown()).await;
+        if let Some(signaling) = self.signaling.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), signaling.shutdown()).await;
+        }
     }
 }
 

@@ -12,7 +12,7 @@ mod net;
 pub mod signaling;
 mod turn_stream;
 
-pub use api::{Engine, EngineEvent, EngineListener};
+pub use api::{Engine, EngineEvent, EngineListener, PeerFeed};
 pub use config::{AudioDevices, EngineConfig};
 pub use error::EngineError;
 pub use ice::IceServerConfig;

@@ -29,10 +29,11 @@ use ringwire_core::session::{ClientSession, SessionConfig, SessionEvent};
 use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, SignalingWanted};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
-use ringwire_proto::{CallId, ClientMessage, DeviceId, ServerMessage, UserName};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, PeerSignal, ServerMessage, UserName};
 use ringwire_router::record::{PushKind, PushOutcome};
 use ringwire_router::RouterConfig;
 
+use crate::peer_channel::{ChannelTiming, PeerChannels};
 use crate::platform::{AppState, Os, PhoneOs};
 use crate::{earliest, SimClock, SimError, SimNetwork, SimSignaling};
 
@@ -66,6 +67,10 @@ pub struct SimDevice {
     /// Every message the agent asked to send to the server, with the virtual time (whether
     /// or not it could go out then).
     pub signaled: Vec<(Instant, ClientMessage)>,
+    /// Every peer-mode message the agent handed to the app's channel, with the virtual time.
+    pub peer_sent: Vec<(Instant, CallId, PeerSignal)>,
+    /// Every peer-mode message the agent refused, with the virtual time and the error.
+    pub peer_refused: Vec<(Instant, PeerSignal, ringwire_core::CoreError)>,
     /// The last few seconds of what the speaker played (for frequency checks).
     pub heard: VecDeque<i16>,
     /// `Some` for a phone under a simulated OS; `None` for a desktop (the world plays CallKit).
@@ -204,6 +209,8 @@ pub struct World {
     pushes: BTreeMap<(Instant, u64), (DeviceId, PushKind, Vec<u8>)>,
     push_seq: u64,
     seed: u64,
+    /// The apps' own signaling channels of peer mode.
+    peer_channels: PeerChannels,
 }
 
 impl std::fmt::Debug for World {
@@ -229,6 +236,7 @@ impl World {
             pushes: BTreeMap::new(),
             push_seq: 0,
             seed,
+            peer_channels: PeerChannels::default(),
         }
     }
 
@@ -291,6 +299,8 @@ impl World {
             next_audio: None,
             session: new_session(seed),
             signaled: Vec::new(),
+            peer_sent: Vec::new(),
+            peer_refused: Vec::new(),
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
         });
@@ -433,6 +443,28 @@ impl World {
         id
     }
 
+    /// Joins two devices' apps by their own signaling channel, for peer-mode calls.
+    pub fn link_peers(&mut self, a: Dev, b: Dev, timing: ChannelTiming) {
+        self.peer_channels.link(a, b, timing);
+    }
+
+    /// Places a peer-mode call from `dev` to whatever its app's channel reaches
+    /// ([`World::link_peers`]); `call_id` is the channel's id for it, if both ends share one.
+    pub fn peer_call(
+        &mut self,
+        dev: Dev,
+        call_id: Option<CallId>,
+    ) -> Result<CallId, ringwire_core::CoreError> {
+        let now = self.clock.now();
+        let id = self.devices[dev.0].agent.start_peer_call(
+            now,
+            "peer".parse().expect("user name"),
+            call_id,
+        )?;
+        self.carry_out(dev);
+        Ok(id)
+    }
+
     /// A platform command on `dev` (answer, end, mute, network change, ...).
     pub fn command(&mut self, dev: Dev, command: Command) -> Result<(), ringwire_core::CoreError> {
         let now = self.clock.now();
@@ -475,6 +507,7 @@ impl World {
                     self.signaling.poll_timeout(),
                     self.signaling.next_delivery_time(),
                     self.pushes.keys().next().map(|(at, _)| *at),
+                    self.peer_channels.next_delivery_time(),
                 ]
                 .into_iter()
                 .chain(
@@ -526,6 +559,16 @@ impl World {
         }
         self.signaling.handle_timeout(now);
         self.route_pushes(now);
+        while let Some((dev, call_id, signal)) = self.peer_channels.poll_delivery(now) {
+            let d = &mut self.devices[dev.0];
+            if !d.running {
+                continue;
+            }
+            if let Err(error) = d.agent.handle_peer_signal(now, call_id, signal.clone()) {
+                d.peer_refused.push((now, signal, error));
+            }
+            self.carry_out(dev);
+        }
         while let Some(datagram) = self.net.poll_delivery(now) {
             let Some(dev) = self
                 .devices
@@ -628,6 +671,10 @@ impl World {
                     // As the engine's client: out at once when up; while down call control
                     // waits (the oldest dropped past its capacity) and relays are refused.
                     let _ = d.session.send(message);
+                }
+                Output::PeerSignal { call_id, signal } => {
+                    d.peer_sent.push((now, call_id, signal.clone()));
+                    self.peer_channels.send(now, dev, call_id, signal);
                 }
                 Output::Report(report) => {
                     if let Some(os) = d.phone.as_mut() {

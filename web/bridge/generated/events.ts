@@ -88,4 +88,4 @@ mos: number, } | { "event": "ended", call_id: string, reason: string, detail: st
  * The candidate pair the media took (`local`/`remote`: host, srflx, prflx, relay;
  * `protocol`; `relay_transport`: udp, tcp, tls), `null` when media never connected.
  */
-selected_pair: SelectedPair | null, } | { "event": "error", call_id: string | null, message: string, } | { "event": "signaling", connected: boolean, detail: string | null, };
+selected_pair: SelectedPair | null, } | { "event": "error", call_id: string | null, message: string, } | { "event": "signaling", connected: boolean, detail: string | null, } | { "event": "peer_signal", call_id: string, signal: PeerSignal, };

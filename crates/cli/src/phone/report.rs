@@ -131,16 +131,18 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
     report
 }
 
-/// The same report for people.
-pub fn print_text(report: &Value) {
+/// The same report for people, on `out`.
+pub fn print_text(report: &Value, out: &mut dyn std::io::Write) {
     let get = |k: &str| report.get(k).cloned().unwrap_or(Value::Null);
     eprintln!();
-    println!(
+    let _ = writeln!(
+        out,
         "call {}  ({})",
         get("call_id").as_str().unwrap_or("?"),
         get("direction").as_str().unwrap_or("?")
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  ended:               {} {}",
         get("end_reason"),
         if get("ended_locally") == Value::Bool(true) {
@@ -150,23 +152,24 @@ pub fn print_text(report: &Value) {
         }
     );
     if let Some(ms) = report.get("invite_to_ringing_ms") {
-        println!("  invite → ringing:    {ms} ms");
+        let _ = writeln!(out, "  invite → ringing:    {ms} ms");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  accept → 1st audio:  {} ms",
         get("accept_to_first_audio_ms")
     );
-    println!("  talk time:           {} ms", get("talk_ms"));
-    println!("  pre-connected:       {}", get("preconnected"));
-    println!("  frames:              {}", get("frames"));
+    let _ = writeln!(out, "  talk time:           {} ms", get("talk_ms"));
+    let _ = writeln!(out, "  pre-connected:       {}", get("preconnected"));
+    let _ = writeln!(out, "  frames:              {}", get("frames"));
     if let Some(q) = report.get("quality").filter(|q| !q.is_null()) {
-        println!("  quality:             {q}");
+        let _ = writeln!(out, "  quality:             {q}");
     }
     if let Some(hz) = get("heard_hz").as_f64() {
-        println!("  heard:               {hz:.0} Hz");
+        let _ = writeln!(out, "  heard:               {hz:.0} Hz");
     }
     if let Some(keys) = get("dtmf_received").as_str().filter(|k| !k.is_empty()) {
-        println!("  DTMF received:       {keys}");
+        let _ = writeln!(out, "  DTMF received:       {keys}");
     }
 }
 

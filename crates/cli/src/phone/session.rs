@@ -30,6 +30,13 @@ pub struct PhoneArgs {
     /// This device's token (from `ringwire device add`).
     #[arg(long, env = "RINGWIRE_TOKEN", hide_env_values = true)]
     pub token: String,
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// The audio and report options of every softphone, `ringwire peer` included.
+#[derive(Args, Debug, Clone)]
+pub struct MediaArgs {
     /// Send a sine tone of this frequency (Hz) as the microphone.
     #[arg(long, conflicts_with = "play")]
     pub tone: Option<f64>,
@@ -92,7 +99,7 @@ pub fn ws_url(server: &str) -> anyhow::Result<String> {
 }
 
 /// The microphone and speaker the flags ask for.
-pub fn audio_devices(args: &PhoneArgs) -> anyhow::Result<AudioDevices> {
+pub fn audio_devices(args: &MediaArgs) -> anyhow::Result<AudioDevices> {
     let source: Box<dyn AudioSource> = match (&args.tone, &args.play) {
         (Some(hz), _) => Box::new(ToneSource::new(*hz, 8000).context("--tone")?),
         (None, Some(path)) => {
@@ -114,9 +121,7 @@ pub fn start_engine(
     args: &PhoneArgs,
     name: &'static str,
 ) -> anyhow::Result<(Engine, mpsc::Receiver<Stamped>)> {
-    if let Some(digits) = &args.send_dtmf {
-        ringwire_media::dtmf::parse_dial_string(digits).context("--send-dtmf")?;
-    }
+    check_dtmf(&args.media)?;
     let (tx, rx) = mpsc::channel();
     let engine = engine_with_listener(args, Arc::new(ChannelListener::new(name, tx)))?;
     Ok((engine, rx))
@@ -128,8 +133,8 @@ pub fn engine_with_listener(
     listener: Arc<dyn EngineListener>,
 ) -> anyhow::Result<Engine> {
     let signaling = SignalingConfig::new(ws_url(&args.server)?, args.token.clone());
-    let mut config = EngineConfig::new(signaling, audio_devices(args)?);
-    config.allow_loopback = !args.no_loopback;
+    let mut config = EngineConfig::new(signaling, audio_devices(&args.media)?);
+    config.allow_loopback = !args.media.no_loopback;
     // A desktop has no OS callback to forward: the engine watches the interfaces itself, so
     // a call survives moving from one network to another.
     config.watch_interfaces = true;
@@ -153,14 +158,26 @@ fn wait_connected(rx: &mpsc::Receiver<Stamped>) -> anyhow::Result<(String, Devic
             EngineEvent::SignalingDisconnected { reason, .. } => {
                 tracing::debug!(%reason, "signaling not up yet; retrying");
             }
-            EngineEvent::Report(_) | EngineEvent::SignalingPaused => {}
+            EngineEvent::Report(_)
+            | EngineEvent::SignalingPaused
+            | EngineEvent::PeerSignal { .. } => {}
         }
     }
 }
 
+/// Refuses bad `--send-dtmf` keys before anything starts.
+pub fn check_dtmf(args: &MediaArgs) -> anyhow::Result<()> {
+    if let Some(digits) = &args.send_dtmf {
+        ringwire_media::dtmf::parse_dial_string(digits).context("--send-dtmf")?;
+    }
+    Ok(())
+}
+
 /// What happens when a call runs: the live status line and, at the end, the report.
-struct CallWatch {
+pub struct CallWatch {
     json: bool,
+    /// Print the report on stderr (`ringwire peer`, whose stdout is its signaling channel).
+    report_to_stderr: bool,
     call_id: CallId,
     answered_at: Option<Instant>,
     /// When to answer a ringing incoming call (`answer --accept-after`). Waiting inside the
@@ -178,8 +195,8 @@ struct CallWatch {
 
 impl CallWatch {
     /// The watch of `call_id`, starting in `state`; `duration_s` is `--duration`.
-    fn new(
-        args: &PhoneArgs,
+    pub fn new(
+        args: &MediaArgs,
         call_id: CallId,
         state: &'static str,
         answer_at: Option<Instant>,
@@ -187,6 +204,7 @@ impl CallWatch {
     ) -> Self {
         CallWatch {
             json: args.json,
+            report_to_stderr: false,
             call_id,
             answered_at: None,
             answer_at,
@@ -198,8 +216,14 @@ impl CallWatch {
         }
     }
 
+    /// Reports on stderr, leaving stdout to the signaling channel.
+    pub fn report_to_stderr(mut self) -> Self {
+        self.report_to_stderr = true;
+        self
+    }
+
     /// Runs until the call ends; hangs up after `hang_up_after` of talk time if set.
-    fn run(
+    pub fn run(
         mut self,
         engine: &Engine,
         rx: &mpsc::Receiver<Stamped>,
@@ -279,10 +303,11 @@ impl CallWatch {
                 std::thread::sleep(Duration::from_millis(100));
                 let heard = record.and_then(heard_hz);
                 let report = call_report(&ended, heard, &self.dtmf_received);
-                if self.json {
-                    println!("{report}");
-                } else {
-                    print_text(&report);
+                match (self.json, self.report_to_stderr) {
+                    (true, false) => println!("{report}"),
+                    (true, true) => eprintln!("{report}"),
+                    (false, false) => print_text(&report, &mut std::io::stdout()),
+                    (false, true) => print_text(&report, &mut std::io::stderr()),
                 }
                 let ok = report["ok"].as_bool() == Some(true);
                 return Ok(Some(if ok {
@@ -302,11 +327,11 @@ pub fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     let (engine, rx) = start_engine(&args.phone, "caller")?;
     wait_connected(&rx)?;
     let call_id = engine.start_call(&args.user)?;
-    if !args.phone.json {
+    if !args.phone.media.json {
         eprintln!("calling {} (call {call_id})", args.user);
     }
-    let watch = CallWatch::new(&args.phone, call_id, "dialing", None, args.duration);
-    let code = watch.run(&engine, &rx, args.phone.record.as_deref());
+    let watch = CallWatch::new(&args.phone.media, call_id, "dialing", None, args.duration);
+    let code = watch.run(&engine, &rx, args.phone.media.record.as_deref());
     engine.shutdown();
     code
 }
@@ -332,14 +357,14 @@ fn announce_ready(json: bool, user: &str, device_id: DeviceId) {
 pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
     let (engine, rx) = start_engine(&args.phone, "callee")?;
     let (user, device_id) = wait_connected(&rx)?;
-    announce_ready(args.phone.json, &user, device_id);
+    announce_ready(args.phone.media.json, &user, device_id);
     let call_id = loop {
         let event = rx.recv().map_err(|_| anyhow!("the engine stopped"))?;
         match event.event {
             EngineEvent::Report(Report::IncomingCall {
                 call_id, from_user, ..
             }) => {
-                if !args.phone.json {
+                if !args.phone.media.json {
                     eprintln!("incoming call from {from_user} (call {call_id})");
                 }
                 break call_id;
@@ -350,13 +375,13 @@ pub fn run_answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
     };
     let answer_at = Instant::now() + Duration::from_millis(args.accept_after);
     let watch = CallWatch::new(
-        &args.phone,
+        &args.phone.media,
         call_id,
         "ringing",
         Some(answer_at),
         args.duration,
     );
-    let code = watch.run(&engine, &rx, args.phone.record.as_deref());
+    let code = watch.run(&engine, &rx, args.phone.media.record.as_deref());
     engine.shutdown();
     code
 }

@@ -310,6 +310,11 @@ impl Agent {
         let sdp = pc.create_offer()?;
         if let Some(call) = self.calls.get_mut(&call_id) {
             call.peers.insert(PEER_DEVICE, Peer { pc, timeout: now });
+            // An answer has the offer's m-lines, in its order: a candidate can be checked
+            // against them before the answer comes.
+            if let Some(side) = call.peer_side() {
+                side.remote_mids = sdp_mids(sdp.as_str());
+            }
         }
         self.peer_out(call_id, PeerSignal::Offer { sdp });
         self.add_gathered_candidates(now, call_id, PEER_DEVICE);

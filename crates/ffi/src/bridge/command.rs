@@ -2,14 +2,15 @@
 //! `{"id": <u64>, "cmd": "<name>", ...fields}`; the reply carries the same `id`.
 
 use ringwire_media::dtmf::parse_dial_string;
-use ringwire_proto::{CallId, UserName};
+use ringwire_proto::{CallId, PeerSignal, UserName};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::BridgeError;
 
-/// Larger commands are not ours (the biggest real one is ~100 bytes).
-pub const MAX_COMMAND_BYTES: usize = 4096;
+/// Larger commands are not ours: the biggest is `peer_signal` carrying an SDP (at most
+/// `ringwire_proto::MAX_SDP_BYTES`, 60 KiB); the others are about 100 bytes.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// One command, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,22 @@ pub enum Command {
     Dtmf {
         call_id: CallId,
         digits: String,
+    },
+    /// Place a peer-mode call over the page's own signaling channel (docs/peer-mode.md).
+    PeerCall {
+        to: UserName,
+        call_id: Option<CallId>,
+    },
+    /// An incoming peer-mode call the app heard of before its offer: ring now.
+    ExpectPeerCall {
+        call_id: CallId,
+        from: UserName,
+        display_name: Option<String>,
+    },
+    /// One message from the peer of a peer-mode call.
+    PeerSignal {
+        call_id: CallId,
+        signal: PeerSignal,
     },
     /// The whole truth now: calls, signaling state, the latest event sequence number.
     Snapshot,
@@ -138,6 +155,37 @@ fn command(raw: &Raw) -> Result<Command, BridgeError> {
                 digits: digits.to_string(),
             }
         }
+        "peer_call" => Command::PeerCall {
+            to: user_field(raw, "to")?,
+            call_id: match raw.fields.get("call_id") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(call_id()?),
+            },
+        },
+        "expect_peer_call" => Command::ExpectPeerCall {
+            call_id: call_id()?,
+            from: user_field(raw, "from")?,
+            display_name: match raw.fields.get("display_name") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(str_field(raw, "display_name")?.to_owned()),
+            },
+        },
+        "peer_signal" => {
+            let signal = raw.fields.get("signal").ok_or(BridgeError::InvalidField {
+                field: "signal",
+                detail: "expected the peer's message, {\"type\": \"offer\", \"sdp\": ...}".into(),
+            })?;
+            let signal = ringwire_proto::decode_peer_signal(&signal.to_string()).map_err(|e| {
+                BridgeError::InvalidField {
+                    field: "signal",
+                    detail: e.to_string(),
+                }
+            })?;
+            Command::PeerSignal {
+                call_id: call_id()?,
+                signal,
+            }
+        }
         "snapshot" => Command::Snapshot,
         "events_since" => Command::EventsSince {
             seq: raw.fields.get("seq").and_then(Value::as_u64).ok_or(
@@ -162,6 +210,15 @@ fn str_field<'a>(raw: &'a Raw, field: &'static str) -> Result<&'a str, BridgeErr
         .ok_or(BridgeError::InvalidField {
             field,
             detail: "expected a string".into(),
+        })
+}
+
+fn user_field(raw: &Raw, field: &'static str) -> Result<UserName, BridgeError> {
+    str_field(raw, field)?
+        .parse()
+        .map_err(|_| BridgeError::InvalidField {
+            field,
+            detail: "a user name is 1-64 of a-z 0-9 . _ -".into(),
         })
 }
 

@@ -1,6 +1,6 @@
 //! Events to the UI: the engine's reports turned into a small, stable JSON vocabulary
 //! (`incoming`, `outgoing`, `ringing`, `answered`, `connected`, `dtmf`, `reconnecting`,
-//! `reconnected`, `quality`, `ended`, `error`, `signaling`). The UI never sees engine internals.
+//! `reconnected`, `quality`, `ended`, `error`, `signaling`, and `peer_signal` for peer mode). The UI never sees engine internals.
 
 use ringwire_core::{CallEndReason, CallKitEndReason, Report};
 use ringwire_engine::EngineEvent;
@@ -72,6 +72,12 @@ pub enum BridgeEvent {
         connected: bool,
         detail: Option<String>,
     },
+    /// Deliver `signal` to the peer of peer-mode call `call_id` over the page's own channel,
+    /// in `seq` order (docs/peer-mode.md).
+    PeerSignal {
+        call_id: String,
+        signal: ringwire_proto::PeerSignal,
+    },
 }
 
 impl BridgeEvent {
@@ -94,6 +100,10 @@ impl BridgeEvent {
             EngineEvent::Fatal { message } => Some(BridgeEvent::Signaling {
                 connected: false,
                 detail: Some(format!("stopped: {message}")),
+            }),
+            EngineEvent::PeerSignal { call_id, signal } => Some(BridgeEvent::PeerSignal {
+                call_id: call_id.to_string(),
+                signal: signal.clone(),
             }),
         }
     }

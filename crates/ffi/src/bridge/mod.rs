@@ -227,6 +227,29 @@ impl Bridge {
                     .map_err(engine_err)?;
                 Ok(Value::Null)
             }
+            Command::PeerCall { to, call_id } => {
+                let call_id = self
+                    .engine
+                    .start_peer_call(to.as_str(), call_id)
+                    .map_err(engine_err)?;
+                Ok(json!({"call_id": call_id.to_string()}))
+            }
+            Command::ExpectPeerCall {
+                call_id,
+                from,
+                display_name,
+            } => {
+                self.engine
+                    .expect_peer_call(call_id, from.as_str(), display_name.as_deref())
+                    .map_err(engine_err)?;
+                Ok(Value::Null)
+            }
+            Command::PeerSignal { call_id, signal } => {
+                self.engine
+                    .handle_peer_signal(call_id, signal)
+                    .map_err(engine_err)?;
+                Ok(Value::Null)
+            }
             Command::Snapshot => self.snapshot(),
             Command::EventsSince { seq } => {
                 let since = self.events.lock().journal.since(seq);

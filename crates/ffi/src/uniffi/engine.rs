@@ -10,6 +10,7 @@ use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, To
 
 use super::audio::HostAudioDevice;
 use super::listener::{EngineListener, EngineThread, Forward};
+use super::peer::PeerSignal;
 use super::types::{call_id as parse_call_id, AppState, CallSnapshot, PushCall};
 use super::RingwireError;
 
@@ -31,7 +32,8 @@ pub enum AudioChoice {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct EngineConfig {
     /// The signaling server: `wss://host/v1/ws` (or `ws://`), or just `https://host[:port]`
-    /// (`http://`), to which `/v1/ws` is added.
+    /// (`http://`), to which `/v1/ws` is added. Empty: no ringwire server, peer-mode calls
+    /// only (`start_peer_call`); `device_token` is then ignored.
     pub server_url: String,
     /// This device's token (from the server's admin API or `ringwire device add`).
     pub device_token: String,
@@ -83,6 +85,46 @@ impl Engine {
     /// Calls `user` (every device of theirs rings); returns the new call's id at once.
     pub fn start_call(&self, user: String) -> Result<String, RingwireError> {
         self.with(|e| Ok(e.start_call(&user)?.to_string()))
+    }
+
+    /// Places a peer-mode call over the app's own signaling channel to a standard WebRTC peer
+    /// (no ringwire server): the offer comes at once as an `EngineEvent::PeerSignal`. Deliver
+    /// every such event to the peer in order and feed its messages to `handle_peer_signal`.
+    /// `to` names the peer in reports; `call_id` is the channel's id for the call when both
+    /// ends share one (32 lowercase hex digits). Returns the call's id.
+    pub fn start_peer_call(
+        &self,
+        to: String,
+        call_id: Option<String>,
+    ) -> Result<String, RingwireError> {
+        let call_id = call_id.as_deref().map(parse_call_id).transpose()?;
+        self.with(|e| Ok(e.start_peer_call(&to, call_id)?.to_string()))
+    }
+
+    /// An incoming peer-mode call the app learned of before its offer (its own VoIP push):
+    /// reported at once as `IncomingCall`, as CallKit requires of a push; it can be answered
+    /// before the offer arrives.
+    pub fn expect_peer_call(
+        &self,
+        call_id: String,
+        from: String,
+        display_name: Option<String>,
+    ) -> Result<(), RingwireError> {
+        let call_id = parse_call_id(&call_id)?;
+        self.with(|e| Ok(e.expect_peer_call(call_id, &from, display_name.as_deref())?))
+    }
+
+    /// One message from the peer of a peer-mode call, as the app's channel delivered it (an
+    /// offer for a call not seen yet rings it). Refused with the reason when it does not fit
+    /// the call; the call goes on.
+    pub fn handle_peer_signal(
+        &self,
+        call_id: String,
+        signal: PeerSignal,
+    ) -> Result<(), RingwireError> {
+        let call_id = parse_call_id(&call_id)?;
+        let signal = ringwire_proto::PeerSignal::try_from(signal)?;
+        self.with(|e| Ok(e.handle_peer_signal(call_id, signal)?))
     }
 
     /// Answers a ringing incoming call (CallKit `CXAnswerCallAction`).
@@ -227,7 +269,8 @@ pub(crate) fn start(
     config: EngineConfig,
     listener: Arc<dyn ringwire_engine::EngineListener>,
 ) -> Result<ringwire_engine::Engine, RingwireError> {
-    if config.device_token.trim().is_empty() {
+    let peer_only = config.server_url.trim().is_empty();
+    if !peer_only && config.device_token.trim().is_empty() {
         return Err(RingwireError::InvalidConfig(
             "device_token is empty; create a device on the server and pass its token".into(),
         ));
@@ -245,11 +288,13 @@ pub(crate) fn start(
             (capture, playout)
         }
     };
-    let signaling = SignalingConfig::new(ws_url(&config.server_url)?, config.device_token);
-    let mut engine_config = ringwire_engine::EngineConfig::new(
-        signaling,
-        ringwire_engine::AudioDevices { source, sink },
-    );
+    let audio = ringwire_engine::AudioDevices { source, sink };
+    let mut engine_config = if peer_only {
+        ringwire_engine::EngineConfig::peer_only(audio)
+    } else {
+        let signaling = SignalingConfig::new(ws_url(&config.server_url)?, config.device_token);
+        ringwire_engine::EngineConfig::new(signaling, audio)
+    };
     engine_config.allow_loopback = config.allow_loopback;
     engine_config.auto_audio_session = config.auto_audio_session;
     Ok(ringwire_engine::Engine::new(engine_config, listener)?)

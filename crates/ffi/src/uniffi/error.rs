@@ -54,7 +54,11 @@ impl From<EngineError> for RingwireError {
             | EngineError::UnsupportedVersion
             | EngineError::Replaced
             | EngineError::SignalingDown => RingwireError::Signaling(text),
-            EngineError::Core(CoreError::BadPush { .. }) => RingwireError::InvalidArgument(text),
+            EngineError::Core(
+                CoreError::BadPush { .. }
+                | CoreError::BadSdp { .. }
+                | CoreError::BadCandidate { .. },
+            ) => RingwireError::InvalidArgument(text),
             EngineError::Core(CoreError::Config(_)) => RingwireError::InvalidConfig(text),
             // Core refusals and anything the engine adds later: the engine's message says it.
             _ => RingwireError::Refused(text),

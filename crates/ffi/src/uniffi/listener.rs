@@ -12,6 +12,7 @@ use std::thread::ThreadId;
 
 use ringwire_core::Report;
 
+use super::peer::PeerSignal;
 use super::types::{millis, CallEndReason, CallKitEndReason, CallQuality, CallSummary, Direction};
 use super::RingwireError;
 
@@ -88,6 +89,9 @@ pub enum EngineEvent {
     SignalingPaused,
     /// The engine stopped for good (the server refused the device token).
     Fatal { message: String },
+    /// Deliver `signal` to the peer of peer-mode call `call_id` over the app's own channel,
+    /// in the order these events come (`Engine::start_peer_call`).
+    PeerSignal { call_id: String, signal: PeerSignal },
 }
 
 impl From<&ringwire_engine::EngineEvent> for EngineEvent {
@@ -106,6 +110,10 @@ impl From<&ringwire_engine::EngineEvent> for EngineEvent {
             E::SignalingPaused => EngineEvent::SignalingPaused,
             E::Fatal { message } => EngineEvent::Fatal {
                 message: message.clone(),
+            },
+            E::PeerSignal { call_id, signal } => EngineEvent::PeerSignal {
+                call_id: call_id.to_string(),
+                signal: signal.into(),
             },
         }
     }

@@ -19,6 +19,7 @@ mod bridge;
 mod engine;
 mod error;
 mod listener;
+mod peer;
 mod types;
 
 pub use audio::{HostAudioDevice, HostAudioStats};
@@ -26,6 +27,7 @@ pub use bridge::{Bridge, BridgeSink};
 pub use engine::{AudioChoice, Engine, EngineConfig};
 pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
+pub use peer::{peer_signal_from_json, peer_signal_to_json, PeerSignal};
 pub use types::{
     AppState, CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary,
     Direction, EndReason, PushCall,

@@ -264,8 +264,26 @@ impl From<&ringwire_core::CallSnapshot> for CallSnapshot {
 }
 
 impl EndReason {
+    /// The protocol reason this mirrors.
+    pub(crate) fn to_protocol(self) -> ringwire_proto::EndReason {
+        use ringwire_proto::EndReason as P;
+        match self {
+            EndReason::AnsweredElsewhere => P::AnsweredElsewhere,
+            EndReason::DeclinedElsewhere => P::DeclinedElsewhere,
+            EndReason::Cancelled => P::Cancelled,
+            EndReason::NoAnswer => P::NoAnswer,
+            EndReason::Busy => P::Busy,
+            EndReason::Declined => P::Declined,
+            EndReason::Hangup => P::Hangup,
+            EndReason::ConnectionLost => P::ConnectionLost,
+            EndReason::Glare => P::Glare,
+            EndReason::Unavailable => P::Unavailable,
+            EndReason::MediaFailed => P::MediaFailed,
+        }
+    }
+
     /// The mirror of a protocol reason; `None` for one added after this list.
-    fn from_protocol(r: ringwire_proto::EndReason) -> Option<Self> {
+    pub(crate) fn from_protocol(r: ringwire_proto::EndReason) -> Option<Self> {
         use ringwire_proto::EndReason as P;
         Some(match r {
             P::AnsweredElsewhere => EndReason::AnsweredElsewhere,

@@ -9,7 +9,10 @@
 //! - [`protocol`]: the JSON frames of the WebSocket endpoint `/v1/docs`;
 //! - [`server`]: the `ringwire-docstore` server: the endpoint, the browser client
 //!   (`js/firestore-standin.js`, shaped like Firebase's modular SDK) and optional static pages;
-//! - [`client`]: [`DocClient`], the Rust client.
+//! - [`client`]: [`DocClient`], the Rust client;
+//! - [`peer`]: peer mode's signaling over these documents, laid out as the Firebase WebRTC
+//!   codelab does (`calls/{id}`, `offerCandidates`, `answerCandidates`): the worked example of
+//!   docs/peer-mode.md.
 //!
 //! The listener guarantee, which the signaling built on top relies on: after its first snapshot,
 //! a listener gets every change exactly once, in write order, or ends with an error
@@ -19,6 +22,7 @@ pub mod client;
 pub mod doc;
 pub mod error;
 pub mod path;
+pub mod peer;
 pub mod protocol;
 pub mod server;
 pub mod store;

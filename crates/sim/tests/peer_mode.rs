@@ -146,3 +146,40 @@ fn candidates_that_overtake_the_offer_wait_for_it() {
     );
     assert_audio_both_ways(&mut w, a, b);
 }
+
+#[test]
+fn a_locked_phone_keeps_the_platform_rules_in_peer_mode() {
+    use ringwire_sim::Os;
+    let mut w = World::new(21, RouterConfig::default());
+    let alice = w.add_user("alice").unwrap();
+    let bob = w.add_user("bob").unwrap();
+    let a = w.add_device(&alice, "alice-desktop", ALICE_HZ);
+    // Bob's phone runs its app (woken by its own backend), then locks.
+    let b = w.add_phone(&bob, "bob-iphone", BOB_HZ, Os::Ios);
+    w.open_app(b);
+    w.set_locked(b, true);
+    w.link_peers(a, b, ChannelTiming::uniform(Duration::from_millis(60)));
+    w.run_for(Duration::from_millis(200));
+
+    let id = w.peer_call(a, None).unwrap();
+    assert!(w.run_until(Duration::from_secs(1), |w| w
+        .device(b)
+        .phone
+        .as_ref()
+        .is_some_and(|os| os.call(id).is_some())));
+    // Ringing: reported to the OS, no audio I/O before the OS activates the session.
+    w.run_for(Duration::from_secs(2));
+    assert!(!w.device(b).phone.as_ref().unwrap().audio_active);
+    w.os_answer(b, id).unwrap();
+    assert!(w.run_until(Duration::from_secs(5), |w| both_active(w, a, b, id)));
+    assert_audio_both_ways(&mut w, a, b);
+    w.os_end(b, id).unwrap();
+    assert!(w.run_until(Duration::from_secs(2), |w| w
+        .device(a)
+        .end_reason(id)
+        .is_some()));
+    assert_eq!(w.device(a).end_reason(id), Some(EndReason::Hangup));
+    let os = w.device(b).phone.as_ref().unwrap();
+    assert!(os.violations.is_empty(), "{:?}", os.violations);
+    assert!(os.call(id).unwrap().ended.is_some());
+}

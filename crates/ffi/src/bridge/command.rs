@@ -286,6 +286,74 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_peer_mode_commands() {
+        let ok = |t: &str| parse(t).map(|r| r.command).map_err(|(_, e)| e.code());
+        assert_eq!(
+            ok(r#"{"id":1,"cmd":"peer_call","to":"bob"}"#),
+            Ok(Command::PeerCall {
+                to: "bob".parse().unwrap(),
+                call_id: None
+            })
+        );
+        assert!(matches!(
+            ok(&format!(
+                r#"{{"id":2,"cmd":"peer_call","to":"bob","call_id":"{ID}"}}"#
+            )),
+            Ok(Command::PeerCall {
+                call_id: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            ok(&format!(
+                r#"{{"id":3,"cmd":"expect_peer_call","call_id":"{ID}","from":"alice","display_name":"Alice"}}"#
+            )),
+            Ok(Command::ExpectPeerCall {
+                display_name: Some(_),
+                ..
+            })
+        ));
+        // A page passes the browser's objects through: `candidate.toJSON()` plus a type.
+        assert!(matches!(
+            ok(&format!(
+                r#"{{"id":4,"cmd":"peer_signal","call_id":"{ID}","signal":{{"type":"candidate","candidate":"candidate:1 1 udp 1 10.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}}}"#
+            )),
+            Ok(Command::PeerSignal {
+                signal: PeerSignal::Candidate(_),
+                ..
+            })
+        ));
+        // An offer of nearly the SDP limit fits in one command.
+        let sdp = "a".repeat(ringwire_proto::MAX_SDP_BYTES);
+        assert!(matches!(
+            ok(&format!(
+                r#"{{"id":5,"cmd":"peer_signal","call_id":"{ID}","signal":{{"type":"offer","sdp":"{sdp}"}}}}"#
+            )),
+            Ok(Command::PeerSignal {
+                signal: PeerSignal::Offer { .. },
+                ..
+            })
+        ));
+        let err = |t: &str| parse(t).map_err(|(id, e)| (id, e.code())).unwrap_err();
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":6,"cmd":"peer_signal","call_id":"{ID}"}}"#
+            )),
+            (Some(6), "invalid_field")
+        );
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":7,"cmd":"peer_signal","call_id":"{ID}","signal":{{"type":"pranswer","sdp":"x"}}}}"#
+            )),
+            (Some(7), "invalid_field")
+        );
+        assert_eq!(
+            err(r#"{"id":8,"cmd":"peer_call","to":"Not A Name"}"#),
+            (Some(8), "invalid_field")
+        );
+    }
+
+    #[test]
     fn refuses_bad_input_with_a_code_and_keeps_the_id_when_it_can() {
         let err = |t: &str| parse(t).map_err(|(id, e)| (id, e.code())).unwrap_err();
         assert_eq!(err("nope"), (None, "malformed_json"));

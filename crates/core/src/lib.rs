@@ -30,6 +30,9 @@ pub mod report;
 pub mod session;
 
 pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted, PEER_DEVICE};
+/// Quality verdicts: thresholds, hysteresis, causes and actions.
+pub use call::verdict as quality;
+pub use call::verdict::{QualityAction, QualityCause, QualityFigures, QualityVerdict, Verdict};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use gather::{

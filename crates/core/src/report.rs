@@ -206,6 +206,12 @@ pub enum Report {
         call_id: CallId,
         quality: CallQuality,
     },
+    /// The call's quality verdict changed (see [`crate::quality`] for the thresholds and the
+    /// hysteresis): show it, with the cause and what the engine did about it.
+    QualityChanged {
+        call_id: CallId,
+        verdict: crate::QualityVerdict,
+    },
     /// The call is over. `callkit` says how to report it (`None`: the user ended it here).
     Ended {
         call_id: CallId,
@@ -236,6 +242,7 @@ impl Report {
             | Report::Reconnecting { call_id }
             | Report::Reconnected { call_id }
             | Report::Quality { call_id, .. }
+            | Report::QualityChanged { call_id, .. }
             | Report::Ended { call_id, .. } => Some(*call_id),
             Report::Error { call_id, .. } => *call_id,
         }

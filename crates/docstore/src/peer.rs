@@ -65,15 +65,10 @@ impl Side {
     }
 }
 
-/// The engine's call id for a call document: FNV-1a (128-bit) of the document id, so both
-/// sides derive the same id from the document they share.
+/// The engine's call id for a call document: [`CallId::from_channel_id`] of the document id
+/// (FNV-1a, 128 bits), so both sides derive the same id from the document they share.
 pub fn call_id_for(doc_id: &str) -> CallId {
-    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    let hash = doc_id
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME));
-    CallId::from_bytes(hash.to_be_bytes())
+    CallId::from_channel_id(doc_id)
 }
 
 /// One call's signaling in the store, seen from one side.

@@ -13,8 +13,8 @@ use ringwire_ffi::bridge::BridgeEvent;
 use ringwire_media::CallQuality;
 use ringwire_proto::{
     CallId, Candidate, ClientMessage, DeviceId, DisplayName, EndReason, ErrorCode, ErrorMessage,
-    HangupReason, IceServer, IceServers, IceUrl, Incoming, Invite, PushPlatform, PushToken, Sdp,
-    ServerMessage, UserName, Welcome,
+    HangupReason, IceServer, IceServers, IceUrl, Incoming, Invite, PeerSignal, PushPlatform,
+    PushToken, Sdp, ServerMessage, UserName, Welcome,
 };
 use ts_rs::{Config, TS};
 
@@ -71,6 +71,14 @@ fn bridge_events() -> String {
     file(
         "The bridge's events (docs/bridge.md), inside `{\"type\":\"event\",\"seq\":N,...}`.",
         &[
+            Sdp::decl(&cfg),
+            EndReason::decl(&cfg),
+            Candidate::decl(&cfg),
+            PeerSignal::decl(&cfg),
+            ringwire_core::Verdict::decl(&cfg),
+            ringwire_core::QualityCause::decl(&cfg),
+            ringwire_core::QualityAction::decl(&cfg),
+            ringwire_core::QualityFigures::decl(&cfg),
             CallQuality::decl(&cfg),
             CallKitEndReason::decl(&cfg),
             CandidateType::decl(&cfg),

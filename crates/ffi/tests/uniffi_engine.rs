@@ -42,6 +42,8 @@ fn config(token: &str) -> EngineConfig {
         audio: AudioChoice::Silence,
         allow_loopback: true,
         auto_audio_session: false,
+        ice_servers: Vec::new(),
+        peer_ring_timeout_ms: None,
     }
 }
 

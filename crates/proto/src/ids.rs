@@ -233,6 +233,20 @@ impl fmt::Debug for DisplayName {
     }
 }
 
+impl CallId {
+    /// The call id both ends of an app's own signaling channel derive from the channel's own
+    /// name for the call (a Firestore document id, a room name): FNV-1a, 128 bits, of its UTF-8
+    /// bytes. Peer mode (docs/peer-mode.md) uses it so the two engines agree without a server.
+    pub fn from_channel_id(channel_id: &str) -> CallId {
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let hash = channel_id
+            .bytes()
+            .fold(OFFSET, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME));
+        CallId::from_bytes(hash.to_be_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

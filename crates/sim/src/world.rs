@@ -86,6 +86,9 @@ pub struct SimDevice {
     session: ClientSession,
     capture: Vec<i16>,
     playout: Vec<i16>,
+    /// Of every 10 audio-clock ticks, how many the starved audio thread misses.
+    starved_ticks_of_10: u8,
+    ticks: u64,
 }
 
 impl std::fmt::Debug for SimDevice {
@@ -303,6 +306,8 @@ impl World {
             peer_refused: Vec::new(),
             capture: vec![0; FRAME],
             playout: vec![0; FRAME],
+            starved_ticks_of_10: 0,
+            ticks: 0,
         });
         Dev(self.devices.len() - 1)
     }
@@ -441,6 +446,12 @@ impl World {
             .expect("call placed");
         self.carry_out(dev);
         id
+    }
+
+    /// Starves `dev`'s audio thread: of every 10 audio-clock ticks, `of_10` do not run (a CPU
+    /// too busy for the real-time thread). 0 ends it.
+    pub fn starve_audio(&mut self, dev: Dev, of_10: u8) {
+        self.devices[dev.0].starved_ticks_of_10 = of_10.min(10);
     }
 
     /// Joins two devices' apps by their own signaling channel, for peer-mode calls.
@@ -630,6 +641,12 @@ impl World {
         }
         if d.agent.audio_call().is_none() {
             d.next_audio = None;
+            return;
+        }
+        d.ticks += 1;
+        if (d.ticks % 10) < u64::from(d.starved_ticks_of_10) {
+            // A starved audio thread: this tick never runs (nothing captured, nothing played).
+            d.next_audio = Some(now + FRAME_TIME);
             return;
         }
         let _ = d.tone.read_frame(&mut d.capture);

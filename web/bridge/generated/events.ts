@@ -1,6 +1,67 @@
 // Generated from the Rust types by crates/ffi/tests/typescript.rs: do not edit.
 // The bridge's events (docs/bridge.md), inside `{"type":"event","seq":N,...}`.
 
+export type Sdp = string;
+
+export type EndReason = "answered_elsewhere" | "declined_elsewhere" | "cancelled" | "no_answer" | "busy" | "declined" | "hangup" | "connection_lost" | "glare" | "unavailable" | "media_failed";
+
+export type Candidate = { 
+/**
+ * The `candidate:` attribute line (without `a=`), or empty for end-of-candidates.
+ */
+candidate: string, 
+/**
+ * The media stream id the candidate belongs to (at most 64 bytes).
+ */
+sdp_mid?: string, 
+/**
+ * The m-line index the candidate belongs to.
+ */
+sdp_m_line_index?: number, 
+/**
+ * The ICE ufrag the candidate belongs to (at most 64 bytes); tells generations apart
+ * after an ICE restart.
+ */
+username_fragment?: string, };
+
+export type PeerSignal = { "type": "offer", sdp: Sdp, } | { "type": "answer", sdp: Sdp, } | { "type": "candidate" } & Candidate | { "type": "end_of_candidates" } | { "type": "bye", reason?: EndReason, };
+
+export type Verdict = "good" | "fair" | "poor";
+
+export type QualityCause = "network_loss" | "network_delay" | "jitter" | "cpu" | "no_audio_received" | "far_end_muted";
+
+export type QualityAction = "added_redundancy" | "lowered_bitrate" | "restarted_ice";
+
+export type QualityFigures = { 
+/**
+ * Packets lost, percent: the larger of the two directions.
+ */
+loss_pct: number, 
+/**
+ * Round-trip time, ms, when known.
+ */
+rtt_ms: number | null, 
+/**
+ * Interarrival jitter, ms.
+ */
+jitter_ms: number, 
+/**
+ * Share of the window's played frames that were concealment, 0-1.
+ */
+concealment_ratio: number, 
+/**
+ * The E-model's MOS for the call so far, when audio has arrived.
+ */
+mos: number | null, 
+/**
+ * Audio packets received in the window.
+ */
+packets_received: number, 
+/**
+ * Share of the window's audio-clock ticks that did not happen, percent.
+ */
+missed_ticks_pct: number, };
+
 export type CallQuality = { 
 /**
  * Round-trip time, ms, when known.
@@ -83,7 +144,15 @@ r_factor: number,
 /**
  * MOS (1-4.5) from `r_factor`.
  */
-mos: number, } | { "event": "ended", call_id: string, reason: string, detail: string | null, callkit_reason: CallKitEndReason | null, ended_locally: boolean, 
+mos: number, } | { "event": "quality_changed", call_id: string, verdict: Verdict, 
+/**
+ * `None` for `good`.
+ */
+cause: QualityCause | null, 
+/**
+ * What the engine did since the call stopped being good, if anything.
+ */
+action: QualityAction | null, figures: QualityFigures, } | { "event": "ended", call_id: string, reason: string, detail: string | null, callkit_reason: CallKitEndReason | null, ended_locally: boolean, 
 /**
  * The candidate pair the media took (`local`/`remote`: host, srflx, prflx, relay;
  * `protocol`; `relay_transport`: udp, tcp, tls), `null` when media never connected.

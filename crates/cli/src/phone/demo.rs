@@ -296,6 +296,10 @@ fn describe(report: &Report) -> String {
         Report::Reconnected { .. } => "reconnected".into(),
         Report::DtmfReceived { digit, .. } => format!("hears DTMF key {digit}"),
         Report::Quality { .. } => "quality".into(),
+        Report::QualityChanged { verdict, .. } => format!(
+            "quality {}",
+            serde_json::json!(verdict.verdict).as_str().unwrap_or("?")
+        ),
         Report::Ended {
             reason,
             ended_locally,

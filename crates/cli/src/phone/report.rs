@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use ringwire_core::{CallSummary, Direction, Report};
+use ringwire_core::{CallSummary, Direction, QualityVerdict, Report};
 use ringwire_media::CallQuality;
 use serde_json::{json, Value};
 
@@ -15,7 +15,12 @@ fn ms(d: Option<Duration>) -> Value {
 }
 
 /// One line, redrawn in place on stderr.
-pub fn status_line(state: &str, talk: Option<Duration>, quality: Option<&CallQuality>) {
+pub fn status_line(
+    state: &str,
+    talk: Option<Duration>,
+    quality: Option<&CallQuality>,
+    verdict: Option<&QualityVerdict>,
+) {
     let clock = talk
         .map(|t| format!("{:02}:{:02}", t.as_secs() / 60, t.as_secs() % 60))
         .unwrap_or_else(|| "--:--".into());
@@ -32,8 +37,26 @@ pub fn status_line(state: &str, talk: Option<Duration>, quality: Option<&CallQua
             )
         })
         .unwrap_or_default();
+    // The verdict as a person would read it: "poor (network loss; added redundancy)".
+    let v = verdict
+        .map(|v| {
+            let name = |value: serde_json::Value| value.as_str().unwrap_or("?").replace('_', " ");
+            let mut text = name(json!(v.verdict));
+            let detail: Vec<String> = [
+                v.cause.map(|c| name(json!(c))),
+                v.action.map(|a| name(json!(a))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !detail.is_empty() {
+                text = format!("{text} ({})", detail.join("; "));
+            }
+            format!("  {text}")
+        })
+        .unwrap_or_default();
     let mut err = std::io::stderr();
-    let _ = write!(err, "\r\x1b[2K{state:<12} {clock}  {q}");
+    let _ = write!(err, "\r\x1b[2K{state:<12} {clock}  {q}{v}");
     let _ = err.flush();
 }
 
@@ -56,7 +79,14 @@ pub fn heard_hz(path: &Path) -> Option<f64> {
 /// The report of one ended call as JSON. `quality` is `null` when no audio arrived (there is
 /// no MOS to give), and `end_reason` is `{"kind":"media_failed",...}` when the call was
 /// answered but its media never connected.
-pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -> Value {
+/// The report of an ended call. `verdicts` are the quality verdict changes seen, each with the
+/// time since the call started.
+pub fn call_report(
+    ended: &Report,
+    heard_hz: Option<f64>,
+    dtmf_received: &str,
+    verdicts: &[(Duration, QualityVerdict)],
+) -> Value {
     let Report::Ended {
         call_id,
         direction,
@@ -116,6 +146,14 @@ pub fn call_report(ended: &Report, heard_hz: Option<f64>, dtmf_received: &str) -
             "inserted": frames_inserted,
         },
         "quality": quality,
+        "verdicts": verdicts
+            .iter()
+            .map(|(at, v)| {
+                let mut entry = json!(v);
+                entry["at_ms"] = json!(at.as_millis() as u64);
+                entry
+            })
+            .collect::<Vec<_>>(),
         "heard_hz": heard_hz,
         "dtmf_received": dtmf_received,
         "selected_pair": selected_pair,
@@ -201,7 +239,7 @@ mod tests {
             cause: MediaFailure::IceFailed,
             ended_by: Some(EndReason::Hangup),
         };
-        let report = call_report(&ended(reason, summary), None, "");
+        let report = call_report(&ended(reason, summary), None, "", &[]);
         assert_eq!(report["ok"], false, "{report}");
         assert_eq!(report["quality"], Value::Null);
         assert_eq!(report["media_connected"], false);
@@ -222,6 +260,7 @@ mod tests {
             &ended(CallEndReason::protocol(EndReason::Hangup), summary.clone()),
             None,
             "",
+            &[],
         );
         assert_eq!(report["ok"], true, "{report}");
         let silent = CallSummary {
@@ -232,6 +271,7 @@ mod tests {
             &ended(CallEndReason::protocol(EndReason::Hangup), silent),
             None,
             "",
+            &[],
         );
         assert_eq!(report["ok"], false, "nothing heard is not a good call");
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
-use ringwire_core::{CallState, Report};
+use ringwire_core::{CallState, QualityVerdict, Report};
 use ringwire_engine::{
     AudioDevices, Engine, EngineConfig, EngineEvent, EngineListener, SignalingConfig,
 };
@@ -191,6 +191,9 @@ pub struct CallWatch {
     dtmf_to_send: Option<String>,
     /// Keys the far end pressed, in order.
     dtmf_received: String,
+    /// When the watch started, and every quality verdict change since.
+    started: Instant,
+    verdicts: Vec<(Duration, QualityVerdict)>,
 }
 
 impl CallWatch {
@@ -213,6 +216,8 @@ impl CallWatch {
             hang_up_after: duration_s.map(Duration::from_secs_f64),
             dtmf_to_send: args.send_dtmf.clone(),
             dtmf_received: String::new(),
+            started: Instant::now(),
+            verdicts: Vec::new(),
         }
     }
 
@@ -277,7 +282,12 @@ impl CallWatch {
                 }
             }
             if !self.json {
-                status_line(self.state, talk, self.quality.as_ref());
+                status_line(
+                    self.state,
+                    talk,
+                    self.quality.as_ref(),
+                    self.verdicts.last().map(|(_, v)| v),
+                );
             }
         }
     }
@@ -296,13 +306,16 @@ impl CallWatch {
             Report::Connected { .. } | Report::Reconnected { .. } => self.state = "active",
             Report::Reconnecting { .. } => self.state = "reconnecting",
             Report::Quality { quality, .. } => self.quality = Some(quality),
+            Report::QualityChanged { verdict, .. } => {
+                self.verdicts.push((self.started.elapsed(), verdict));
+            }
             Report::DtmfReceived { digit, .. } => self.dtmf_received.push(digit),
             Report::Error { message, .. } if !self.json => eprintln!("\nwarning: {message}"),
             ended @ Report::Ended { .. } => {
                 // Give the engine a moment to finish the recording before it is read.
                 std::thread::sleep(Duration::from_millis(100));
                 let heard = record.and_then(heard_hz);
-                let report = call_report(&ended, heard, &self.dtmf_received);
+                let report = call_report(&ended, heard, &self.dtmf_received, &self.verdicts);
                 match (self.json, self.report_to_stderr) {
                     (true, false) => println!("{report}"),
                     (true, true) => eprintln!("{report}"),

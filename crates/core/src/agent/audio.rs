@@ -36,6 +36,7 @@ impl Agent {
                 continue;
             }
             let muted = call.muted;
+            call.quality.capture_ticks += 1;
             let Some(device) = call.remote_device else {
                 continue;
             };

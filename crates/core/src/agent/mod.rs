@@ -46,6 +46,7 @@ mod gathering;
 mod peer_events;
 mod peer_mode;
 mod push;
+mod quality;
 mod signal;
 mod timers;
 

@@ -72,7 +72,12 @@ impl Agent {
                 }
                 _ => debug!(%call_id, bytes = bytes.len(), "control message ignored"),
             },
-            PeerEvent::ControlClosed | PeerEvent::RemoteAudioPaused(_) => {}
+            PeerEvent::RemoteAudioPaused(paused) => {
+                if chosen {
+                    call.quality.far_end_paused = paused;
+                }
+            }
+            PeerEvent::ControlClosed => {}
             PeerEvent::LocalCandidate(candidate) => self.signal(ClientMessage::Candidate {
                 call_id,
                 to_device: device,

@@ -151,7 +151,7 @@ impl Agent {
         if self.ended_recently(call_id) {
             return Err(CoreError::UnknownCall { call_id });
         }
-        self.incoming_peer_call(now, call_id, from, display_name, None)?;
+        self.incoming_peer_call(now, call_id, from, display_name, None, true)?;
         self.drain(now);
         Ok(())
     }
@@ -328,9 +328,11 @@ impl Agent {
         from: UserName,
         display_name: Option<DisplayName>,
         offer: Option<Sdp>,
+        announced: bool,
     ) -> Result<(), CoreError> {
         let answered_elsewhere = self.calls.values().any(|c| c.state.is_answered());
-        if answered_elsewhere || self.calls.len() >= self.config.max_calls {
+        let busy = answered_elsewhere || self.calls.len() >= self.config.max_calls;
+        if busy && !announced {
             info!(%call_id, "already in a call: answering the peer busy");
             self.peer_out(
                 call_id,
@@ -370,6 +372,24 @@ impl Agent {
             from_display_name: display_name,
             replayed: false,
         });
+        if busy {
+            // A push must reach CallKit even when we are busy (iOS requires every VoIP push be
+            // reported): report it, then end it at once as busy, and tell the peer.
+            info!(%call_id, "already in a call: the announced call ends busy");
+            self.peer_out(
+                call_id,
+                PeerSignal::Bye {
+                    reason: Some(EndReason::Busy),
+                },
+            );
+            self.end_call(
+                now,
+                call_id,
+                CallEndReason::protocol(EndReason::Busy),
+                false,
+            );
+            return Ok(());
+        }
         self.start_gathering(now, call_id);
         Ok(())
     }
@@ -382,7 +402,7 @@ impl Agent {
     ) -> Result<(), CoreError> {
         check_offer_text(&sdp)?;
         let from = UserName::try_from(UNNAMED_PEER.to_owned()).map_err(CoreError::Config)?;
-        self.incoming_peer_call(now, call_id, from, None, Some(sdp))
+        self.incoming_peer_call(now, call_id, from, None, Some(sdp), false)
     }
 
     fn on_peer_offer(&mut self, now: Instant, call_id: CallId, sdp: Sdp) -> Result<(), CoreError> {

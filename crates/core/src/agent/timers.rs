@@ -35,9 +35,11 @@ impl Agent {
 
         let interval = self.config.quality_interval;
         let mut reports = Vec::new();
+        let mut windows = Vec::new();
         for call in self.calls.values_mut() {
             if call.next_quality.is_some_and(|t| now >= t) {
                 call.next_quality = Some(now + interval);
+                windows.push(call.id);
                 // No report before the first audio packet: an unknown quality is not a good one.
                 if let Some(quality) = call
                     .audio
@@ -53,6 +55,9 @@ impl Agent {
         }
         for report in reports {
             self.report(report);
+        }
+        for call_id in windows {
+            self.judge_quality(now, call_id);
         }
     }
 }

@@ -188,6 +188,16 @@ impl CallAudio {
         }
     }
 
+    /// RFC 2198 copies per packet the sender's policy asks for now.
+    pub fn red_levels(&self) -> u8 {
+        self.sender.red_levels()
+    }
+
+    /// The sender's target bitrate now, b/s.
+    pub fn bitrate_bps(&self) -> u32 {
+        self.sender.bitrate_bps()
+    }
+
     pub fn frame_ms(&self) -> u32 {
         self.frame_ms
     }

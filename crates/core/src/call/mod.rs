@@ -4,6 +4,7 @@
 //! transition through [`Call::set_state`], so the log shows each one.
 
 mod audio;
+pub mod verdict;
 
 pub(crate) use audio::CallAudio;
 
@@ -147,6 +148,38 @@ pub(crate) struct Call {
     pub ice_restart_wanted: bool,
     /// Server or peer mode.
     pub signaled: Signaled,
+    /// The quality verdict and what its windows are measured from.
+    pub quality: QualityWatch,
+}
+
+/// What the quality verdict of an answered call is made from, window after window.
+#[derive(Debug, Default)]
+pub(crate) struct QualityWatch {
+    pub tracker: verdict::VerdictTracker,
+    /// Counters at the start of the current window, and when it started.
+    pub base: Option<WindowBase>,
+    /// Audio-clock ticks (captured frames) of this call so far.
+    pub capture_ticks: u64,
+    /// The far end says it paused its audio.
+    pub far_end_paused: bool,
+    /// The sender's RED levels and bitrate in the last good window, to tell what changed since.
+    pub policy_when_good: Option<(u8, u32)>,
+    /// Dying windows in a row while poor, and whether this episode already restarted ICE.
+    pub poor_windows: u32,
+    pub restarted_ice: bool,
+    /// The action reported with the current verdict.
+    pub action: Option<verdict::QualityAction>,
+}
+
+/// Cumulative counters at a window's start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowBase {
+    pub at: Instant,
+    pub packets_received: u64,
+    pub lost: u64,
+    pub played: u64,
+    pub concealed: u64,
+    pub capture_ticks: u64,
 }
 
 impl Call {
@@ -178,6 +211,7 @@ impl Call {
             gathering: Gathering::idle(),
             ice_restart_wanted: false,
             signaled: Signaled::Server,
+            quality: QualityWatch::default(),
             times: Timeline {
                 started: now,
                 ringing: None,

@@ -1,6 +1,6 @@
 //! Events to the UI: the engine's reports turned into a small, stable JSON vocabulary
 //! (`incoming`, `outgoing`, `ringing`, `answered`, `connected`, `dtmf`, `reconnecting`,
-//! `reconnected`, `quality`, `ended`, `error`, `signaling`, and `peer_signal` for peer mode). The UI never sees engine internals.
+//! `reconnected`, `quality`, `quality_changed`, `ended`, `error`, `signaling`, and `peer_signal` for peer mode). The UI never sees engine internals.
 
 use ringwire_core::{CallEndReason, CallKitEndReason, Report};
 use ringwire_engine::EngineEvent;
@@ -50,6 +50,13 @@ pub enum BridgeEvent {
         call_id: String,
         #[serde(flatten)]
         quality: CallQuality,
+    },
+    /// The call's quality verdict changed: `verdict` (good, fair, poor), `cause`, `action`
+    /// (what the engine did about it) and the `figures` behind it.
+    QualityChanged {
+        call_id: String,
+        #[serde(flatten)]
+        verdict: ringwire_core::QualityVerdict,
     },
     /// The call is over. `reason` is the protocol end reason (or `failed`); `callkit_reason` is
     /// how a native shell reports it (`null` when the user ended it here).
@@ -147,6 +154,10 @@ impl BridgeEvent {
             Report::Quality { call_id, quality } => BridgeEvent::Quality {
                 call_id: call_id.to_string(),
                 quality: *quality,
+            },
+            Report::QualityChanged { call_id, verdict } => BridgeEvent::QualityChanged {
+                call_id: call_id.to_string(),
+                verdict: *verdict,
             },
             Report::Ended {
                 call_id,

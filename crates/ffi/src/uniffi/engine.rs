@@ -46,6 +46,24 @@ pub struct EngineConfig {
     /// `didActivate` (Android: when it takes audio focus).
     #[uniffi(default = false)]
     pub auto_audio_session: bool,
+    /// STUN/TURN servers to gather candidates from, as `RTCIceServer`. A server-mode engine
+    /// also gets the server's own list at `welcome`; a peer-only engine has only these.
+    #[uniffi(default = [])]
+    pub ice_servers: Vec<IceServer>,
+    /// How long a peer-mode call rings before it ends as `no_answer`, ms (default 60 000).
+    #[uniffi(default = None)]
+    pub peer_ring_timeout_ms: Option<u64>,
+}
+
+/// One STUN or TURN server, as WebRTC's `RTCIceServer`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp|tcp`, `turns:host:port`.
+    pub urls: Vec<String>,
+    #[uniffi(default = None)]
+    pub username: Option<String>,
+    #[uniffi(default = None)]
+    pub credential: Option<String>,
 }
 
 /// One device's call engine. Its thread runs until [`shutdown`](Engine::shutdown) or until the
@@ -297,6 +315,18 @@ pub(crate) fn start(
     };
     engine_config.allow_loopback = config.allow_loopback;
     engine_config.auto_audio_session = config.auto_audio_session;
+    engine_config.ice_servers = config
+        .ice_servers
+        .into_iter()
+        .map(|s| ringwire_engine::IceServerConfig {
+            urls: s.urls,
+            username: s.username,
+            credential: s.credential,
+        })
+        .collect();
+    if let Some(ms) = config.peer_ring_timeout_ms {
+        engine_config.agent.peer_ring_timeout = std::time::Duration::from_millis(ms);
+    }
     Ok(ringwire_engine::Engine::new(engine_config, listener)?)
 }
 

@@ -13,6 +13,7 @@ use std::thread::ThreadId;
 use ringwire_core::Report;
 
 use super::peer::PeerSignal;
+use super::quality::QualityVerdict;
 use super::types::{millis, CallEndReason, CallKitEndReason, CallQuality, CallSummary, Direction};
 use super::RingwireError;
 
@@ -64,6 +65,11 @@ pub enum EngineEvent {
     Quality {
         call_id: String,
         quality: CallQuality,
+    },
+    /// The call's quality verdict changed: show it ("Poor connection, trying to improve…").
+    QualityChanged {
+        call_id: String,
+        verdict: QualityVerdict,
     },
     /// The call is over. `callkit` is how to report it to CallKit (`None`: the user ended it
     /// on this device, CallKit already knows).
@@ -167,6 +173,10 @@ impl From<&Report> for EngineEvent {
             Report::Quality { call_id, quality } => EngineEvent::Quality {
                 call_id: id(call_id),
                 quality: quality.into(),
+            },
+            Report::QualityChanged { call_id, verdict } => EngineEvent::QualityChanged {
+                call_id: id(call_id),
+                verdict: verdict.into(),
             },
             Report::Ended {
                 call_id,

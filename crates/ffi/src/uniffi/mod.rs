@@ -20,14 +20,16 @@ mod engine;
 mod error;
 mod listener;
 mod peer;
+mod quality;
 mod types;
 
 pub use audio::{HostAudioDevice, HostAudioStats};
 pub use bridge::{Bridge, BridgeSink};
-pub use engine::{AudioChoice, Engine, EngineConfig};
+pub use engine::{AudioChoice, Engine, EngineConfig, IceServer};
 pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
-pub use peer::{peer_signal_from_json, peer_signal_to_json, PeerSignal};
+pub use peer::{call_id_for_channel, peer_signal_from_json, peer_signal_to_json, PeerSignal};
+pub use quality::{QualityAction, QualityCause, QualityFigures, QualityVerdict, Verdict};
 pub use types::{
     AppState, CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary,
     Direction, EndReason, PushCall,

@@ -106,6 +106,14 @@ pub fn peer_signal_from_json(json: String) -> Result<PeerSignal, RingwireError> 
         .map_err(|e| RingwireError::InvalidArgument(e.to_string()))
 }
 
+/// The call id both ends of a channel derive from the channel's own id for the call (a Firestore
+/// document id, a room name): FNV-1a, 128 bits, as 32 lowercase hex digits. Pass it to
+/// `start_peer_call` and `expect_peer_call` on both sides.
+#[uniffi::export]
+pub fn call_id_for_channel(channel_id: String) -> String {
+    ringwire_proto::CallId::from_channel_id(&channel_id).to_string()
+}
+
 /// The JSON form of a peer-mode message, for a channel that carries text.
 #[uniffi::export]
 pub fn peer_signal_to_json(signal: PeerSignal) -> Result<String, RingwireError> {

@@ -11,6 +11,14 @@ tone into capture and reading playout. Bob answers, activates the audio session,
 A second test runs the same call through the generated Kotlin bindings on the JVM
 (crates/ffi/tests/kotlin/EngineTest.kt, compiled by crates/ffi/tests/kotlin/build).
 
+Peer mode (PeerModeThroughBindings, no server): two peer-only engines in this process, 440 Hz
+and 880 Hz in through host-driven audio, their `PeerSignal` events relayed to each other as JSON
+text (`peer_signal_to_json` out, `peer_signal_from_json` in) through a queue and a relay thread,
+as an app with its own text channel does. Malformed SDP, a malformed candidate and text that is
+not JSON are refused with `InvalidArgument`; alice calls, bob answers, each hears the other's
+tone, alice hangs up and both see `hangup`; a second call (declined) shows the engines still
+work. The same runs in Kotlin (crates/ffi/tests/kotlin/PeerTest.kt).
+
 Run: python3 crates/ffi/tests/python/test_engine.py   (from anywhere; builds what it needs)
 Environment: RINGWIRE_BIN (default target/debug/ringwire, built if missing),
 RINGWIRE_SKIP_BINDINGS=1 to reuse target/bindings/python as it is,
@@ -161,15 +169,18 @@ class Events:
 
 
 class AudioCallback(threading.Thread):
-    """Stands in for the OS audio callback: every 10 ms it writes 480 samples of a 440 Hz tone
-    into capture and reads 480 samples of playout."""
+    """Stands in for the OS audio callback: every 10 ms it writes 480 samples of a tone (440 Hz
+    unless told) into capture and reads 480 samples of playout."""
 
     CHUNK = 480
 
-    def __init__(self, device):
+    def __init__(self, device, hz=440):
         super().__init__(daemon=True)
         self.device = device
+        self.hz = hz
         self.played = []
+        # Where in `played` the first loud sample is (None: silence so far).
+        self.first_loud = None
         self.stop = threading.Event()
 
     def run(self):
@@ -177,12 +188,17 @@ class AudioCallback(threading.Thread):
         next_at = time.monotonic()
         while not self.stop.is_set():
             tone = [
-                int(8000 * math.sin(2 * math.pi * 440 * (phase + i) / RATE))
+                int(8000 * math.sin(2 * math.pi * self.hz * (phase + i) / RATE))
                 for i in range(self.CHUNK)
             ]
             phase = (phase + self.CHUNK) % RATE
             self.device.write_capture(tone)
-            self.played.extend(self.device.read_playout(self.CHUNK))
+            chunk = self.device.read_playout(self.CHUNK)
+            if self.first_loud is None:
+                loud = [i for i, x in enumerate(chunk) if abs(x) > 1000]
+                if loud:
+                    self.first_loud = len(self.played) + loud[0]
+            self.played.extend(chunk)
             next_at += self.CHUNK / RATE
             delay = next_at - time.monotonic()
             if delay > 0:
@@ -352,6 +368,240 @@ class EngineThroughBindings(unittest.TestCase):
         self.assertAlmostEqual(report["heard_hz"], 660, delta=15)
         print(f"\nkotlin: {seen}; alice heard {report['heard_hz']:.0f} Hz", file=sys.stderr)
 
+
+class Channel(threading.Thread):
+    """The apps' own signaling channel, one that carries text, as a peer-mode app has (its
+    documents, its own socket): the engines' `PeerSignal` events come in on a thread-safe queue
+    from their listeners; this thread writes each as JSON (`peer_signal_to_json`, the sending
+    app), reads it back (`peer_signal_from_json`, the receiving app) and hands it to the other
+    engine, in the order they came. What an engine refuses is kept in `refused`."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.queue = queue.Queue()
+        self.refused = []
+
+    def run(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            side, call_id, signal = item
+            text = ringwire.peer_signal_to_json(signal)
+            side.sent.append(text)
+            try:
+                side.peer.engine.handle_peer_signal(call_id, ringwire.peer_signal_from_json(text))
+            except ringwire.RingwireError as e:
+                self.refused.append(f"{side.name} -> {side.peer.name}: {text[:80]}: {e!r}")
+
+    def close(self):
+        self.queue.put(None)
+        self.join(timeout=5)
+
+
+class PeerSide:
+    """One peer-only engine (empty server_url: no ringwire server) with host-driven audio, a
+    tone of `hz` in; its listener puts `PeerSignal` events on the channel and every other event
+    on its own queue, and returns at once."""
+
+    def __init__(self, test, name, hz, channel):
+        self.name = name
+        self.peer = None
+        self.events = Events()
+        # The JSON text of every message this side sent, in order.
+        self.sent = []
+        self.device = ringwire.HostAudioDevice(ring_ms=200)
+        config = ringwire.EngineConfig(
+            server_url="",
+            device_token="",
+            audio=ringwire.AudioChoice.HOST_DRIVEN(device=self.device),
+            allow_loopback=True,
+            auto_audio_session=True,
+        )
+        self.engine = ringwire.Engine(config, self.listener(channel.queue))
+        test.addCleanup(self.engine.shutdown)
+        self.audio = AudioCallback(self.device, hz)
+        self.audio.start()
+        test.addCleanup(self.audio.stop.set)
+
+    def listener(self, wire):
+        side, events = self, self.events.queue
+
+        class Listener(ringwire.EngineListener):
+            def on_event(self, event):
+                if isinstance(event, ringwire.EngineEvent.PEER_SIGNAL):
+                    wire.put((side, event.call_id, event.signal))
+                else:
+                    events.put(event)
+
+        return Listener()
+
+    def sent_types(self):
+        return [json.loads(text)["type"] for text in self.sent]
+
+    def heard(self):
+        """The dominant frequency of a quarter second of playout, half a second after the first
+        loud sample, and that window."""
+        start = self.audio.first_loud + RATE // 2
+        window = self.audio.played[start:start + RATE // 4]
+        return dominant_hz(window), window
+
+
+def wait_until(what, condition, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+class PeerModeThroughBindings(unittest.TestCase):
+    """Peer mode: no ringwire server; the app carries the signaling itself."""
+
+    def test_two_peer_engines_call_over_the_apps_own_channel(self):
+        """Two peer-only engines in this process (alice: 440 Hz in, bob: 880 Hz in), their
+        messages relayed as JSON text: alice calls, bob answers, both connect and hear each
+        other, alice hangs up. Malformed SDP, candidates and JSON are refused and nothing
+        breaks."""
+        channel = Channel()
+        channel.start()
+        self.addCleanup(channel.close)
+        alice = PeerSide(self, "alice", 440, channel)
+        bob = PeerSide(self, "bob", 880, channel)
+        alice.peer, bob.peer = bob, alice
+
+        # Hostile input before any call: refused with InvalidArgument, nothing rings.
+        stray = "0123456789abcdef0123456789abcdef"
+        with self.assertRaises(ringwire.RingwireError.InvalidArgument):
+            bob.engine.handle_peer_signal(
+                stray, ringwire.PeerSignal.OFFER(sdp="v=0\r\nnot sdp")
+            )
+        with self.assertRaises(ringwire.RingwireError.InvalidArgument):
+            bob.engine.handle_peer_signal(stray, ringwire.PeerSignal.OFFER(sdp=""))
+        with self.assertRaises(ringwire.RingwireError.InvalidArgument):
+            bob.engine.handle_peer_signal("not-a-call-id", ringwire.PeerSignal.END_OF_CANDIDATES())
+        for text in ["not json", '{"type":"pranswer","sdp":"v=0"}', '{"type":"offer","sdp":""}']:
+            with self.assertRaises(ringwire.RingwireError.InvalidArgument, msg=text):
+                ringwire.peer_signal_from_json(text)
+        self.assertEqual(bob.engine.snapshot(), [])
+
+        call_id = alice.engine.start_peer_call("bob", None)
+        started = alice.events.wait_for(ringwire.EngineEvent.OUTGOING_STARTED)
+        self.assertEqual((started.call_id, started.to_user), (call_id, "bob"))
+        incoming = bob.events.wait_for(ringwire.EngineEvent.INCOMING_CALL)
+        self.assertEqual(incoming.call_id, call_id)
+        self.assertEqual(alice.sent_types()[:1], ["offer"], "alice's first message")
+        self.assertEqual(bob.sent, [], "a ringing callee sends nothing")
+
+        bob.engine.answer(call_id)
+        alice.events.wait_for(ringwire.EngineEvent.CONNECTED)
+        bob.events.wait_for(ringwire.EngineEvent.CONNECTED)
+        self.assertEqual(bob.sent_types()[:1], ["answer"], "bob's first message")
+        for side in (alice, bob):
+            [call] = side.engine.snapshot()
+            self.assertEqual((call.call_id, call.state), (call_id, ringwire.CallState.ACTIVE))
+            self.assertTrue(call.media_connected)
+        first = [ringwire.peer_signal_from_json(side.sent[0]) for side in (alice, bob)]
+        self.assertIsInstance(first[0], ringwire.PeerSignal.OFFER)
+        self.assertIsInstance(first[1], ringwire.PeerSignal.ANSWER)
+
+        # Hostile input on the live call: refused, and the call goes on.
+        garbage = ringwire.PeerSignal.CANDIDATE(
+            candidate="candidate:nonsense", sdp_mid=None, sdp_m_line_index=0,
+            username_fragment=None,
+        )
+        with self.assertRaises(ringwire.RingwireError.InvalidArgument):
+            bob.engine.handle_peer_signal(call_id, garbage)
+
+        wait_until(
+            "two seconds of audio each way",
+            lambda: all(
+                s.audio.first_loud is not None
+                and len(s.audio.played) >= s.audio.first_loud + 2 * RATE
+                for s in (alice, bob)
+            ),
+        )
+        for side in (alice, bob):
+            self.assertEqual(side.engine.snapshot()[0].state, ringwire.CallState.ACTIVE)
+
+        alice.engine.end(call_id)
+        hangup = ringwire.CallEndReason.PROTOCOL(ringwire.EndReason.HANGUP)
+        a_end = alice.events.wait_for(ringwire.EngineEvent.ENDED)
+        b_end = bob.events.wait_for(ringwire.EngineEvent.ENDED)
+        for side in (alice, bob):
+            side.audio.stop.set()
+            side.audio.join()
+        self.assertEqual((a_end.call_id, a_end.reason), (call_id, hangup))
+        self.assertEqual(a_end.direction, ringwire.Direction.OUTGOING)
+        self.assertTrue(a_end.ended_locally)
+        self.assertIsNone(a_end.callkit, "alice ended it here: CallKit knows")
+        self.assertEqual((b_end.call_id, b_end.reason), (call_id, hangup))
+        self.assertEqual(b_end.direction, ringwire.Direction.INCOMING)
+        self.assertFalse(b_end.ended_locally)
+        self.assertEqual(b_end.callkit, ringwire.CallKitEndReason.REMOTE_ENDED)
+        self.assertEqual(json.loads(alice.sent[-1]), {"type": "bye", "reason": "hangup"})
+        for end in (a_end, b_end):
+            self.assertTrue(end.summary.media_connected)
+            self.assertGreater(end.summary.frames_decoded, 50)
+        self.assertEqual(alice.engine.snapshot(), [])
+        self.assertEqual(bob.engine.snapshot(), [])
+
+        alice_heard, alice_window = alice.heard()
+        bob_heard, bob_window = bob.heard()
+        self.assertAlmostEqual(alice_heard, 880, delta=15)
+        self.assertAlmostEqual(bob_heard, 440, delta=15)
+        self.assertGreater(
+            tone_power(alice_window, 880) / max(tone_power(alice_window, 440), 1e-9), 100,
+            "alice hears bob's 880 Hz, not her own 440 Hz",
+        )
+        self.assertGreater(
+            tone_power(bob_window, 440) / max(tone_power(bob_window, 880), 1e-9), 100,
+            "bob hears alice's 440 Hz, not his own 880 Hz",
+        )
+        self.assertEqual(channel.refused, [], "every relayed message was taken")
+        print(
+            f"\npeer mode: alice sent {alice.sent_types()}, bob sent {bob.sent_types()}; "
+            f"alice heard {alice_heard} Hz, bob heard {bob_heard} Hz; frames decoded "
+            f"{a_end.summary.frames_decoded}/{b_end.summary.frames_decoded}",
+            file=sys.stderr,
+        )
+
+        # Still working after all of it: a second call, declined by bob.
+        again = alice.engine.start_peer_call("bob", None)
+        self.assertNotEqual(again, call_id)
+        bob.events.wait_for(ringwire.EngineEvent.INCOMING_CALL)
+        bob.engine.end(again)
+        declined = alice.events.wait_for(ringwire.EngineEvent.ENDED)
+        self.assertEqual(
+            declined.reason, ringwire.CallEndReason.PROTOCOL(ringwire.EndReason.DECLINED)
+        )
+        self.assertEqual(json.loads(bob.sent[-1]), {"type": "bye", "reason": "declined"})
+
+    def test_kotlin_bindings_peer_mode(self):
+        """The same call through the Kotlin bindings on the JVM (crates/ffi/tests/kotlin/
+        PeerTest.kt): two peer-only engines, their messages relayed as JSON text."""
+        classpath = os.environ.get("RINGWIRE_KOTLIN_CLASSPATH")
+        if not classpath:
+            self.skipTest("RINGWIRE_KOTLIN_CLASSPATH unset: run crates/ffi/tests/kotlin/build "
+                          "(scripts/test does) and pass its output")
+        lib_dir = os.path.join(ROOT, "target", "debug")
+        kotlin = subprocess.run(
+            ["java", f"-Djna.library.path={lib_dir}", "-cp", classpath, "PeerTestKt"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        self.assertEqual(kotlin.returncode, 0, kotlin.stderr)
+        seen = json.loads(kotlin.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["alice_first"], "offer")
+        self.assertEqual(seen["bob_first"], "answer")
+        self.assertIn("HANGUP", seen["alice_reason"])
+        self.assertIn("HANGUP", seen["bob_reason"])
+        self.assertEqual(seen["bob_callkit"], "REMOTE_ENDED")
+        self.assertGreater(seen["alice_frames_decoded"], 50)
+        self.assertGreater(seen["bob_frames_decoded"], 50)
+        self.assertAlmostEqual(seen["alice_heard_hz"], 880, delta=15)
+        self.assertAlmostEqual(seen["bob_heard_hz"], 440, delta=15)
+        self.assertEqual(seen["refused"], [])
+        print(f"\nkotlin peer mode: {seen}", file=sys.stderr)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

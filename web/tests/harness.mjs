@@ -109,6 +109,8 @@ export async function startServer({ env = {} } = {}) {
 
   return {
     url,
+    /** The admin token the server runs with (the dashboard's sign-in). */
+    adminToken: ADMIN_TOKEN,
     async addUser(name, displayName) {
       await admin('POST', '/v1/admin/users', displayName ? { name, display_name: displayName } : { name });
     },

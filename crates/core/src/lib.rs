@@ -32,7 +32,7 @@ pub mod session;
 pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted, PEER_DEVICE};
 /// Quality verdicts: thresholds, hysteresis, causes and actions.
 pub use call::verdict as quality;
-pub use call::verdict::{QualityAction, QualityCause, QualityFigures, QualityVerdict, Verdict};
+pub use call::verdict::{QualityAction, QualityCause, QualityChange, QualityFigures, Verdict};
 pub use call::{CallSnapshot, CallState};
 pub use error::CoreError;
 pub use gather::{

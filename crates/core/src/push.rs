@@ -31,6 +31,8 @@ pub(crate) struct InvitePush {
     pub from_display_name: Option<DisplayName>,
     pub from_device: DeviceId,
     pub ring_deadline_ms: u64,
+    /// When the server sent it (server clock), if it says: the push's delay, for analytics.
+    pub sent_at_ms: Option<u64>,
 }
 
 /// Parses a push payload ([`PushPayload::parse`] validates every field). Missed-call pushes
@@ -53,6 +55,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<InvitePush, CoreError> {
         from_display_name: p.from_display_name,
         from_device: p.from_device,
         ring_deadline_ms: p.ring_deadline_ms,
+        sent_at_ms: p.sent_at_ms,
     })
 }
 

@@ -210,7 +210,7 @@ pub enum Report {
     /// hysteresis): show it, with the cause and what the engine did about it.
     QualityChanged {
         call_id: CallId,
-        verdict: crate::QualityVerdict,
+        verdict: crate::QualityChange,
     },
     /// The call is over. `callkit` says how to report it (`None`: the user ended it here).
     Ended {

@@ -369,7 +369,8 @@ async fn start(
     let samples = agent_config.encoder.frame.samples();
     let frame = Duration::from_millis(u64::from(agent_config.encoder.frame.millis()));
     let now = Instant::now();
-    let agent = Agent::new(agent_config, now)?;
+    let mut agent = Agent::new(agent_config, now)?;
+    agent.set_wall_clock(now, crate::driver::unix_ms_now());
     // The first WebRTC connection in a process pays for crypto set-up (about 50 ms measured on
     // the 2-core test machines): pay it now, not when the phone rings.
     ringwire_core::peer::warm_up(now);

@@ -141,7 +141,12 @@ impl Driver {
                     }
                 }
                 _ = self.audio_tick.tick() => self.on_audio_tick(),
-                _ = sleep => self.agent.handle_timeout(Instant::now()),
+                _ = sleep => {
+                    let now = Instant::now();
+                    // The wall clock for call timelines; the OS may have set it meanwhile.
+                    self.agent.set_wall_clock(now, unix_ms_now());
+                    self.agent.handle_timeout(now);
+                }
             }
             self.carry_out();
         }
@@ -456,6 +461,13 @@ impl Driver {
             let _ = tokio::time::timeout(Duration::from_millis(200), signaling.shutdown()).await;
         }
     }
+}
+
+/// The system's wall clock, UNIX ms (0 if it is before 1970: then timelines say so).
+pub(crate) fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The interface watch's next tick, or never when there is no watch.

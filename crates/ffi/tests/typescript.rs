@@ -12,9 +12,11 @@ use ringwire_core::{CallKitEndReason, CandidateType, RelayTransport, SelectedPai
 use ringwire_ffi::bridge::BridgeEvent;
 use ringwire_media::CallQuality;
 use ringwire_proto::{
-    CallId, Candidate, ClientMessage, DeviceId, DisplayName, EndReason, ErrorCode, ErrorMessage,
-    HangupReason, IceServer, IceServers, IceUrl, Incoming, Invite, PeerSignal, PushPlatform,
-    PushToken, Sdp, ServerMessage, UserName, Welcome,
+    AppState, CallDirection, CallId, CallTimeline, Candidate, ClientMessage, DeviceId,
+    DevicePlatform, DisplayName, EndReason, ErrorCode, ErrorMessage, HangupReason, IceServer,
+    IceServers, IceUrl, Incoming, Invite, PeerSignal, PushPlatform, PushToken, QualityAction,
+    QualityCause, QualityVerdict, Sdp, ServerMessage, TimelineEndReason, TimelineEvent,
+    TimelineEventKind, UserName, Welcome,
 };
 use ts_rs::{Config, TS};
 
@@ -60,6 +62,16 @@ fn protocol() -> String {
             Welcome::decl(&cfg),
             Incoming::decl(&cfg),
             ErrorMessage::decl(&cfg),
+            DevicePlatform::decl(&cfg),
+            CallDirection::decl(&cfg),
+            QualityVerdict::decl(&cfg),
+            QualityCause::decl(&cfg),
+            QualityAction::decl(&cfg),
+            AppState::decl(&cfg),
+            TimelineEndReason::decl(&cfg),
+            TimelineEventKind::decl(&cfg),
+            TimelineEvent::decl(&cfg),
+            CallTimeline::decl(&cfg),
             ClientMessage::decl(&cfg),
             ServerMessage::decl(&cfg),
         ],
@@ -75,9 +87,9 @@ fn bridge_events() -> String {
             EndReason::decl(&cfg),
             Candidate::decl(&cfg),
             PeerSignal::decl(&cfg),
-            ringwire_core::Verdict::decl(&cfg),
-            ringwire_core::QualityCause::decl(&cfg),
-            ringwire_core::QualityAction::decl(&cfg),
+            QualityVerdict::decl(&cfg),
+            QualityCause::decl(&cfg),
+            QualityAction::decl(&cfg),
             ringwire_core::QualityFigures::decl(&cfg),
             CallQuality::decl(&cfg),
             CallKitEndReason::decl(&cfg),

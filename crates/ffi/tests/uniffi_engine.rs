@@ -44,6 +44,7 @@ fn config(token: &str) -> EngineConfig {
         auto_audio_session: false,
         ice_servers: Vec::new(),
         peer_ring_timeout_ms: None,
+        platform: None,
     }
 }
 

@@ -175,6 +175,18 @@ mod tests {
                 )
                 .unwrap(),
             ),
+            ClientMessage::CallTimeline(
+                crate::CallTimeline::new(
+                    cid(),
+                    crate::DevicePlatform::Android,
+                    crate::CallDirection::Outgoing,
+                    vec![crate::TimelineEvent::new(
+                        5,
+                        crate::TimelineEventKind::FirstAudio {},
+                    )],
+                )
+                .unwrap(),
+            ),
         ]
     }
 
@@ -248,6 +260,7 @@ mod tests {
                 ice_servers: ice(),
                 ice_expires_ms: Some(7_200_000),
             }),
+            ServerMessage::TimelineStored { call_id: cid() },
         ]
     }
 

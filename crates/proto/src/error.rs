@@ -99,6 +99,9 @@ pub enum ErrorCode {
     TooSlow,
     /// The server failed; the message was not processed. Retrying may work.
     Internal,
+    /// This device already uploaded a `call_timeline` for the call; nothing was changed. An
+    /// upload is idempotent: treat this like `timeline_stored`.
+    AlreadyStored,
 }
 
 impl ErrorCode {
@@ -127,6 +130,7 @@ impl ErrorCode {
         ErrorCode::IdleTimeout,
         ErrorCode::TooSlow,
         ErrorCode::Internal,
+        ErrorCode::AlreadyStored,
     ];
 
     /// The wire spelling (`snake_case`), also used as the metrics label.
@@ -155,6 +159,7 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::Internal => "internal",
+            ErrorCode::AlreadyStored => "already_stored",
         }
     }
 }

@@ -5,8 +5,9 @@
 //! listing the versions it speaks; the server answers [`ServerMessage::Welcome`] with the version
 //! both will use. Decoding is "parse, don't validate": [`decode_client`] and [`decode_server`]
 //! either return a message whose ids, names and sizes are already valid, or a [`ProtoError`]
-//! that maps to a wire [`ErrorCode`]. Unknown fields are ignored so newer peers can add fields;
-//! unknown `type`s are rejected.
+//! that maps to a wire [`ErrorCode`]. Unknown fields are ignored so newer peers can add fields
+//! (except inside the events of a [`CallTimeline`], where a misspelt field would silently go
+//! missing from the figures); unknown `type`s are rejected.
 //!
 //! This crate does no IO and reads no clock. The full specification is `docs/protocol.md`.
 
@@ -19,6 +20,7 @@ mod peer_signal;
 mod push;
 mod push_payload;
 mod reason;
+mod timeline;
 
 pub use codec::{decode_client, decode_peer_signal, decode_server, encode};
 pub use error::{ErrorCode, ProtoError};
@@ -39,6 +41,10 @@ pub use push_payload::{
     PushKind, PushPayload, APNS_MAX_PAYLOAD, FCM_MAX_DATA, MISSED_CALL_TITLE, PUSH_PAYLOAD_VERSION,
 };
 pub use reason::{EndReason, HangupReason};
+pub use timeline::{
+    AppState, CallDirection, CallTimeline, DevicePlatform, QualityAction, QualityCause,
+    QualityVerdict, TimelineEndReason, TimelineEvent, TimelineEventKind, MAX_TIMELINE_EVENTS,
+};
 
 /// The protocol versions this crate speaks, highest first.
 pub const SUPPORTED_VERSIONS: &[u32] = &[1];

@@ -9,6 +9,7 @@ use crate::ice::{bounded_servers, IceServer};
 use crate::ids::{CallId, DeviceId, DisplayName, UserName, INVALID_VALUE_PREFIX};
 use crate::push::PushToken;
 use crate::reason::{EndReason, HangupReason};
+use crate::timeline::CallTimeline;
 use crate::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
 
 /// An SDP offer or answer, opaque to the server: non-empty and at most [`MAX_SDP_BYTES`].
@@ -220,6 +221,9 @@ pub enum ClientMessage {
     Ping { nonce: u64 },
     /// Where to send this device's push notifications (replaces the previous registration).
     PushToken(PushToken),
+    /// What this device saw of a call, uploaded once the call is over; answered with
+    /// `timeline_stored` (or an `error` naming the call).
+    CallTimeline(CallTimeline),
 }
 
 impl ClientMessage {
@@ -254,6 +258,7 @@ impl ClientMessage {
         "candidate",
         "ping",
         "push_token",
+        "call_timeline",
     ];
 
     /// The wire `type` of this message (also the metrics label).
@@ -272,6 +277,7 @@ impl ClientMessage {
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::PushToken(_) => "push_token",
+            ClientMessage::CallTimeline(_) => "call_timeline",
         }
     }
 
@@ -307,6 +313,7 @@ impl ClientMessage {
             | ClientMessage::Offer { call_id, .. }
             | ClientMessage::Answer { call_id, .. }
             | ClientMessage::Candidate { call_id, .. } => Some(*call_id),
+            ClientMessage::CallTimeline(t) => Some(t.call_id()),
         }
     }
 
@@ -552,6 +559,8 @@ pub enum ServerMessage {
     Error(ErrorMessage),
     /// Fresh ICE servers and TURN credentials, before the previous ones expire.
     IceServers(IceServers),
+    /// The device's `call_timeline` for this call is stored (now, or by an earlier upload).
+    TimelineStored { call_id: CallId },
 }
 
 impl ServerMessage {
@@ -569,6 +578,7 @@ impl ServerMessage {
         "pong",
         "error",
         "ice_servers",
+        "timeline_stored",
     ];
 
     /// The wire `type` of this message (also the metrics label).
@@ -586,6 +596,7 @@ impl ServerMessage {
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error(_) => "error",
             ServerMessage::IceServers(_) => "ice_servers",
+            ServerMessage::TimelineStored { .. } => "timeline_stored",
         }
     }
 

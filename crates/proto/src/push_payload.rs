@@ -65,6 +65,10 @@ pub struct PushPayload {
     pub from_device: DeviceId,
     /// When the call stops (or stopped) ringing, server clock (UNIX ms).
     pub ring_deadline_ms: u64,
+    /// When the server sent this push (server clock, UNIX ms), set by the gateway at each try,
+    /// so the phone can report how long the push took (`call_timeline`'s `push_received`).
+    /// Absent in pushes from servers that predate it.
+    pub sent_at_ms: Option<u64>,
 }
 
 /// The call fields as they go on the wire, in this order.
@@ -78,6 +82,8 @@ struct Fields<'a> {
     from_display_name: Option<&'a str>,
     from_device: String,
     ring_deadline_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +122,7 @@ impl PushPayload {
             from_display_name: display_name,
             from_device: self.from_device.to_string(),
             ring_deadline_ms: self.ring_deadline_ms,
+            sent_at_ms: self.sent_at_ms,
         }
     }
 
@@ -237,6 +244,13 @@ impl PushPayload {
             ring_deadline_ms: field("ring_deadline_ms", "UNIX ms")?
                 .parse()
                 .map_err(|_| bad("`ring_deadline_ms` is not a UNIX time in ms"))?,
+            sent_at_ms: match text("sent_at_ms") {
+                Some(ms) => Some(
+                    ms.parse()
+                        .map_err(|_| bad("`sent_at_ms` is not a UNIX time in ms"))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -285,6 +299,7 @@ mod tests {
             from_display_name: name.map(|n| n.parse().unwrap()),
             from_device: DeviceId::from_bytes([2; 16]),
             ring_deadline_ms: 1_795_420_045_123,
+            sent_at_ms: None,
         }
     }
 
@@ -302,6 +317,28 @@ mod tests {
         assert_eq!(v["ring_deadline_ms"], 1_795_420_045_123u64);
         assert!(v.get("aps").is_none());
         assert_eq!(PushPayload::parse(&bytes).unwrap(), p);
+    }
+
+    #[test]
+    fn the_send_time_travels_when_set_and_is_optional() {
+        let mut p = payload(PushKind::Invite, None);
+        let v: Value = serde_json::from_slice(&p.to_apns().unwrap()).unwrap();
+        assert!(v.get("sent_at_ms").is_none());
+        p.sent_at_ms = Some(1_795_420_000_456);
+        let apns = p.to_apns().unwrap();
+        let v: Value = serde_json::from_slice(&apns).unwrap();
+        assert_eq!(v["sent_at_ms"], 1_795_420_000_456u64);
+        assert_eq!(PushPayload::parse(&apns).unwrap(), p);
+        let fcm = p.to_fcm_data().unwrap();
+        assert_eq!(fcm["sent_at_ms"], "1795420000456");
+        assert_eq!(
+            PushPayload::parse(&serde_json::to_vec(&fcm).unwrap()).unwrap(),
+            p
+        );
+        let mut bad_time = v;
+        bad_time["sent_at_ms"] = Value::from("soon");
+        let err = PushPayload::parse(&serde_json::to_vec(&bad_time).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("sent_at_ms"), "{err}");
     }
 
     #[test]

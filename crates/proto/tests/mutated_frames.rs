@@ -63,6 +63,9 @@ fn client_frames() -> Vec<String> {
         format!(r#"{{"type":"candidate","call_id":"{CALL}","to_device":"{DEVICE}",{candidate}}}"#),
         r#"{"type":"ping","nonce":7}"#.to_owned(),
         r#"{"type":"push_token","platform":"apns","voip_token":"A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90","alert_token":"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"}"#.to_owned(),
+        format!(
+            r#"{{"type":"call_timeline","call_id":"{CALL}","platform":"ios","direction":"incoming","events":[{{"at_ms":1,"kind":"push_received","sent_at_ms":0}},{{"at_ms":2,"kind":"reported_to_os"}},{{"at_ms":3,"kind":"answered","from_lock_screen":true}},{{"at_ms":4,"kind":"quality","verdict":"poor","cause":"jitter","action":"restarted_ice"}},{{"at_ms":5,"kind":"app_state","state":"locked"}},{{"at_ms":6,"kind":"ended","reason":"hangup","ended_locally":false}}]}}"#
+        ),
     ]
 }
 
@@ -100,6 +103,7 @@ fn server_frames() -> Vec<String> {
         format!(
             r#"{{"type":"ice_servers","ice_servers":[{ICE_TURN},{ICE_STUN}],"ice_expires_ms":7200000}}"#
         ),
+        format!(r#"{{"type":"timeline_stored","call_id":"{CALL}"}}"#),
     ]
 }
 
@@ -215,6 +219,7 @@ const TYPES: &[&str] = &[
     "candidate",
     "ping",
     "push_token",
+    "call_timeline",
     "welcome",
     "calling",
     "incoming",
@@ -223,6 +228,7 @@ const TYPES: &[&str] = &[
     "pong",
     "error",
     "ice_servers",
+    "timeline_stored",
     "",
     "HELLO",
     "teleport",
@@ -256,6 +262,9 @@ const KEYS: &[&str] = &[
     "urls",
     "username",
     "credential",
+    "platform",
+    "direction",
+    "events",
     "future",
     "",
 ];
@@ -642,10 +651,10 @@ fn mutated_frames_never_panic_and_round_trip() {
 fn mutated_push_payloads_never_panic_and_round_trip() {
     let seeds = vec![
         format!(
-            r#"{{"ringwire":1,"kind":"invite","call_id":"{CALL}","from_user":"alice","from_display_name":"Alice L.","from_device":"{DEVICE}","ring_deadline_ms":1795420045000}}"#
+            r#"{{"ringwire":1,"kind":"invite","call_id":"{CALL}","from_user":"alice","from_display_name":"Alice L.","from_device":"{DEVICE}","ring_deadline_ms":1795420045000,"sent_at_ms":1795420000450}}"#
         ),
         format!(
-            r#"{{"ringwire":"1","kind":"invite","call_id":"{CALL}","from_user":"alice","from_device":"{DEVICE}","ring_deadline_ms":"1795420045000"}}"#
+            r#"{{"ringwire":"1","kind":"invite","call_id":"{CALL}","from_user":"alice","from_device":"{DEVICE}","ring_deadline_ms":"1795420045000","sent_at_ms":"1795420000450"}}"#
         ),
         format!(
             r#"{{"ringwire":1,"kind":"missed_call","call_id":"{CALL}","from_user":"bob","from_device":"{DEVICE}","ring_deadline_ms":1,"aps":{{"alert":{{"title":"Missed call","body":"bob"}},"sound":"default"}}}}"#

@@ -37,6 +37,8 @@ impl PushRequest {
             from_display_name: self.from_display_name.clone(),
             from_device: self.from_device,
             ring_deadline_ms: self.ring_deadline_ms,
+            // The driver stamps each try as it sends it; the router has no clock.
+            sent_at_ms: None,
         }
     }
 }

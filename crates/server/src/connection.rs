@@ -1,8 +1,8 @@
 //! One device's WebSocket connection: authentication outcome, the `hello` handshake, then a loop
-//! that decodes frames into router inputs and writes the hub's outbound frames. Generic over any
-//! `Stream + Sink` of WebSocket messages, so it does not care where the socket came from.
-//! Every write is bounded ([`crate::conn_io`]), so a client that stops reading is dropped and
-//! never holds up shutdown.
+//! that decodes frames into router inputs (and `call_timeline` uploads into the timeline
+//! writer's queue) and writes the hub's outbound frames. Generic over any `Stream + Sink` of
+//! WebSocket messages, so it does not care where the socket came from. Every write is bounded
+//! ([`crate::conn_io`]), so a client that stops reading is dropped and never holds up shutdown.
 //!
 //! Close codes: 4401 unauthorized (also when the device is revoked, before or after `hello`),
 //! 4400 handshake violation, 4406 no common version, 4409 replaced by a newer connection,
@@ -28,6 +28,7 @@ use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::revocation::Revocations;
 use crate::store::{DeviceRecord, Store, UserRecord};
+use crate::timelines::{TimelineWriter, UploadSlots};
 use ringwire_router::handshake::{answer_on_connection, check_hello};
 use ringwire_router::rate_limit::TokenBucket;
 use ringwire_router::{ConnId, Input};
@@ -62,6 +63,16 @@ pub struct ConnContext {
     pub max_messages_per_sec: u32,
     /// The ICE servers and TURN credentials each device gets in `welcome` and `ice_servers`.
     pub ice: Arc<IceSettings>,
+    /// Where `call_timeline` uploads go to be stored.
+    pub timelines: TimelineWriter,
+}
+
+/// How a connection hands its `call_timeline` uploads on: the answer comes back through its own
+/// outbound queue (held weakly: only the hub keeps that queue open), a few uploads at a time.
+#[derive(Debug)]
+struct Uploads {
+    reply: mpsc::WeakSender<Outbound>,
+    slots: UploadSlots,
 }
 
 /// Serves one upgraded socket until it closes.
@@ -144,6 +155,10 @@ where
         return exit;
     }
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let uploads = Uploads {
+        reply: tx.downgrade(),
+        slots: UploadSlots::default(),
+    };
     let link = ConnLink {
         tx,
         kill: kill.clone(),
@@ -162,7 +177,7 @@ where
     tracing::info!(user = %user.name, "device connected");
     touch(ctx, device);
     let refresh = ice.refresh_at_ms.map(|at| instant_at(at, now));
-    let exit = session(socket, ctx, device, rx, guards, refresh).await;
+    let exit = session(socket, ctx, device, rx, &uploads, guards, refresh).await;
     let _ = ctx
         .hub
         .send(HubCommand::Input(Input::Disconnected {
@@ -254,6 +269,7 @@ async fn session<S>(
     ctx: &ConnContext,
     device: &DeviceRecord,
     mut rx: mpsc::Receiver<Outbound>,
+    uploads: &Uploads,
     guards: &mut Guards<'_>,
     mut ice_refresh: Option<tokio::time::Instant>,
 ) -> Exit
@@ -294,7 +310,7 @@ where
                         Ok(())
                     }
                 } else {
-                    match handle_text(text.as_str(), ctx, device).await {
+                    match handle_text(text.as_str(), ctx, device, uploads).await {
                         Ok(Some(reply)) => send(socket, metrics, guards, &reply).await,
                         Ok(None) => Ok(()),
                         Err(exit) => Err(exit),
@@ -346,12 +362,19 @@ async fn handle_text(
     text: &str,
     ctx: &ConnContext,
     device: &DeviceRecord,
+    uploads: &Uploads,
 ) -> Result<Option<ServerMessage>, Exit> {
     let msg = match decode_client(text) {
         Ok(msg) => msg,
         Err(e) => {
             let mut err = ErrorMessage::new(e.code(), e.to_string());
-            err.ref_type = peek_type(text);
+            let peeked = peek(text);
+            err.ref_type = peeked.as_ref().map(|p| p.ref_type.to_owned());
+            if let Some(p) = peeked.filter(|p| p.ref_type == "call_timeline") {
+                // A device with several uploads queued must know which one to drop.
+                err.call_id = p.call_id;
+                ctx.metrics.timelines.refused(p.platform, e.code());
+            }
             return Ok(Some(ServerMessage::Error(err)));
         }
     };
@@ -363,6 +386,14 @@ async fn handle_text(
         }
         ClientMessage::PushToken(registration) => {
             return Ok(save_push_token(ctx, from, &registration).await);
+        }
+        // A store write, not a routing decision: it goes to the timeline writer, never to the
+        // router, and the answer comes later through this connection's outbound queue.
+        ClientMessage::CallTimeline(timeline) => {
+            let Some(reply) = uploads.reply.upgrade() else {
+                return Err(Exit::shutting_down());
+            };
+            return Ok(ctx.timelines.submit(from, timeline, &reply, &uploads.slots));
         }
         ClientMessage::Invite(invite) => {
             // The invite limit is applied before anything costs a query: a refused invite
@@ -435,14 +466,35 @@ async fn lookup_devices(
     Ok(Some(devices.into_iter().map(|d| d.device_id).collect()))
 }
 
-/// The `type` of a frame that failed to decode, if it can be read cheaply, to echo as `ref_type`.
-fn peek_type(text: &str) -> Option<String> {
+/// What can be read of a frame that failed to decode.
+#[derive(Debug)]
+struct Peeked {
+    /// Its `type`, a known client type, to echo as `ref_type`.
+    ref_type: &'static str,
+    /// Its `call_id`, when that field itself is valid.
+    call_id: Option<ringwire_proto::CallId>,
+    /// Its `platform`, when that field itself is valid (for the timeline metrics).
+    platform: Option<ringwire_proto::DevicePlatform>,
+}
+
+/// Reads what it can of a frame that failed to decode, if that is cheap (within the frame
+/// limit, and JSON).
+fn peek(text: &str) -> Option<Peeked> {
     if text.len() > ringwire_proto::MAX_FRAME_BYTES {
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let t = v.get("type")?.as_str()?;
-    ClientMessage::TYPES.contains(&t).then(|| t.to_owned())
+    let ref_type = ClientMessage::TYPES
+        .iter()
+        .copied()
+        .find(|known| *known == t)?;
+    let field = |name: &str| v.get(name).and_then(|f| f.as_str());
+    Some(Peeked {
+        ref_type,
+        call_id: field("call_id").and_then(|id| id.parse().ok()),
+        platform: field("platform").and_then(ringwire_proto::DevicePlatform::parse),
+    })
 }
 
 fn touch(ctx: &ConnContext, device: &DeviceRecord) {

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/healthz`, `/metrics`, the WebSocket endpoint `/v1/ws`, call history
-//! `/v1/calls`, the admin API under `/v1/admin`, and the browser client at `/` (`web.rs`). Errors are JSON:
-//! `{"error": {"code": "...", "message": "..."}}`. Described in `docs/http.md`.
+//! `/v1/calls`, the admin API under `/v1/admin` (its analytics in `analytics/http.rs`), the
+//! browser client at `/` (`web.rs`) and the dashboard at `/admin/` (`dashboard.rs`). Errors are
+//! JSON: `{"error": {"code": "...", "message": "..."}}`. Described in `docs/http.md`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +63,17 @@ pub fn routes(state: AppState) -> Router {
             post(create_device).get(list_devices),
         )
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .route(
+            "/v1/admin/analytics",
+            get(crate::analytics::http::analytics),
+        )
+        .route("/v1/admin/calls", get(crate::analytics::http::recent_calls))
+        .route(
+            "/v1/admin/calls/{id}/timelines",
+            get(crate::analytics::http::call_timelines),
+        )
         .merge(crate::web::routes())
+        .merge(crate::dashboard::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(crate::listener::request_timeout))
         .with_state(state)
@@ -144,7 +155,7 @@ impl AppState {
         }
     }
 
-    fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.admin_token_hash.is_none() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

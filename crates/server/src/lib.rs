@@ -8,15 +8,20 @@
 //! - [`push`]: the push gateway (APNs, FCM) that wakes offline devices;
 //! - [`ice`]: the ICE servers and TURN credentials each device gets (pure, time passed in);
 //! - the driver: [`hub`] owns the router and carries out its outputs, [`connection`] serves
-//!   one WebSocket, [`writer`] applies call events to the store in order, [`http`] is the axum
-//!   surface, and [`server`] assembles them with graceful shutdown.
+//!   one WebSocket, [`writer`] applies call events to the store in order, [`timelines`] stores
+//!   the call timelines devices upload, [`http`] is the axum surface, and [`server`] assembles
+//!   them with graceful shutdown;
+//! - [`analytics`]: those timelines as Prometheus metrics, the admin's figures and call
+//!   drill-downs, drawn by the dashboard at `/admin/` ([`dashboard`]).
 
 pub mod admin;
+pub mod analytics;
 pub mod clock;
 pub mod config;
 pub mod conn_io;
 pub mod connection;
 pub mod counted_io;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod http;
@@ -33,6 +38,7 @@ pub mod revocation;
 pub mod server;
 pub mod store;
 pub mod testing;
+pub mod timelines;
 pub mod web;
 pub mod writer;
 

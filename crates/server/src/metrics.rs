@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 use ringwire_router::RouterStats;
 
+use crate::analytics::metrics::TimelineMetrics;
+
 /// Shared metrics; one per server.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -29,6 +31,8 @@ pub struct Metrics {
     tcp_limit: AtomicU64,
     /// Pushes by (provider, outcome).
     pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Call timelines: uploads and the figures of those stored.
+    pub timelines: TimelineMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -272,6 +276,7 @@ impl Metrics {
                 "ringwire_push_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
             );
         }
+        self.timelines.render(&mut out);
         out
     }
 }

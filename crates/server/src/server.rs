@@ -1,5 +1,6 @@
 //! Assembles and runs the server: opens the store, restores calls that were ringing or active
-//! when the last process stopped, starts the record writer and the hub, serves HTTP through
+//! when the last process stopped, starts the record writer, the hub and the timeline writer,
+//! serves HTTP through
 //! our own accept loop ([`crate::listener`]), and on shutdown closes every connection with
 //! `shutting_down`, lets the hub stop, drains the record writer, and closes the store — so no
 //! decided call event is lost. Every step of the shutdown is bounded: a stalled client cannot
@@ -27,6 +28,7 @@ use crate::push::{PushGateway, PushSettings};
 use crate::reclaim;
 use crate::revocation::{self, Revocations};
 use crate::store::{hash_token, Store};
+use crate::timelines::TimelineWriter;
 use crate::writer::RecordWriter;
 use ringwire_router::Router;
 
@@ -86,6 +88,7 @@ impl Server {
         push.log_status();
         let (writer, committed, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
         let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer, committed, push);
+        let (timelines, timelines_task) = TimelineWriter::spawn(store.clone(), metrics.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let revocations = Arc::new(Revocations::default());
         let watcher =
@@ -105,6 +108,7 @@ impl Server {
                 ring_timeout_ms: config.ring_timeout_secs * 1000,
                 max_messages_per_sec: config.max_messages_per_sec,
                 ice: ice.clone(),
+                timelines,
             },
             admin_token_hash: config.admin_token.as_deref().map(hash_token),
             health,
@@ -165,6 +169,14 @@ impl Server {
                 tracing::error!(
                     "call-record writer did not drain in time; some events may be lost"
                 );
+            }
+            // Its handles went with the connections and routes; what is queued is written
+            // (the answers go nowhere, and the devices upload again and hear already_stored).
+            if tokio::time::timeout(WRITER_TIMEOUT, timelines_task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("timeline writer did not drain in time");
             }
             if tokio::time::timeout(HUB_TIMEOUT, last_seen_task)
                 .await

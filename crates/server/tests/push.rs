@@ -223,6 +223,9 @@ async fn apns_voip_push_is_signed_addressed_and_shaped_as_apple_requires() {
     assert_eq!(body["from_display_name"], "Alice Liddell");
     assert_eq!(body["from_device"], req.from_device.to_string());
     assert_eq!(body["ring_deadline_ms"], req.ring_deadline_ms);
+    // When it was sent, for the phone's push-delivery figure (call_timeline).
+    let sent_at = body["sent_at_ms"].as_u64().expect("sent_at_ms");
+    assert!(sent_at.abs_diff(now_ms()) < 60_000, "{sent_at}");
 
     // One long-lived HTTP/2 connection carries every push.
     assert!(seen.iter().all(|s| s.conn == 1));
@@ -429,6 +432,8 @@ async fn fcm_call_push_is_high_priority_data_with_the_ring_time_as_ttl_and_one_t
     let data = &message["data"];
     assert_eq!(data["call_id"], req.call_id.to_string());
     assert_eq!(data["ring_deadline_ms"], req.ring_deadline_ms.to_string());
+    let sent_at: u64 = data["sent_at_ms"].as_str().unwrap().parse().unwrap();
+    assert!(sent_at.abs_diff(now_ms()) < 60_000, "{sent_at}");
     assert_eq!(data["from_display_name"], "Alice Liddell");
     assert_eq!(data["ringwire"], "1");
     assert!(data.to_string().len() <= ringwire_proto::FCM_MAX_DATA);

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use ringwire_proto::{
-    CallId, ClientMessage, DeviceId, DisplayName, ErrorMessage, ServerMessage, UserName, Welcome,
-    SUPPORTED_VERSIONS,
+    CallId, CallTimeline, ClientMessage, DeviceId, DisplayName, ErrorCode, ErrorMessage,
+    ServerMessage, UserName, Welcome, SUPPORTED_VERSIONS,
 };
 use ringwire_router::handshake::{answer_on_connection, check_hello};
 use ringwire_router::record::CallRecord;
@@ -162,6 +162,8 @@ pub struct SimSignaling {
     pushes: VecDeque<PushRequest>,
     log: CallLog,
     stats: SignalingStats,
+    /// Call timelines the devices uploaded, by call and device (the server's table of them).
+    timelines: BTreeMap<(CallId, DeviceId), CallTimeline>,
 }
 
 impl SimSignaling {
@@ -188,6 +190,7 @@ impl SimSignaling {
             closed: VecDeque::new(),
             pushes: VecDeque::new(),
             log: CallLog::default(),
+            timelines: BTreeMap::new(),
             stats: SignalingStats::default(),
         }
     }
@@ -473,6 +476,11 @@ impl SimSignaling {
         self.drain(now);
     }
 
+    /// The timeline `device` uploaded for `call_id`, if stored.
+    pub fn timeline(&self, call_id: CallId, device: DeviceId) -> Option<&CallTimeline> {
+        self.timelines.get(&(call_id, device))
+    }
+
     /// The call record so far: every event in order and the folded records.
     pub fn call_log(&self) -> &CallLog {
         &self.log
@@ -642,6 +650,35 @@ impl SimSignaling {
                 if let Some(answer) = answer_on_connection(&msg, now_ms) {
                     self.file_down(at, device, conn, Down::Message(answer));
                 }
+                return;
+            }
+            ClientMessage::CallTimeline(timeline) => {
+                // The server keeps them beside the call record, outside the router: stored
+                // once per device and call, for calls it knows.
+                let call_id = timeline.call_id();
+                let answer = if self.log.record(call_id).is_none() {
+                    Err((ErrorCode::UnknownCall, "no such call"))
+                } else {
+                    match self.timelines.entry((call_id, device)) {
+                        std::collections::btree_map::Entry::Occupied(_) => {
+                            Err((ErrorCode::AlreadyStored, "stored already"))
+                        }
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(timeline);
+                            Ok(())
+                        }
+                    }
+                };
+                let reply = match answer {
+                    Ok(()) => ServerMessage::TimelineStored { call_id },
+                    Err((code, message)) => {
+                        let mut error = ErrorMessage::new(code, message);
+                        error.call_id = Some(call_id);
+                        error.ref_type = Some("call_timeline".into());
+                        ServerMessage::Error(error)
+                    }
+                };
+                self.file_down(at, device, conn, Down::Message(reply));
                 return;
             }
             ClientMessage::Invite(invite) => {

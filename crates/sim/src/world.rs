@@ -596,10 +596,13 @@ impl World {
             );
             self.carry_out(Dev(dev));
         }
+        let unix_ms = self.signaling.unix_ms(now);
         for i in 0..self.devices.len() {
             if !self.devices[i].running {
                 continue;
             }
+            // The device's wall clock (the sim's clocks agree), for its call timelines.
+            self.devices[i].agent.set_wall_clock(now, unix_ms);
             if self.devices[i].next_timeout <= now {
                 self.devices[i].agent.handle_timeout(now);
                 self.carry_out(Dev(i));

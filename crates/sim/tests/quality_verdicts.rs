@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ringwire_core::{QualityAction, QualityCause, QualityVerdict, Report, Verdict};
+use ringwire_core::{QualityAction, QualityCause, QualityChange, Report, Verdict};
 use ringwire_proto::CallId;
 use ringwire_sim::{scenario, Dev, LinkConfig, Loss, World};
 
@@ -23,7 +23,7 @@ fn active_call(seed: u64) -> (World, Dev, Dev, CallId) {
     (w, a, b, call)
 }
 
-fn verdicts(w: &World, dev: Dev, call: CallId) -> Vec<QualityVerdict> {
+fn verdicts(w: &World, dev: Dev, call: CallId) -> Vec<QualityChange> {
     w.device(dev)
         .reports
         .iter()
@@ -34,7 +34,7 @@ fn verdicts(w: &World, dev: Dev, call: CallId) -> Vec<QualityVerdict> {
         .collect()
 }
 
-fn levels(v: &[QualityVerdict]) -> Vec<Verdict> {
+fn levels(v: &[QualityChange]) -> Vec<Verdict> {
     v.iter().map(|v| v.verdict).collect()
 }
 

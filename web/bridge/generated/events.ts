@@ -26,11 +26,11 @@ username_fragment?: string, };
 
 export type PeerSignal = { "type": "offer", sdp: Sdp, } | { "type": "answer", sdp: Sdp, } | { "type": "candidate" } & Candidate | { "type": "end_of_candidates" } | { "type": "bye", reason?: EndReason, };
 
-export type Verdict = "good" | "fair" | "poor";
+export type QualityVerdict = "good" | "fair" | "poor";
 
 export type QualityCause = "network_loss" | "network_delay" | "jitter" | "cpu" | "no_audio_received" | "far_end_muted";
 
-export type QualityAction = "added_redundancy" | "lowered_bitrate" | "restarted_ice";
+export type QualityAction = "added_redundancy" | "lowered_bitrate" | "switched_to_relay" | "restarted_ice";
 
 export type QualityFigures = { 
 /**
@@ -144,7 +144,7 @@ r_factor: number,
 /**
  * MOS (1-4.5) from `r_factor`.
  */
-mos: number, } | { "event": "quality_changed", call_id: string, verdict: Verdict, 
+mos: number, } | { "event": "quality_changed", call_id: string, verdict: QualityVerdict, 
 /**
  * `None` for `good`.
  */

@@ -15,7 +15,7 @@ export type EndReason = "answered_elsewhere" | "declined_elsewhere" | "cancelled
 
 export type HangupReason = "media_failed";
 
-export type ErrorCode = "malformed_json" | "unknown_type" | "missing_field" | "invalid_field" | "invalid_id" | "frame_too_large" | "unsupported_version" | "hello_required" | "unauthorized" | "not_a_participant" | "unknown_call" | "invalid_state" | "user_not_found" | "cannot_call_self" | "duplicate_call" | "rate_limited" | "too_many_calls" | "peer_unavailable" | "replaced" | "shutting_down" | "idle_timeout" | "too_slow" | "internal";
+export type ErrorCode = "malformed_json" | "unknown_type" | "missing_field" | "invalid_field" | "invalid_id" | "frame_too_large" | "unsupported_version" | "hello_required" | "unauthorized" | "not_a_participant" | "unknown_call" | "invalid_state" | "user_not_found" | "cannot_call_self" | "duplicate_call" | "rate_limited" | "too_many_calls" | "peer_unavailable" | "replaced" | "shutting_down" | "idle_timeout" | "too_slow" | "internal" | "already_stored";
 
 export type Candidate = { 
 /**
@@ -149,6 +149,58 @@ ref_type?: string,
  */
 retry_after_ms?: number, };
 
+export type DevicePlatform = "ios" | "android" | "web" | "native";
+
+export type CallDirection = "incoming" | "outgoing";
+
+export type QualityVerdict = "good" | "fair" | "poor";
+
+export type QualityCause = "network_loss" | "network_delay" | "jitter" | "cpu" | "no_audio_received" | "far_end_muted";
+
+export type QualityAction = "added_redundancy" | "lowered_bitrate" | "switched_to_relay" | "restarted_ice";
+
+export type AppState = "foreground" | "background" | "locked" | "suspended";
+
+export type TimelineEndReason = EndReason | "failed";
+
+export type TimelineEventKind = { "kind": "push_received", 
+/**
+ * When the server sent the push (server clock), from the push payload.
+ */
+sent_at_ms?: number, } | { "kind": "reported_to_os", } | { "kind": "ringing_shown", } | { "kind": "answered", 
+/**
+ * Answered from the lock screen (rather than with the app in the foreground).
+ */
+from_lock_screen: boolean, } | { "kind": "audio_session_activated", } | { "kind": "media_connected", } | { "kind": "first_audio", } | { "kind": "quality", verdict: QualityVerdict, cause?: QualityCause, 
+/**
+ * What the engine did about it, if anything.
+ */
+action?: QualityAction, } | { "kind": "app_state", state: AppState, } | { "kind": "ended", reason: TimelineEndReason, 
+/**
+ * The end was this device's own doing (its user, or its engine giving up).
+ */
+ended_locally: boolean, };
+
+export type TimelineEvent = { at_ms: number, } & ({ "kind": "push_received", 
+/**
+ * When the server sent the push (server clock), from the push payload.
+ */
+sent_at_ms?: number, } | { "kind": "reported_to_os", } | { "kind": "ringing_shown", } | { "kind": "answered", 
+/**
+ * Answered from the lock screen (rather than with the app in the foreground).
+ */
+from_lock_screen: boolean, } | { "kind": "audio_session_activated", } | { "kind": "media_connected", } | { "kind": "first_audio", } | { "kind": "quality", verdict: QualityVerdict, cause?: QualityCause, 
+/**
+ * What the engine did about it, if anything.
+ */
+action?: QualityAction, } | { "kind": "app_state", state: AppState, } | { "kind": "ended", reason: TimelineEndReason, 
+/**
+ * The end was this device's own doing (its user, or its engine giving up).
+ */
+ended_locally: boolean, });
+
+export type CallTimeline = { call_id: CallId, platform: DevicePlatform, direction: CallDirection, events: Array<TimelineEvent>, };
+
 export type ClientMessage = { "type": "hello", 
 /**
  * Protocol versions the device speaks.
@@ -184,7 +236,7 @@ sdp_m_line_index?: number,
  * The ICE ufrag the candidate belongs to (at most 64 bytes); tells generations apart
  * after an ICE restart.
  */
-username_fragment?: string, } | { "type": "ping", nonce: number, } | { "type": "push_token" } & PushToken;
+username_fragment?: string, } | { "type": "ping", nonce: number, } | { "type": "push_token" } & PushToken | { "type": "call_timeline" } & CallTimeline;
 
 export type ServerMessage = { "type": "welcome" } & Welcome | { "type": "calling", call_id: CallId, to_user: UserName, 
 /**
@@ -219,4 +271,4 @@ sdp_m_line_index?: number,
  * The ICE ufrag the candidate belongs to (at most 64 bytes); tells generations apart
  * after an ICE restart.
  */
-username_fragment?: string, } | { "type": "pong", nonce: number, server_time_ms: number, } | { "type": "error" } & ErrorMessage | { "type": "ice_servers" } & IceServers;
+username_fragment?: string, } | { "type": "pong", nonce: number, server_time_ms: number, } | { "type": "error" } & ErrorMessage | { "type": "ice_servers" } & IceServers | { "type": "timeline_stored", call_id: CallId, };

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use ringwire_core::{CallSummary, Direction, QualityVerdict, Report};
+use ringwire_core::{CallSummary, Direction, QualityChange, Report};
 use ringwire_media::CallQuality;
 use serde_json::{json, Value};
 
@@ -19,7 +19,7 @@ pub fn status_line(
     state: &str,
     talk: Option<Duration>,
     quality: Option<&CallQuality>,
-    verdict: Option<&QualityVerdict>,
+    verdict: Option<&QualityChange>,
 ) {
     let clock = talk
         .map(|t| format!("{:02}:{:02}", t.as_secs() / 60, t.as_secs() % 60))
@@ -85,7 +85,7 @@ pub fn call_report(
     ended: &Report,
     heard_hz: Option<f64>,
     dtmf_received: &str,
-    verdicts: &[(Duration, QualityVerdict)],
+    verdicts: &[(Duration, QualityChange)],
 ) -> Value {
     let Report::Ended {
         call_id,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
-use ringwire_core::{CallState, QualityVerdict, Report};
+use ringwire_core::{CallState, QualityChange, Report};
 use ringwire_engine::{
     AudioDevices, Engine, EngineConfig, EngineEvent, EngineListener, SignalingConfig,
 };
@@ -193,7 +193,7 @@ pub struct CallWatch {
     dtmf_received: String,
     /// When the watch started, and every quality verdict change since.
     started: Instant,
-    verdicts: Vec<(Duration, QualityVerdict)>,
+    verdicts: Vec<(Duration, QualityChange)>,
 }
 
 impl CallWatch {

@@ -27,6 +27,7 @@ impl Agent {
             Command::SendDtmf { call_id, digits } => self.send_dtmf(call_id, &digits),
             Command::AudioSessionActivated => {
                 self.audio_session_active = true;
+                self.note_all(ringwire_proto::TimelineEventKind::AudioSessionActivated {});
                 // Whatever was buffered before the interruption is stale now.
                 for call in self.calls.values_mut() {
                     if let Some(audio) = call.audio.as_mut() {
@@ -51,6 +52,10 @@ impl Agent {
                 Ok(())
             }
             Command::AppState(state) => {
+                if state != self.app_state {
+                    let state = super::timeline::wire_app_state(state);
+                    self.note_all(ringwire_proto::TimelineEventKind::AppState { state });
+                }
                 self.set_app_state(state);
                 Ok(())
             }

@@ -38,6 +38,9 @@ pub struct AgentConfig {
     /// How long a peer-mode call rings (either way) before it ends as `no_answer` with a `bye`:
     /// no server keeps a deadline for it. The default, 60 s, is what phones ring for.
     pub peer_ring_timeout: Duration,
+    /// What this device is, in the call timelines it uploads (`native` by default; a phone
+    /// app says `ios` or `android`).
+    pub platform: ringwire_proto::DevicePlatform,
     /// Calls this device holds at once (ringing included); more incoming calls get `busy`.
     pub max_calls: usize,
     /// STUN/TURN servers each call gathers server-reflexive and relay candidates from,
@@ -71,6 +74,7 @@ impl AgentConfig {
             media_timeout: Duration::from_secs(30),
             ring_grace: Duration::from_secs(5),
             peer_ring_timeout: Duration::from_secs(60),
+            platform: ringwire_proto::DevicePlatform::Native,
             max_calls: 4,
             ice_servers: Vec::new(),
             call_id_seed: None,

@@ -48,6 +48,7 @@ mod peer_mode;
 mod push;
 mod quality;
 mod signal;
+mod timeline;
 mod timers;
 
 pub use app_state::{AppState, SignalingWanted};
@@ -153,6 +154,10 @@ pub struct Agent {
     recently_ended: VecDeque<CallId>,
     /// Peer-mode candidates for calls whose offer has not arrived yet.
     peer_early: peer_mode::EarlyCandidates,
+    /// The driver's wall clock: an instant and its UNIX ms (call timelines need it).
+    wall_clock: Option<(Instant, u64)>,
+    /// Call timelines the server has not stored yet.
+    pending_timelines: timeline::PendingTimelines,
     /// Datagrams no connection accepted yet: (arrival, source, destination, contents).
     unrouted: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     /// This device, from the server's `welcome`.
@@ -198,6 +203,8 @@ impl Agent {
             calls: BTreeMap::new(),
             recently_ended: VecDeque::new(),
             peer_early: peer_mode::EarlyCandidates::default(),
+            wall_clock: None,
+            pending_timelines: timeline::PendingTimelines::default(),
             unrouted: VecDeque::new(),
             device_id: None,
             user: None,
@@ -453,6 +460,7 @@ impl Agent {
     }
 
     fn report(&mut self, report: Report) {
+        self.note_report(&report);
         self.out.push_back(Output::Report(report));
     }
 
@@ -511,6 +519,7 @@ impl Agent {
         };
         let reason = media_truth(&call, reason);
         info!(%call_id, ?reason, local, "call ended");
+        self.finish_timeline(&mut call, &reason, local);
         for (_, peer) in std::mem::take(&mut call.peers) {
             self.close_peer(now, &mut call.gathering, peer);
         }

@@ -51,6 +51,18 @@ impl Agent {
         );
         call.remote_device = Some(push.from_device);
         call.awaiting_server = true;
+        // The app reports the call to the OS from our answer, before its push handler returns.
+        let state = super::timeline::wire_app_state(self.app_state);
+        for kind in [
+            ringwire_proto::TimelineEventKind::PushReceived {
+                sent_at_ms: push.sent_at_ms,
+            },
+            ringwire_proto::TimelineEventKind::AppState { state },
+            ringwire_proto::TimelineEventKind::ReportedToOs {},
+            ringwire_proto::TimelineEventKind::RingingShown {},
+        ] {
+            call.note(now, kind);
+        }
         let left = Duration::from_millis(push.ring_deadline_ms.saturating_sub(now_unix_ms));
         call.ring_deadline = Some(now + left + self.config.ring_grace);
         self.calls.insert(call_id, call);

@@ -12,7 +12,7 @@ use tracing::info;
 
 use super::Agent;
 use crate::call::verdict::{
-    QualityAction, QualityCause, QualityFigures, QualityVerdict, Verdict, Window,
+    QualityAction, QualityCause, QualityChange, QualityFigures, Verdict, Window,
 };
 use crate::call::WindowBase;
 use crate::report::Report;
@@ -175,7 +175,7 @@ impl Agent {
         }
         self.report(Report::QualityChanged {
             call_id,
-            verdict: QualityVerdict {
+            verdict: QualityChange {
                 verdict,
                 cause,
                 action,

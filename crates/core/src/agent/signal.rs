@@ -38,6 +38,15 @@ impl Agent {
                 for call_id in waiting {
                     self.restart_ice(call_id);
                 }
+                self.resend_timelines();
+            }
+            ServerMessage::TimelineStored { call_id } => self.timeline_settled(call_id),
+            ServerMessage::Error(error) if error.ref_type.as_deref() == Some("call_timeline") => {
+                // Stored already (a repeat), or refused for good: it will not be sent again.
+                debug!(code = ?error.code, message = %error.message, "call timeline settled by an error");
+                if let Some(call_id) = error.call_id {
+                    self.timeline_settled(call_id);
+                }
             }
             ServerMessage::IceServers(update) => {
                 debug!(servers = update.ice_servers.len(), "fresh ICE servers");

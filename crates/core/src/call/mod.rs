@@ -150,6 +150,8 @@ pub(crate) struct Call {
     pub signaled: Signaled,
     /// The quality verdict and what its windows are measured from.
     pub quality: QualityWatch,
+    /// What happened when, for the call's analytics timeline (agent/timeline.rs).
+    pub timeline: Vec<(Instant, ringwire_proto::TimelineEventKind)>,
 }
 
 /// What the quality verdict of an answered call is made from, window after window.
@@ -212,6 +214,7 @@ impl Call {
             ice_restart_wanted: false,
             signaled: Signaled::Server,
             quality: QualityWatch::default(),
+            timeline: Vec::new(),
             times: Timeline {
                 started: now,
                 ringing: None,

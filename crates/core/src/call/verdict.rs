@@ -40,44 +40,9 @@ pub const HOLD_WORSE: Duration = Duration::from_secs(6);
 /// How long a better verdict must hold before it is announced.
 pub const HOLD_BETTER: Duration = Duration::from_secs(8);
 
-/// How a call sounds.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Good,
-    Fair,
-    Poor,
-}
-
-/// Why a call is not good.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QualityCause {
-    NetworkLoss,
-    NetworkDelay,
-    Jitter,
-    /// The audio thread missed its deadlines (capture ticks skipped).
-    Cpu,
-    /// The media path is up but nothing arrives.
-    NoAudioReceived,
-    /// The far end paused its audio (muted with its sender stopped).
-    FarEndMuted,
-}
-
-/// What the engine did about it, so the app can say "trying to improve…".
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QualityAction {
-    /// More redundancy: RFC 2198 copies of earlier frames, in-band FEC.
-    AddedRedundancy,
-    /// A lower bitrate, for a congested path.
-    LoweredBitrate,
-    /// Fresh ICE candidates and credentials, to move off a dying path (a relay included).
-    RestartedIce,
-}
+/// The verdict, its causes and the actions are the protocol's words (`call_timeline` carries
+/// them too): one vocabulary from the engine to the dashboard.
+pub use ringwire_proto::{QualityAction, QualityCause, QualityVerdict as Verdict};
 
 /// The figures of one window behind a verdict.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -102,7 +67,7 @@ pub struct QualityFigures {
 /// A verdict change, as reported.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct QualityVerdict {
+pub struct QualityChange {
     pub verdict: Verdict,
     /// `None` for `good`.
     pub cause: Option<QualityCause>,

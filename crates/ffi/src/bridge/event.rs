@@ -56,7 +56,7 @@ pub enum BridgeEvent {
     QualityChanged {
         call_id: String,
         #[serde(flatten)]
-        verdict: ringwire_core::QualityVerdict,
+        verdict: ringwire_core::QualityChange,
     },
     /// The call is over. `reason` is the protocol end reason (or `failed`); `callkit_reason` is
     /// how a native shell reports it (`null` when the user ended it here).

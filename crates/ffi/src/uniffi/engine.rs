@@ -53,6 +53,19 @@ pub struct EngineConfig {
     /// How long a peer-mode call rings before it ends as `no_answer`, ms (default 60 000).
     #[uniffi(default = None)]
     pub peer_ring_timeout_ms: Option<u64>,
+    /// What this device is, in the call timelines it uploads for the server's analytics
+    /// (default `Native`; a phone app says `Ios` or `Android`).
+    #[uniffi(default = None)]
+    pub platform: Option<DevicePlatform>,
+}
+
+/// The kind of device, for the server's analytics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DevicePlatform {
+    Ios,
+    Android,
+    Web,
+    Native,
 }
 
 /// One STUN or TURN server, as WebRTC's `RTCIceServer`.
@@ -324,6 +337,14 @@ pub(crate) fn start(
             credential: s.credential,
         })
         .collect();
+    if let Some(platform) = config.platform {
+        engine_config.agent.platform = match platform {
+            DevicePlatform::Ios => ringwire_proto::DevicePlatform::Ios,
+            DevicePlatform::Android => ringwire_proto::DevicePlatform::Android,
+            DevicePlatform::Web => ringwire_proto::DevicePlatform::Web,
+            DevicePlatform::Native => ringwire_proto::DevicePlatform::Native,
+        };
+    }
     if let Some(ms) = config.peer_ring_timeout_ms {
         engine_config.agent.peer_ring_timeout = std::time::Duration::from_millis(ms);
     }

@@ -25,7 +25,7 @@ mod types;
 
 pub use audio::{HostAudioDevice, HostAudioStats};
 pub use bridge::{Bridge, BridgeSink};
-pub use engine::{AudioChoice, Engine, EngineConfig, IceServer};
+pub use engine::{AudioChoice, DevicePlatform, Engine, EngineConfig, IceServer};
 pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
 pub use peer::{call_id_for_channel, peer_signal_from_json, peer_signal_to_json, PeerSignal};

@@ -29,6 +29,8 @@ pub enum QualityCause {
 pub enum QualityAction {
     AddedRedundancy,
     LoweredBitrate,
+    /// Moved the call to a TURN relay.
+    SwitchedToRelay,
     RestartedIce,
 }
 
@@ -54,8 +56,8 @@ pub struct QualityVerdict {
     pub figures: QualityFigures,
 }
 
-impl From<&ringwire_core::QualityVerdict> for QualityVerdict {
-    fn from(v: &ringwire_core::QualityVerdict) -> Self {
+impl From<&ringwire_core::QualityChange> for QualityVerdict {
+    fn from(v: &ringwire_core::QualityChange) -> Self {
         use ringwire_core::{QualityAction as A, QualityCause as C, Verdict as V};
         let f = &v.figures;
         QualityVerdict {
@@ -75,6 +77,7 @@ impl From<&ringwire_core::QualityVerdict> for QualityVerdict {
             action: v.action.map(|a| match a {
                 A::AddedRedundancy => QualityAction::AddedRedundancy,
                 A::LoweredBitrate => QualityAction::LoweredBitrate,
+                A::SwitchedToRelay => QualityAction::SwitchedToRelay,
                 A::RestartedIce => QualityAction::RestartedIce,
             }),
             figures: QualityFigures {

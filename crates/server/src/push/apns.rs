@@ -133,7 +133,9 @@ impl Apns {
         now_ms: u64,
         rejected: Option<&str>,
     ) -> Attempt {
-        let body = match req.payload().to_apns() {
+        let mut payload = req.payload();
+        payload.sent_at_ms = Some(now_ms);
+        let body = match payload.to_apns() {
             Ok(b) => b,
             Err(e) => return Attempt::Done(PushOutcome::Failed, e.to_string()),
         };

@@ -95,8 +95,9 @@ impl Fcm {
 
 /// The `messages:send` body.
 fn message(token: &str, req: &PushRequest, now_ms: u64) -> Result<Value, PushError> {
-    let data = req
-        .payload()
+    let mut payload = req.payload();
+    payload.sent_at_ms = Some(now_ms);
+    let data = payload
         .to_fcm_data()
         .map_err(|e| PushError::Payload(e.to_string()))?;
     Ok(match req.kind {

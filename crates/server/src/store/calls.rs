@@ -79,6 +79,13 @@ enum Filter<'a> {
     },
     Open,
     EndedSince(u64),
+    /// Every user's calls invited in `[from, to)`, newest first, before `before`.
+    Recent {
+        from: u64,
+        to: u64,
+        limit: u32,
+        before: Option<HistoryCursor>,
+    },
 }
 
 impl Filter<'_> {
@@ -95,6 +102,11 @@ impl Filter<'_> {
             Filter::EndedSince(_) => {
                 call_queries!("WHERE ended_at >= $1 ORDER BY ended_at, id")
             }
+            Filter::Recent { .. } => call_queries!(
+                "WHERE invited_at >= $1 AND invited_at < $2 \
+                   AND (invited_at < $3 OR (invited_at = $3 AND id < $4)) \
+                 ORDER BY invited_at DESC, id DESC LIMIT $5"
+            ),
         }
     }
 
@@ -117,6 +129,21 @@ impl Filter<'_> {
                 .bind(i64::from(*limit)),
             Filter::Open => query,
             Filter::EndedSince(since) => query.bind(ms_to_db(*since)),
+            Filter::Recent {
+                from,
+                to,
+                limit,
+                before,
+            } => query
+                .bind(ms_to_db(*from))
+                .bind(ms_to_db(*to))
+                .bind(before.map_or(i64::MAX, |c| ms_to_db(c.invited_at_ms)))
+                .bind(
+                    before
+                        .and_then(|c| c.call_id)
+                        .map_or(String::new(), |id| id.to_string()),
+                )
+                .bind(i64::from(*limit)),
         }
     }
 }
@@ -254,6 +281,25 @@ impl Store {
     /// Calls not yet ended (for recovery after a restart), oldest first.
     pub async fn open_calls(&self) -> Result<Vec<CallRecord>, StoreError> {
         self.load_calls(Filter::Open).await
+    }
+
+    /// Every user's calls invited in `[from_ms, to_ms)`, newest first (by invite time, then
+    /// call id, both descending), at most `limit`, and with `before` only those ordered after
+    /// it (the admin's list of recent calls; paging as [`Store::calls_of_user_page`]).
+    pub async fn recent_calls(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        limit: u32,
+        before: Option<HistoryCursor>,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        self.load_calls(Filter::Recent {
+            from: from_ms,
+            to: to_ms,
+            limit,
+            before,
+        })
+        .await
     }
 
     /// Calls that ended at or after `since_ms` (so a restarted server can still tell late

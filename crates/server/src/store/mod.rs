@@ -1,14 +1,16 @@
 //! The server's persistent state: users, their devices (with the SHA-256 of each device token and
-//! the push tokens), and the call record folded from the router's [`CallEvent`]s. The store owns
-//! the database schema (the SQL migrations in `crates/server/migrations`, one set for SQLite and
-//! PostgreSQL alike) and is the only code that talks SQL. Every value read back is parsed with its
-//! type's own validation, so a hand-edited or damaged row surfaces as [`StoreError::Corrupt`]
-//! instead of a panic or an invalid id inside the server.
+//! the push tokens), the call record folded from the router's [`CallEvent`]s, and the call
+//! timelines devices upload beside it. The store owns the database schema (the SQL migrations in
+//! `crates/server/migrations`, one set for SQLite and PostgreSQL alike) and is the only code that
+//! talks SQL. Every value read back is parsed with its type's own validation, so a hand-edited or
+//! damaged row surfaces as [`StoreError::Corrupt`] instead of a panic or an invalid id inside the
+//! server.
 //!
 //! [`CallEvent`]: ringwire_router::record::CallEvent
 
 mod calls;
 mod row;
+mod timelines;
 mod users;
 
 #[cfg(test)]
@@ -22,6 +24,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use calls::HistoryCursor;
+pub use timelines::{StoredTimeline, TimelineOutcome, TimelineSummary};
 pub use users::{hash_token, DeviceRecord, DeviceToken, PushRegistration, UserRecord};
 
 /// The schema, embedded at compile time from `crates/server/migrations`.

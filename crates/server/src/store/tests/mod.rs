@@ -138,6 +138,10 @@ conformance!(
     many_devices_are_written_in_one_group,
     device_cap_and_revocations,
     store_and_fold_agree_on_random_event_streams,
+    timelines_are_stored_once_per_device,
+    a_timeline_must_match_the_device_role,
+    timelines_are_listed_by_invite_time,
+    corrupt_timelines_are_reported,
 );
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod calls;
 mod fold;
 mod history;
+mod timelines;
 mod users;
 
 use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, UserName};
@@ -14,6 +15,7 @@ use ringwire_router::record::{CallEvent, CallRecord, Reach};
 pub(super) use calls::*;
 pub(super) use fold::*;
 pub(super) use history::*;
+pub(super) use timelines::*;
 pub(super) use users::*;
 
 const T0: u64 = 1_700_000_000_000;

@@ -1,17 +1,19 @@
-//! Call analytics end to end: two real engines make a call through a real server over loopback;
-//! when it ends each uploads its timeline, the server stores both beside the call record (one
-//! per device), and what it stored is the call as it happened: answered, media, first audio, the
-//! end — in order, on each device's clock.
+//! Call analytics end to end: two real engines make a call through a real server over loopback,
+//! the callee answering with its screen locked; when it ends each uploads its timeline, the
+//! server stores both beside the call record (one per device), what it stored is the call as it
+//! happened (answered, media, first audio, the end — in order, on each device's clock), and the
+//! analytics endpoint counts a lock-screen answer that had audio.
 
 use std::time::Duration;
 
 use ringwire_core::Report;
-use ringwire_engine::{AudioDevices, EngineEvent};
+use ringwire_engine::{AppState, AudioDevices, EngineEvent};
 use ringwire_media::device::{NullSink, ToneSource};
 use ringwire_proto::{CallDirection, DevicePlatform};
-use ringwire_testkit::{Lab, Phone};
+use ringwire_testkit::{Lab, LabUser, Phone};
 
 const WAIT: Duration = Duration::from_secs(15);
+const ADMIN: &str = "timelines-test-admin-token";
 
 fn tone(hz: f64) -> AudioDevices {
     AudioDevices {
@@ -22,7 +24,24 @@ fn tone(hz: f64) -> AudioDevices {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_devices_upload_their_timelines_and_the_server_keeps_one_each() {
-    let lab = Lab::start(&[("alice", 1), ("bob", 1)]).await.expect("lab");
+    let devices = ["phone"];
+    let users = [
+        LabUser {
+            name: "alice",
+            display_name: None,
+            devices: &devices,
+        },
+        LabUser {
+            name: "bob",
+            display_name: None,
+            devices: &devices,
+        },
+    ];
+    let lab = Lab::start_with(&users, |config| {
+        config.admin_token = Some(ADMIN.to_owned());
+    })
+    .await
+    .expect("lab");
     let alice_token = lab.token("alice", 0).expect("token");
     let bob_token = lab.token("bob", 0).expect("token");
     let ws = lab.ws_url.clone();
@@ -32,6 +51,10 @@ async fn both_devices_upload_their_timelines_and_the_server_keeps_one_each() {
         let call_id = alice.engine.start_call("bob").expect("call");
         let incoming = bob.incoming(WAIT).expect("rings");
         assert_eq!(incoming, call_id);
+        // Bob's phone is locked: the answer comes through the OS's call screen.
+        bob.engine
+            .set_app_state(AppState::Locked)
+            .expect("app state");
         bob.engine.answer(call_id).expect("answer");
         alice
             .wait(WAIT, |e| {
@@ -91,6 +114,37 @@ async fn both_devices_upload_their_timelines_and_the_server_keeps_one_each() {
         directions.contains(&CallDirection::Outgoing)
             && directions.contains(&CallDirection::Incoming)
     );
+    let answered_locked = stored.iter().any(|entry| {
+        entry.timeline.events().iter().any(|e| {
+            matches!(
+                e.kind,
+                ringwire_proto::TimelineEventKind::Answered {
+                    from_lock_screen: true
+                }
+            )
+        })
+    });
+    assert!(answered_locked, "bob's answer came from the lock screen");
+
+    let to = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        + 60_000;
+    let url = format!("{}/v1/admin/analytics?from=0&to={to}", lab.http_url);
+    let figures: serde_json::Value = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("analytics")
+        .json()
+        .await
+        .expect("json");
+    let lock = &figures["total"]["lock_screen_answers"];
+    assert_eq!(lock["attempted"], 1, "{figures:#}");
+    assert_eq!(lock["succeeded"], 1, "audio within 2 s: {figures:#}");
+    assert_eq!(figures["total"]["calls"], 1, "{figures:#}");
     drop((alice, bob));
     lab.stop().await.expect("stop");
 }

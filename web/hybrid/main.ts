@@ -3,8 +3,10 @@
 // and no signaling run here, so freezing this page cannot hurt the call.
 
 import { type BridgeEvent, RingwireBridge, type Snapshot } from '../bridge/index';
+import { describeVerdict } from '../src/quality';
 
 type Screen = 'home' | 'outgoing' | 'incoming' | 'incall';
+type QualityChanged = Extract<BridgeEvent, { event: 'quality_changed' }>;
 
 interface View {
   callId: string;
@@ -13,6 +15,8 @@ interface View {
   state: string;
   muted: boolean;
   answeredAt: number | null;
+  /** The engine's latest quality verdict (`null` until it announced one). */
+  quality: Pick<QualityChanged, 'verdict' | 'cause' | 'action'> | null;
 }
 
 const $ = (id: string): HTMLElement => {
@@ -65,6 +69,14 @@ function render(): void {
     $('call-state').textContent = states[call.state] ?? call.state;
     $('mute-button').textContent = call.muted ? 'Unmute' : 'Mute';
     $('mute-button').setAttribute('aria-pressed', String(call.muted));
+    // The engine's verdict only when it is news; "trying to improve…" when it acted on it.
+    const verdict = $('verdict');
+    const q = call.quality;
+    verdict.hidden = !q || q.verdict === 'good';
+    verdict.dataset.verdict = q?.verdict ?? 'good';
+    verdict.dataset.cause = q?.cause ?? '';
+    verdict.dataset.action = q?.action ?? '';
+    verdict.textContent = q ? describeVerdict(q) : '';
   }
   const list = $('events');
   list.replaceChildren(
@@ -88,6 +100,8 @@ function fromSnapshot(s: Snapshot): void {
       state: live.state,
       muted: live.muted,
       answeredAt: same ? (call?.answeredAt ?? null) : ['connecting', 'active', 'reconnecting'].includes(live.state) ? Date.now() : null,
+      // The snapshot has no verdict: keep ours, and replayed `quality_changed` events update it.
+      quality: same ? (call?.quality ?? null) : null,
     };
   } else {
     if (call) {
@@ -111,10 +125,10 @@ function apply(e: BridgeEvent): void {
       signaling = Boolean(e.connected);
       break;
     case 'incoming':
-      call = { callId: String(id), direction: 'incoming', peer: String(e.display_name ?? e.from_user), state: 'ringing', muted: false, answeredAt: null };
+      call = { callId: String(id), direction: 'incoming', peer: String(e.display_name ?? e.from_user), state: 'ringing', muted: false, answeredAt: null, quality: null };
       break;
     case 'outgoing':
-      call = { callId: String(id), direction: 'outgoing', peer: String(e.to_user), state: 'dialing', muted: false, answeredAt: null };
+      call = { callId: String(id), direction: 'outgoing', peer: String(e.to_user), state: 'dialing', muted: false, answeredAt: null, quality: null };
       break;
     case 'ringing':
       if (c?.state === 'dialing') c.state = 'ringing';
@@ -138,6 +152,9 @@ function apply(e: BridgeEvent): void {
         $('quality').textContent = `RTT ${rtt} · loss ${Number(e.loss_pct).toFixed(1)}% · MOS ${Number(e.mos).toFixed(2)}`;
       }
       break;
+    case 'quality_changed':
+      if (c) c.quality = { verdict: e.verdict, cause: e.cause, action: e.action };
+      break;
     case 'ended':
       if (c) {
         lastEnded = { peer: c.peer, reason: String(e.reason), callkit: (e.callkit_reason as string | null) ?? null };
@@ -151,9 +168,17 @@ function apply(e: BridgeEvent): void {
 
 bridge.onEvent((e, replayed) => {
   if (e.event !== 'quality') {
-    eventLog.push(`${replayed ? '(while asleep) ' : ''}${e.event}${e.event === 'ended' ? `: ${e.reason}` : ''}`);
+    const detail =
+      e.event === 'ended'
+        ? `: ${e.reason}`
+        : e.event === 'quality_changed'
+          ? `: ${e.verdict}${e.cause ? ` (${e.cause})` : ''}${e.action ? `, ${e.action}` : ''}`
+          : '';
+    eventLog.push(`${replayed ? '(while asleep) ' : ''}${e.event}${detail}`);
   }
-  if (!replayed) apply(e);
+  // The snapshot already reflects replayed events, except the verdict, which it does not carry:
+  // a verdict that changed while the page slept comes only from its replayed event.
+  if (!replayed || e.event === 'quality_changed') apply(e);
   render();
 });
 bridge.onResync((s, reason) => {

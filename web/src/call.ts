@@ -6,6 +6,7 @@
 // `onServer`, `onControl`, `onPeerState` and the user actions below.
 
 import { Peer, type PeerSignal, type Quality } from './peer';
+import { type QualityChange, QualityMonitor, readStats } from './quality';
 import {
   type CallId,
   candidateInit,
@@ -53,6 +54,11 @@ export class Call {
   talkStartedAt: number | null = null;
   acceptedAt: number | null = null;
   quality: Quality | null = null;
+  /** The quality verdict announced last (`null`: the call is good, nothing announced yet). */
+  verdict: QualityChange | null = null;
+  /** Every verdict change of this call, in order, with when it came (`performance.now()`). */
+  readonly verdictChanges: (QualityChange & { atMs: number })[] = [];
+  readonly qualityMonitor = new QualityMonitor();
   ringDeadlineMs: number | null = null;
   /** Devices that said `ringing` (caller side). */
   readonly ringingDevices = new Set<DeviceId>();
@@ -235,6 +241,35 @@ export class Call {
     const peer = this.mediaPeer;
     if (!peer || !this.live || this.answeredDevice === null) return;
     this.quality = await peer.quality(this.quality);
+    this.host.changed(this);
+  }
+
+  /**
+   * One quality window ended at `nowMs` (every `WINDOW_MS` while the call lives): the verdict
+   * of an answered call, whose media this device plays. Until then nothing is expected to flow,
+   * and the window does not count.
+   */
+  async judgeQuality(nowMs: number): Promise<void> {
+    const peer = this.mediaPeer;
+    if (!peer || !this.live || this.answeredDevice === null || !peer.mediaEnabled) {
+      this.qualityMonitor.reset();
+      return;
+    }
+    let report: RTCStatsReport;
+    try {
+      report = await peer.stats();
+    } catch {
+      return; // closed meanwhile
+    }
+    if (!this.live) return;
+    const sample = readStats(report, nowMs);
+    const change = this.qualityMonitor.onSample(sample, {
+      connected: peer.connectionState === 'connected',
+      farEndPaused: peer.remoteAudioPaused,
+    });
+    if (!change) return;
+    this.verdict = change;
+    this.verdictChanges.push({ ...change, atMs: nowMs });
     this.host.changed(this);
   }
 

@@ -205,6 +205,21 @@ export class Peer {
     this.pc.close();
   }
 
+  /**
+   * Whether the far end paused its audio to us: the remote track is muted (the browser mutes it
+   * when the far end stops sending) or the negotiated direction no longer receives (the far end
+   * said so in its description, e.g. on hold).
+   */
+  get remoteAudioPaused(): boolean {
+    const t = this.transceiver;
+    if (!t) return false;
+    return t.receiver.track.muted || t.currentDirection === 'sendonly' || t.currentDirection === 'inactive';
+  }
+
+  stats(): Promise<RTCStatsReport> {
+    return this.pc.getStats();
+  }
+
   async quality(previous: Quality | null): Promise<Quality> {
     const report = await this.pc.getStats();
     const q: Quality = {

@@ -5,6 +5,7 @@
 
 import { Call, type CallHost } from './call';
 import { type CallId, type ClientMessage, type ServerMessage, type Welcome, newCallId } from './protocol';
+import { WINDOW_MS } from './quality';
 import { Signaling } from './signaling';
 
 export type Connection = 'connecting' | 'online' | 'offline' | 'signed_out';
@@ -28,6 +29,7 @@ export class Phone implements CallHost {
   private mic: MediaStreamTrack | null = null;
   private readonly signaling: Signaling;
   private qualityTimer: number | undefined;
+  private verdictTimer: number | undefined;
 
   constructor(
     readonly token: string,
@@ -71,10 +73,16 @@ export class Phone implements CallHost {
       const call = this.current;
       if (call?.live) void call.updateQuality();
     }, 1000);
+    // Quality verdicts over windows of their own length, as the native engine's.
+    this.verdictTimer = window.setInterval(() => {
+      const call = this.current;
+      if (call?.live) void call.judgeQuality(performance.now());
+    }, WINDOW_MS);
   }
 
   stop(): void {
     window.clearInterval(this.qualityTimer);
+    window.clearInterval(this.verdictTimer);
     for (const call of this.calls.values()) call.hangup();
     this.signaling.stop();
     this.releaseMicrophone();

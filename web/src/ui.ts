@@ -5,6 +5,7 @@
 import type { Call } from './call';
 import { fetchHistory, formatDuration, type HistoryEntry } from './history';
 import type { Phone } from './phone';
+import { describeVerdict } from './quality';
 import { Tones } from './tones';
 
 export type Screen = 'signin' | 'home' | 'outgoing' | 'incoming' | 'incall';
@@ -190,6 +191,13 @@ export class Ui {
       ? `RTT ${fmt(q.rttMs, ' ms')} · loss ${fmt(q.lossPercent, '%', 1)} · jitter ${fmt(q.jitterMs, ' ms')}`
       : 'RTT – · loss – · jitter –';
     $<HTMLMeterElement>('level').value = q?.audioLevel ?? 0;
+    // The verdict only when it is news: a good call shows nothing.
+    const verdict = $('verdict');
+    const v = call.verdict;
+    verdict.hidden = !v || v.verdict === 'good';
+    verdict.dataset.verdict = v?.verdict ?? 'good';
+    verdict.dataset.cause = v?.cause ?? '';
+    verdict.textContent = v ? describeVerdict(v) : '';
     this.renderKeypad(call);
     this.renderDuration();
   }

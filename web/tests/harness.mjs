@@ -167,11 +167,13 @@ export async function launchBrowser({ toneHz, mdns = true, extraArgs = [] }) {
 /**
  * Opens the server's page in a new tab and signs in with `token` through the form. With
  * `microphone: false` the page starts without microphone permission (grant it later with
- * `grantMicrophone`), so Chromium sends mDNS host names until then.
+ * `grantMicrophone`), so Chromium sends mDNS host names until then. `prepare(context)` runs
+ * before the page opens (to put it behind an impairment relay: impair.mjs).
  */
-export async function openPhone(browser, server, token, name, { microphone = true } = {}) {
+export async function openPhone(browser, server, token, name, { microphone = true, prepare } = {}) {
   const context = await browser.newContext({ viewport: { width: 520, height: 720 } });
   if (microphone) await grantMicrophone(context.pages()[0] ?? context, server);
+  if (prepare) await prepare(context);
   const page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.error(`[${name} console] ${m.text()}`);
@@ -258,6 +260,12 @@ export async function callFacts(page) {
       red: peer
         ? [peer.pc.currentLocalDescription, peer.pc.currentRemoteDescription].every((d) => /a=rtpmap:\d+ red\/48000\/2/.test(d?.sdp ?? ''))
         : null,
+      // The quality verdict the page computes (web/src/quality.ts): the one announced last
+      // (`good` until a change), every change, and the latest window whether announced or not.
+      verdict: call.verdict?.verdict ?? 'good',
+      verdictCause: call.verdict?.cause ?? null,
+      verdictChanges: call.verdictChanges.map((c) => ({ verdict: c.verdict, cause: c.cause, atMs: c.atMs, figures: c.figures })),
+      lastWindow: call.qualityMonitor.lastWindow,
     };
   });
 }

@@ -32,7 +32,9 @@ import {
   suspendPage,
   toneFrames,
   waitFor,
+  waitScreen,
 } from './harness.mjs';
+import { putBehindRelay, startRelay } from './impair.mjs';
 
 const UI_HZ = 440;
 const FAR_HZ = 660;
@@ -258,3 +260,53 @@ for (const stack of ['baseline', 'ringwire']) {
     }
   });
 }
+
+// The engine's quality verdicts reach the hybrid page as `quality_changed` events and show in its
+// call screen. The far end is the browser client behind a relay that drops 20 % of the RTP both
+// ways (impair.mjs), so the engine's own verdict really turns poor, then good once the loss
+// ends. Not one of the suspension scenarios: nothing goes to hybrid.json.
+test('ringwire: the engine\'s quality verdict shows in the hybrid page and clears', async () => {
+  const p = await people();
+  const ui = await openStack('ringwire', p.meDevice.token);
+  const relay = startRelay({ seed: 11 });
+  const far = await openPhone(browser, server, p.farDevice.token, 'lossy far end', {
+    prepare: (context) => putBehindRelay(context, relay),
+  });
+  const verdict = () =>
+    ui.page.evaluate(() => {
+      const el = document.getElementById('verdict');
+      return { hidden: el.hidden, text: el.textContent, verdict: el.dataset.verdict, action: el.dataset.action };
+    });
+  try {
+    await ui.page.fill('#callee', p.far);
+    await ui.page.click('#call-button');
+    await waitScreen(far, 'incoming');
+    await far.click('#accept-button');
+    await waitFor('call active', async () => (await callFacts(far))?.phase === 'active', 20_000);
+    await ui.page.waitForSelector('#app[data-screen="incall"]');
+    await sleep(3000);
+    assert.equal((await verdict()).hidden, true, 'a clean call shows no verdict');
+
+    relay.set({ toPage: 0.2, toFar: 0.2 });
+    await ui.page.waitForSelector('#verdict[data-verdict="poor"]:not([hidden])', { timeout: 25_000 });
+    const poor = await verdict();
+    const log = await ui.page.evaluate(() => window.hybrid.log.filter((l) => l.startsWith('quality_changed')));
+    assert.match(log.at(-1) ?? '', /^quality_changed: poor \(network_loss\)/, JSON.stringify(log));
+    // "trying to improve…" exactly when the engine said what it did (more redundancy, as a rule).
+    const expected = `Poor connection (network loss)${poor.action ? ' · trying to improve…' : ''}`;
+    assert.equal(poor.text, expected, JSON.stringify(poor));
+    await shot(ui.page, 'hybrid-quality-poor');
+
+    relay.set({ toPage: 0, toFar: 0 });
+    await ui.page.waitForSelector('#verdict[data-verdict="good"]', { state: 'attached', timeout: 25_000 });
+    assert.equal((await verdict()).hidden, true, 'the verdict clears once the call is good');
+    console.log(`hybrid quality events: ${JSON.stringify(await ui.page.evaluate(() => window.hybrid.log.filter((l) => l.startsWith('quality_changed'))))}`);
+    await ui.page.click('#hangup-button');
+    await waitScreen(far, 'home');
+  } finally {
+    await far.context().close();
+    await ui.close();
+    relay.close();
+  }
+});
+

@@ -194,6 +194,20 @@ impl Engine {
         })
     }
 
+    /// Answers a ringing incoming call from the OS's call screen (CallKit's answer action),
+    /// saying whether the device was locked: the call timeline's `answered.from_lock_screen`
+    /// for the server's analytics. [`Engine::answer`] infers it from the app state.
+    pub fn answer_from_os(
+        &self,
+        call_id: CallId,
+        from_lock_screen: bool,
+    ) -> Result<(), EngineError> {
+        self.command(Command::AnswerFromOs {
+            call_id,
+            from_lock_screen,
+        })
+    }
+
     /// Answers a ringing incoming call.
     pub fn answer(&self, call_id: CallId) -> Result<(), EngineError> {
         self.command(Command::Answer { call_id })

@@ -327,7 +327,15 @@ impl World {
                 os.foreground_service = true;
             }
         }
-        let result = d.agent.handle_command(now, Command::Answer { call_id });
+        // The simulated OS knows whether its screen was locked when the user answered.
+        let from_lock_screen = d.phone.as_ref().is_some_and(|os| os.locked);
+        let result = d.agent.handle_command(
+            now,
+            Command::AnswerFromOs {
+                call_id,
+                from_lock_screen,
+            },
+        );
         if let Some(os) = d.phone.as_mut() {
             if result.is_ok() && !os.audio_active {
                 os.audio_active = true;

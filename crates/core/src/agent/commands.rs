@@ -21,6 +21,15 @@ impl Agent {
         self.advance(now);
         let result = match command {
             Command::Answer { call_id } => self.answer(now, call_id),
+            Command::AnswerFromOs {
+                call_id,
+                from_lock_screen,
+            } => {
+                if let Some(call) = self.calls.get_mut(&call_id) {
+                    call.answered_from_lock_screen = Some(from_lock_screen);
+                }
+                self.answer(now, call_id)
+            }
             Command::End { call_id } => self.end_by_user(now, call_id),
             Command::SetMuted { call_id, muted } => self.call_mut(call_id).map(|c| c.muted = muted),
             Command::SetHeld { call_id, held } => self.set_held(call_id, held),

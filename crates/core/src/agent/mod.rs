@@ -121,6 +121,14 @@ pub enum Output {
 pub enum Command {
     /// Answer a ringing incoming call (CallKit `CXAnswerCallAction`).
     Answer { call_id: CallId },
+    /// Answer a ringing incoming call from the OS's call screen, saying whether it was the lock
+    /// screen (CallKit's answer action while the device is locked; Android's full-screen
+    /// intent): the call timeline's `answered.from_lock_screen`. [`Command::Answer`] leaves it to
+    /// the app state (not in the foreground: lock screen).
+    AnswerFromOs {
+        call_id: CallId,
+        from_lock_screen: bool,
+    },
     /// End a call in any state: cancel, decline or hang up (CallKit `CXEndCallAction`).
     End { call_id: CallId },
     /// Mute or unmute the microphone (silence is sent while muted).

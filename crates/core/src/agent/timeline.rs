@@ -70,7 +70,8 @@ impl Agent {
             }
             Report::RemoteRinging { .. } => call.note(now, TimelineEventKind::RingingShown {}),
             Report::Answered { .. } => {
-                let from_lock_screen = call.direction == Direction::Incoming && locked;
+                let from_lock_screen = call.direction == Direction::Incoming
+                    && call.answered_from_lock_screen.unwrap_or(locked);
                 call.note(now, TimelineEventKind::Answered { from_lock_screen });
             }
             Report::Connected { .. } => call.note(now, TimelineEventKind::MediaConnected {}),

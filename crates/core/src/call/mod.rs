@@ -152,6 +152,8 @@ pub(crate) struct Call {
     pub quality: QualityWatch,
     /// What happened when, for the call's analytics timeline (agent/timeline.rs).
     pub timeline: Vec<(Instant, ringwire_proto::TimelineEventKind)>,
+    /// What the platform said about where the answer came from (`Command::AnswerFromOs`).
+    pub answered_from_lock_screen: Option<bool>,
 }
 
 /// What the quality verdict of an answered call is made from, window after window.
@@ -215,6 +217,7 @@ impl Call {
             signaled: Signaled::Server,
             quality: QualityWatch::default(),
             timeline: Vec::new(),
+            answered_from_lock_screen: None,
             times: Timeline {
                 started: now,
                 ringing: None,

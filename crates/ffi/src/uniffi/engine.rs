@@ -164,6 +164,18 @@ impl Engine {
         self.with(|e| Ok(e.answer(call_id)?))
     }
 
+    /// Answers from the OS's call screen (CallKit's `CXAnswerCallAction`), saying whether the
+    /// device was locked (`UIApplication.isProtectedDataAvailable == false`; Android's keyguard
+    /// locked): the call timeline's lock-screen flag for the server's analytics.
+    pub fn answer_from_os(
+        &self,
+        call_id: String,
+        from_lock_screen: bool,
+    ) -> Result<(), RingwireError> {
+        let call_id = parse_call_id(&call_id)?;
+        self.with(|e| Ok(e.answer_from_os(call_id, from_lock_screen)?))
+    }
+
     /// Ends a call in any state: cancel, decline or hang up (CallKit `CXEndCallAction`).
     pub fn end(&self, call_id: String) -> Result<(), RingwireError> {
         let call_id = parse_call_id(&call_id)?;

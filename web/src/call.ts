@@ -3,10 +3,12 @@
 // to the caller device at once, media held); the caller answers every ringing device with its
 // own connection; the first accept wins, whether the server's `accepted` or the winner's in-band
 // accept arrives first, and the caller closes the losers' connections. All transitions happen in
-// `onServer`, `onControl`, `onPeerState` and the user actions below.
+// `onServer`, `onControl`, `onPeerState` and the user actions below. Each call also records its
+// timeline (web/src/timeline.ts) and hands it to the host when it ends.
 
 import { Peer, type PeerSignal, type Quality } from './peer';
 import { type QualityChange, QualityMonitor, readStats } from './quality';
+import type { AppState, CallTimeline } from './generated/protocol';
 import {
   type CallId,
   candidateInit,
@@ -16,6 +18,7 @@ import {
   type InbandMessage,
   type ServerMessage,
 } from './protocol';
+import { TimelineRecorder } from './timeline';
 
 export type Phase = 'dialing' | 'ringing' | 'connecting' | 'active' | 'reconnecting' | 'ended';
 export type Role = 'caller' | 'callee';
@@ -30,12 +33,16 @@ export interface CallHost {
   playRemote(stream: MediaStream | null): void;
   changed(call: Call): void;
   iceServers: RTCIceServer[];
+  /** The call is over: its timeline, to upload (`call_timeline`). */
+  timelineDone(timeline: CallTimeline): void;
 }
 
 /** A ringing device that says nothing past its deadline is a ghost (late pushes: docs/protocol.md). */
 const GHOST_GRACE_MS = 5_000;
 /** Media that stays down this long ends the call, as in the native engine. */
 const RECONNECT_LIMIT_MS = 30_000;
+/** How often the first inbound audio is looked for in getStats once media connected. */
+const FIRST_AUDIO_POLL_MS = 100;
 
 export class Call {
   phase: Phase;
@@ -63,9 +70,12 @@ export class Call {
   /** Devices that said `ringing` (caller side). */
   readonly ringingDevices = new Set<DeviceId>();
   readonly peers = new Map<DeviceId, Peer>();
+  /** What this device saw of the call, uploaded when it ends (`call_timeline`). */
+  readonly timeline: TimelineRecorder;
   private mic: MediaStreamTrack | null = null;
   private reconnectTimer: number | undefined;
   private ghostTimer: number | undefined;
+  private firstAudioTimer: number | undefined;
 
   private constructor(
     readonly id: CallId,
@@ -78,6 +88,7 @@ export class Call {
     private readonly host: CallHost,
   ) {
     this.phase = role === 'caller' ? 'dialing' : 'ringing';
+    this.timeline = new TimelineRecorder(id, role === 'caller' ? 'outgoing' : 'incoming');
   }
 
   /** Places a call: the microphone first (the user's click is the gesture), then `invite`. */
@@ -93,6 +104,7 @@ export class Call {
     const call = new Call(m.call_id, 'callee', m.from_user, m.from_display_name ?? null, m.from_device, host);
     call.ringDeadlineMs = m.ring_deadline_ms;
     host.send({ type: 'ringing', call_id: call.id });
+    call.timeline.noteOnce({ kind: 'ringing_shown' });
     call.ghostTimer = window.setTimeout(() => {
       if (call.phase === 'ringing') call.finish('no_answer', null);
     }, ringTimeoutMs + GHOST_GRACE_MS);
@@ -122,6 +134,7 @@ export class Call {
     this.phase = 'connecting';
     this.answeredDevice = this.host.deviceId;
     this.acceptedAt = performance.now();
+    this.timeline.noteOnce({ kind: 'answered', from_lock_screen: false });
     this.host.changed(this);
     this.host.send({ type: 'accept', call_id: this.id });
     this.mediaPeer?.sendControl({ type: 'accept', call_id: this.id });
@@ -185,12 +198,15 @@ export class Call {
       case 'ringing':
         this.ringingDevices.add(m.device_id);
         if (this.phase === 'dialing') this.phase = 'ringing';
+        // The caller hears ringback from the first ringing device on.
+        if (this.answeredDevice === null) this.timeline.noteOnce({ kind: 'ringing_shown' });
         break;
       case 'accepted':
         if (this.role === 'caller') this.select(m.device_id);
         else if (m.device_id === this.host.deviceId && this.answeredDevice === null) {
           // Answered here earlier (a reload, another tab): the server is the authority.
           this.answeredDevice = m.device_id;
+          this.timeline.noteOnce({ kind: 'answered', from_lock_screen: false });
           void this.startMedia();
         }
         break;
@@ -270,6 +286,12 @@ export class Call {
     if (!change) return;
     this.verdict = change;
     this.verdictChanges.push({ ...change, atMs: nowMs });
+    this.timeline.note({
+      kind: 'quality',
+      verdict: change.verdict,
+      ...(change.cause ? { cause: change.cause } : {}),
+      ...(change.action ? { action: change.action } : {}),
+    });
     this.host.changed(this);
   }
 
@@ -283,9 +305,30 @@ export class Call {
     this.endText = detail ?? describeEnd(reason, this.endedHere, this.role);
     window.clearTimeout(this.reconnectTimer);
     window.clearTimeout(this.ghostTimer);
+    window.clearInterval(this.firstAudioTimer);
     for (const peer of this.peers.values()) peer.close();
     this.host.playRemote(null);
+    this.uploadTimeline(reason, this.endedHere);
     this.host.changed(this);
+  }
+
+  /**
+   * The call is dropped without ending here (glare: the surviving call arrives as its own
+   * `incoming`): its timeline still goes to the server, ended by the server's reason.
+   */
+  dropped(reason: string): void {
+    window.clearInterval(this.firstAudioTimer);
+    if (this.live) this.uploadTimeline(reason, false);
+  }
+
+  /** The page became visible or hidden while the call lives. */
+  noteAppState(state: AppState): void {
+    if (this.live) this.timeline.note({ kind: 'app_state', state });
+  }
+
+  private uploadTimeline(reason: string, endedLocally: boolean): void {
+    const timeline = this.timeline.finish(reason, endedLocally);
+    if (timeline) this.host.timelineDone(timeline);
   }
 
   // ---- internals ----
@@ -327,6 +370,8 @@ export class Call {
     if (this.answeredDevice === device) return;
     this.answeredDevice = device;
     this.acceptedAt ??= performance.now();
+    // The caller's `answered`: the callee answered (as the native engine's caller notes it).
+    this.timeline.noteOnce({ kind: 'answered', from_lock_screen: false });
     for (const [other, peer] of this.peers) {
       if (other !== device) {
         peer.close();
@@ -356,6 +401,9 @@ export class Call {
     if (state === 'connected') {
       window.clearTimeout(this.reconnectTimer);
       this.reconnectTimer = undefined;
+      // Every (re)connection of the answered call's media; the first counts for analytics.
+      if (this.phase !== 'active') this.timeline.note({ kind: 'media_connected' });
+      this.watchFirstAudio(peer);
       this.phase = 'active';
       this.talkStartedAt ??= performance.now();
     } else if ((state === 'disconnected' || state === 'failed') && this.phase === 'active') {
@@ -367,5 +415,37 @@ export class Call {
       }, RECONNECT_LIMIT_MS);
     }
     this.host.changed(this);
+  }
+
+  /** Notes `first_audio` once the answered connection has received its first audio packet. */
+  private watchFirstAudio(peer: Peer): void {
+    if (this.firstAudioTimer !== undefined || this.timeline.has('first_audio')) return;
+    let busy = false;
+    this.firstAudioTimer = window.setInterval(async () => {
+      if (busy) return;
+      if (!this.live || peer !== this.mediaPeer) {
+        window.clearInterval(this.firstAudioTimer);
+        this.firstAudioTimer = undefined;
+        return;
+      }
+      busy = true;
+      try {
+        let received = 0;
+        (await peer.stats()).forEach((s: Record<string, unknown> & { type: string }) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'audio' && typeof s.packetsReceived === 'number') {
+            received += s.packetsReceived;
+          }
+        });
+        if (received > 0 && this.live) {
+          this.timeline.noteOnce({ kind: 'first_audio' });
+          window.clearInterval(this.firstAudioTimer);
+          this.firstAudioTimer = undefined;
+        }
+      } catch {
+        // closed meanwhile; the next tick stops
+      } finally {
+        busy = false;
+      }
+    }, FIRST_AUDIO_POLL_MS);
   }
 }

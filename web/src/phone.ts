@@ -1,12 +1,15 @@
 // The signed-in device: one signaling session, the calls it knows, the microphone and the remote
 // audio element. It routes server messages to calls by `call_id`, says `busy` when a second
 // call rings while one is live, and drops a call silently on glare (the surviving call arrives
-// as its own `incoming`). The UI only reads its state and calls its actions.
+// as its own `incoming`). Ended calls' timelines go to the server through `TimelineUploads`
+// (web/src/timeline.ts). The UI only reads its state and calls its actions.
 
 import { Call, type CallHost } from './call';
+import type { CallTimeline } from './generated/protocol';
 import { type CallId, type ClientMessage, type ServerMessage, type Welcome, newCallId } from './protocol';
 import { WINDOW_MS } from './quality';
 import { Signaling } from './signaling';
+import { TimelineUploads } from './timeline';
 
 export type Connection = 'connecting' | 'online' | 'offline' | 'signed_out';
 
@@ -28,8 +31,14 @@ export class Phone implements CallHost {
   iceServers: RTCIceServer[] = [];
   private mic: MediaStreamTrack | null = null;
   private readonly signaling: Signaling;
+  /** Ended calls' timelines until the server stores them (in memory: a reload loses them). */
+  readonly timelines: TimelineUploads;
   private qualityTimer: number | undefined;
   private verdictTimer: number | undefined;
+  private readonly onVisibility = (): void => {
+    const state = document.visibilityState === 'hidden' ? 'background' : 'foreground';
+    for (const call of this.calls.values()) call.noteAppState(state);
+  };
 
   constructor(
     readonly token: string,
@@ -51,6 +60,10 @@ export class Phone implements CallHost {
       },
       () => [...this.calls.values()].filter((c) => c.live).map((c) => c.id),
     );
+    this.timelines = new TimelineUploads(
+      (m) => this.signaling.send(m),
+      () => this.signaling.connected,
+    );
   }
 
   get deviceId(): string {
@@ -69,6 +82,7 @@ export class Phone implements CallHost {
 
   start(): void {
     this.signaling.start();
+    document.addEventListener('visibilitychange', this.onVisibility);
     this.qualityTimer = window.setInterval(() => {
       const call = this.current;
       if (call?.live) void call.updateQuality();
@@ -83,7 +97,9 @@ export class Phone implements CallHost {
   stop(): void {
     window.clearInterval(this.qualityTimer);
     window.clearInterval(this.verdictTimer);
+    document.removeEventListener('visibilitychange', this.onVisibility);
     for (const call of this.calls.values()) call.hangup();
+    this.timelines.stop();
     this.signaling.stop();
     this.releaseMicrophone();
   }
@@ -125,6 +141,10 @@ export class Phone implements CallHost {
     if (stream) this.audio.play().catch((e) => console.warn('ringwire: playback blocked', e));
   }
 
+  timelineDone(timeline: CallTimeline): void {
+    this.timelines.add(timeline);
+  }
+
   changed(call: Call): void {
     if (!call.live && ![...this.calls.values()].some((c) => c.live)) this.releaseMicrophone();
     this.view.changed();
@@ -137,6 +157,8 @@ export class Phone implements CallHost {
     this.setIceServers(welcome.ice_servers ?? []);
     this.connection = 'online';
     this.fatal = null;
+    // Timelines of calls that ended while offline (or not yet stored) go (again).
+    this.timelines.resend();
     this.view.changed();
   }
 
@@ -148,13 +170,21 @@ export class Phone implements CallHost {
       case 'ended':
         if (m.reason === 'glare') {
           // Drop silently; the call named in `replaced_by` is (or will be) shown instead.
+          this.calls.get(m.call_id)?.dropped(m.reason);
           this.calls.delete(m.call_id);
           this.view.changed();
           return;
         }
         this.calls.get(m.call_id)?.onServer(m);
         break;
+      case 'timeline_stored':
+        this.timelines.stored(m.call_id);
+        break;
       case 'error':
+        if (m.ref_type === 'call_timeline') {
+          this.timelines.refused(m);
+          break;
+        }
         if (m.call_id) this.calls.get(m.call_id)?.onError(m);
         else if (m.code !== 'rate_limited') this.notice = `${m.code}: ${m.message}`;
         this.view.changed();

@@ -95,6 +95,7 @@ export function parseServerFrame(text: string): ServerMessage | null {
     case 'calling':
     case 'incoming':
     case 'ended':
+    case 'timeline_stored':
       return isId(m.call_id) ? (m as unknown as ServerMessage) : null;
     case 'ringing':
     case 'accepted':

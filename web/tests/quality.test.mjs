@@ -149,6 +149,23 @@ test('packet loss turns the call poor (network loss) once it held, and good afte
     await waitScreen(page, 'home');
     const report = await far.report;
     assert.equal(report.end_reason?.reason, 'hangup');
+
+    // The page's call timeline (web/src/timeline.ts) carries the same verdict changes, null
+    // fields left out, before the end.
+    const timeline = await waitFor('the page\'s stored timeline', async () => {
+      const response = await fetch(`${server.url}/v1/admin/calls/${end.id}/timelines`, {
+        headers: { Authorization: `Bearer ${server.adminToken}` },
+      });
+      return response.ok ? (await response.json()).timelines.find((t) => t.platform === 'web') : null;
+    });
+    assert.deepEqual(
+      timeline.events.filter((e) => e.kind === 'quality').map(({ at_ms, ...rest }) => rest),
+      [
+        { kind: 'quality', verdict: 'poor', cause: 'network_loss' },
+        { kind: 'quality', verdict: 'good' },
+      ],
+    );
+    assert.equal(timeline.events.at(-1).kind, 'ended');
   } finally {
     far.kill();
     await page.context().close();

@@ -44,7 +44,11 @@ impl Agent {
             ServerMessage::Error(error) if error.ref_type.as_deref() == Some("call_timeline") => {
                 // Stored already (a repeat), or refused for good: it will not be sent again.
                 debug!(code = ?error.code, message = %error.message, "call timeline settled by an error");
-                if let Some(call_id) = error.call_id {
+                // All final but `rate_limited`: that one waits for the next connection.
+                if let Some(call_id) = error
+                    .call_id
+                    .filter(|_| error.code != ErrorCode::RateLimited)
+                {
                     self.timeline_settled(call_id);
                 }
             }

@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use ringwire_proto::{decode_peer_signal, encode, CallId, EndReason, PeerSignal};
+use ringwire_proto::{decode_peer_signal, CallId, EndReason, PeerSignal};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -289,11 +289,6 @@ fn description_signal(value: &Value) -> Result<PeerSignal, DocStoreError> {
     }
     decode_peer_signal(&value.to_string())
         .map_err(|e| DocStoreError::InvalidData(format!("description: {e}")))
-}
-
-/// The JSON line of a message, as `ringwire peer` reads and writes them.
-pub fn to_line(signal: &PeerSignal) -> String {
-    encode(signal)
 }
 
 #[cfg(test)]

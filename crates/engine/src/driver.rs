@@ -157,18 +157,10 @@ impl Driver {
         let now = Instant::now();
         match request {
             Request::StartCall { to_user, reply } => {
-                let result = self
-                    .agent
-                    .start_call(now, to_user)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(reply, self.agent.start_call(now, to_user));
             }
             Request::StartPeerCall { to, call_id, reply } => {
-                let result = self
-                    .agent
-                    .start_peer_call(now, to, call_id)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(reply, self.agent.start_peer_call(now, to, call_id));
             }
             Request::ExpectPeerCall {
                 call_id,
@@ -176,22 +168,18 @@ impl Driver {
                 display_name,
                 reply,
             } => {
-                let result = self
-                    .agent
-                    .expect_peer_call(now, call_id, from, display_name)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(
+                    reply,
+                    self.agent
+                        .expect_peer_call(now, call_id, from, display_name),
+                );
             }
             Request::PeerSignal {
                 call_id,
                 signal,
                 reply,
             } => {
-                let result = self
-                    .agent
-                    .handle_peer_signal(now, call_id, signal)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(reply, self.agent.handle_peer_signal(now, call_id, signal));
             }
             Request::Command {
                 command: Command::NetworkChanged { .. },
@@ -204,11 +192,7 @@ impl Driver {
                 let _ = reply.send(Ok(self.sockets.local_addrs()));
             }
             Request::Command { command, reply } => {
-                let result = self
-                    .agent
-                    .handle_command(now, command)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(reply, self.agent.handle_command(now, command));
             }
             Request::IceServers { reply } => {
                 let _ = reply.send(Ok(self.agent.ice_servers().to_vec()));
@@ -221,11 +205,7 @@ impl Driver {
                 now_unix_ms,
                 reply,
             } => {
-                let result = self
-                    .agent
-                    .handle_push(now, now_unix_ms, &payload)
-                    .map_err(EngineError::from);
-                let _ = reply.send(result);
+                answer(reply, self.agent.handle_push(now, now_unix_ms, &payload));
             }
             Request::SetIceServers { servers } => self.use_ice_servers(&servers),
             Request::Shutdown => {}
@@ -461,6 +441,11 @@ impl Driver {
             let _ = tokio::time::timeout(Duration::from_millis(200), signaling.shutdown()).await;
         }
     }
+}
+
+/// Sends the agent's result back to the app's thread (a caller that gave up is no error).
+fn answer<T>(reply: Reply<T>, result: Result<T, ringwire_core::CoreError>) {
+    let _ = reply.send(result.map_err(EngineError::from));
 }
 
 /// The system's wall clock, UNIX ms (0 if it is before 1970: then timelines say so).

@@ -11,9 +11,7 @@ use ringwire_proto::CallId;
 use tracing::info;
 
 use super::Agent;
-use crate::call::verdict::{
-    QualityAction, QualityCause, QualityChange, QualityFigures, Verdict, Window,
-};
+use crate::call::verdict::{assess, QualityAction, QualityChange, QualityFigures, Verdict, Window};
 use crate::call::WindowBase;
 use crate::report::Report;
 use ringwire_media::{CallQuality, QualityInputs};
@@ -122,12 +120,12 @@ impl Agent {
             far_end_paused: call.quality.far_end_paused,
         };
         let policy_now = (audio.red_levels(), audio.bitrate_bps());
-        let window_verdict = crate::call::verdict::assess(&window).0;
-        if window_verdict == Verdict::Good {
+        let assessed = assess(&window);
+        if assessed.0 == Verdict::Good {
             // What the sender did before things went wrong: the baseline of the action.
             call.quality.policy_when_good = Some(policy_now);
         }
-        let change = call.quality.tracker.on_window(now, span, &window);
+        let change = call.quality.tracker.on_window(now, span, assessed);
         let current = call.quality.tracker.current();
         let path_dying = figures.loss_pct >= DYING_LOSS_PCT
             || (window.connected && figures.packets_received == 0);
@@ -154,7 +152,7 @@ impl Agent {
             action = Some(QualityAction::RestartedIce);
             if report.is_none() {
                 // Same verdict, a new action: say so.
-                report = Some((current, assess_cause(&window)));
+                report = Some((current, assessed.1));
             }
         }
         if let Some(action) = action {
@@ -169,7 +167,7 @@ impl Agent {
             call.quality.action
         };
         info!(%call_id, ?verdict, ?cause, ?action, "quality verdict");
-        if action == Some(QualityAction::RestartedIce) && dying {
+        if dying {
             info!(%call_id, "the path is dying: restarting ICE");
             self.restart_ice_when_possible(call_id);
         }
@@ -196,8 +194,4 @@ fn policy_action(when_good: Option<(u8, u32)>, now: (u8, u32)) -> Option<Quality
     } else {
         None
     }
-}
-
-fn assess_cause(window: &Window) -> Option<QualityCause> {
-    crate::call::verdict::assess(window).1
 }

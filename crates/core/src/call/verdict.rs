@@ -172,15 +172,14 @@ impl VerdictTracker {
         self.announced
     }
 
-    /// Feeds one window of length `span` that ended at `now`; returns the new verdict and
-    /// cause when it changes.
+    /// Feeds the verdict of one window ([`assess`]) of length `span` that ended at `now`;
+    /// returns the new verdict and cause when it changes.
     pub fn on_window(
         &mut self,
         now: Instant,
         span: Duration,
-        window: &Window,
+        (verdict, cause): (Verdict, Option<QualityCause>),
     ) -> Option<(Verdict, Option<QualityCause>)> {
-        let (verdict, cause) = assess(window);
         if verdict == self.announced {
             self.pending = None;
             return None;
@@ -275,28 +274,28 @@ mod tests {
         let mut t = VerdictTracker::default();
         let good = window(0.0, Some(50.0), 100, 0.0);
         let bad = window(20.0, Some(50.0), 100, 0.0);
-        assert_eq!(t.on_window(at(2), SPAN, &good), None);
+        assert_eq!(t.on_window(at(2), SPAN, assess(&good)), None);
         // One bad window, then good again: nothing announced.
-        assert_eq!(t.on_window(at(4), SPAN, &bad), None);
-        assert_eq!(t.on_window(at(6), SPAN, &good), None);
+        assert_eq!(t.on_window(at(4), SPAN, assess(&bad)), None);
+        assert_eq!(t.on_window(at(6), SPAN, assess(&good)), None);
         // Two bad windows (a short burst straddling a boundary): still nothing.
-        assert_eq!(t.on_window(at(8), SPAN, &bad), None);
-        assert_eq!(t.on_window(at(10), SPAN, &bad), None);
-        assert_eq!(t.on_window(at(12), SPAN, &good), None);
+        assert_eq!(t.on_window(at(8), SPAN, assess(&bad)), None);
+        assert_eq!(t.on_window(at(10), SPAN, assess(&bad)), None);
+        assert_eq!(t.on_window(at(12), SPAN, assess(&good)), None);
         // Three in a row: poor, once.
-        assert_eq!(t.on_window(at(14), SPAN, &bad), None);
-        assert_eq!(t.on_window(at(16), SPAN, &bad), None);
+        assert_eq!(t.on_window(at(14), SPAN, assess(&bad)), None);
+        assert_eq!(t.on_window(at(16), SPAN, assess(&bad)), None);
         assert_eq!(
-            t.on_window(at(18), SPAN, &bad),
+            t.on_window(at(18), SPAN, assess(&bad)),
             Some((Verdict::Poor, Some(QualityCause::NetworkLoss)))
         );
-        assert_eq!(t.on_window(at(20), SPAN, &bad), None);
+        assert_eq!(t.on_window(at(20), SPAN, assess(&bad)), None);
         // Recovery needs four good windows.
         for s in [22, 24, 26] {
-            assert_eq!(t.on_window(at(s), SPAN, &good), None);
+            assert_eq!(t.on_window(at(s), SPAN, assess(&good)), None);
         }
         assert_eq!(
-            t.on_window(at(28), SPAN, &good),
+            t.on_window(at(28), SPAN, assess(&good)),
             Some((Verdict::Good, None))
         );
         assert_eq!(t.current(), Verdict::Good);

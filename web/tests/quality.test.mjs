@@ -130,6 +130,14 @@ test('packet loss turns the call poor (network loss) once it held, and good afte
     // The loss ends; four good windows later the call is good again and the screen says nothing.
     const recoveredAt = Date.now();
     relay.set({ toPage: 0 });
+    // The native sender still puts DRED into its packets for seconds after the loss (its loss
+    // estimate decays slowly): Chromium, which does not decode DRED, must still decode every
+    // one of those packets cleanly. A window that starts 2.5 s after the loss ended holds
+    // only such packets.
+    await sleep(4500);
+    const dredWindow = (await facts()).lastWindow;
+    assert.equal(dredWindow.figures.loss_pct, 0, JSON.stringify(dredWindow.figures));
+    assert.ok(dredWindow.figures.concealment_ratio < 0.01, JSON.stringify(dredWindow.figures));
     await waitFor('a good verdict', async () => (await facts()).verdict === 'good', 20_000, 250);
     const goodAfter = Date.now() - recoveredAt;
     assert.ok(goodAfter >= 6000, `good ${goodAfter} ms after the loss ended`);
@@ -148,6 +156,8 @@ test('packet loss turns the call poor (network loss) once it held, and good afte
     await page.click('#hangup-button');
     await waitScreen(page, 'home');
     const report = await far.report;
+    // The native side sent DRED while its packets were lost, and Chromium played them.
+    assert.ok(report.frames.sent_with_dred > 100, JSON.stringify(report.frames));
     assert.equal(report.end_reason?.reason, 'hangup');
 
     // The page's call timeline (web/src/timeline.ts) carries the same verdict changes, null

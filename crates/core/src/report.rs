@@ -148,16 +148,31 @@ pub struct CallSummary {
     pub quality: Option<CallQuality>,
     /// Audio frames sent and played, and how the played ones were made.
     pub frames_sent: u64,
+    /// Frames sent carrying DRED history (the policy turns it on under loss).
+    pub frames_sent_with_dred: u64,
     pub frames_decoded: u64,
     pub frames_recovered_fec: u64,
     /// Frames whose packet was lost, played whole from an RFC 2198 redundant copy (counted in
     /// `frames_decoded` too).
     pub frames_recovered_red: u64,
+    /// Lost frames rebuilt from the DRED history of a later packet.
+    pub frames_recovered_dred: u64,
     /// Lost frames played with packet-loss concealment.
     pub frames_concealed: u64,
     /// Concealment played while the jitter buffer grew its delay or waited for a late packet
     /// (not a loss).
     pub frames_inserted: u64,
+    /// Every played frame by where it came from (decoded, LBRR, RED, DRED, deep PLC, classic
+    /// PLC); the concealment here includes `frames_inserted` and refused payloads.
+    pub frame_sources: ringwire_media::FrameSources,
+    /// Audio removed by time-compressing speech to bring the delay back down after a loss
+    /// episode, ms.
+    pub compressed_ms: u64,
+    /// Audio added by stretching speech to raise the delay ahead of loss bursts, ms.
+    pub expanded_ms: u64,
+    /// Time played with the delay more than 10 ms above the clean-path delay (the room left
+    /// for loss recovery), ms.
+    pub above_clean_delay_ms: u64,
     /// The candidate pair the media used last (types on both sides, protocol, the relay's
     /// transport); `None` if ICE never selected one.
     pub selected_pair: Option<crate::gather::SelectedPair>,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use ringwire_core::{CallKitEndReason, CandidateType, RelayTransport, SelectedPair};
 use ringwire_ffi::bridge::BridgeEvent;
-use ringwire_media::CallQuality;
+use ringwire_media::{CallQuality, FrameSources};
 use ringwire_proto::{
     AppState, CallDirection, CallId, CallTimeline, Candidate, ClientMessage, DeviceId,
     DevicePlatform, DisplayName, EndReason, ErrorCode, ErrorMessage, HangupReason, IceServer,
@@ -91,6 +91,7 @@ fn bridge_events() -> String {
             QualityCause::decl(&cfg),
             QualityAction::decl(&cfg),
             ringwire_core::QualityFigures::decl(&cfg),
+            FrameSources::decl(&cfg),
             CallQuality::decl(&cfg),
             CallKitEndReason::decl(&cfg),
             CandidateType::decl(&cfg),

@@ -16,11 +16,14 @@ pub mod jitter;
 pub mod playout;
 pub mod quality;
 pub mod red;
+pub mod stretch;
 
 // The types a call driver needs, at the crate root.
 pub use codec::{BitrateDecision, EncoderConfig, FrameDuration, NetworkReport, PolicyConfig};
 pub use jitter::{JitterConfig, JitterStats, RtpAudioPacket};
-pub use playout::{AudioReceiver, AudioSender, FrameKind, ReceiverConfig, ReceiverStats};
+pub use playout::{
+    AudioReceiver, AudioSender, FrameKind, FrameSources, ReceiverConfig, ReceiverStats,
+};
 pub use quality::{mos_from_r, r_factor, CallQuality, EModelInput, QualityInputs};
 
 pub use error::MediaError;

@@ -14,11 +14,26 @@
 use std::time::Instant;
 
 use crate::codec::{
-    BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport, OpusDecoder,
-    OpusEncoder, PolicyConfig, Recovery,
+    has_fec, BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport,
+    OpusDecoder, OpusEncoder, PolicyConfig, Recovery,
 };
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, RtpAudioPacket};
+use crate::stretch::{Accelerator, Compression, Expansion, MAX_ADDED, MIN_INPUT};
 use crate::MediaError;
+
+/// Excess delay (ms above the target) from which speech is time-compressed, a pitch period at
+/// a time. Below it the few ms the measured delay wanders are left alone; at it, decoding one
+/// frame ahead (which compressing needs) cannot leave the buffer short.
+const COMPRESS_FROM_MS: f64 = 20.0;
+/// Delay missing (ms below the target) from which speech is stretched, a pitch period at a
+/// time, so the delay grows smoothly before the next burst instead of by concealment inserted
+/// when a packet is already missing.
+const EXPAND_FROM_MS: f64 = 10.0;
+/// Concealment in a row after which libopus's neural PLC gives way to its classic fade-out
+/// (it stops after 200 ms of loss), so the frames are counted as classic PLC from there.
+const DEEP_PLC_FRAMES_MS: u32 = 200;
+/// How far above the clean-path delay the playout may be before the time counts as "above".
+const ABOVE_CLEAN_MARGIN_MS: u32 = 10;
 
 /// How a receiver is set up. The frame duration must match `jitter.frame_ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,15 +56,36 @@ impl Default for ReceiverConfig {
 /// What one [`AudioReceiver::pull`] played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameKind {
-    /// A received packet, decoded.
+    /// A received packet, decoded (an RFC 2198 copy standing in for a lost one included).
     Decoded,
     /// A lost frame rebuilt from the in-band FEC of the packet after it.
     RecoveredFec,
+    /// A lost frame rebuilt from the DRED history of a later packet.
+    RecoveredDred,
     /// Decoder packet-loss concealment: a lost or late packet, a packet without FEC data, or a
     /// payload the decoder refused.
     Concealed,
     /// Digital silence: nothing started yet, a DTX pause, or a long outage.
     Silence,
+}
+
+/// Where each played frame came from. Every frame that played audio is in exactly one field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FrameSources {
+    /// Its own packet, decoded.
+    pub decoded: u64,
+    /// Opus in-band FEC (SILK LBRR) in the next packet.
+    pub lbrr: u64,
+    /// An RFC 2198 redundant copy in a later packet.
+    pub red: u64,
+    /// DRED (Deep REDundancy) history in a later packet.
+    pub dred: u64,
+    /// libopus's neural packet-loss concealment.
+    pub deep_plc: u64,
+    /// libopus's classic concealment (pitch repetition fading to noise): after 200 ms of loss
+    /// in a row, or in a build without deep PLC.
+    pub classic_plc: u64,
 }
 
 /// Counters of an [`AudioReceiver`].
@@ -69,6 +105,15 @@ pub struct ReceiverStats {
     /// libopus codes FEC only for frames its voice-activity detector calls active (and not
     /// across some internal mode switches), so this is rarely zero.
     pub fec_unavailable: u64,
+    /// Where the played frames came from.
+    pub sources: FrameSources,
+    /// Audio removed by time-compressing speech to bring the delay back down, ms.
+    pub compressed_ms: u64,
+    /// Audio added by stretching speech to raise the delay ahead of loss bursts, ms.
+    pub expanded_ms: u64,
+    /// Time played with the delay more than 10 ms above the clean-path delay (what the
+    /// network's jitter alone asks for, without the room left for loss recovery), ms.
+    pub above_clean_ms: u64,
 }
 
 /// The receive path of one audio stream; see the [module docs](self).
@@ -81,6 +126,20 @@ pub struct AudioReceiver {
     frames_played: u64,
     frames_concealed: u64,
     fec_unavailable: u64,
+    sources: FrameSources,
+    /// Concealed frames in a row, to tell deep PLC from the classic fade-out.
+    concealed_run: u32,
+    /// Decoded audio not played yet: empty on a steady path; up to two frames while speech is
+    /// being compressed (one frame is decoded ahead so the compressor sees 30 ms).
+    pending: Vec<i16>,
+    /// One decoded frame, before it joins `pending`.
+    scratch: Vec<i16>,
+    compressed: Vec<i16>,
+    accelerator: Accelerator,
+    compressed_samples: u64,
+    expanded_samples: u64,
+    above_clean_ms: u64,
+    last_kind: FrameKind,
 }
 
 impl AudioReceiver {
@@ -94,14 +153,27 @@ impl AudioReceiver {
                 config.jitter.frame_ms
             )));
         }
+        let mut jitter = JitterBuffer::new(config.jitter)?;
+        jitter.set_time_stretch(true);
+        let samples = config.frame.samples();
         Ok(AudioReceiver {
-            jitter: JitterBuffer::new(config.jitter)?,
+            jitter,
             decoder: OpusDecoder::new(config.frame)?,
             frame: config.frame,
             decode_errors: 0,
             frames_played: 0,
             frames_concealed: 0,
             fec_unavailable: 0,
+            sources: FrameSources::default(),
+            concealed_run: 0,
+            pending: Vec::with_capacity(3 * samples + MAX_ADDED),
+            scratch: vec![0; samples],
+            compressed: Vec::with_capacity(3 * samples + MAX_ADDED),
+            accelerator: Accelerator::new(),
+            compressed_samples: 0,
+            expanded_samples: 0,
+            above_clean_ms: 0,
+            last_kind: FrameKind::Silence,
         })
     }
 
@@ -123,8 +195,15 @@ impl AudioReceiver {
     }
 
     /// Fills all of `out` (exactly one frame of samples) for this playout tick; never fails on
-    /// bad packets (a corrupt payload is concealed and counted), returns what it played. The
-    /// only error is an `out` of the wrong length, which leaves the receiver untouched.
+    /// bad packets (a corrupt payload is concealed and counted), returns what it played (the
+    /// last frame decoded for it). The only error is an `out` of the wrong length, which leaves
+    /// the receiver untouched.
+    ///
+    /// While the delay is above the jitter buffer's target by a frame or more, speech is
+    /// time-compressed a pitch period at a time ([`crate::stretch`]) instead of frames being
+    /// dropped; while it is 10 ms or more below, speech is stretched the same way, so the
+    /// delay grows before a loss burst needs it rather than by concealment. The receiver then
+    /// decodes a frame ahead, so one `pull` may take two frames from the buffer (or none).
     pub fn pull(&mut self, now: Instant, out: &mut [i16]) -> Result<FrameKind, MediaError> {
         let samples = self.frame.samples();
         if out.len() != samples {
@@ -133,32 +212,89 @@ impl AudioReceiver {
                 out.len()
             )));
         }
+        let speech = self.last_kind != FrameKind::Silence && self.jitter.next_is_buffered();
+        if speech && self.jitter.excess_ms() >= COMPRESS_FROM_MS {
+            while self.pending.len() < MIN_INPUT {
+                self.decode_next(now);
+            }
+            self.stretch(false);
+        } else if speech && self.jitter.deficit_ms() >= EXPAND_FROM_MS {
+            while self.pending.len() < MIN_INPUT {
+                self.decode_next(now);
+            }
+            self.stretch(true);
+        }
+        while self.pending.len() < samples {
+            self.decode_next(now);
+        }
+        out.copy_from_slice(&self.pending[..samples]);
+        self.pending.drain(..samples);
+        let jitter = self.jitter.stats();
+        if jitter.current_delay_ms > jitter.clean_delay_ms + ABOVE_CLEAN_MARGIN_MS {
+            self.above_clean_ms += u64::from(self.frame.millis());
+        }
+        Ok(self.last_kind)
+    }
+
+    /// Takes the next decision from the jitter buffer and appends its frame to `pending`.
+    fn decode_next(&mut self, now: Instant) {
+        let samples = self.frame.samples();
+        let mut frame = std::mem::take(&mut self.scratch);
+        frame.resize(samples, 0);
         let kind = match self.jitter.pop(now) {
-            Playout::Frame { payload, .. } => match self.decoder.decode(&payload, out) {
-                Ok(n) if n == samples => FrameKind::Decoded,
+            Playout::Frame {
+                payload, redundant, ..
+            } => match self.decoder.decode(&payload, &mut frame) {
+                Ok(n) if n == samples => {
+                    if redundant {
+                        self.sources.red += 1;
+                    } else {
+                        self.sources.decoded += 1;
+                    }
+                    FrameKind::Decoded
+                }
                 Ok(_) | Err(_) => {
                     // A refused payload, or one of another duration than negotiated (a peer
                     // that ignores ptime): either way this slot cannot be played as sent.
                     self.decode_errors += 1;
-                    self.conceal(out)
+                    self.conceal(&mut frame)
                 }
             },
-            Playout::Fec { next_payload, .. } => {
-                match self.decoder.decode_fec(&next_payload, out) {
-                    Ok(Recovery::Fec) => FrameKind::RecoveredFec,
-                    Ok(Recovery::Plc) => {
-                        self.fec_unavailable += 1;
-                        FrameKind::Concealed
-                    }
-                    Err(_) => {
-                        self.decode_errors += 1;
-                        self.conceal(out)
-                    }
-                }
+            Playout::Fec {
+                next_payload,
+                timestamp,
+            } => {
+                let result = if has_fec(&next_payload) {
+                    self.decoder.decode_fec(&next_payload, &mut frame)
+                } else {
+                    // No LBRR in the next packet (CELT, or the sender's FEC is off): its DRED
+                    // may still hold the frame.
+                    self.fec_unavailable += 1;
+                    let frame_ts = samples as u32;
+                    self.decoder.decode_dred(
+                        timestamp.wrapping_add(frame_ts),
+                        &next_payload,
+                        frame_ts,
+                        &mut frame,
+                    )
+                };
+                self.recovered(now, result, &mut frame)
             }
-            Playout::Conceal { .. } => self.conceal(out),
+            Playout::Conceal {
+                timestamp,
+                later: Some(later),
+            } => {
+                let result = self.decoder.decode_dred(
+                    timestamp.wrapping_add(later.distance),
+                    &later.payload,
+                    later.distance,
+                    &mut frame,
+                );
+                self.recovered(now, result, &mut frame)
+            }
+            Playout::Conceal { later: None, .. } => self.conceal(&mut frame),
             Playout::Silence => {
-                out.fill(0);
+                frame.fill(0);
                 FrameKind::Silence
             }
         };
@@ -168,9 +304,74 @@ impl AudioReceiver {
                 self.frames_played += 1;
                 self.frames_concealed += 1;
             }
-            FrameKind::Decoded | FrameKind::RecoveredFec => self.frames_played += 1,
+            FrameKind::Decoded | FrameKind::RecoveredFec | FrameKind::RecoveredDred => {
+                self.frames_played += 1;
+                self.concealed_run = 0;
+            }
         }
-        Ok(kind)
+        self.last_kind = kind;
+        self.pending.extend_from_slice(&frame);
+        self.scratch = frame;
+    }
+
+    /// Counts a frame that FEC or DRED was asked to rebuild, by what really filled it.
+    fn recovered(
+        &mut self,
+        now: Instant,
+        result: Result<Recovery, MediaError>,
+        frame: &mut [i16],
+    ) -> FrameKind {
+        let reach = self.decoder.dred_reach();
+        if reach > 0 {
+            let frames = u32::try_from(reach / self.frame.samples()).unwrap_or(u32::MAX);
+            self.jitter.note_dred_reach(now, frames);
+        }
+        match result {
+            Ok(Recovery::Fec) => {
+                self.sources.lbrr += 1;
+                FrameKind::RecoveredFec
+            }
+            Ok(Recovery::Dred) => {
+                self.sources.dred += 1;
+                FrameKind::RecoveredDred
+            }
+            Ok(Recovery::Plc) => {
+                // decode_fec/decode_dred concealed it already.
+                self.count_concealment();
+                FrameKind::Concealed
+            }
+            Err(_) => {
+                self.decode_errors += 1;
+                self.conceal(frame)
+            }
+        }
+    }
+
+    /// Shortens (or, with `longer`, lengthens) the pending audio by a pitch period or a quiet
+    /// stretch, where that is inaudible.
+    fn stretch(&mut self, longer: bool) {
+        if self.pending.len() < MIN_INPUT {
+            return;
+        }
+        if longer {
+            match self.accelerator.expand(&self.pending, &mut self.compressed) {
+                Expansion::Voiced { added } | Expansion::Quiet { added } => {
+                    self.expanded_samples += added as u64;
+                }
+                Expansion::Refused => return,
+            }
+        } else {
+            match self
+                .accelerator
+                .compress(&self.pending, &mut self.compressed)
+            {
+                Compression::Voiced { removed } | Compression::Quiet { removed } => {
+                    self.compressed_samples += removed as u64;
+                }
+                Compression::Refused => return,
+            }
+        }
+        std::mem::swap(&mut self.pending, &mut self.compressed);
     }
 
     /// Runs PLC into `out`. `out` was checked to be one frame, which is all PLC can fail on;
@@ -180,7 +381,18 @@ impl AudioReceiver {
             self.decode_errors += 1;
             out.fill(0);
         }
+        self.count_concealment();
         FrameKind::Concealed
+    }
+
+    fn count_concealment(&mut self) {
+        self.concealed_run += 1;
+        let deep_frames = DEEP_PLC_FRAMES_MS / self.frame.millis();
+        if self.decoder.deep_plc() && self.concealed_run <= deep_frames {
+            self.sources.deep_plc += 1;
+        } else {
+            self.sources.classic_plc += 1;
+        }
     }
 
     /// Counters; see [`ReceiverStats`].
@@ -196,6 +408,10 @@ impl AudioReceiver {
             concealment_ratio,
             frames_played: self.frames_played,
             fec_unavailable: self.fec_unavailable,
+            sources: self.sources,
+            compressed_ms: self.compressed_samples * 1000 / u64::from(crate::codec::SAMPLE_RATE),
+            expanded_ms: self.expanded_samples * 1000 / u64::from(crate::codec::SAMPLE_RATE),
+            above_clean_ms: self.above_clean_ms,
         }
     }
 
@@ -204,6 +420,7 @@ impl AudioReceiver {
     /// network delay are kept.
     pub fn reset(&mut self) {
         self.jitter.reset();
+        self.pending.clear();
         self.reset_decoder();
     }
 
@@ -230,10 +447,17 @@ impl AudioSender {
     /// An encoder and its policy. The encoder starts at the policy's start bitrate; the
     /// encoder's own bounds are the hard limits, so a policy decision outside them is clamped.
     pub fn new(encoder: EncoderConfig, policy: PolicyConfig) -> Result<Self, MediaError> {
-        let policy = BitratePolicy::new(policy)?;
+        let mut policy = BitratePolicy::new(policy)?;
+        policy.set_dred_available(ringwire_opus::DRED);
+        policy.set_inband_fec(encoder.inband_fec);
         let mut encoder = OpusEncoder::new(encoder)?;
         encoder.set_bitrate(policy.current().bitrate_bps)?;
         Ok(AudioSender { encoder, policy })
+    }
+
+    /// The DRED history each packet carries now, ms (0: none).
+    pub fn dred_ms(&self) -> u32 {
+        u32::from(self.encoder.dred_10ms()) * 10
     }
 
     /// Encodes one frame into `out` (>= MAX_PACKET_BYTES), returns the payload length.

@@ -148,6 +148,26 @@ impl Encoder {
         self.set("OPUS_SET_SIGNAL", ffi::OPUS_SET_SIGNAL_REQUEST, value)
     }
 
+    /// Sets how much history each packet carries as DRED (Deep REDundancy), in 10 ms units,
+    /// 0 (off) to 100 (one second). The bits come out of the bitrate, in proportion to the
+    /// expected loss ([`Self::set_packet_loss_perc`]). Without the `dred` feature libopus
+    /// refuses any value but 0.
+    pub fn set_dred_duration(&mut self, tens_of_ms: i32) -> Result<(), OpusError> {
+        self.set(
+            "OPUS_SET_DRED_DURATION",
+            ffi::OPUS_SET_DRED_DURATION_REQUEST,
+            tens_of_ms,
+        )
+    }
+
+    /// The DRED duration in force, in 10 ms units.
+    pub fn dred_duration(&mut self) -> Result<i32, OpusError> {
+        self.get(
+            "OPUS_GET_DRED_DURATION",
+            ffi::OPUS_GET_DRED_DURATION_REQUEST,
+        )
+    }
+
     /// Samples (per channel, at the encoder's rate) of lookahead the encoder adds.
     pub fn lookahead(&mut self) -> Result<i32, OpusError> {
         self.get("OPUS_GET_LOOKAHEAD", ffi::OPUS_GET_LOOKAHEAD_REQUEST)

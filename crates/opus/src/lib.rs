@@ -17,12 +17,14 @@
 #![warn(missing_debug_implementations, missing_docs)]
 
 mod decoder;
+mod dred;
 mod encoder;
 mod error;
 #[allow(missing_docs)]
 pub mod ffi;
 
 pub use decoder::Decoder;
+pub use dred::{Dred, DredHistory};
 pub use encoder::{Application, Encoder, Signal};
 pub use error::OpusError;
 
@@ -36,6 +38,17 @@ pub enum Channels {
     /// Two interleaved channels.
     Stereo = 2,
 }
+
+/// Whether this build carries DRED (the `dred` feature): [`Dred::new`] and a non-zero
+/// [`Encoder::set_dred_duration`] fail without it.
+pub const DRED: bool = cfg!(feature = "dred");
+
+/// Whether this build carries deep PLC (the `deep-plc` feature, implied by `dred` and `osce`):
+/// without it a decoder's complexity changes nothing about concealment.
+pub const DEEP_PLC: bool = cfg!(feature = "deep-plc");
+
+/// Whether this build carries OSCE speech enhancement (the `osce` feature).
+pub const OSCE: bool = cfg!(feature = "osce");
 
 /// The sample rates libopus accepts for PCM in and out.
 pub const SAMPLE_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];

@@ -101,3 +101,82 @@ fn bad_arguments_are_errors_not_crashes() {
     // A TOC byte announcing a 120 ms packet cannot fit 20 ms of output.
     assert!(dec.decode(&[0xFF, 0xFF, 0xFF], &mut out, false).is_err());
 }
+
+/// A vowel-like test signal: harmonics of a 140 Hz pitch under a slow syllable envelope, the
+/// kind of input DRED's model is trained on (a pure tone is not).
+#[cfg(feature = "dred")]
+fn vowel(frames: usize) -> Vec<i16> {
+    (0..FRAME * frames)
+        .map(|i| {
+            let t = i as f32 / RATE as f32;
+            let envelope = 0.6 + 0.4 * (t * 3.0 * std::f32::consts::TAU).sin();
+            let voice: f32 = (1..12)
+                .map(|h| (t * 140.0 * h as f32 * std::f32::consts::TAU).sin() / h as f32)
+                .sum();
+            (voice * envelope * 6000.0) as i16
+        })
+        .collect()
+}
+
+#[cfg(feature = "dred")]
+#[test]
+fn dred_rebuilds_a_burst_from_a_later_packet() {
+    let mut enc = voip_encoder();
+    enc.set_inband_fec(true).expect("fec");
+    enc.set_packet_loss_perc(20).expect("loss");
+    enc.set_dred_duration(50).expect("dred duration");
+    enc.set_bitrate(64_000).expect("bitrate");
+    assert_eq!(enc.dred_duration().expect("get"), 50);
+    let mut packets = Vec::new();
+    let input = vowel(60);
+    for frame in input.chunks(FRAME) {
+        let mut packet = [0u8; 1500];
+        let len = enc.encode(frame, &mut packet).expect("encode");
+        packets.push(packet[..len].to_vec());
+    }
+    let mut dec = Decoder::new(RATE, Channels::Mono).expect("decoder");
+    dec.set_complexity(7).expect("complexity");
+    assert_eq!(dec.complexity().expect("get"), 7);
+    let mut out = [0i16; FRAME];
+    for p in &packets[..40] {
+        dec.decode(p, &mut out, false).expect("decode");
+    }
+    // Frames 40..45 are lost; packet 45 carries their history.
+    let mut dred = Dred::new().expect("dred model");
+    let history = dred.parse(&packets[45], 8 * FRAME, RATE).expect("parse");
+    assert!(history.reach >= 5 * FRAME, "DRED reaches {history:?}");
+    for lost in 40..45 {
+        let offset = (45 - lost) * FRAME;
+        assert_eq!(
+            dec.decode_dred(&dred, offset, &mut out)
+                .expect("dred decode"),
+            FRAME
+        );
+        let energy = out.iter().map(|&s| i64::from(s).pow(2)).sum::<i64>() / FRAME as i64;
+        assert!(
+            energy > 100_000,
+            "frame {lost} rebuilt nearly silent: {energy}"
+        );
+    }
+    dec.decode(&packets[45], &mut out, false)
+        .expect("decode after");
+    // A packet without DRED parses to nothing, and garbage is an error or nothing, not a crash.
+    let mut plain = voip_encoder();
+    let mut packet = [0u8; 1500];
+    let len = plain.encode(&input[..FRAME], &mut packet).expect("encode");
+    assert_eq!(
+        dred.parse(&packet[..len], FRAME, RATE)
+            .expect("parse")
+            .reach,
+        0
+    );
+    let _ = dred.parse(&[0xFC, 0xFF, 0x03, 0x7E, 0x01, 0x02], FRAME, RATE);
+    assert_eq!(dred.parse(&[], FRAME, RATE).expect("empty").reach, 0);
+}
+
+#[cfg(not(feature = "dred"))]
+#[test]
+fn without_the_feature_dred_is_refused() {
+    assert!(Dred::new().is_err());
+    assert!(voip_encoder().set_dred_duration(10).is_err());
+}

@@ -50,6 +50,7 @@ pub struct Dev(pub usize);
 pub struct PlayedFrames {
     pub decoded: u64,
     pub recovered_fec: u64,
+    pub recovered_dred: u64,
     pub concealed: u64,
     pub silence: u64,
 }
@@ -665,6 +666,7 @@ impl World {
         match d.agent.playout_frame(now, &mut d.playout) {
             Some(FrameKind::Decoded) => d.played.decoded += 1,
             Some(FrameKind::RecoveredFec) => d.played.recovered_fec += 1,
+            Some(FrameKind::RecoveredDred) => d.played.recovered_dred += 1,
             Some(FrameKind::Concealed) => d.played.concealed += 1,
             Some(FrameKind::Silence) => d.played.silence += 1,
             None => {}

@@ -408,7 +408,8 @@ fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64, u64) {
     (
         sent_by_bob,
         summary.frames_decoded,
-        summary.frames_recovered_fec,
+        // A burst's frames come back from LBRR or from the DRED of the packet after it.
+        summary.frames_recovered_fec + summary.frames_recovered_dred,
         summary.frames_recovered_red,
         summary.frames_concealed,
     )
@@ -417,7 +418,7 @@ fn call_under_loss(seed: u64, loss: f64) -> (u64, u64, u64, u64, u64) {
 fn check_loss(seed: u64, loss: f64) {
     let (sent, decoded, recovered, by_red, concealed) = call_under_loss(seed, loss);
     eprintln!(
-        "loss {loss}: sent {sent}, decoded {decoded} (from RED copies {by_red}), recovered by FEC {recovered}, concealed {concealed}"
+        "loss {loss}: sent {sent}, decoded {decoded} (from RED copies {by_red}), recovered by FEC or DRED {recovered}, concealed {concealed}"
     );
     let repaired = recovered + concealed;
     // Frames whose own packet arrived; RED copies stood in for the others.

@@ -62,6 +62,33 @@ packets_received: number,
  */
 missed_ticks_pct: number, };
 
+export type FrameSources = { 
+/**
+ * Its own packet, decoded.
+ */
+decoded: number, 
+/**
+ * Opus in-band FEC (SILK LBRR) in the next packet.
+ */
+lbrr: number, 
+/**
+ * An RFC 2198 redundant copy in a later packet.
+ */
+red: number, 
+/**
+ * DRED (Deep REDundancy) history in a later packet.
+ */
+dred: number, 
+/**
+ * libopus's neural packet-loss concealment.
+ */
+deep_plc: number, 
+/**
+ * libopus's classic concealment (pitch repetition fading to noise): after 200 ms of loss
+ * in a row, or in a build without deep PLC.
+ */
+classic_plc: number, };
+
 export type CallQuality = { 
 /**
  * Round-trip time, ms, when known.
@@ -90,7 +117,12 @@ r_factor: number,
 /**
  * MOS (1-4.5) from `r_factor`.
  */
-mos: number, };
+mos: number, 
+/**
+ * Where the frames played so far came from: decoded, LBRR, RED, DRED, deep or classic
+ * PLC. [`CallQuality::estimate`] leaves it empty; the call's receiver fills it in.
+ */
+sources: FrameSources, };
 
 export type CallKitEndReason = "failed" | "remoteEnded" | "unanswered" | "answeredElsewhere" | "declinedElsewhere";
 
@@ -144,7 +176,12 @@ r_factor: number,
 /**
  * MOS (1-4.5) from `r_factor`.
  */
-mos: number, } | { "event": "quality_changed", call_id: string, verdict: QualityVerdict, 
+mos: number, 
+/**
+ * Where the frames played so far came from: decoded, LBRR, RED, DRED, deep or classic
+ * PLC. [`CallQuality::estimate`] leaves it empty; the call's receiver fills it in.
+ */
+sources: FrameSources, } | { "event": "quality_changed", call_id: string, verdict: QualityVerdict, 
 /**
  * `None` for `good`.
  */

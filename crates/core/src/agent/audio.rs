@@ -100,7 +100,7 @@ pub(super) fn quality_of(call: &Call, audio: &CallAudio) -> Option<CallQuality> 
         .and_then(|s| s.jitter)
         .map(|j| j.as_secs_f64() * 1000.0)
         .unwrap_or(receiver.jitter.arrival_jitter_ms);
-    Some(CallQuality::estimate(&QualityInputs {
+    let mut quality = CallQuality::estimate(&QualityInputs {
         rtt_ms: stats.and_then(|s| s.rtt).map(|r| r.as_secs_f64() * 1000.0),
         loss_pct: stats
             .and_then(|s| s.loss_received)
@@ -110,5 +110,7 @@ pub(super) fn quality_of(call: &Call, audio: &CallAudio) -> Option<CallQuality> 
         jitter_buffer_ms: f64::from(receiver.jitter.current_delay_ms),
         concealment_ratio: receiver.concealment_ratio,
         frame_ms: f64::from(audio.frame_ms()),
-    }))
+    });
+    quality.sources = receiver.sources;
+    Some(quality)
 }

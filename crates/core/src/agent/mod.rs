@@ -632,11 +632,17 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
         media_connected: t.media_up.is_some(),
         quality: None,
         frames_sent: 0,
+        frames_sent_with_dred: 0,
         frames_decoded: 0,
         frames_recovered_fec: 0,
         frames_recovered_red: 0,
+        frames_recovered_dred: 0,
         frames_concealed: 0,
         frames_inserted: 0,
+        frame_sources: Default::default(),
+        compressed_ms: 0,
+        expanded_ms: 0,
+        above_clean_delay_ms: 0,
         selected_pair: call.last_stats.as_ref().and_then(|s| s.selected_pair),
         gathering_failures: call.gathering.failures().to_vec(),
         turn_allocations: call.gathering.allocations().to_vec(),
@@ -644,14 +650,23 @@ fn summarize(call: &Call, now: Instant) -> CallSummary {
     if let Some(audio) = &call.audio {
         let stats = audio.receiver().stats();
         summary.frames_sent = audio.frames_sent;
+        summary.frames_sent_with_dred = audio.frames_sent_with_dred;
         summary.frames_decoded = stats.jitter.played;
-        // The jitter buffer asks for FEC whenever the next packet is there; the decoder
-        // conceals instead when that packet carries no FEC (Opus adds it only to frames it
-        // classifies as speech), so count what was really played.
-        summary.frames_recovered_fec = stats.jitter.recovered_fec - stats.fec_unavailable;
+        // The jitter buffer asks for FEC whenever the next packet is there and for DRED when
+        // a later one is; the decoder falls back (FEC to DRED, DRED to concealment) when the
+        // packet carries none, so count what was really played.
+        summary.frames_recovered_fec = stats.sources.lbrr;
         summary.frames_recovered_red = stats.jitter.recovered_red;
-        summary.frames_concealed = stats.jitter.concealed + stats.fec_unavailable;
+        summary.frames_recovered_dred = stats.sources.dred;
+        summary.frames_concealed = stats
+            .jitter
+            .lost
+            .saturating_sub(stats.sources.lbrr + stats.sources.dred);
         summary.frames_inserted = stats.jitter.inserted;
+        summary.frame_sources = stats.sources;
+        summary.compressed_ms = stats.compressed_ms;
+        summary.expanded_ms = stats.expanded_ms;
+        summary.above_clean_delay_ms = stats.above_clean_ms;
         summary.quality = audio::quality_of(call, audio);
     }
     summary

@@ -30,6 +30,8 @@ pub(crate) struct CallAudio {
     packet: Vec<u8>,
     silence: Vec<i16>,
     pub frames_sent: u64,
+    /// Frames sent while the encoder put DRED history into them.
+    pub frames_sent_with_dred: u64,
     pub send_failures: u64,
 }
 
@@ -52,6 +54,7 @@ impl CallAudio {
             packet: vec![0; MAX_PACKET_BYTES],
             silence: vec![0; samples],
             frames_sent: 0,
+            frames_sent_with_dred: 0,
             send_failures: 0,
         })
     }
@@ -116,7 +119,12 @@ impl CallAudio {
         // it should, rather than time standing still.
         self.media_time += self.samples_per_frame;
         match result {
-            Ok(()) => self.frames_sent += 1,
+            Ok(()) => {
+                self.frames_sent += 1;
+                if self.sender.dred_ms() > 0 {
+                    self.frames_sent_with_dred += 1;
+                }
+            }
             Err(error) => {
                 self.send_failures += 1;
                 if self.send_failures.is_power_of_two() {

@@ -137,6 +137,46 @@ pub struct CallQuality {
     pub r_factor: f64,
     /// MOS (1-4.5).
     pub mos: f64,
+    /// Where the frames played so far came from.
+    pub sources: FrameSources,
+}
+
+/// Where played frames came from; every frame that played audio is in exactly one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct FrameSources {
+    /// Its own packet, decoded.
+    pub decoded: u64,
+    /// Opus in-band FEC (LBRR) in the next packet.
+    pub lbrr: u64,
+    /// An RFC 2198 redundant copy in a later packet.
+    pub red: u64,
+    /// DRED (Deep REDundancy) history in a later packet.
+    pub dred: u64,
+    /// libopus's neural concealment.
+    pub deep_plc: u64,
+    /// libopus's classic concealment (after 200 ms of loss in a row).
+    pub classic_plc: u64,
+}
+
+impl From<ringwire_media::FrameSources> for FrameSources {
+    fn from(s: ringwire_media::FrameSources) -> Self {
+        let ringwire_media::FrameSources {
+            decoded,
+            lbrr,
+            red,
+            dred,
+            deep_plc,
+            classic_plc,
+        } = s;
+        FrameSources {
+            decoded,
+            lbrr,
+            red,
+            dred,
+            deep_plc,
+            classic_plc,
+        }
+    }
 }
 
 /// Timings and totals of one ended call.
@@ -155,12 +195,24 @@ pub struct CallSummary {
     /// `None` when no audio packet ever arrived: unknown, not perfect.
     pub quality: Option<CallQuality>,
     pub frames_sent: u64,
+    /// Frames sent carrying DRED history (on under loss).
+    pub frames_sent_with_dred: u64,
     pub frames_decoded: u64,
     pub frames_recovered_fec: u64,
     /// Lost frames played whole from an RFC 2198 redundant copy (also in `frames_decoded`).
     pub frames_recovered_red: u64,
+    /// Lost frames rebuilt from a later packet's DRED.
+    pub frames_recovered_dred: u64,
     pub frames_concealed: u64,
     pub frames_inserted: u64,
+    /// Every played frame by where it came from.
+    pub frame_sources: FrameSources,
+    /// Audio removed by time-compressing speech after a loss episode, ms.
+    pub compressed_ms: u64,
+    /// Audio added by stretching speech ahead of loss bursts, ms.
+    pub expanded_ms: u64,
+    /// Time played with the delay more than 10 ms above the clean-path delay, ms.
+    pub above_clean_delay_ms: u64,
     /// The candidate pair the media took; `None` when media never connected.
     pub selected_pair: Option<SelectedPair>,
 }
@@ -350,6 +402,7 @@ impl From<&ringwire_media::CallQuality> for CallQuality {
             concealment_ratio: q.concealment_ratio,
             r_factor: q.r_factor,
             mos: q.mos,
+            sources: q.sources.into(),
         }
     }
 }
@@ -366,11 +419,17 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             media_connected: s.media_connected,
             quality: s.quality.as_ref().map(CallQuality::from),
             frames_sent: s.frames_sent,
+            frames_sent_with_dred: s.frames_sent_with_dred,
             frames_decoded: s.frames_decoded,
             frames_recovered_fec: s.frames_recovered_fec,
             frames_recovered_red: s.frames_recovered_red,
+            frames_recovered_dred: s.frames_recovered_dred,
             frames_concealed: s.frames_concealed,
             frames_inserted: s.frames_inserted,
+            frame_sources: s.frame_sources.into(),
+            compressed_ms: s.compressed_ms,
+            expanded_ms: s.expanded_ms,
+            above_clean_delay_ms: s.above_clean_delay_ms,
             selected_pair: s.selected_pair.as_ref().map(SelectedPair::from),
         }
     }

@@ -32,6 +32,18 @@
 //!    left after them (`p^(levels + 1)` for independent loss, never below the floor), so LBRR
 //!    stops eating the primary encoding's bits for losses RED already covers. Congestion turns
 //!    RED off: copies are extra traffic.
+//! 5. **Bursts: send DRED.** RED reaches three frames back; a mobile network loses more than
+//!    that in a row (a handover, a fade). From [`DRED_FROM_PCT`] loss, when the build has
+//!    libopus's DRED, every packet carries [`DRED_DURATION_10MS`] of very-low-bitrate speech
+//!    history that a receiver decodes after a burst of any length up to that. DRED's bits come
+//!    out of the Opus bitrate in proportion to the loss the encoder is told, so the encoder is
+//!    then told the measured loss (not what is left after RED), and the bitrate is raised by
+//!    [`DRED_BOOST_BPS`] so the primary encoding keeps its quality. With RED also in use, LBRR
+//!    is switched off: RED's copies repair single losses better, and LBRR would take the bits
+//!    DRED needs (libopus sizes DRED far smaller while in-band FEC is on). The sender cannot see
+//!    burst lengths (RTCP receiver reports carry only the fraction lost), so the duration is
+//!    what a receiver's jitter buffer can wait for, not a measured burst length; libopus
+//!    spends on it only what the loss justifies. Congestion turns DRED off, like RED.
 
 use std::time::Duration;
 
@@ -46,6 +58,14 @@ pub const RED_ONE_LEVEL_PCT: f64 = 2.0;
 pub const RED_TWO_LEVELS_PCT: f64 = 8.0;
 /// Loss estimate (percent) from which three RED levels are sent.
 pub const RED_THREE_LEVELS_PCT: f64 = 15.0;
+/// Loss estimate (percent) from which packets carry DRED.
+pub const DRED_FROM_PCT: f64 = 2.0;
+/// DRED history per packet while DRED is on, in 10 ms units: 400 ms, the longest a receiver's
+/// jitter buffer waits (its `max_delay_ms`), so no history is sent that could not be used.
+pub const DRED_DURATION_10MS: u8 = 40;
+/// Extra bitrate while DRED is on, b/s: the DRED bits leave the primary encoding about this
+/// much (40 kb/s at 10 % loss: about 8 kb/s of DRED, `loss_lab`).
+pub const DRED_BOOST_BPS: u32 = 8_000;
 /// Loss (percent) at and above which random-loss boosting reaches the maximum bitrate.
 pub const FULL_BOOST_LOSS_PCT: f64 = 20.0;
 /// How much of the old estimate survives a lower report: 0.7 halves an excess in about 2 reports.
@@ -117,6 +137,10 @@ pub struct BitrateDecision {
     /// How many earlier frames each packet should carry as RFC 2198 redundancy (0–3), if the
     /// peer accepted RED; see point 4 of the module docs.
     pub red_levels: u8,
+    /// DRED history per packet, 10 ms units (0 = off); see point 5.
+    pub dred_10ms: u8,
+    /// Whether the encoder codes in-band FEC (LBRR); off only while RED and DRED both run.
+    pub inband_fec: bool,
 }
 
 /// The bitrate/FEC state machine. See the module docs for the reasoning.
@@ -131,6 +155,10 @@ pub struct BitratePolicy {
     red_available: bool,
     /// Whether a report has come in yet.
     reported: bool,
+    /// Whether this build can send DRED (point 5 applies only then).
+    dred_available: bool,
+    /// Whether in-band FEC is configured on at all.
+    inband_fec: bool,
 }
 
 impl BitratePolicy {
@@ -154,17 +182,38 @@ impl BitratePolicy {
             congested: false,
             red_available: false,
             reported: false,
+            dred_available: false,
+            inband_fec: true,
         })
     }
 
     /// The decision in force.
     pub fn current(&self) -> BitrateDecision {
+        let dred = self.dred_on();
         BitrateDecision {
             bitrate_bps: self.bitrate_bps,
             packet_loss_pct: self.fed_loss_pct(),
             congested: self.congested,
             red_levels: self.red_levels(),
+            dred_10ms: if dred { DRED_DURATION_10MS } else { 0 },
+            inband_fec: self.inband_fec && !(dred && self.red_levels() > 0),
         }
+    }
+
+    /// Tells the policy whether the encoder can send DRED (libopus built with it); until then
+    /// it never asks for it.
+    pub fn set_dred_available(&mut self, available: bool) {
+        self.dred_available = available;
+    }
+
+    /// Tells the policy whether in-band FEC is configured on; when it is off the policy never
+    /// turns it on.
+    pub fn set_inband_fec(&mut self, on: bool) {
+        self.inband_fec = on;
+    }
+
+    fn dred_on(&self) -> bool {
+        self.dred_available && !self.congested && self.loss_estimate >= DRED_FROM_PCT
     }
 
     /// Tells the policy whether the peer accepted RED; until then it never asks for copies.
@@ -223,7 +272,9 @@ impl BitratePolicy {
             };
             // Whole kb/s, so a long-decayed loss estimate settles exactly at `start`.
             let extra = (f64::from(max - start) * boost / 1000.0).round() as u32 * 1000;
-            let target = (start + extra).min(max);
+            // Point 5: DRED's bits come on top of what the primary encoding needs.
+            let dred = if self.dred_on() { DRED_BOOST_BPS } else { 0 };
+            let target = (start + extra.max(dred)).min(max);
             if self.bitrate_bps < target {
                 (self.bitrate_bps + STEP_UP_BPS).min(target)
             } else {
@@ -248,9 +299,14 @@ impl BitratePolicy {
     }
 
     fn fed_loss_pct(&self) -> u8 {
-        // What the decoder will miss: with RED, only frames whose copies were lost too.
         let pct = self.loss_estimate.clamp(0.0, 100.0);
-        let left = pct * (pct / 100.0).powi(i32::from(self.red_levels()));
+        // With DRED on the fed loss sizes DRED's share of the bits: the loss itself.
+        // Otherwise, what the decoder will miss: with RED, only frames whose copies were lost.
+        let left = if self.dred_on() {
+            pct
+        } else {
+            pct * (pct / 100.0).powi(i32::from(self.red_levels()))
+        };
         // Round up: telling the encoder slightly more loss than measured costs a little bitrate;
         // telling it less leaves a frame unprotected.
         let pct = left.ceil().clamp(0.0, 100.0) as u8;
@@ -316,6 +372,56 @@ mod tests {
         assert_eq!(levels.first(), Some(&3));
         assert_eq!(levels.last(), Some(&0));
         assert!(levels.windows(2).all(|w| w[0] >= w[1]), "{levels:?}");
+    }
+
+    #[test]
+    fn dred_joins_red_under_loss_and_takes_the_fec_bits() {
+        let mut p = policy_with_red();
+        p.set_dred_available(true);
+        let d = p.update(report(0.0, CLEAN_RTT));
+        assert_eq!(
+            (d.dred_10ms, d.inband_fec),
+            (0, true),
+            "a clean path: no DRED"
+        );
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!(d.dred_10ms, DRED_DURATION_10MS);
+        assert!(!d.inband_fec, "RED and DRED cover what LBRR would");
+        assert_eq!(d.packet_loss_pct, 10, "the measured loss sizes DRED");
+        assert_eq!(d.red_levels, 2);
+        let mut d = d;
+        for _ in 0..4 {
+            d = p.update(report(10.0, CLEAN_RTT));
+        }
+        assert_eq!(d.bitrate_bps, 32_000 + DRED_BOOST_BPS, "DRED's bits on top");
+        // Congestion: neither copies nor DRED, LBRR back.
+        let d = p.update(report(10.0, Some(Duration::from_millis(300))));
+        assert!(d.congested);
+        assert_eq!((d.dred_10ms, d.red_levels, d.inband_fec), (0, 0, true));
+        // Loss fades: DRED stops once the estimate is under its threshold.
+        let mut d = d;
+        for _ in 0..20 {
+            d = p.update(report(0.0, CLEAN_RTT));
+        }
+        assert_eq!((d.dred_10ms, d.inband_fec), (0, true));
+    }
+
+    #[test]
+    fn dred_without_red_keeps_lbrr_and_never_turns_fec_on_when_configured_off() {
+        let mut p = policy();
+        p.set_dred_available(true);
+        let d = p.update(report(10.0, CLEAN_RTT));
+        assert_eq!((d.dred_10ms, d.inband_fec), (DRED_DURATION_10MS, true));
+        let mut p = policy();
+        p.set_dred_available(true);
+        p.set_inband_fec(false);
+        assert!(!p.update(report(0.0, CLEAN_RTT)).inband_fec);
+        let mut p = policy_with_red();
+        assert_eq!(
+            p.update(report(10.0, CLEAN_RTT)).dred_10ms,
+            0,
+            "no DRED in a build without it"
+        );
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct OpusEncoder {
     config: EncoderConfig,
     bitrate_bps: u32,
     packet_loss_pct: u8,
+    dred_10ms: u8,
+    inband_fec: bool,
 }
 
 impl OpusEncoder {
@@ -118,6 +120,8 @@ impl OpusEncoder {
             inner,
             bitrate_bps: config.start_bitrate_bps,
             packet_loss_pct: 0,
+            dred_10ms: 0,
+            inband_fec: config.inband_fec,
             config,
         };
         encoder.set_bitrate(encoder.config.start_bitrate_bps)?;
@@ -170,10 +174,44 @@ impl OpusEncoder {
         Ok(())
     }
 
-    /// Applies a [`super::BitratePolicy`] decision.
+    /// Sets how much speech history each packet carries as DRED, in 10 ms units (0 = off,
+    /// up to 100 = 1 s); its bits come out of the bitrate in proportion to the expected loss.
+    pub fn set_dred_duration(&mut self, tens_of_ms: u8) -> Result<(), MediaError> {
+        let value = tens_of_ms.min(100);
+        self.inner
+            .set_dred_duration(i32::from(value))
+            .map_err(|e| codec_error("set_dred_duration", e))?;
+        self.dred_10ms = value;
+        Ok(())
+    }
+
+    /// Turns in-band FEC (SILK LBRR) on or off.
+    pub fn set_inband_fec(&mut self, on: bool) -> Result<(), MediaError> {
+        self.inner
+            .set_inband_fec(on)
+            .map_err(|e| codec_error("set_inband_fec", e))?;
+        self.inband_fec = on;
+        Ok(())
+    }
+
+    /// Applies a [`super::BitratePolicy`] decision. In-band FEC follows the decision only where
+    /// the configuration allows it.
     pub fn apply(&mut self, decision: &BitrateDecision) -> Result<(), MediaError> {
         self.set_bitrate(decision.bitrate_bps)?;
-        self.set_packet_loss_pct(decision.packet_loss_pct)
+        self.set_packet_loss_pct(decision.packet_loss_pct)?;
+        if decision.dred_10ms != self.dred_10ms {
+            self.set_dred_duration(decision.dred_10ms)?;
+        }
+        let fec = decision.inband_fec && self.config.inband_fec;
+        if fec != self.inband_fec {
+            self.set_inband_fec(fec)?;
+        }
+        Ok(())
+    }
+
+    /// The DRED history per packet in force, 10 ms units.
+    pub fn dred_10ms(&self) -> u8 {
+        self.dred_10ms
     }
 
     /// The bitrate in force, in bits per second.

@@ -2,7 +2,7 @@
 //! unwrapping, classification of each packet (accept, duplicate, late, off the timeline) and
 //! timeline restarts. The playout side (`pop`) lives in `decide.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use super::delay::DelayEstimator;
@@ -44,7 +44,12 @@ pub(super) struct Cursor {
 pub(super) struct Buffered {
     pub(super) seq: i64,
     pub(super) payload: Vec<u8>,
+    /// An RFC 2198 copy standing in for a packet that never came.
+    pub(super) redundant: bool,
 }
+
+/// Most loss bursts remembered for the target's burst floor (a window holds far fewer).
+const MAX_BURSTS: usize = 64;
 
 /// An off-timeline packet that may be the first of a new timeline.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +87,8 @@ pub struct JitterBuffer {
     pub(super) last_gap_ms: Option<f64>,
     jump: Option<JumpCandidate>,
     pub(super) target_ms: f64,
+    /// The target without the room left for loss recovery: what jitter alone asks for.
+    pub(super) clean_ms: f64,
     pub(super) current_ms: f64,
     /// The sender is silent (DTX): empty slots are silence, not loss.
     pub(super) in_silence: bool,
@@ -94,6 +101,16 @@ pub struct JitterBuffer {
     /// The deepest RFC 2198 redundancy distance (frames) seen lately, and when: after a gap the
     /// target leaves room for copies that come that many frames late.
     pub(super) red_depth: Option<(u8, f64)>,
+    /// Recent loss bursts (when the packet after them arrived, ms; how many packets were
+    /// missing): while one is in the window the target leaves room for a burst that long to be
+    /// rebuilt from the packet after it.
+    pub(super) bursts: VecDeque<(f64, u32)>,
+    /// How many frames back the stream's DRED reaches (learned when the receiver parses it),
+    /// and when that was last seen.
+    pub(super) dred_reach: Option<(u32, f64)>,
+    /// Whether the caller time-compresses speech itself ([`JitterBuffer::set_time_stretch`]):
+    /// then speech frames are never dropped to shrink the delay.
+    pub(super) time_stretch: bool,
     /// Smoothed payload size of played non-DTX frames, to spot quiet frames.
     pub(super) avg_payload: f64,
     pub(super) stats: JitterStats,
@@ -122,11 +139,15 @@ impl JitterBuffer {
                 f64::from(config.min_delay_ms.max(config.frame_ms)),
                 f64::from(config.max_delay_ms),
             ),
+            clean_ms: 0.0,
             current_ms: 0.0,
             in_silence: false,
             last_speech_skip_ms: None,
             after_loss: false,
             red_depth: None,
+            bursts: VecDeque::new(),
+            dred_reach: None,
+            time_stretch: false,
             avg_payload: 0.0,
             stats: JitterStats::default(),
         })
@@ -181,13 +202,29 @@ impl JitterBuffer {
         self.stats.packets_received += 1;
         self.stats.recovered_red += 1;
         self.seen.insert(seq);
-        self.store(ts, seq, packet.payload);
+        self.store(ts, seq, packet.payload, true);
+    }
+
+    /// Tells the buffer how far back the stream's DRED reaches, in frames, as the receiver found
+    /// when it parsed a packet's DRED: while bursts of loss come, the target then leaves room for
+    /// a burst up to that long to be rebuilt from the packet after it.
+    pub fn note_dred_reach(&mut self, now: Instant, frames: u32) {
+        let now_ms = self.ms(now);
+        self.dred_reach = (frames > 0).then_some((frames, now_ms));
+    }
+
+    /// Says whether the caller shortens speech itself when the delay is too large (see
+    /// [`JitterBuffer::excess_ms`]); the buffer then stops dropping speech frames to shrink it,
+    /// and drops only quiet frames and silent slots.
+    pub fn set_time_stretch(&mut self, on: bool) {
+        self.time_stretch = on;
     }
 
     /// Counters and gauges, see [`JitterStats`].
     pub fn stats(&self) -> JitterStats {
         JitterStats {
             target_delay_ms: self.target_ms.round() as u32,
+            clean_delay_ms: self.clean_ms.round() as u32,
             current_delay_ms: self.current_ms.max(0.0).round() as u32,
             buffered: self.packets.len(),
             arrival_jitter_ms: self.delay.jitter_ms(),
@@ -295,12 +332,19 @@ impl JitterBuffer {
             self.cursor = Some(Cursor { ts, seq });
             self.in_silence = false;
         }
-        self.store(ts, seq, payload);
+        self.store(ts, seq, payload, false);
     }
 
     /// Buffers a frame for its slot, within `max_packets`.
-    fn store(&mut self, ts: i64, seq: i64, payload: Vec<u8>) {
-        self.packets.insert(ts, Buffered { seq, payload });
+    fn store(&mut self, ts: i64, seq: i64, payload: Vec<u8>, redundant: bool) {
+        self.packets.insert(
+            ts,
+            Buffered {
+                seq,
+                payload,
+                redundant,
+            },
+        );
         if self.packets.len() > self.cfg.max_packets {
             // Full: the packet furthest in the future is the one least likely to be needed.
             self.packets.pop_last();
@@ -316,6 +360,11 @@ impl JitterBuffer {
                 self.stats.reordered += 1;
             } else if seq > highest + 1 {
                 self.last_gap_ms = Some(now_ms);
+                let missing = u32::try_from(seq - highest - 1).unwrap_or(u32::MAX);
+                if self.bursts.len() == MAX_BURSTS {
+                    self.bursts.pop_front();
+                }
+                self.bursts.push_back((now_ms, missing));
             }
         }
         self.seen.insert(seq);
@@ -363,6 +412,7 @@ impl JitterBuffer {
         self.delay.clear();
         self.seen.clear();
         self.last_gap_ms = None;
+        self.bursts.clear();
         self.jump = None;
         self.in_silence = false;
         self.after_loss = false;

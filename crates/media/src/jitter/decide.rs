@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::buffer::{Buffered, Cursor, JitterBuffer, Phase};
-use super::Playout;
+use super::{LaterPacket, Playout};
 
 /// Slack for float comparisons of millisecond values.
 const EPS_MS: f64 = 1e-6;
@@ -18,15 +18,21 @@ const SPEECH_SKIP_SPACING_MS: f64 = 250.0;
 /// each an audible 20 ms glitch (`ringwire bench quality`, clean path). Quiet frames and silent
 /// slots still go as soon as there is a frame too much: dropping them costs nothing.
 const SPEECH_SKIP_MARGIN_MS: f64 = 10.0;
+/// How long a DRED reach learned from one packet stays believed: the sender's DRED duration
+/// follows the loss it sees, so an old figure may no longer hold.
+const DRED_REACH_MEMORY_MS: f64 = 10_000.0;
+/// How long a loss burst counts towards the floor while an episode lasts.
+const BURST_MEMORY_MS: f64 = 10_000.0;
 /// An Opus packet this small carries no speech (libwebrtc `OpusFrame::IsDtxPacket`).
 const DTX_MAX_BYTES: usize = 2;
 
 /// What one `pop` does, before it is counted and turned into a [`Playout`].
 enum Step {
-    Play(i64, Vec<u8>),
+    /// A packet for the slot; `true` when it is an RFC 2198 copy.
+    Play(i64, Vec<u8>, bool),
     Fec(i64, Vec<u8>),
-    /// A lost slot, consumed with PLC.
-    Lost(i64),
+    /// A lost slot, consumed with PLC or, from the later packet's DRED, rebuilt.
+    Lost(i64, Option<LaterPacket>),
     /// PLC without consuming the slot: the delay grows by a frame.
     Hold(i64),
     Silence,
@@ -49,11 +55,12 @@ impl JitterBuffer {
         };
         // Timestamps go out as the sender wrote them: the low 32 bits of the unwrapped value.
         match step {
-            Step::Play(ts, payload) => {
+            Step::Play(ts, payload, redundant) => {
                 self.stats.played += 1;
                 Playout::Frame {
                     payload,
                     timestamp: ts as u32,
+                    redundant,
                 }
             }
             Step::Fec(ts, next_payload) => {
@@ -64,17 +71,19 @@ impl JitterBuffer {
                     timestamp: ts as u32,
                 }
             }
-            Step::Lost(ts) => {
+            Step::Lost(ts, later) => {
                 self.stats.lost += 1;
                 self.stats.concealed += 1;
                 Playout::Conceal {
                     timestamp: ts as u32,
+                    later,
                 }
             }
             Step::Hold(ts) => {
                 self.stats.inserted += 1;
                 Playout::Conceal {
                     timestamp: ts as u32,
+                    later: None,
                 }
             }
             Step::Silence => {
@@ -93,6 +102,7 @@ impl JitterBuffer {
             target = target.max(f64::from(self.cfg.initial_delay_ms));
         }
         let mut floor = f64::from(self.cfg.min_delay_ms).max(frame);
+        self.clean_ms = target.max(floor).min(f64::from(self.cfg.max_delay_ms));
         if self
             .last_gap_ms
             .is_some_and(|t| now_ms - t < f64::from(self.cfg.window_ms))
@@ -100,13 +110,66 @@ impl JitterBuffer {
             // In-band FEC needs the next packet before the lost slot plays; RED copies come
             // up to the sender's deepest distance later.
             let window = f64::from(self.cfg.window_ms);
-            let depth = self
+            let red = self
                 .red_depth
                 .filter(|(_, at)| now_ms - at < window)
-                .map_or(1, |(depth, _)| depth);
-            floor = floor.max(f64::from(1 + depth) * frame);
+                .map_or(1, |(depth, _)| u32::from(depth));
+            floor = floor.max(f64::from(1 + red.max(self.dred_depth(now_ms))) * frame);
         }
         target.max(floor).min(f64::from(self.cfg.max_delay_ms))
+    }
+
+    /// Frames of a burst the DRED of the packet after it can rebuild, if the buffer waits for
+    /// that packet: the longest burst of the last [`BURST_MEMORY_MS`], as far as the stream's
+    /// DRED reaches; 0 without DRED. Called only while a loss episode is on (a gap in the
+    /// window), so the floor holds steady through an episode, whose bursts come seconds apart,
+    /// and drops two seconds after its last one. Bursts are rare events, so the longest one,
+    /// not a percentile: a percentile of a dozen bursts is nearly the longest anyway.
+    fn dred_depth(&mut self, now_ms: f64) -> u32 {
+        while self
+            .bursts
+            .front()
+            .is_some_and(|&(at, _)| now_ms - at >= BURST_MEMORY_MS)
+        {
+            self.bursts.pop_front();
+        }
+        let Some((reach, _)) = self
+            .dred_reach
+            .filter(|&(_, at)| now_ms - at < DRED_REACH_MEMORY_MS)
+        else {
+            return 0;
+        };
+        let longest = self.bursts.iter().map(|&(_, n)| n).max().unwrap_or(0);
+        longest.min(reach)
+    }
+
+    /// Whether the packet for the next slot is here, so taking it now cannot leave a gap.
+    pub fn next_is_buffered(&self) -> bool {
+        match (self.phase, self.cursor, self.packets.first_key_value()) {
+            (Phase::Playing, Some(cur), Some((&ts, _))) => ts < cur.ts + self.frame_ts,
+            _ => false,
+        }
+    }
+
+    /// How far the delay is below the target now, ms (0 when it is not, and while nothing
+    /// plays): a caller that time-stretches speech lengthens the audio by this much.
+    pub fn deficit_ms(&self) -> f64 {
+        if self.phase == Phase::Playing {
+            (self.target_ms - self.current_ms).max(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// How far the delay is above the target now, ms (0 when it is not): a caller that
+    /// time-compresses speech ([`JitterBuffer::set_time_stretch`]) shortens the audio by this
+    /// much, a pitch period at a time.
+    pub fn excess_ms(&self) -> f64 {
+        if self.phase == Phase::Playing {
+            (self.current_ms - self.target_ms).max(0.0)
+        } else {
+            0.0
+        }
     }
 
     /// Delay at which the slot `ts` would play now, relative to the fastest packet's schedule.
@@ -175,7 +238,13 @@ impl JitterBuffer {
                 let step = if next_ts - cur.ts < 2 * frame_ts && missing == 1 {
                     Step::Fec(cur.ts, next.payload.clone())
                 } else {
-                    Step::Lost(cur.ts)
+                    let later = u32::try_from(next_ts - cur.ts)
+                        .ok()
+                        .map(|distance| LaterPacket {
+                            payload: next.payload.clone(),
+                            distance,
+                        });
+                    Step::Lost(cur.ts, later)
                 };
                 self.in_silence = false;
                 self.after_loss = true;
@@ -213,6 +282,7 @@ impl JitterBuffer {
             .is_some_and(|(&next, _)| next >= ts + frame_ts && next < ts + 2 * frame_ts);
         let quiet = self.is_quiet(&packet);
         let may_skip = !std::mem::take(&mut self.after_loss)
+            && (quiet || !self.time_stretch)
             && (quiet
                 || self
                     .last_speech_skip_ms
@@ -244,7 +314,7 @@ impl JitterBuffer {
                 self.avg_payload + (len as f64 - self.avg_payload) / 16.0
             };
         }
-        Step::Play(ts, packet.payload)
+        Step::Play(ts, packet.payload, packet.redundant)
     }
 
     /// A slot the sender sent nothing for. Silence is free to stretch or shorten, so the delay

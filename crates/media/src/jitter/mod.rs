@@ -179,11 +179,26 @@ pub struct RtpAudioPacket {
     pub payload: Vec<u8>,
 }
 
+/// A packet buffered after a lost slot: its DRED (Deep REDundancy, libopus 1.5+) may rebuild
+/// the slot when it reaches back far enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaterPacket {
+    /// The later packet's Opus payload.
+    pub payload: Vec<u8>,
+    /// How many samples (48 kHz) before the later packet's start the lost slot starts.
+    pub distance: u32,
+}
+
 /// What to play for one frame, answered by [`JitterBuffer::pop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Playout {
-    /// Decode this packet.
-    Frame { payload: Vec<u8>, timestamp: u32 },
+    /// Decode this packet. `redundant`: it is an RFC 2198 copy that filled the slot of a
+    /// packet that never came.
+    Frame {
+        payload: Vec<u8>,
+        timestamp: u32,
+        redundant: bool,
+    },
     /// The frame at `timestamp` was lost, but the next packet arrived in time: decode its
     /// in-band FEC for this slot. The same packet comes again later as a `Frame`.
     Fec {
@@ -191,8 +206,13 @@ pub enum Playout {
         timestamp: u32,
     },
     /// Nothing usable for `timestamp`: run the decoder's PLC. If the buffer was only waiting
-    /// for a late packet, a `Frame` with the same timestamp may follow.
-    Conceal { timestamp: u32 },
+    /// for a late packet (`later` is `None`), a `Frame` with the same timestamp may follow.
+    /// When the slot is lost for good and a later packet is buffered, `later` carries it: its
+    /// DRED may rebuild the slot instead of PLC.
+    Conceal {
+        timestamp: u32,
+        later: Option<LaterPacket>,
+    },
     /// Nothing started yet, a DTX pause, or a long gap: play comfort silence.
     Silence,
 }
@@ -202,6 +222,9 @@ pub enum Playout {
 pub struct JitterStats {
     /// Delay the buffer aims for, ms.
     pub target_delay_ms: u32,
+    /// The part of the target that the network's jitter asks for, without the room left for
+    /// FEC, RED or DRED to rebuild lost frames, ms.
+    pub clean_delay_ms: u32,
     /// Delay of the slot played by the last `pop`, relative to the fastest packet in the
     /// window, ms (0 while nothing plays).
     pub current_delay_ms: u32,

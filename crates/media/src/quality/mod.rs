@@ -52,6 +52,9 @@ pub struct CallQuality {
     pub r_factor: f64,
     /// MOS (1-4.5) from `r_factor`.
     pub mos: f64,
+    /// Where the frames played so far came from: decoded, LBRR, RED, DRED, deep or classic
+    /// PLC. [`CallQuality::estimate`] leaves it empty; the call's receiver fills it in.
+    pub sources: crate::FrameSources,
 }
 
 impl CallQuality {
@@ -93,6 +96,7 @@ impl CallQuality {
             concealment_ratio,
             r_factor: r,
             mos: mos_from_r(r),
+            sources: crate::FrameSources::default(),
         }
     }
 }

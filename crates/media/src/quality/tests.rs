@@ -98,5 +98,6 @@ fn serializes_with_field_names() {
     assert_eq!(json["rtt_ms"], serde_json::Value::Null);
     assert_eq!(json["jitter_buffer_ms"], 40.0);
     assert_eq!(json["mos"].as_f64(), Some(q.mos));
-    assert_eq!(json.as_object().unwrap().len(), 7);
+    assert_eq!(json["sources"]["deep_plc"], 0);
+    assert_eq!(json.as_object().unwrap().len(), 8);
 }

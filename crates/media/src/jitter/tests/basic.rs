@@ -37,7 +37,13 @@ fn in_order_stream_plays_every_frame_in_order() {
         out[first_frame].0
     );
     // Frame timestamps are the sender's.
-    if let (_, Playout::Frame { timestamp, payload }) = &out[first_frame] {
+    if let (
+        _,
+        Playout::Frame {
+            timestamp, payload, ..
+        },
+    ) = &out[first_frame]
+    {
         assert_eq!(
             *timestamp,
             5_000 + u32::from(seq_of(payload) - 100) * FRAME_TS

@@ -300,3 +300,62 @@ fn a_new_ssrc_restarts_playout_on_the_new_stream() {
         "after the switch we hear the new stream: {hz}"
     );
 }
+
+/// Bursts of five lost packets every second, with the sender told of 20 % loss (so its policy
+/// sends DRED) and no RED: the receiver rebuilds most burst frames from the DRED of the packet
+/// after each burst, and the tone survives.
+#[test]
+fn bursts_are_rebuilt_from_dred() {
+    let base = Instant::now();
+    let at = |ms: f64| base + Duration::from_micros((ms * 1000.0) as u64);
+    let mut tone = VowelSource { n: 0 };
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    let decision = sender
+        .on_network_report(NetworkReport {
+            loss_pct: 20.0,
+            rtt: Some(Duration::from_millis(60)),
+        })
+        .unwrap();
+    assert!(decision.dred_10ms > 0, "{decision:?}");
+    assert!(sender.dred_ms() > 0);
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+    let mut played = Vec::new();
+    let frames = 600u32;
+    let lost = |k: u32| k >= 100 && k % 50 < 5;
+    for k in 0..frames {
+        let now = f64::from(k) * 20.0;
+        tone.read_frame(&mut pcm);
+        let n = sender.encode(&pcm, &mut payload).unwrap();
+        if !lost(k) {
+            let packet = RtpAudioPacket {
+                ssrc: SSRC,
+                seq: k as u16,
+                timestamp: k * FRAME as u32,
+                payload: payload[..n].to_vec(),
+            };
+            receiver.push(at(now + 30.0), packet);
+        }
+        receiver.pull(at(now + 37.0), &mut out).unwrap();
+        played.extend_from_slice(&out);
+    }
+    let s = receiver.stats();
+    let burst_frames = (0..frames).filter(|&k| lost(k)).count() as u64;
+    eprintln!("burst frames {burst_frames}: {:?}", s.sources);
+    assert_eq!(
+        s.jitter.lost + s.jitter.inserted,
+        s.sources.lbrr + s.sources.dred + s.sources.deep_plc + s.sources.classic_plc,
+        "{s:?}"
+    );
+    assert!(
+        s.sources.dred * 2 >= burst_frames,
+        "DRED rebuilt {} of {burst_frames} burst frames: {s:?}",
+        s.sources.dred
+    );
+    assert_eq!(
+        s.sources.classic_plc, 0,
+        "no loss outlasted deep PLC: {s:?}"
+    );
+    let hz = dominant_frequency(&played[FRAME * 50..], SAMPLE_RATE);
+    assert!((hz - 440.0).abs() < 3.0, "the tone came out at {hz} Hz");
+}

@@ -1,10 +1,12 @@
 //! Jitter-buffer tests, driven by a virtual clock: packets are scheduled at arrival times, and
 //! `pop`s happen on a 20 ms playout grid; nothing sleeps. Split by theme: ordinary traffic
-//! (`basic`), wraparound and stream changes (`timeline`), delay adaptation (`adaptive`),
+//! (`basic`), wraparound and stream changes (`timeline`), delay adaptation (`adaptive`), DRED
+//! hand-outs and the burst floor (`dred`),
 //! the counter identities under a random network (`invariants`) and RFC 2198 copies (`red`).
 
 mod adaptive;
 mod basic;
+mod dred;
 mod invariants;
 mod red;
 mod timeline;

@@ -213,7 +213,9 @@ impl AudioReceiver {
             )));
         }
         let speech = self.last_kind != FrameKind::Silence && self.jitter.next_is_buffered();
-        if speech && self.jitter.excess_ms() >= COMPRESS_FROM_MS {
+        // Not while a loss episode is on: the next burst would need the delay back, and
+        // growing it again costs concealment (bench: 10 % bursty loss, PESQ-WB 2.5 -> 2.8).
+        if speech && !self.jitter.in_loss_episode() && self.jitter.excess_ms() >= COMPRESS_FROM_MS {
             while self.pending.len() < MIN_INPUT {
                 self.decode_next(now);
             }

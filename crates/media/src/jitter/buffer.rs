@@ -89,6 +89,8 @@ pub struct JitterBuffer {
     pub(super) target_ms: f64,
     /// The target without the room left for loss recovery: what jitter alone asks for.
     pub(super) clean_ms: f64,
+    /// A gap was seen within the window (set with the target).
+    pub(super) loss_episode: bool,
     pub(super) current_ms: f64,
     /// The sender is silent (DTX): empty slots are silence, not loss.
     pub(super) in_silence: bool,
@@ -140,6 +142,7 @@ impl JitterBuffer {
                 f64::from(config.max_delay_ms),
             ),
             clean_ms: 0.0,
+            loss_episode: false,
             current_ms: 0.0,
             in_silence: false,
             last_speech_skip_ms: None,

@@ -103,10 +103,10 @@ impl JitterBuffer {
         }
         let mut floor = f64::from(self.cfg.min_delay_ms).max(frame);
         self.clean_ms = target.max(floor).min(f64::from(self.cfg.max_delay_ms));
-        if self
+        self.loss_episode = self
             .last_gap_ms
-            .is_some_and(|t| now_ms - t < f64::from(self.cfg.window_ms))
-        {
+            .is_some_and(|t| now_ms - t < f64::from(self.cfg.window_ms));
+        if self.loss_episode {
             // In-band FEC needs the next packet before the lost slot plays; RED copies come
             // up to the sender's deepest distance later.
             let window = f64::from(self.cfg.window_ms);
@@ -141,6 +141,12 @@ impl JitterBuffer {
         };
         let longest = self.bursts.iter().map(|&(_, n)| n).max().unwrap_or(0);
         longest.min(reach)
+    }
+
+    /// Whether a loss episode is on: a gap in the sequence numbers within the last window.
+    /// While it lasts the delay should not be shrunk: the next burst would need it back.
+    pub fn in_loss_episode(&self) -> bool {
+        self.loss_episode
     }
 
     /// Whether the packet for the next slot is here, so taking it now cannot leave a gap.

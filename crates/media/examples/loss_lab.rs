@@ -56,6 +56,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         link = link.jitter(Duration::from_millis(jitter_ms));
     }
     let mut flow = Flow::new(link, seed);
+    // EPISODE=1: the loss applies only from 5 s to 15 s of a 25 s call (the clip looped), and
+    // the lab reports how long after the episode the delay took to come back within 10 ms of
+    // the clean-path delay.
+    let episode = std::env::var_os("EPISODE").is_some();
+    let mut clean_flow = Flow::new(LinkConfig::with_delay(Duration::from_millis(40)), seed);
+    let input: Vec<i16> = if episode {
+        input.iter().copied().cycle().take(48_000 * 25).collect()
+    } else {
+        input
+    };
 
     let encoder = EncoderConfig::default();
     let mut sender = AudioSender::new(encoder.clone(), PolicyConfig::from(&encoder))?;
@@ -83,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut sent_bytes, mut interval_sent, mut interval_lost) = (0usize, 0u32, 0u32);
     let mut kinds = [0u64; 4];
     let mut delays = Vec::new();
+    let mut timeline = Vec::new();
     let mut order = 0u64;
     // Two seconds of tail so everything sent gets played.
     let frames = input.len() / FRAME + 100;
@@ -102,7 +113,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         sent_bytes += payload.len();
         interval_sent += 1;
-        match flow.admit(now, payload.len() + 40) {
+        let lossy = !episode || (250..750).contains(&i);
+        let fate = if lossy {
+            flow.admit(now, payload.len() + 40)
+        } else {
+            clean_flow.admit(now, payload.len() + 40)
+        };
+        match fate {
             Fate::Arrives { at, .. } => {
                 order += 1;
                 in_flight.push(Reverse((at, order, payload, i as u16, ts, levels > 0)));
@@ -130,7 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             FrameKind::Concealed => 2,
             FrameKind::Silence => 3,
         }] += 1;
-        delays.push(receiver.stats().jitter.current_delay_ms);
+        let jitter = receiver.stats().jitter;
+        delays.push(jitter.current_delay_ms);
+        timeline.push((jitter.current_delay_ms, jitter.clean_delay_ms));
         played.extend_from_slice(&out);
     }
     let spec = hound::WavSpec {
@@ -145,6 +164,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     writer.finalize()?;
     let stats = receiver.stats();
+    if episode {
+        // The last frame (after the episode) at which the delay was still more than 10 ms
+        // above the clean-path delay.
+        let back = (750..timeline.len())
+            .rev()
+            .find(|&i| timeline[i].0 > timeline[i].1 + 10)
+            .map_or(0, |i| (i + 1 - 750) * 20);
+        let before = timeline.get(240).copied().unwrap_or_default();
+        let peak = timeline[250..750]
+            .iter()
+            .map(|(d, _)| *d)
+            .max()
+            .unwrap_or(0);
+        eprintln!(
+            "episode: delay before {} ms (clean {}), peak {peak} ms, back within 10 ms of clean {back} ms after the episode",
+            before.0, before.1
+        );
+    }
     delays.sort_unstable();
     println!(
         "{{\"kbps\": {:.1}, \"decoded\": {}, \"fec\": {}, \"concealed\": {}, \"silence\": {}, \"red\": {}, \"sources\": \"{:?}\", \"compressed_ms\": {}, \"expanded_ms\": {}, \"above_clean_ms\": {}, \"skipped\": {}, \"inserted\": {}, \"delay_p50\": {}, \"delay_max\": {}}}",

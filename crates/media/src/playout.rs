@@ -25,6 +25,8 @@ use crate::MediaError;
 /// a time. Below it the few ms the measured delay wanders are left alone; at it, decoding one
 /// frame ahead (which compressing needs) cannot leave the buffer short.
 const COMPRESS_FROM_MS: f64 = 20.0;
+/// Excess delay (ms) from which two pitch periods go per frame instead of one.
+const FAST_COMPRESS_FROM_MS: f64 = 100.0;
 /// Delay missing (ms below the target) from which speech is stretched, a pitch period at a
 /// time, so the delay grows smoothly before the next burst instead of by concealment inserted
 /// when a packet is already missing.
@@ -216,10 +218,19 @@ impl AudioReceiver {
         // Not while a loss episode is on: the next burst would need the delay back, and
         // growing it again costs concealment (bench: 10 % bursty loss, PESQ-WB 2.5 -> 2.8).
         if speech && !self.jitter.in_loss_episode() && self.jitter.excess_ms() >= COMPRESS_FROM_MS {
-            while self.pending.len() < MIN_INPUT {
-                self.decode_next(now);
+            // A large excess (the floor of an episode that ended) goes at up to two cuts per
+            // frame, so the delay is back within seconds rather than tens of seconds.
+            let cuts = if self.jitter.excess_ms() >= FAST_COMPRESS_FROM_MS {
+                2
+            } else {
+                1
+            };
+            for _ in 0..cuts {
+                while self.pending.len() < MIN_INPUT {
+                    self.decode_next(now);
+                }
+                self.stretch(false);
             }
-            self.stretch(false);
         } else if speech && self.jitter.deficit_ms() >= EXPAND_FROM_MS {
             while self.pending.len() < MIN_INPUT {
                 self.decode_next(now);

@@ -359,3 +359,82 @@ fn bursts_are_rebuilt_from_dred() {
     let hz = dominant_frequency(&played[FRAME * 50..], SAMPLE_RATE);
     assert!((hz - 440.0).abs() < 3.0, "the tone came out at {hz} Hz");
 }
+
+/// Issue 22's recovery rule: after 10 s of 20 % loss in bursts (mean 3, Gilbert-Elliott, RED
+/// off, DRED on), the playout delay is back within 10 ms of the clean-path delay within 3 s of
+/// the episode's end, by time-compressing the audio rather than dropping frames.
+#[test]
+fn the_delay_comes_back_within_three_seconds_of_a_loss_episode() {
+    use ringwire_netem::{Fate, Flow, LinkConfig, Loss};
+    for seed in 1..=3u64 {
+        let base = Instant::now();
+        let at = |ms: f64| base + Duration::from_micros((ms * 1000.0) as u64);
+        let mut tone = VowelSource { n: 0 };
+        let mut sender =
+            AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+        let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+        let link = LinkConfig::with_delay(Duration::from_millis(30));
+        let mut lossy = Flow::new(link.loss(Loss::bursty(0.2, 3.0)), seed);
+        let mut clean = Flow::new(link, seed);
+        let (mut pcm, mut payload, mut out) =
+            ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+        let mut in_flight: Vec<(Instant, RtpAudioPacket)> = Vec::new();
+        let (mut sent, mut dropped) = (0u32, 0u32);
+        let mut delays = Vec::new();
+        for k in 0..1250u32 {
+            let now = at(f64::from(k) * 20.0);
+            tone.read_frame(&mut pcm);
+            let n = sender.encode(&pcm, &mut payload).unwrap();
+            let flow = if (250..750).contains(&k) {
+                &mut lossy
+            } else {
+                &mut clean
+            };
+            sent += 1;
+            match flow.admit(now, n + 40) {
+                Fate::Arrives { at, .. } => in_flight.push((
+                    at,
+                    RtpAudioPacket {
+                        ssrc: SSRC,
+                        seq: k as u16,
+                        timestamp: k * FRAME as u32,
+                        payload: payload[..n].to_vec(),
+                    },
+                )),
+                _ => dropped += 1,
+            }
+            if k % 50 == 49 {
+                sender
+                    .on_network_report(NetworkReport {
+                        loss_pct: f64::from(dropped) * 100.0 / f64::from(sent),
+                        rtt: Some(Duration::from_millis(60)),
+                    })
+                    .unwrap();
+                (sent, dropped) = (0, 0);
+            }
+            in_flight.sort_by_key(|(t, _)| *t);
+            while in_flight.first().is_some_and(|(t, _)| *t <= now) {
+                let (t, p) = in_flight.remove(0);
+                receiver.push(t, p);
+            }
+            receiver.pull(now, &mut out).unwrap();
+            let j = receiver.stats().jitter;
+            delays.push((j.current_delay_ms, j.clean_delay_ms));
+        }
+        let s = receiver.stats();
+        let peak = delays[250..750].iter().map(|d| d.0).max().unwrap_or(0);
+        let last_high = (750..delays.len())
+            .rev()
+            .find(|&i| delays[i].0 > delays[i].1 + 10)
+            .map_or(0, |i| (i + 1 - 750) * 20);
+        eprintln!("seed {seed}: peak {peak} ms, back {last_high} ms after, {s:?}");
+        assert!(peak >= 60, "the episode raised the delay: {peak} ms");
+        assert!(s.sources.dred > 0, "{s:?}");
+        assert!(
+            last_high <= 3000,
+            "seed {seed}: the delay was back within 10 ms of clean only {last_high} ms after"
+        );
+        assert!(s.compressed_ms > 0, "{s:?}");
+        assert_eq!(s.jitter.skipped, 0, "no speech frame dropped: {s:?}");
+    }
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::procstat;
-use super::{chromium, BenchResult, Metric, Options};
+use super::{chromium, codec_cost, BenchResult, Metric, Options};
 use ringwire_testkit::{Lab, Phone};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -110,6 +110,10 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         "measured over {} s after 3 s of warm-up, Opus 20 ms frames both ways, debug or release as built",
         window.as_secs()
     ));
+    // Where the codec's share of that goes (no Chromium baseline: its libopus has no DRED).
+    let (metrics, notes) = codec_cost::split(options.quick)?;
+    result.results.extend(metrics);
+    result.notes.extend(notes);
     Ok(result)
 }
 

@@ -9,6 +9,7 @@
 //! beside it.
 
 mod chromium;
+mod codec_cost;
 mod cost;
 mod impair;
 mod latency;

@@ -8,6 +8,11 @@
 //!
 //! Chromium quirk: a remote WebRTC track only flows into WebAudio (MediaStreamAudioSourceNode)
 //! while it is also attached to an HTMLAudioElement, so B's track is played by a muted <audio>.
+//!
+//! Besides the recording: A's outbound-rtp counters when both sides connected and when the
+//! recording ended (`sender`, the bitrate Chromium chose), and with `statsEveryMs` > 0, B's
+//! cumulative jitter-buffer counters every that many ms (`series`, epoch ms), from which the
+//! caller computes the playout delay over each interval.
 
 const RATE = 48000;
 const now = () => performance.timeOrigin + performance.now();
@@ -91,7 +96,47 @@ function trickle(from, to, useMap, errors) {
 
 const chunks = [];
 
-async function run({ leadMs, tailMs, useMap, preRollMs }) {
+/** A's audio outbound-rtp counters now (null before it has any). */
+async function outbound(pc) {
+  const report = await pc.getStats();
+  let out = null;
+  report.forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') out = s;
+  });
+  if (!out) return null;
+  return { t: now(), bytesSent: out.bytesSent ?? null, packetsSent: out.packetsSent ?? null, headerBytesSent: out.headerBytesSent ?? null };
+}
+
+/** Samples B's jitter-buffer counters every `everyMs` until `stop()`; never overlapping. */
+function sampleJitterBuffer(pc, everyMs, series, errors) {
+  let running = true;
+  const tick = async () => {
+    if (!running) return;
+    try {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          series.push({
+            t: now(),
+            jitterBufferDelay: s.jitterBufferDelay ?? null,
+            jitterBufferEmittedCount: s.jitterBufferEmittedCount ?? null,
+            jitterBufferTargetDelay: s.jitterBufferTargetDelay ?? null,
+            packetsReceived: s.packetsReceived ?? null,
+          });
+        }
+      });
+    } catch (e) {
+      errors.push(`getStats: ${e.message}`);
+    }
+    if (running) setTimeout(tick, everyMs);
+  };
+  void tick();
+  return () => {
+    running = false;
+  };
+}
+
+async function run({ leadMs, tailMs, useMap, preRollMs, statsEveryMs }) {
   const errors = [];
   const ctx = new AudioContext({ sampleRate: RATE, latencyHint: 'interactive' });
   await ctx.resume();
@@ -146,6 +191,9 @@ async function run({ leadMs, tailMs, useMap, preRollMs }) {
   const timeout = (ms, what) => new Promise((_, fail) => setTimeout(() => fail(new Error(`timed out: ${what}; errors: ${errors.join('; ')}`)), ms));
   const [ta, tb] = await Promise.race([Promise.all([aUp, bUp]), timeout(20000, 'both connections connected')]);
   const connectedMs = Math.max(ta, tb) - tPc;
+  const sentAtConnect = await outbound(a);
+  const series = [];
+  const stopSampling = statsEveryMs > 0 ? sampleJitterBuffer(b, statsEveryMs, series, errors) : () => undefined;
 
   const remoteTrack = await Promise.race([remote, timeout(5000, 'B remote track')]);
   const sink = new Audio();
@@ -186,6 +234,8 @@ async function run({ leadMs, tailMs, useMap, preRollMs }) {
   source.start(sourceFrame / RATE);
   const totalMs = ((endFrame - ctx.currentTime * RATE) / RATE) * 1000;
   await Promise.race([done, timeout(totalMs + 15000, 'recording to finish (audio clock stalled?)')]);
+  stopSampling();
+  const sender = { start: sentAtConnect, end: await outbound(a) };
 
   const stats = {};
   const report = await b.getStats();
@@ -222,7 +272,7 @@ async function run({ leadMs, tailMs, useMap, preRollMs }) {
   sink.srcObject = null;
   await ctx.close();
   const frames = chunks.reduce((s, c) => s + c.length / 2, 0);
-  return { connectedMs, stats, frames, expectedFrames: endFrame - startFrame, sendFrames: samples.length, preRollFrames: sourceFrame - startFrame, errors };
+  return { connectedMs, stats, frames, expectedFrames: endFrame - startFrame, sendFrames: samples.length, preRollFrames: sourceFrame - startFrame, errors, sender, series };
 }
 
 /** Chunk i as base64 of interleaved little-endian int16. */

@@ -3,7 +3,9 @@
 //! impairment relay by rewriting every trickled candidate through `map_url`. Writes a 48 kHz
 //! 2-channel 16-bit WAV: channel 0 = what entered A's track, channel 1 = what B received, sample
 //! aligned (same AudioContext), starting `pre_roll_ms` before the send WAV starts. The map lookups
-//! run in node (page.exposeFunction), so the relay needs no CORS headers.
+//! run in node (page.exposeFunction), so the relay needs no CORS headers. `stats_every_ms` (0:
+//! off) samples B's jitter-buffer counters that often (`series`); `sender` is A's outbound-rtp
+//! counters when connected and when the recording ended.
 
 
 import { launch, log, now, pipeConsole, staticServer } from './common.mjs';
@@ -16,8 +18,9 @@ export async function run(input) {
   const mapUrl = input.map_url ?? null;
   const leadMs = Number(input.lead_ms ?? 1000);
   const tailMs = Number(input.tail_ms ?? 1500);
+  const statsEveryMs = Number(input.stats_every_ms ?? 0);
   if (!sendWav || !outWav) throw new Error('send_wav and out_wav are required');
-  if (!(leadMs >= 0) || !(tailMs >= 0)) throw new Error('lead_ms and tail_ms must be >= 0');
+  if (!(leadMs >= 0) || !(tailMs >= 0) || !(statsEveryMs >= 0)) throw new Error('lead_ms, tail_ms and stats_every_ms must be >= 0');
   const wav = readWav(sendWav);
   if (wav.rate !== RATE || wav.channels !== 1) throw new Error(`send_wav must be 48 kHz mono, is ${wav.rate} Hz ${wav.channels} ch`);
   const preRollMs = Math.min(200, leadMs);
@@ -39,7 +42,7 @@ export async function run(input) {
     await page.goto(`${server.url}/pair-page.html`);
     await page.waitForFunction(() => window.bench?.ready);
     const started = now();
-    const r = await page.evaluate((p) => window.bench.run(p), { leadMs, tailMs, useMap: mapUrl !== null, preRollMs });
+    const r = await page.evaluate((p) => window.bench.run(p), { leadMs, tailMs, useMap: mapUrl !== null, preRollMs, statsEveryMs });
     log(`pair: connected in ${r.connectedMs.toFixed(1)} ms, recorded ${r.frames} frames in ${((now() - started) / 1000).toFixed(1)} s`);
     if (mapped.length) log(`pair: candidates mapped: ${mapped.join(', ')}`);
     if (r.errors.length) log(`pair: page errors: ${r.errors.join('; ')}`);
@@ -57,6 +60,8 @@ export async function run(input) {
       recorded_frames: r.frames,
       send_frames: r.sendFrames,
       mapped_candidates: mapped.length,
+      sender: r.sender,
+      series: r.series,
     };
   } finally {
     await browser.close().catch(() => undefined);

@@ -1,5 +1,6 @@
-//! Entry point of the Chromium baseline: `node bench/chromium/run.mjs <setup|pair|cost|nat-phone>
-//! '<json>'`. Dispatches to setup.mjs, pair.mjs, cost.mjs or natphone.mjs, prints exactly one JSON object as the LAST
+//! Entry point of the Chromium baseline: `node bench/chromium/run.mjs
+//! <setup|pair|to-native|cost|nat-phone> '<json>'`. Dispatches to setup.mjs, pair.mjs,
+//! tonative.mjs, cost.mjs or natphone.mjs, prints exactly one JSON object as the LAST
 //! line of stdout (all logging is on stderr), and on failure prints `{"error": "..."}` and
 //! exits 1. Usage errors exit 2.
 
@@ -8,6 +9,7 @@ import { emit, log } from './common.mjs';
 const modes = {
   setup: () => import('./setup.mjs'),
   pair: () => import('./pair.mjs'),
+  'to-native': () => import('./tonative.mjs'),
   cost: () => import('./cost.mjs'),
   'nat-phone': () => import('./natphone.mjs'),
 };

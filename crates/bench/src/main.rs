@@ -19,12 +19,14 @@ mod pesq;
 mod plot;
 mod procstat;
 mod quality;
+mod recovery;
 mod relay;
 mod report;
 mod setup;
 mod signal;
 mod signaling;
 mod sigproxy;
+mod speech;
 mod timed;
 
 use std::path::PathBuf;

@@ -70,8 +70,12 @@ pub async fn score(python: &Path, reference: &Path, degraded: &Path) -> anyhow::
     }
 }
 
-/// Harvard sentences (IEEE 1969), three per clip, each clip in its own voice.
-const CLIPS: [(&str, &str); 3] = [
+/// Harvard sentences (IEEE 1969, lists 1 and 2), three per clip, each clip in its own voice
+/// (espeak-ng's own voices and variants as Debian ships them; the MBROLA voices it lists need
+/// data Debian does not install): US male, British female, Scottish male, US female and
+/// British (RP) female. One clip per seed, so a condition's figure is over five talkers and
+/// fifteen sentences, not tuned to one.
+const CLIPS: [(&str, &str); 5] = [
     (
         "en-us",
         "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
@@ -86,6 +90,16 @@ const CLIPS: [(&str, &str); 3] = [
         "en-gb-scotland+m3",
         "Kick the ball straight and follow through. Help the woman get back to her feet. \
          A pot of tea helps to pass the evening.",
+    ),
+    (
+        "en-us+f2",
+        "These days a chicken leg is a rare dish. Rice is often served in round bowls. \
+         The juice of lemons makes fine punch.",
+    ),
+    (
+        "en-gb-x-rp+f4",
+        "Smoky fires lack flame and heat. The soft cushion broke the man's fall. \
+         The salt breeze came across from the sea.",
     ),
 ];
 

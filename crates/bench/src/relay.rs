@@ -5,8 +5,12 @@
 //! its peer. RTP on each direction passes through an [`impair::Flow`]; STUN, DTLS and RTCP pass
 //! untouched. This is the user-space stand-in for Linux's netem qdisc, which the kernels these
 //! benchmarks run on lack (`tc … netem` fails there; see bench/README.md).
+//!
+//! The relay also counts each direction's RTP ([`Traffic`]): every packet the sender offered,
+//! before the loss model, with its payload size past the RTP header. Both stacks' media crosses
+//! it, so it is one measure of the bitrate each used, not two stacks' own counters.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,6 +28,7 @@ struct Inner {
     stand_ins: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     flows: Mutex<HashMap<(SocketAddr, SocketAddr), (Flow, Queue)>>,
     setting: Mutex<(LinkConfig, u64)>,
+    traffic: Mutex<HashMap<(SocketAddr, SocketAddr), Traffic>>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -48,6 +53,69 @@ pub struct RelayStats {
     pub rtp_dropped: u64,
 }
 
+/// One direction's RTP since the last [`Relay::set`] (a [`Relay::change`] keeps counting), as
+/// the sender offered it: dropped packets are counted too, since the sender spent them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    /// The real sender and the real receiver.
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub packets: u64,
+    /// Whole datagrams (RTP header, extensions, payload, SRTP tag).
+    pub wire_bytes: u64,
+    /// Past the RTP header, CSRCs and header extensions: the codec's bytes (RED included) and
+    /// the SRTP authentication tag, which the relay cannot tell apart from the payload.
+    pub payload_bytes: u64,
+    /// Packets with the padding bit set, and their payload bytes. Chromium sends its bandwidth
+    /// probes as padding-only packets on the audio stream; SRTP hides how much of a packet is
+    /// padding, so these are kept apart from the media rate whole.
+    pub padded: u64,
+    pub padded_bytes: u64,
+    /// (packets, payload bytes) per RTP payload type: the codec's stream, RED, retransmissions
+    /// and probes apart.
+    pub by_type: BTreeMap<u8, (u64, u64)>,
+    pub first: Instant,
+    pub last: Instant,
+}
+
+impl Traffic {
+    /// Payload kb/s of the packets without padding (the media) from the first packet to the
+    /// last; `None` for less than a second of it, too short to be a rate.
+    pub fn payload_kbps(&self) -> Option<f64> {
+        let span = self
+            .last
+            .saturating_duration_since(self.first)
+            .as_secs_f64();
+        let media = self.payload_bytes.saturating_sub(self.padded_bytes);
+        (span >= 1.0).then(|| media as f64 * 8.0 / span / 1000.0)
+    }
+
+    /// Packets per second over the same span.
+    pub fn packet_rate(&self) -> Option<f64> {
+        let span = self
+            .last
+            .saturating_duration_since(self.first)
+            .as_secs_f64();
+        (span >= 1.0).then(|| self.packets.saturating_sub(1) as f64 / span)
+    }
+}
+
+/// The RTP payload's length: what follows the fixed header, the CSRC list and the header
+/// extension (RFC 3550 §5.1, §5.3.1). A packet too short for its own header has none.
+pub fn rtp_payload_len(packet: &[u8]) -> usize {
+    let Some(&first) = packet.first() else {
+        return 0;
+    };
+    let mut offset = 12 + 4 * usize::from(first & 0x0F);
+    if first & 0x10 != 0 {
+        let Some(words) = packet.get(offset + 2..offset + 4) else {
+            return 0;
+        };
+        offset += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+    }
+    packet.len().saturating_sub(offset)
+}
+
 impl Relay {
     /// Starts the relay with no impairment and its `/map` endpoint on a loopback port.
     pub async fn start() -> anyhow::Result<Relay> {
@@ -55,6 +123,7 @@ impl Relay {
             stand_ins: Mutex::new(HashMap::new()),
             flows: Mutex::new(HashMap::new()),
             setting: Mutex::new((LinkConfig::default(), 1)),
+            traffic: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -79,11 +148,24 @@ impl Relay {
         Inner::stand_in(&self.inner, real)
     }
 
-    /// Applies `impairment` to every flow from now on, each direction seeded from `seed`.
+    /// Applies `impairment` to every flow from now on, each direction seeded from `seed`, and
+    /// starts the counts ([`Relay::stats`], [`Relay::traffic`]) over: a new run.
     pub fn set(&self, impairment: LinkConfig, seed: u64) {
+        self.change(impairment, seed);
+        lock(&self.inner.traffic).clear();
+    }
+
+    /// Applies `impairment` from now on in the middle of a run: the loss counts of
+    /// [`Relay::stats`] start over with the new flows, [`Relay::traffic`] keeps counting.
+    pub fn change(&self, impairment: LinkConfig, seed: u64) {
         *lock(&self.inner.setting) = (impairment, seed);
         // Flows restart with fresh state; their queues are re-created on the next packet.
         lock(&self.inner.flows).clear();
+    }
+
+    /// Every direction that carried RTP since the last [`Relay::set`].
+    pub fn traffic(&self) -> Vec<Traffic> {
+        lock(&self.inner.traffic).values().cloned().collect()
     }
 
     pub fn stats(&self) -> RelayStats {
@@ -164,6 +246,7 @@ impl Inner {
                 let _ = out.send_to(&packet, real).await;
                 continue;
             }
+            Inner::count(&inner, from, real, &packet);
             let leave = {
                 let mut flows = lock(&inner.flows);
                 let (flow, queue) = flows
@@ -178,6 +261,37 @@ impl Inner {
                 let _ = queue.send((tokio::time::Instant::from_std(t), packet));
             }
         }
+    }
+
+    fn count(inner: &Inner, from: SocketAddr, to: SocketAddr, packet: &[u8]) {
+        let now = Instant::now();
+        let mut traffic = lock(&inner.traffic);
+        let t = traffic.entry((from, to)).or_insert(Traffic {
+            from,
+            to,
+            packets: 0,
+            wire_bytes: 0,
+            payload_bytes: 0,
+            padded: 0,
+            padded_bytes: 0,
+            by_type: BTreeMap::new(),
+            first: now,
+            last: now,
+        });
+        let payload = rtp_payload_len(packet) as u64;
+        t.packets += 1;
+        t.wire_bytes += packet.len() as u64;
+        t.payload_bytes += payload;
+        if packet.first().is_some_and(|b| b & 0x20 != 0) {
+            t.padded += 1;
+            t.padded_bytes += payload;
+        }
+        if let Some(pt) = packet.get(1) {
+            let count = t.by_type.entry(pt & 0x7F).or_default();
+            count.0 += 1;
+            count.1 += payload;
+        }
+        t.last = now;
     }
 
     /// A flow's queue: packets leave in order, each at its time.
@@ -243,6 +357,38 @@ mod tests {
         assert_eq!(stats.rtp_forwarded + stats.rtp_dropped, 400);
         assert_eq!(got, stats.rtp_forwarded);
         assert!((150..=250).contains(&got), "{got} of 400 at 50% loss");
+        // The sender's traffic counts every packet it offered, dropped or not; B sent none.
+        let traffic = relay.traffic();
+        assert_eq!(traffic.len(), 1, "{traffic:?}");
+        let t = &traffic[0];
+        assert_eq!(
+            (t.from, t.to),
+            (a.local_addr().expect("addr"), b.local_addr().expect("addr"))
+        );
+        assert_eq!((t.packets, t.wire_bytes, t.payload_bytes), (400, 1600, 0));
+        assert_eq!(t.by_type.get(&111), Some(&(400, 0)));
+        assert_eq!((t.padded, t.padded_bytes), (0, 0));
+        // A change of condition mid-run keeps the traffic; a new run starts it over.
+        relay.change(condition(Loss::None, Duration::ZERO), 1);
+        assert_eq!(relay.traffic().len(), 1);
+        relay.set(condition(Loss::None, Duration::ZERO), 1);
+        assert!(relay.traffic().is_empty());
+    }
+
+    #[test]
+    fn the_payload_starts_after_csrcs_and_the_header_extension() {
+        let mut plain = vec![0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        plain.extend([7u8; 50]);
+        assert_eq!(rtp_payload_len(&plain), 50);
+        // Two CSRCs and a one-byte-header extension of 2 words (RFC 8285).
+        let mut rich = vec![0x92, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        rich.extend([0u8; 8]);
+        rich.extend([0xBE, 0xDE, 0, 2]);
+        rich.extend([0u8; 8]);
+        rich.extend([7u8; 30]);
+        assert_eq!(rtp_payload_len(&rich), 30);
+        assert_eq!(rtp_payload_len(&[0x90, 111, 0, 1]), 0);
+        assert_eq!(rtp_payload_len(&[]), 0);
     }
 
     #[tokio::test]

@@ -44,7 +44,12 @@ fn bench_all_quick_produces_well_formed_results() {
             assert!(m["unit"].as_str().is_some(), "{bench}: {m}");
             let ours = m["ringwire"].as_f64().unwrap_or(f64::NAN);
             assert!(ours.is_finite() && ours >= 0.0, "{bench}: {m}");
-            let expect_baseline = bench != "signaling";
+            // No Chromium figure for signaling, nor for the codec split of `cost` (libopus
+            // timed alone; Chromium's libopus has no DRED to compare with).
+            let codec_split = m["metric"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("codec CPU"));
+            let expect_baseline = bench != "signaling" && !codec_split;
             match (m["chromium"].as_f64(), m["ratio"].as_f64()) {
                 (Some(theirs), Some(ratio)) => {
                     assert!(theirs.is_finite() && theirs > 0.0, "{bench}: {m}");
@@ -62,7 +67,13 @@ fn bench_all_quick_produces_well_formed_results() {
         .iter()
         .find(|o| o["bench"] == "quality")
         .expect("quality");
-    for m in quality["results"].as_array().expect("list") {
+    // The PESQ rows; the loss episode's delay rows are in ms and s.
+    for m in quality["results"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|m| m["unit"] == "MOS-LQO")
+    {
         let score = m["ringwire"].as_f64().unwrap_or(0.0);
         assert!(
             (1.0..=4.7).contains(&score),

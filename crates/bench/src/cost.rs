@@ -182,11 +182,7 @@ async fn native(n: usize, window: Duration) -> anyhow::Result<Cost> {
             phones.push(phone);
         }
         for phone in &mut phones {
-            phone
-                .wait(WAIT, |e| {
-                    matches!(e, EngineEvent::Report(Report::Connected { .. })).then_some(())
-                })
-                .ok_or_else(|| anyhow!("a call did not connect"))?;
+            phone.connected(WAIT)?;
         }
         Ok(phones)
     })

@@ -12,6 +12,7 @@ use ringwire_engine::{AudioDevices, EngineEvent};
 use ringwire_media::device::{NullSink, SilenceSource};
 
 use super::timed::{ClipSource, Tape, TapeSink};
+use ringwire_proto::CallId;
 use ringwire_testkit::Phone;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -25,6 +26,21 @@ pub struct PairRun {
     pub played: Vec<(Instant, Vec<i16>)>,
     /// When the clip was due to start.
     pub play_at: Instant,
+}
+
+/// Places a call from `caller` to `callee_user`, answers it on `callee` and waits until both
+/// ends have a media path; the call's id.
+pub fn call_answered(
+    caller: &mut Phone,
+    callee: &mut Phone,
+    callee_user: &str,
+) -> anyhow::Result<CallId> {
+    let call_id = caller.engine.start_call(callee_user)?;
+    let incoming = callee.incoming(WAIT)?;
+    callee.engine.answer(incoming)?;
+    caller.connected(WAIT)?;
+    callee.connected(WAIT)?;
+    Ok(call_id)
 }
 
 /// Calls `callee_user` from `caller_token`'s engine through `ws_url`, answers on
@@ -60,16 +76,7 @@ pub fn run(
             }),
         },
     )?;
-    let call_id = caller.engine.start_call(callee_user)?;
-    let incoming = callee.incoming(WAIT)?;
-    callee.engine.answer(incoming)?;
-    for phone in [&mut caller, &mut callee] {
-        phone
-            .wait(WAIT, |e| {
-                matches!(e, EngineEvent::Report(Report::Connected { .. })).then_some(())
-            })
-            .ok_or_else(|| anyhow!("the call did not connect"))?;
-    }
+    let call_id = call_answered(&mut caller, &mut callee, callee_user)?;
     let play_at = Instant::now() + lead;
     handle.play(play_at);
     std::thread::sleep(lead + clip_time + tail);

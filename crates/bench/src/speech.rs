@@ -147,16 +147,7 @@ pub fn native_call(
         receiver_addrs: callee.engine.local_addrs().to_vec(),
         ..Heard::default()
     };
-    let call_id = caller.engine.start_call(callee_user)?;
-    let incoming = callee.incoming(WAIT)?;
-    callee.engine.answer(incoming)?;
-    for phone in [&mut caller, &mut callee] {
-        phone
-            .wait(WAIT, |e| {
-                matches!(e, EngineEvent::Report(Report::Connected { .. })).then_some(())
-            })
-            .ok_or_else(|| anyhow!("the call did not connect"))?;
-    }
+    let call_id = super::pair::call_answered(&mut caller, &mut callee, callee_user)?;
     for event in std::mem::take(&mut callee.seen) {
         note(&mut heard, &event);
     }

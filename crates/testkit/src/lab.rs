@@ -208,6 +208,19 @@ impl Phone {
         .ok_or_else(|| anyhow!("the callee got no incoming call"))
     }
 
+    /// Waits until this engine's call has a media path (`Connected`), or fails after `timeout`.
+    pub fn connected(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait(timeout, |e| {
+            matches!(
+                e,
+                EngineEvent::Report(ringwire_core::Report::Connected { .. })
+            )
+            .then_some(())
+        })
+        .map(drop)
+        .ok_or_else(|| anyhow!("the call did not connect"))
+    }
+
     /// Forgets the events seen so far (they grow with every quality report).
     pub fn forget(&mut self) {
         self.seen.clear();

@@ -14,8 +14,8 @@
 use std::time::Instant;
 
 use crate::codec::{
-    has_fec, BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport,
-    OpusDecoder, OpusEncoder, PolicyConfig, Recovery,
+    BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport, OpusDecoder,
+    OpusEncoder, PolicyConfig, Recovery,
 };
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, RtpAudioPacket};
 use crate::stretch::{Accelerator, Compression, Expansion, MAX_ADDED, MIN_INPUT};
@@ -90,6 +90,18 @@ pub struct FrameSources {
     pub classic_plc: u64,
 }
 
+impl FrameSources {
+    /// Frames that played audio, from any source.
+    pub fn played(&self) -> u64 {
+        self.decoded + self.lbrr + self.red + self.dred + self.concealed()
+    }
+
+    /// Frames played as concealment, deep or classic.
+    pub fn concealed(&self) -> u64 {
+        self.deep_plc + self.classic_plc
+    }
+}
+
 /// Counters of an [`AudioReceiver`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ReceiverStats {
@@ -102,8 +114,9 @@ pub struct ReceiverStats {
     pub concealment_ratio: f64,
     /// Pulls that produced audio (`Decoded`, `RecoveredFec` or `Concealed`), i.e. while playing.
     pub frames_played: u64,
-    /// Jitter-buffer `Fec` decisions whose next packet carried no FEC data, so the slot was
-    /// concealed instead. `jitter.recovered_fec - fec_unavailable` slots really came from FEC.
+    /// Jitter-buffer `Fec` decisions whose next packet carried no FEC data, so the slot came
+    /// from its DRED or from concealment instead (`sources` says which).
+    /// `jitter.recovered_fec - fec_unavailable - decode_errors` slots really came from FEC.
     /// libopus codes FEC only for frames its voice-activity detector calls active (and not
     /// across some internal mode switches), so this is rarely zero.
     pub fec_unavailable: u64,
@@ -125,8 +138,6 @@ pub struct AudioReceiver {
     decoder: OpusDecoder,
     frame: FrameDuration,
     decode_errors: u64,
-    frames_played: u64,
-    frames_concealed: u64,
     fec_unavailable: u64,
     sources: FrameSources,
     /// Concealed frames in a row, to tell deep PLC from the classic fade-out.
@@ -163,8 +174,6 @@ impl AudioReceiver {
             decoder: OpusDecoder::new(config.frame)?,
             frame: config.frame,
             decode_errors: 0,
-            frames_played: 0,
-            frames_concealed: 0,
             fec_unavailable: 0,
             sources: FrameSources::default(),
             concealed_run: 0,
@@ -226,16 +235,10 @@ impl AudioReceiver {
                 1
             };
             for _ in 0..cuts {
-                while self.pending.len() < MIN_INPUT {
-                    self.decode_next(now);
-                }
-                self.stretch(false);
+                self.stretch(now, false);
             }
         } else if speech && self.jitter.deficit_ms() >= EXPAND_FROM_MS {
-            while self.pending.len() < MIN_INPUT {
-                self.decode_next(now);
-            }
-            self.stretch(true);
+            self.stretch(now, true);
         }
         while self.pending.len() < samples {
             self.decode_next(now);
@@ -277,32 +280,26 @@ impl AudioReceiver {
                 next_payload,
                 timestamp,
             } => {
-                let result = if has_fec(&next_payload) {
-                    self.decoder.decode_fec(&next_payload, &mut frame)
-                } else {
-                    // No LBRR in the next packet (CELT, or the sender's FEC is off): its DRED
-                    // may still hold the frame.
+                let frame_ts = samples as u32;
+                let key = timestamp.wrapping_add(frame_ts);
+                let result = self
+                    .decoder
+                    .recover(key, &next_payload, frame_ts, &mut frame);
+                // No LBRR in the next packet (CELT, or the sender's FEC is off): its DRED or
+                // concealment filled the slot.
+                if matches!(result, Ok(Recovery::Dred | Recovery::Plc)) {
                     self.fec_unavailable += 1;
-                    let frame_ts = samples as u32;
-                    self.decoder.decode_dred(
-                        timestamp.wrapping_add(frame_ts),
-                        &next_payload,
-                        frame_ts,
-                        &mut frame,
-                    )
-                };
+                }
                 self.recovered(now, result, &mut frame)
             }
             Playout::Conceal {
                 timestamp,
                 later: Some(later),
             } => {
-                let result = self.decoder.decode_dred(
-                    timestamp.wrapping_add(later.distance),
-                    &later.payload,
-                    later.distance,
-                    &mut frame,
-                );
+                let key = timestamp.wrapping_add(later.distance);
+                let result = self
+                    .decoder
+                    .recover(key, &later.payload, later.distance, &mut frame);
                 self.recovered(now, result, &mut frame)
             }
             Playout::Conceal { later: None, .. } => self.conceal(&mut frame),
@@ -311,16 +308,12 @@ impl AudioReceiver {
                 FrameKind::Silence
             }
         };
-        match kind {
-            FrameKind::Silence => {}
-            FrameKind::Concealed => {
-                self.frames_played += 1;
-                self.frames_concealed += 1;
-            }
-            FrameKind::Decoded | FrameKind::RecoveredFec | FrameKind::RecoveredDred => {
-                self.frames_played += 1;
-                self.concealed_run = 0;
-            }
+        // Every audible frame was counted in `sources` where it was made.
+        if matches!(
+            kind,
+            FrameKind::Decoded | FrameKind::RecoveredFec | FrameKind::RecoveredDred
+        ) {
+            self.concealed_run = 0;
         }
         self.last_kind = kind;
         self.pending.extend_from_slice(&frame);
@@ -361,10 +354,11 @@ impl AudioReceiver {
     }
 
     /// Shortens (or, with `longer`, lengthens) the pending audio by a pitch period or a quiet
-    /// stretch, where that is inaudible.
-    fn stretch(&mut self, longer: bool) {
-        if self.pending.len() < MIN_INPUT {
-            return;
+    /// stretch, where that is inaudible, first decoding ahead until the stretcher has the
+    /// 30 ms it needs.
+    fn stretch(&mut self, now: Instant, longer: bool) {
+        while self.pending.len() < MIN_INPUT {
+            self.decode_next(now);
         }
         if longer {
             match self.accelerator.expand(&self.pending, &mut self.compressed) {
@@ -410,16 +404,17 @@ impl AudioReceiver {
 
     /// Counters; see [`ReceiverStats`].
     pub fn stats(&self) -> ReceiverStats {
-        let concealment_ratio = if self.frames_played == 0 {
+        let played = self.sources.played();
+        let concealment_ratio = if played == 0 {
             0.0
         } else {
-            self.frames_concealed as f64 / self.frames_played as f64
+            self.sources.concealed() as f64 / played as f64
         };
         ReceiverStats {
             jitter: self.jitter.stats(),
             decode_errors: self.decode_errors,
             concealment_ratio,
-            frames_played: self.frames_played,
+            frames_played: played,
             fec_unavailable: self.fec_unavailable,
             sources: self.sources,
             compressed_ms: self.compressed_samples * 1000 / u64::from(crate::codec::SAMPLE_RATE),

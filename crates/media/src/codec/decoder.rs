@@ -94,6 +94,32 @@ impl OpusDecoder {
             self.conceal(out)?;
             return Ok(Recovery::Plc);
         }
+        self.decode_lbrr(next_payload, out)
+    }
+
+    /// Rebuilds a lost frame from a later packet, the best way it carries: from its LBRR when
+    /// it is the very next packet (`distance` is one frame) and has some, else from its DRED
+    /// ([`Self::decode_dred`], which conceals when that does not reach back far enough).
+    pub fn recover(
+        &mut self,
+        key: u32,
+        later_payload: &[u8],
+        distance: u32,
+        out: &mut [i16],
+    ) -> Result<Recovery, MediaError> {
+        if distance as usize == self.frame.samples() && has_fec(later_payload) {
+            self.decode_lbrr(later_payload, out)
+        } else {
+            self.decode_dred(key, later_payload, distance, out)
+        }
+    }
+
+    /// Decodes the LBRR of `next_payload` (known to carry some) as the frame before it.
+    fn decode_lbrr(
+        &mut self,
+        next_payload: &[u8],
+        out: &mut [i16],
+    ) -> Result<Recovery, MediaError> {
         let frame = self.frame_mut(out, "decode_fec")?;
         // With fec=true libopus decodes the LBRR data for exactly `frame.len()` samples: the
         // duration of the lost frame, which is why the slice is cut to one frame.

@@ -287,12 +287,13 @@ impl JitterBuffer {
             .first_key_value()
             .is_some_and(|(&next, _)| next >= ts + frame_ts && next < ts + 2 * frame_ts);
         let quiet = self.is_quiet(&packet);
+        // Speech is dropped only when no caller time-stretches it, and then spaced out.
         let may_skip = !std::mem::take(&mut self.after_loss)
-            && (quiet || !self.time_stretch)
             && (quiet
-                || self
-                    .last_speech_skip_ms
-                    .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS));
+                || !self.time_stretch
+                    && self
+                        .last_speech_skip_ms
+                        .map_or(true, |t| now_ms - t >= SPEECH_SKIP_SPACING_MS));
         let needed = f64::from(self.cfg.frame_ms) + if quiet { 0.0 } else { SPEECH_SKIP_MARGIN_MS };
         if excess >= needed - EPS_MS && has_successor && may_skip {
             self.stats.skipped += 1;

@@ -18,7 +18,11 @@
 //! has seen a sequence gap, the floor becomes two frames: Opus in-band FEC for a lost frame
 //! travels in the *next* packet, which must already be here when the lost slot plays; while the
 //! sender's RFC 2198 redundancy reaches `d` frames back ([`JitterBuffer::push_redundant`]), the
-//! floor is `1 + d` frames, so a copy can still fill a slot lost in a burst of `d`.
+//! floor is `1 + d` frames, so a copy can still fill a slot lost in a burst of `d`. Once the
+//! receiver has found DRED in the stream ([`JitterBuffer::note_dred_reach`]), the floor is
+//! `1 + b` frames for the longest burst `b` of the last 10 s, as far as the DRED reaches, so
+//! the packet after a burst is here in time to rebuild it. `clean_delay_ms` is the target
+//! without these floors.
 //!
 //! The target therefore rises as soon as one slow packet arrives (the percentile sees it at
 //! once) and falls only when slow packets leave the window, two seconds later.
@@ -28,8 +32,11 @@
 //! The playout point is the timestamp of the next slot. Its *current delay* is how long after
 //! the fastest packet's schedule that slot plays: `now - slot_ts / 48 - min_transit`. Playout
 //! starts when the first packet's delay reaches the target, which puts the current delay in
-//! `[target, target + frame)`. There is no time-stretching: the delay changes only by whole
-//! frames, and we pick the moments that cost least.
+//! `[target, target + frame)`. The buffer itself changes the delay only by whole frames, at the
+//! moments that cost least; a caller that time-stretches speech (`AudioReceiver`, with
+//! [`JitterBuffer::set_time_stretch`]) moves it by pitch periods instead, reading
+//! [`JitterBuffer::excess_ms`] and [`JitterBuffer::deficit_ms`], and the buffer then drops no
+//! speech frames.
 //!
 //! * **Grow** (current < target, or a packet is simply not here yet): the buffer *holds* the
 //!   slot — it answers `Conceal` (or `Silence` inside a silence) without consuming the slot, so
@@ -48,7 +55,8 @@
 //! # Loss, late packets and gaps
 //!
 //! A slot whose packet is missing while a *later* packet is buffered is lost: `Fec` when that
-//! later packet is the next one (`seq + 1`, `timestamp + frame`), else `Conceal`. If the later
+//! later packet is the next one (`seq + 1`, `timestamp + frame`), else `Conceal` carrying that
+//! later packet and the slot's distance from it, for its DRED to rebuild the slot. If the later
 //! packet's sequence number shows nothing was sent for the slot (Opus DTX), the slot is
 //! `Silence` and not a loss. After a DTX frame (payload ≤ 2 bytes, libwebrtc's
 //! `IsDtxPacket` rule) an empty buffer also means silence. A packet that arrives after its

@@ -116,6 +116,16 @@ struct ServeArgs {
     /// Lifetime of devices' TURN credentials, seconds [default: 3600].
     #[arg(long, value_name = "SECS")]
     turn_credential_ttl: Option<u64>,
+    /// Run as one node of a cluster over this NATS server (nats://HOST:PORT, JetStream on);
+    /// needs --database postgres://… shared by every node (docs/cluster.md).
+    #[arg(long, value_name = "NATS_URL")]
+    cluster: Option<String>,
+    /// The cluster's name and NATS subject prefix [default: ringwire].
+    #[arg(long, value_name = "NAME")]
+    cluster_prefix: Option<String>,
+    /// This node's name in the cluster [default: n- and 8 random hex digits].
+    #[arg(long, value_name = "NAME")]
+    node_id: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -275,6 +285,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         ("admin_token", args.admin_token),
         ("log_format", args.log_format),
+        ("cluster", args.cluster),
+        ("cluster_prefix", args.cluster_prefix),
+        ("node_id", args.node_id),
     ];
     for (field, value) in flags {
         if let Some(v) = value {

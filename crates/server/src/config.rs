@@ -67,6 +67,15 @@ pub struct ServerConfig {
     pub push_retry_max_ms: u64,
     /// The `[ice]` table: ICE servers handed to devices, and the TURN shared secret.
     pub ice: IceConfig,
+    /// `nats://host:port`: run as one node of a cluster (docs/cluster.md). Needs a PostgreSQL
+    /// `database_url`. Unset: a single server.
+    pub cluster: Option<String>,
+    /// The cluster's name and NATS subject prefix; nodes sharing it and the database are one
+    /// cluster.
+    pub cluster_prefix: String,
+    /// This node's name in the cluster (letters, digits, `-` and `_`). Unset: `n-` and 8
+    /// random hex digits, new at each start.
+    pub node_id: Option<String>,
 }
 
 /// How logs are printed.
@@ -109,6 +118,9 @@ impl Default for ServerConfig {
             push_retry_base_ms: 250,
             push_retry_max_ms: 8_000,
             ice: IceConfig::default(),
+            cluster: None,
+            cluster_prefix: "ringwire".to_owned(),
+            node_id: None,
         }
     }
 }
@@ -159,6 +171,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RINGWIRE_PUSH_CA_FILE", "push_ca_file"),
     ("RINGWIRE_PUSH_RETRY_BASE_MS", "push_retry_base_ms"),
     ("RINGWIRE_PUSH_RETRY_MAX_MS", "push_retry_max_ms"),
+    ("RINGWIRE_CLUSTER", "cluster"),
+    ("RINGWIRE_CLUSTER_PREFIX", "cluster_prefix"),
+    ("RINGWIRE_NODE_ID", "node_id"),
     ("RINGWIRE_ICE_SERVERS", "ice.servers"),
     ("RINGWIRE_ICE_TURN_SECRET", "ice.turn_secret"),
     (
@@ -243,6 +258,9 @@ impl ServerConfig {
             "push_ca_file" => self.push_ca_file = Some(PathBuf::from(value)),
             "push_retry_base_ms" => self.push_retry_base_ms = num(value)?,
             "push_retry_max_ms" => self.push_retry_max_ms = num(value)?,
+            "cluster" => self.cluster = Some(value.to_owned()),
+            "cluster_prefix" => self.cluster_prefix = value.to_owned(),
+            "node_id" => self.node_id = Some(value.to_owned()),
             "ice.servers" => self.ice.servers = parse_url_list(value)?,
             "ice.turn_secret" => self.ice.turn_secret = Some(TurnSecret::new(value)),
             "ice.turn_credential_ttl_s" => self.ice.turn_credential_ttl_s = num(value)?,
@@ -299,7 +317,63 @@ impl ServerConfig {
             return bad("push_retry_base_ms must be at least 1 and at most push_retry_max_ms");
         }
         self.ice_settings()?;
+        self.cluster_settings()?;
         Ok(())
+    }
+
+    /// How this node joins its cluster, if `cluster` is set.
+    pub fn cluster_settings(&self) -> Result<Option<crate::cluster::ClusterSettings>, ServerError> {
+        let Some(nats_url) = &self.cluster else {
+            return Ok(None);
+        };
+        let bad = |m: String| Err(ServerError::Config(m));
+        if !nats_url.starts_with("nats://") && !nats_url.starts_with("tls://") {
+            return bad(format!(
+                "cluster {nats_url:?} is not a NATS URL; use nats://HOST:PORT"
+            ));
+        }
+        let database_url = match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                url.clone()
+            }
+            _ => {
+                return bad("a cluster needs a shared PostgreSQL store: set --database \
+                     postgres://... (database_url) on every node"
+                    .to_owned())
+            }
+        };
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.cluster_prefix) {
+            return bad(format!(
+                "cluster_prefix {:?} must be 1-64 letters, digits, '-' or '_'",
+                self.cluster_prefix
+            ));
+        }
+        let node = match &self.node_id {
+            Some(node) if name_ok(node) => node.clone(),
+            Some(node) => {
+                return bad(format!(
+                    "node_id {node:?} must be 1-64 letters, digits, '-' or '_'"
+                ))
+            }
+            None => {
+                let mut bytes = [0u8; 4];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| ServerError::Config(format!("no random node id: {e}")))?;
+                format!("n-{}", hex::encode(bytes))
+            }
+        };
+        Ok(Some(crate::cluster::ClusterSettings {
+            nats_url: nats_url.clone(),
+            prefix: self.cluster_prefix.clone(),
+            node,
+            database_url,
+        }))
     }
 
     /// The checked `[ice]` settings.

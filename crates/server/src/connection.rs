@@ -159,7 +159,7 @@ where
         reply: tx.downgrade(),
         slots: UploadSlots::default(),
     };
-    let link = ConnLink {
+    let link = ConnLink::Local {
         tx,
         kill: kill.clone(),
     };

@@ -22,4 +22,7 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// Clustering failed: NATS or the leader election (the text says which and what to check).
+    #[error("cluster: {0}")]
+    Cluster(String),
 }

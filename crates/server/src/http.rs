@@ -41,6 +41,8 @@ pub const MAX_HISTORY_PAGE: u32 = 200;
 pub struct AppState {
     pub conn: ConnContext,
     pub admin_token_hash: Option<String>,
+    /// This node's view of its cluster, when clustered.
+    pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
     pub health: Arc<crate::health::Health>,
     pub max_devices_per_user: usize,
     pub next_conn: Arc<AtomicU64>,
@@ -205,7 +207,13 @@ async fn metrics(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.conn.metrics.render(stats),
+        {
+            let mut text = st.conn.metrics.render(stats);
+            if let Some(cluster) = &st.cluster {
+                text.push_str(&cluster.render());
+            }
+            text
+        },
     )
         .into_response()
 }

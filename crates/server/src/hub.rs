@@ -42,10 +42,15 @@ pub enum Outbound {
 
 /// How the hub reaches one connection.
 #[derive(Debug, Clone)]
-pub struct ConnLink {
-    pub tx: mpsc::Sender<Outbound>,
-    /// Notified when the connection cannot keep up and must be dropped.
-    pub kill: Arc<Notify>,
+pub enum ConnLink {
+    /// A connection of this process.
+    Local {
+        tx: mpsc::Sender<Outbound>,
+        /// Notified when the connection cannot keep up and must be dropped.
+        kill: Arc<Notify>,
+    },
+    /// A connection another node of the cluster holds (docs/cluster.md).
+    Remote(crate::cluster::RemoteLink),
 }
 
 /// What a connection tells the hub.
@@ -77,6 +82,11 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
+    /// A handle whose commands go to `tx` (a cluster node's port stands in for the hub).
+    pub(crate) fn from_sender(tx: mpsc::Sender<HubCommand>) -> HubHandle {
+        HubHandle { tx }
+    }
+
     /// Sends a command; returns false if the hub has stopped (the server is shutting down).
     pub async fn send(&self, cmd: HubCommand) -> bool {
         self.tx.send(cmd).await.is_ok()
@@ -335,12 +345,17 @@ impl Hub {
     }
 }
 
-fn deliver(link: &ConnLink, frame: Outbound, device: DeviceId) {
-    match link.tx.try_send(frame) {
+/// Queues `frame` for the connection, dropping a local one that cannot keep up.
+pub(crate) fn deliver(link: &ConnLink, frame: Outbound, device: DeviceId) {
+    let (tx, kill) = match link {
+        ConnLink::Local { tx, kill } => (tx, kill),
+        ConnLink::Remote(remote) => return remote.deliver(frame, device),
+    };
+    match tx.try_send(frame) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!(device_id = %device, "connection too slow to keep up; dropping it");
-            link.kill.notify_one();
+            kill.notify_one();
         }
         // The connection task already ended; its Disconnected is on the way.
         Err(mpsc::error::TrySendError::Closed(_)) => {}

@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conn_io;
 pub mod connection;

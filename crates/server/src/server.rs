@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::unix_ms;
+use crate::cluster::{Cluster, LeaderParts};
 use crate::config::{DatabaseLocation, ServerConfig};
 use crate::connection::ConnContext;
 use crate::error::ServerError;
@@ -38,6 +39,67 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 const HUB_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for the record writer to finish its queue.
 const WRITER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who routes the calls: this process's own hub, or the cluster.
+#[derive(Debug)]
+enum Routing {
+    Single {
+        hub_task: JoinHandle<()>,
+        writer_task: JoinHandle<()>,
+    },
+    Cluster(Cluster),
+}
+
+impl Routing {
+    /// Stops routing once the connections are gone, without losing a decided call event.
+    async fn stop(self) {
+        match self {
+            Routing::Single {
+                hub_task,
+                writer_task,
+            } => {
+                // The hub stops when the last handle (held by connections and routes) is gone;
+                // it then drops the writer, which drains its queue and stops.
+                if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {
+                    tracing::warn!("hub did not stop in time");
+                }
+                if tokio::time::timeout(WRITER_TIMEOUT, writer_task)
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(
+                        "call-record writer did not drain in time; some events may be lost"
+                    );
+                }
+            }
+            Routing::Cluster(cluster) => cluster.leave().await,
+        }
+    }
+}
+
+/// The calls to resume: those open when the last process stopped, and those ended within the
+/// retention (to tell late devices how they ended).
+async fn restore_calls(
+    store: &Store,
+    router: &Router,
+) -> Result<Vec<ringwire_router::record::CallRecord>, ServerError> {
+    let now = unix_ms();
+    let mut restored = store.open_calls().await?;
+    let retention = router.config().ended_retention_ms;
+    restored.extend(
+        store
+            .calls_ended_since(now.saturating_sub(retention))
+            .await?,
+    );
+    let open = restored.iter().filter(|c| c.ended_at_ms.is_none()).count();
+    if open > 0 {
+        tracing::info!(
+            calls = open,
+            "resuming calls that were open when the server stopped"
+        );
+    }
+    Ok(restored)
+}
 
 /// A running server.
 #[derive(Debug)]
@@ -64,30 +126,43 @@ impl Server {
         let push_settings =
             PushSettings::load(&config).map_err(|e| ServerError::Config(e.to_string()))?;
         let ice = Arc::new(config.ice_settings()?);
+        let cluster_settings = config.cluster_settings()?;
         let store = open_store(&config).await?;
-        let router = Router::new(config.router());
-        let now = unix_ms();
-        let mut restored = store.open_calls().await?;
-        let retention = router.config().ended_retention_ms;
-        restored.extend(
-            store
-                .calls_ended_since(now.saturating_sub(retention))
-                .await?,
-        );
-        let open = restored.iter().filter(|c| c.ended_at_ms.is_none()).count();
-        if open > 0 {
-            tracing::info!(
-                calls = open,
-                "resuming calls that were open when the server stopped"
-            );
-        }
-
         let metrics = Arc::new(Metrics::default());
         let push = PushGateway::new(push_settings, store.clone(), metrics.clone())
             .map_err(|e| ServerError::Config(e.to_string()))?;
         push.log_status();
-        let (writer, committed, writer_task) = RecordWriter::spawn(store.clone(), metrics.clone());
-        let (hub, hub_task) = spawn_hub(router, restored, metrics.clone(), writer, committed, push);
+        let (hub, routing) = match cluster_settings {
+            None => {
+                let router = Router::new(config.router());
+                let restored = restore_calls(&store, &router).await?;
+                let (writer, committed, writer_task) =
+                    RecordWriter::spawn(store.clone(), metrics.clone());
+                let (hub, hub_task) =
+                    spawn_hub(router, restored, metrics.clone(), writer, committed, push);
+                (
+                    hub,
+                    Routing::Single {
+                        hub_task,
+                        writer_task,
+                    },
+                )
+            }
+            Some(settings) => {
+                let parts = LeaderParts {
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    push,
+                    router: config.router(),
+                };
+                let cluster = Cluster::join(settings, parts).await?;
+                (cluster.hub.clone(), Routing::Cluster(cluster))
+            }
+        };
+        let cluster_status = match &routing {
+            Routing::Cluster(c) => Some(c.status.clone()),
+            Routing::Single { .. } => None,
+        };
         let (timelines, timelines_task) = TimelineWriter::spawn(store.clone(), metrics.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let revocations = Arc::new(Revocations::default());
@@ -111,6 +186,7 @@ impl Server {
                 timelines,
             },
             admin_token_hash: config.admin_token.as_deref().map(hash_token),
+            cluster: cluster_status,
             health,
             max_devices_per_user: config.max_devices_per_user,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -157,19 +233,7 @@ impl Server {
             if let Some(reclaimer) = reclaimer {
                 let _ = reclaimer.await;
             }
-            // The hub stops when the last handle (held by connections and routes) is gone; it
-            // then drops the writer, which drains its queue and stops.
-            if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {
-                tracing::warn!("hub did not stop in time");
-            }
-            if tokio::time::timeout(WRITER_TIMEOUT, writer_task)
-                .await
-                .is_err()
-            {
-                tracing::error!(
-                    "call-record writer did not drain in time; some events may be lost"
-                );
-            }
+            routing.stop().await;
             // Its handles went with the connections and routes; what is queued is written
             // (the answers go nowhere, and the devices upload again and hear already_stored).
             if tokio::time::timeout(WRITER_TIMEOUT, timelines_task)

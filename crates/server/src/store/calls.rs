@@ -217,7 +217,31 @@ impl Store {
     /// all of them are durable when this returns `Ok`, or none is. Each event has the effect
     /// [`Store::apply`] describes.
     pub async fn apply_all(&self, events: &[CallEvent]) -> Result<(), StoreError> {
+        self.apply_all_fenced(events, None).await
+    }
+
+    /// [`Store::apply_all`] for a cluster's leader: inside the same transaction, checks that
+    /// the cluster `fence.0` is still at the epoch `fence.1` this node was elected with, and
+    /// writes nothing ([`StoreError::Fenced`]) otherwise. The check takes a share lock on the
+    /// leader row, so a node taking over (which updates that row) waits for this transaction
+    /// and then reads what it wrote. PostgreSQL only, as clustering is.
+    pub async fn apply_all_fenced(
+        &self,
+        events: &[CallEvent],
+        fence: Option<(&str, u64)>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some((cluster, mine)) = fence {
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT epoch FROM cluster_leader WHERE cluster = $1 FOR SHARE")
+                    .bind(cluster)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let current = current.map_or(0, |e| e.max(0) as u64);
+            if current != mine {
+                return Err(StoreError::Fenced { mine, current });
+            }
+        }
         let mut seen = Seen::default();
         let mut rest = events;
         while let Some(event) = rest.first() {

@@ -67,6 +67,13 @@ pub enum StoreError {
     /// A stored value failed to parse; the text names the table and column.
     #[error("corrupt value in the database: {0}; repair or delete that row by hand")]
     Corrupt(String),
+    /// A clustered write was refused: another node has taken over as leader since this one was
+    /// elected (docs/cluster.md); this node must stop acting as leader.
+    #[error(
+        "this node is no longer the cluster's leader (elected at epoch {mine}, the store is at \
+         {current}); it stops routing calls and another node carries them on"
+    )]
+    Fenced { mine: u64, current: u64 },
 }
 
 /// Which database server is behind the pool.

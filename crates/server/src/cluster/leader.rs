@@ -1,0 +1,404 @@
+//! The leader's side: once this node wins the election it restores the calls from the store
+//! (exactly as a restarted single server does), runs the one [`Router`] of the cluster in an
+//! ordinary hub, and feeds it the inputs every node's port sends. A connection held by another
+//! node is a [`RemoteLink`] in the hub, so the hub carries out the router's outputs unchanged:
+//! frames for remote connections go out on their node's subject.
+//!
+//! It also drops the devices of a node whose lease ran out (as the hub would for connections
+//! that closed), and announces itself every second so ports that missed the takeover find it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use ringwire_proto::DeviceId;
+use ringwire_router::{ConnId, Input, Router, RouterConfig};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::election::Leadership;
+use super::lease::{Leases, RENEW_EVERY};
+use super::wire::{Ack, Envelope, LeaderAnnounce, LocalConn, NodeFrame, NodeInput, Subjects};
+use super::ClusterStatus;
+use crate::hub::{spawn_hub, ConnLink, HubCommand, HubHandle, Outbound};
+use crate::metrics::Metrics;
+use crate::push::PushGateway;
+use crate::store::Store;
+use crate::writer::{Fence, RecordWriter};
+
+/// How long a leaving leader waits for its hub, then for its writer.
+const HUB_STOP: std::time::Duration = std::time::Duration::from_millis(500);
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Frames queued for NATS before the leader drops them (NATS itself buffers far more).
+const FRAME_QUEUE: usize = 65_536;
+
+/// A connection another node holds, as the hub reaches it.
+#[derive(Clone, Debug)]
+pub struct RemoteLink {
+    node: Arc<str>,
+    conn: LocalConn,
+    out: mpsc::Sender<(Arc<str>, NodeFrame)>,
+}
+
+impl RemoteLink {
+    /// Queues `frame` for the node that holds the connection.
+    pub fn deliver(&self, frame: Outbound, device: DeviceId) {
+        let conn = self.conn;
+        let frame = match frame {
+            Outbound::Message(msg) => NodeFrame::Deliver { conn, device, msg },
+            Outbound::Close(error, code) => NodeFrame::Close {
+                conn,
+                device,
+                error,
+                code,
+            },
+        };
+        if self.out.try_send((self.node.clone(), frame)).is_err() {
+            tracing::warn!(device_id = %device, node = %self.node, "frames for another node piled up; dropped one");
+        }
+    }
+}
+
+/// What a leader needs besides its election.
+#[derive(Clone, Debug)]
+pub struct LeaderContext {
+    pub client: async_nats::Client,
+    pub subjects: Subjects,
+    pub cluster: String,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub push: PushGateway,
+    pub router: RouterConfig,
+    pub leases: Leases,
+    pub status: Arc<ClusterStatus>,
+}
+
+/// Per node: its input session and the last input taken, and its connections.
+#[derive(Debug, Default)]
+struct NodeState {
+    incarnation: u64,
+    session: u64,
+    last: u64,
+    conns: HashMap<LocalConn, (ConnId, DeviceId)>,
+}
+
+/// Leads until the election is lost (the lock session failed), a write is fenced, or `stop`
+/// says the node is leaving; returns whether it left. A leaving leader lets its hub stop and
+/// its writer drain before the lock goes, so the next leader reads every record.
+pub async fn lead(
+    mut leadership: Leadership,
+    ctx: LeaderContext,
+    mut stop: watch::Receiver<bool>,
+) -> bool {
+    let epoch = leadership.epoch;
+    let me = ctx.status.node.clone();
+    let mut sub = match ctx.client.subscribe(ctx.subjects.router()).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::error!(error = %e, "leader cannot subscribe to router inputs; giving up the lead");
+            return false;
+        }
+    };
+    let restored = loop {
+        match restore(&ctx.store, &ctx.router).await {
+            Ok(calls) => break calls,
+            Err(e) => {
+                tracing::warn!(error = %e, "leader cannot read the calls yet; retrying");
+                tokio::time::sleep(RENEW_EVERY).await;
+            }
+        }
+    };
+    let open = restored.iter().filter(|c| c.ended_at_ms.is_none()).count();
+    let lost = Arc::new(Notify::new());
+    let fence = Fence {
+        cluster: ctx.cluster.clone(),
+        epoch,
+        lost: lost.clone(),
+    };
+    let (writer, committed, writer_task) =
+        RecordWriter::spawn_fenced(ctx.store.clone(), ctx.metrics.clone(), Some(fence));
+    let (hub, hub_task) = spawn_hub(
+        Router::new(ctx.router.clone()),
+        restored,
+        ctx.metrics.clone(),
+        writer,
+        committed,
+        ctx.push.clone(),
+    );
+    let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
+    let publisher = tokio::spawn(publish_frames(
+        ctx.client.clone(),
+        ctx.subjects.clone(),
+        frames_rx,
+    ));
+    ctx.status.became_leader(epoch);
+    tracing::info!(epoch, calls = open, "this node now leads the cluster");
+
+    let mut leader = Leader {
+        ctx: &ctx,
+        hub,
+        frames: frames_tx,
+        epoch,
+        nodes: HashMap::new(),
+        next_conn: 1,
+    };
+    leader.announce().await;
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    let leaving = loop {
+        tokio::select! {
+            Some(msg) = sub.next() => match serde_json::from_slice::<Envelope>(&msg.payload) {
+                Ok(envelope) => leader.take(envelope).await,
+                Err(e) => tracing::warn!(error = %e, "unreadable router input from a node"),
+            },
+            _ = tick.tick() => {
+                leader.announce().await;
+                leader.drop_dead_nodes(&me).await;
+                let stats = leader.hub.stats().await;
+                ctx.status.calls_owned.store((stats.calls_ringing + stats.calls_active) as u64, Ordering::Relaxed);
+            }
+            _ = leadership.lost() => break false,
+            _ = lost.notified() => break false,
+            _ = stop.changed() => break true,
+        }
+    };
+    ctx.status.lost_leadership();
+    let _ = sub.unsubscribe().await;
+    if leaving {
+        drop(leader);
+        if tokio::time::timeout(HUB_STOP, hub_task).await.is_err() {
+            tracing::warn!("leader's hub did not stop in time");
+        }
+        if tokio::time::timeout(WRITER_DRAIN, writer_task)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "leader's record writer did not drain in time; some events may be lost"
+            );
+        }
+        publisher.abort();
+        drop(leadership);
+        tracing::info!(epoch, "handed the cluster lead over");
+        return true;
+    }
+    tracing::error!(
+        epoch,
+        "this node lost the cluster lead; another node takes the calls over"
+    );
+    hub_task.abort();
+    writer_task.abort();
+    publisher.abort();
+    false
+}
+
+async fn restore(
+    store: &Store,
+    router: &RouterConfig,
+) -> Result<Vec<ringwire_router::record::CallRecord>, crate::store::StoreError> {
+    let now = crate::clock::unix_ms();
+    let mut restored = store.open_calls().await?;
+    restored.extend(
+        store
+            .calls_ended_since(now.saturating_sub(router.ended_retention_ms))
+            .await?,
+    );
+    Ok(restored)
+}
+
+async fn publish_frames(
+    client: async_nats::Client,
+    subjects: Subjects,
+    mut rx: mpsc::Receiver<(Arc<str>, NodeFrame)>,
+) {
+    while let Some((node, frame)) = rx.recv().await {
+        let Ok(body) = serde_json::to_vec(&frame) else {
+            continue;
+        };
+        if let Err(e) = client.publish(subjects.node(&node), body.into()).await {
+            tracing::warn!(error = %e, %node, "cannot send a frame to a node");
+        }
+    }
+}
+
+struct Leader<'a> {
+    ctx: &'a LeaderContext,
+    hub: HubHandle,
+    frames: mpsc::Sender<(Arc<str>, NodeFrame)>,
+    epoch: u64,
+    nodes: HashMap<String, NodeState>,
+    next_conn: ConnId,
+}
+
+impl Leader<'_> {
+    async fn announce(&self) {
+        let announce = LeaderAnnounce {
+            node: self.ctx.status.node.clone(),
+            epoch: self.epoch,
+        };
+        if let Ok(body) = serde_json::to_vec(&announce) {
+            if let Err(e) = self
+                .ctx
+                .client
+                .publish(self.ctx.subjects.leader(), body.into())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot announce the leader");
+            }
+        }
+    }
+
+    /// Takes one input in its node's order (go-back-N: a gap waits for the resend).
+    async fn take(&mut self, envelope: Envelope) {
+        let Envelope {
+            node,
+            incarnation,
+            session,
+            seq,
+            input,
+        } = envelope;
+        let known = self.nodes.get(&node).map(|s| s.incarnation);
+        if known.is_some_and(|k| incarnation < k) {
+            return; // from a process of that name that has since restarted
+        }
+        if known.is_some_and(|k| incarnation > k) {
+            tracing::info!(%node, "node restarted; its old connections are gone");
+            self.forget_node(&node).await;
+        }
+        let state = self.nodes.entry(node.clone()).or_default();
+        state.incarnation = incarnation;
+        if session < state.session {
+            return;
+        }
+        if session > state.session {
+            state.session = session;
+            state.last = 0;
+        }
+        if seq <= state.last {
+            let last = state.last;
+            return self.ack(&node, session, last, None, None).await;
+        }
+        if seq != state.last + 1 {
+            return;
+        }
+        state.last = seq;
+        let (mut admitted, mut stats) = (None, None);
+        match input {
+            NodeInput::Connected {
+                conn,
+                device,
+                user,
+                display_name,
+                known_calls,
+            } => {
+                // A re-announced connection the router already knows is not a new one (it
+                // would replace, and so close, itself).
+                if !state.conns.contains_key(&conn) {
+                    let global = self.next_conn;
+                    self.next_conn += 1;
+                    state.conns.insert(conn, (global, device));
+                    let link = ConnLink::Remote(RemoteLink {
+                        node: Arc::from(node.as_str()),
+                        conn,
+                        out: self.frames.clone(),
+                    });
+                    let cmd = HubCommand::Connect {
+                        conn: global,
+                        device,
+                        user,
+                        display_name,
+                        known_calls,
+                        link,
+                    };
+                    self.hub.send(cmd).await;
+                }
+            }
+            NodeInput::Disconnected { conn, device } => {
+                if let Some((global, _)) = state.conns.remove(&conn) {
+                    let input = Input::Disconnected {
+                        conn: global,
+                        device,
+                    };
+                    self.hub.send(HubCommand::Input(input)).await;
+                }
+            }
+            NodeInput::Admit { from, call_id } => {
+                admitted = Some(self.hub.admit_invite(from, call_id).await);
+            }
+            NodeInput::Invite {
+                from,
+                invite,
+                callee_devices,
+            } => {
+                let input = Input::Invite {
+                    from,
+                    invite,
+                    callee_devices,
+                };
+                self.hub.send(HubCommand::Input(input)).await;
+            }
+            NodeInput::Message { from, msg } => {
+                self.hub
+                    .send(HubCommand::Input(Input::Message { from, msg }))
+                    .await;
+            }
+            NodeInput::Stats => stats = Some(self.hub.stats().await.into()),
+        }
+        self.ack(&node, session, seq, admitted, stats).await;
+    }
+
+    async fn ack(
+        &self,
+        node: &str,
+        session: u64,
+        seq: u64,
+        admitted: Option<bool>,
+        stats: Option<super::wire::WireStats>,
+    ) {
+        let ack = Ack {
+            session,
+            seq,
+            epoch: self.epoch,
+            admitted,
+            stats,
+        };
+        if let Ok(body) = serde_json::to_vec(&ack) {
+            if let Err(e) = self
+                .ctx
+                .client
+                .publish(self.ctx.subjects.ack(node), body.into())
+                .await
+            {
+                tracing::warn!(error = %e, %node, "cannot acknowledge a node's input");
+            }
+        }
+    }
+
+    /// The devices of a node whose lease ran out are gone, as if their connections closed.
+    async fn drop_dead_nodes(&mut self, me: &str) {
+        let dead: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|n| n.as_str() != me && !self.ctx.leases.is_alive(n))
+            .cloned()
+            .collect();
+        for node in dead {
+            tracing::warn!(%node, "node's lease ran out; its devices are gone");
+            self.forget_node(&node).await;
+        }
+    }
+
+    /// Every connection of `node` closes, as far as the router knows.
+    async fn forget_node(&mut self, node: &str) {
+        let Some(state) = self.nodes.remove(node) else {
+            return;
+        };
+        for (global, device) in state.conns.into_values() {
+            let input = Input::Disconnected {
+                conn: global,
+                device,
+            };
+            self.hub.send(HubCommand::Input(input)).await;
+        }
+    }
+}

@@ -47,7 +47,7 @@ enum Routing {
         hub_task: JoinHandle<()>,
         writer_task: JoinHandle<()>,
     },
-    Cluster(Cluster),
+    Cluster(Box<Cluster>),
 }
 
 impl Routing {
@@ -156,7 +156,7 @@ impl Server {
                     router: config.router(),
                 };
                 let cluster = Cluster::join(settings, parts).await?;
-                (cluster.hub.clone(), Routing::Cluster(cluster))
+                (cluster.hub.clone(), Routing::Cluster(Box::new(cluster)))
             }
         };
         let cluster_status = match &routing {

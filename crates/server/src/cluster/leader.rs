@@ -293,10 +293,10 @@ impl Leader<'_> {
             } => {
                 // A re-announced connection the router already knows is not a new one (it
                 // would replace, and so close, itself).
-                if !state.conns.contains_key(&conn) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = state.conns.entry(conn) {
                     let global = self.next_conn;
                     self.next_conn += 1;
-                    state.conns.insert(conn, (global, device));
+                    slot.insert((global, device));
                     let link = ConnLink::Remote(RemoteLink {
                         node: Arc::from(node.as_str()),
                         conn,

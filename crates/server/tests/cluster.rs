@@ -45,7 +45,7 @@ struct Lab {
     nodes: Vec<Node>,
     http: reqwest::Client,
     store: Store,
-    nats: String,
+    nats: Vec<String>,
 }
 
 impl Lab {
@@ -54,6 +54,12 @@ impl Lab {
     }
 
     async fn start_on(n: usize, nats: String) -> Option<Lab> {
+        Lab::start_per_node(vec![nats; n]).await
+    }
+
+    /// Node `i` reaches NATS at `nats[i]`.
+    async fn start_per_node(nats: Vec<String>) -> Option<Lab> {
+        let n = nats.len();
         let db = PgTestDatabase::create().await?;
         let url = db.url.clone();
         let mut bytes = [0u8; 4];
@@ -84,7 +90,7 @@ impl Lab {
     async fn boot(&mut self, i: usize) {
         let node = &self.nodes[i];
         let env = [
-            ("RINGWIRE_CLUSTER", self.nats.clone()),
+            ("RINGWIRE_CLUSTER", self.nats[i].clone()),
             ("RINGWIRE_CLUSTER_PREFIX", self.prefix.clone()),
             ("RINGWIRE_NODE_ID", node.name.clone()),
             ("RINGWIRE_INVITE_BURST", "100000".into()),
@@ -671,5 +677,219 @@ async fn nats_restarted_mid_run_calls_continue_and_new_calls_work() {
     until(&mut a, second, is_accepted).await;
     let first = lab.record(call, |r| r.state == CallState::Ended).await;
     assert_eq!(first.end_reason, Some(EndReason::Hangup));
+    lab.finish().await;
+}
+
+fn tone(hz: f64) -> ringwire_engine::AudioDevices {
+    ringwire_engine::AudioDevices {
+        source: Box::new(ringwire_media::device::ToneSource::new(hz, 8000).expect("tone")),
+        sink: Box::new(ringwire_media::device::NullSink::default()),
+    }
+}
+
+/// Frames decoded so far, from the phone's next quality report.
+fn decoded(phone: &mut ringwire_testkit::Phone) -> u64 {
+    use ringwire_core::Report;
+    use ringwire_engine::EngineEvent;
+    phone.forget();
+    phone
+        .wait(Duration::from_secs(10), |e| match e {
+            EngineEvent::Report(Report::Quality { quality, .. }) => Some(quality.sources.decoded),
+            _ => None,
+        })
+        .expect("a quality report")
+        .0
+}
+
+fn ended(phone: &ringwire_testkit::Phone) -> bool {
+    phone.seen.iter().any(|s| {
+        matches!(
+            s.event,
+            ringwire_engine::EngineEvent::Report(ringwire_core::Report::Ended { .. })
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_phones_on_different_nodes_talk_and_keep_talking_when_the_owner_dies() {
+    let Some(mut lab) = Lab::start(3).await else {
+        return;
+    };
+    let leader = lab.wait_leader().await;
+    let (x, y) = others(leader);
+    let alice = lab.user("alice", 1).await;
+    let bob = lab.user("bob", 2).await;
+    // Bob's second device, a bare protocol client on the owner node, hears who answered.
+    let mut b_ws = Client::connect_at(lab.addr(leader), &bob[1], vec![]).await;
+    let (ws_x, ws_y) = (
+        format!("ws://{}/v1/ws", lab.addr(x)),
+        format!("ws://{}/v1/ws", lab.addr(y)),
+    );
+    let (alice_token, bob_token) = (alice[0].clone(), bob[0].clone());
+    let (call, mut a, mut b) = tokio::task::spawn_blocking(move || {
+        use ringwire_testkit::Phone;
+        let mut a = Phone::start(&ws_x, alice_token, tone(440.0)).expect("alice's phone");
+        let mut b = Phone::start(&ws_y, bob_token, tone(880.0)).expect("bob's phone");
+        let call = a.engine.start_call("bob").expect("call");
+        assert_eq!(b.incoming(Duration::from_secs(15)).expect("rings"), call);
+        b.engine.answer(call).expect("answer");
+        for phone in [&mut a, &mut b] {
+            phone
+                .wait(Duration::from_secs(15), |e| {
+                    matches!(
+                        e,
+                        ringwire_engine::EngineEvent::Report(
+                            ringwire_core::Report::FirstAudio { .. }
+                        )
+                    )
+                    .then_some(())
+                })
+                .expect("audio flows both ways");
+        }
+        (call, a, b)
+    })
+    .await
+    .unwrap();
+    let elsewhere = until(&mut b_ws, call, is_ended).await;
+    assert_eq!(ended_reason(&elsewhere), Some(EndReason::AnsweredElsewhere));
+    lab.record(call, |r| r.state == CallState::Active).await;
+
+    lab.kill(leader);
+    let (mut a, mut b) = tokio::task::spawn_blocking(move || {
+        let before = (decoded(&mut a), decoded(&mut b));
+        std::thread::sleep(Duration::from_secs(3));
+        let after = (decoded(&mut a), decoded(&mut b));
+        // 3 s is 150 frames of 20 ms; audio never stopped on either side.
+        assert!(
+            after.0 >= before.0 + 120,
+            "alice's audio stalled: {before:?} → {after:?}"
+        );
+        assert!(
+            after.1 >= before.1 + 120,
+            "bob's audio stalled: {before:?} → {after:?}"
+        );
+        assert!(!ended(&a) && !ended(&b), "a phone ended the call early");
+        (a, b)
+    })
+    .await
+    .unwrap();
+    lab.wait_leader().await;
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        a.engine.end(call).expect("hang up");
+        for phone in [&mut a, &mut b] {
+            phone
+                .wait(Duration::from_secs(15), |e| {
+                    matches!(
+                        e,
+                        ringwire_engine::EngineEvent::Report(ringwire_core::Report::Ended { .. })
+                    )
+                    .then_some(())
+                })
+                .expect("the call ends on both phones");
+        }
+        (a, b)
+    })
+    .await
+    .unwrap();
+    drop((a, b));
+    let record = lab.record(call, |r| r.state == CallState::Ended).await;
+    assert_eq!(record.end_reason, Some(EndReason::Hangup));
+    assert_eq!(lab.record_count(call).await, 1);
+    lab.finish().await;
+}
+
+/// A TCP proxy in front of NATS for one node, which the test can cut: every connection through
+/// it closes and new ones are refused, as if that node's network to NATS failed.
+struct NatsLink {
+    url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    kill: tokio::sync::broadcast::Sender<()>,
+}
+
+impl NatsLink {
+    async fn start(upstream: &str) -> NatsLink {
+        let upstream = upstream.trim_start_matches("nats://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("nats://{}", listener.local_addr().unwrap());
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kill, _) = tokio::sync::broadcast::channel(1);
+        let (cut2, kill2) = (cut.clone(), kill.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if cut2.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let upstream = upstream.clone();
+                let mut killed = kill2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = killed.recv() => {}
+                    }
+                });
+            }
+        });
+        NatsLink { url, cut, kill }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.kill.send(());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_nats_stands_down_and_another_node_takes_over() {
+    let mut links = Vec::new();
+    for _ in 0..3 {
+        links.push(NatsLink::start(&nats_url()).await);
+    }
+    let Some(lab) = Lab::start_per_node(links.iter().map(|l| l.url.clone()).collect()).await else {
+        return;
+    };
+    let leader = lab.wait_leader().await;
+    let (x, y) = others(leader);
+    let alice = lab.user("alice", 1).await;
+    let bob = lab.user("bob", 1).await;
+    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
+    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
+    let call = CallId::random();
+    a.send(&invite(call, "bob")).await;
+    until(&mut b, call, is_incoming).await;
+
+    links[leader].cut();
+    // The old leader stands down after 5 s without NATS; a connected node takes over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let new_leader = loop {
+        let mut lead = None;
+        for i in [x, y] {
+            let text = lab.metrics(i).await.unwrap_or_default();
+            if metric(&text, "ringwire_cluster_leader") == Some(1) {
+                lead = Some(i);
+            }
+        }
+        if let Some(i) = lead {
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no node took over");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let old = lab.metrics(leader).await.unwrap_or_default();
+    assert_eq!(metric(&old, "ringwire_cluster_leader"), Some(0), "{old}");
+    // The call rang on through the takeover, and the accept wins through the new leader.
+    b.send(&ClientMessage::Accept { call_id: call }).await;
+    until(&mut a, call, is_accepted).await;
+    let record = lab.record(call, |r| r.state == CallState::Active).await;
+    assert_eq!(record.answered_device, Some(b.device));
+    assert_eq!(lab.record_count(call).await, 1);
+    let text = lab.metrics(new_leader).await.unwrap();
+    assert_eq!(
+        metric(&text, "ringwire_cluster_takeovers_total"),
+        Some(1),
+        "{text}"
+    );
     lab.finish().await;
 }

@@ -17,7 +17,7 @@ use ringwire_router::{ConnId, Input, Router, RouterConfig};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::election::Leadership;
-use super::lease::{Leases, RENEW_EVERY};
+use super::lease::{Leases, LEASE, RENEW_EVERY};
 use super::wire::{Ack, Envelope, LeaderAnnounce, LocalConn, NodeFrame, NodeInput, Subjects};
 use super::ClusterStatus;
 use crate::hub::{spawn_hub, ConnLink, HubCommand, HubHandle, Outbound};
@@ -145,6 +145,7 @@ pub async fn lead(
     };
     leader.announce().await;
     let mut tick = tokio::time::interval(RENEW_EVERY);
+    let mut nats_down_since = None;
     let leaving = loop {
         tokio::select! {
             Some(msg) = sub.next() => match serde_json::from_slice::<Envelope>(&msg.payload) {
@@ -152,6 +153,15 @@ pub async fn lead(
                 Err(e) => tracing::warn!(error = %e, "unreadable router input from a node"),
             },
             _ = tick.tick() => {
+                // A leader cut off from NATS leads nobody: the ports cannot reach it. Stand
+                // down, so a node that can takes over (a short blip, such as a NATS restart,
+                // is ridden out).
+                if ctx.client.connection_state() == async_nats::connection::State::Connected {
+                    nats_down_since = None;
+                } else if nats_down_since.get_or_insert_with(tokio::time::Instant::now).elapsed() > LEASE {
+                    tracing::error!("cut off from NATS for {LEASE:?}; standing down as leader");
+                    break false;
+                }
                 leader.announce().await;
                 leader.drop_dead_nodes(&me).await;
                 let stats = leader.hub.stats().await;

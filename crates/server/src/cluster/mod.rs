@@ -267,6 +267,13 @@ impl Cluster {
 /// Stands for election until stopped; leads whenever elected.
 async fn stand(settings: ClusterSettings, ctx: LeaderContext, mut stop: watch::Receiver<bool>) {
     loop {
+        // A node that cannot reach NATS could not hear the ports: it does not stand.
+        while ctx.client.connection_state() != async_nats::connection::State::Connected {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let campaign = election::campaign(&settings.database_url, &settings.prefix, &settings.node);
         let leadership = tokio::select! {
             won = campaign => won,

@@ -18,6 +18,8 @@ use ringwire_server::testing::PgTestDatabase;
 use serde_json::json;
 
 mod common;
+#[allow(dead_code)] // the cluster tests use the push fakes' APNs only
+mod push_fakes;
 
 use common::process::{self, admin, free_port, spawn_server, wait_ready, StoreAt};
 use common::{invite, Client};
@@ -46,6 +48,8 @@ struct Lab {
     http: reqwest::Client,
     store: Store,
     nats: Vec<String>,
+    /// Extra `RINGWIRE_*` settings for every node.
+    env: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -59,6 +63,10 @@ impl Lab {
 
     /// Node `i` reaches NATS at `nats[i]`.
     async fn start_per_node(nats: Vec<String>) -> Option<Lab> {
+        Lab::start_with(nats, Vec::new()).await
+    }
+
+    async fn start_with(nats: Vec<String>, env: Vec<(String, String)>) -> Option<Lab> {
         let n = nats.len();
         let db = PgTestDatabase::create().await?;
         let url = db.url.clone();
@@ -73,6 +81,7 @@ impl Lab {
             nodes: Vec::new(),
             http: reqwest::Client::new(),
             nats,
+            env,
         };
         for i in 0..n {
             let node = Node {
@@ -98,7 +107,8 @@ impl Lab {
             ("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000".into()),
             ("RINGWIRE_MAX_RINGING_CALLS_PER_USER", "1000".into()),
         ];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = spawn_server(&StoreAt::Url(self.url.clone()), node.port, &env);
         let port = node.port;
         self.nodes[i].child = Some(child);
@@ -891,5 +901,68 @@ async fn a_leader_cut_off_from_nats_stands_down_and_another_node_takes_over() {
         Some(1),
         "{text}"
     );
+    lab.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_offline_device_gets_one_push_whichever_node_the_caller_is_on() {
+    let rig = push_fakes::rig().await;
+    let Some(lab) = Lab::start_with(vec![nats_url(); 3], rig.env()).await else {
+        return;
+    };
+    let alice = lab.user("alice", 1).await;
+    let bob = lab.user("bob", 2).await;
+    // Bob's phones register their VoIP tokens through different nodes, then go offline.
+    for (i, token) in bob.iter().enumerate() {
+        let voip = format!("{:02x}", 0x51 + i).repeat(32);
+        let resp = lab
+            .http
+            .put(format!("http://{}/v1/devices/self/push", lab.addr(i + 1)))
+            .bearer_auth(token)
+            .json(&json!({ "platform": "apns", "voip_token": voip }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+    for node in 0..3 {
+        let mut a = Client::connect_at(lab.addr(node), &alice[0], vec![]).await;
+        let call = CallId::random();
+        a.send(&invite(call, "bob")).await;
+        match until(&mut a, call, is_calling).await {
+            ServerMessage::Calling {
+                devices_offline, ..
+            } => assert_eq!(devices_offline, 2),
+            _ => unreachable!(),
+        }
+        let pushes = || {
+            let mut paths: Vec<String> = rig
+                .apns
+                .seen()
+                .into_iter()
+                .filter(|s| s.json()["call_id"] == call.to_string())
+                .map(|s| s.path)
+                .collect();
+            paths.sort();
+            paths
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while pushes().len() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pushes: {:?}",
+                pushes()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Nothing more comes: one push per device per call, from the one node that owns it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let expected: Vec<String> = (0..2)
+            .map(|i| format!("/3/device/{}", format!("{:02x}", 0x51 + i).repeat(32)))
+            .collect();
+        assert_eq!(pushes(), expected);
+        a.send(&ClientMessage::Cancel { call_id: call }).await;
+        until(&mut a, call, is_ended).await;
+    }
     lab.finish().await;
 }

@@ -22,60 +22,7 @@ use serde_json::{json, Value};
 use common::{invite, Client, TestServer};
 use push_fakes::*;
 
-/// The three fake services, the keys they trust, and config files pointing at them.
-struct Rig {
-    apns: Server,
-    fcm: Server,
-    token: Server,
-    apns_public: Vec<u8>,
-    dir: tempfile::TempDir,
-}
-
-async fn rig() -> Rig {
-    let pki = pki();
-    let apns_key = apns_key();
-    let sa_key = service_account_key();
-    let issued = Issued::default();
-    let apns = fake_apns(pki.server.clone(), apns_key.public.clone()).await;
-    let token =
-        fake_token_endpoint(pki.server.clone(), sa_key.public.clone(), issued.clone()).await;
-    let fcm = fake_fcm(pki.server.clone(), issued).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
-    std::fs::write(dir.path().join("AuthKey.p8"), &apns_key.p8_pem).unwrap();
-    let token_uri = format!("{}/token", token.url());
-    std::fs::write(dir.path().join("sa.json"), sa_key.json(&token_uri)).unwrap();
-    Rig {
-        apns,
-        fcm,
-        token,
-        apns_public: apns_key.public,
-        dir,
-    }
-}
-
 impl Rig {
-    /// Push settings for both services, with short backoffs so tests stay quick.
-    fn apply(&self, c: &mut ServerConfig) {
-        let path = |f: &str| self.dir.path().join(f);
-        c.apns_endpoint = self.apns.url();
-        c.apns_team_id = Some(TEAM_ID.into());
-        c.apns_key_id = Some(KEY_ID.into());
-        c.apns_key_path = Some(path("AuthKey.p8"));
-        c.apns_bundle_id = Some(BUNDLE_ID.into());
-        c.fcm_endpoint = self.fcm.url();
-        c.fcm_service_account_path = Some(path("sa.json"));
-        c.push_ca_file = Some(path("ca.pem"));
-        c.push_retry_base_ms = 20;
-        c.push_retry_max_ms = 100;
-    }
-
-    fn config(&self) -> ServerConfig {
-        let mut c = ServerConfig::default();
-        self.apply(&mut c);
-        c
-    }
-
     /// A gateway on its own store, with bob's phone registered as `registration`.
     async fn gateway(&self, config: &ServerConfig, registration: Option<PushToken>) -> Gw {
         let store = Store::open_data_dir(&self.dir.path().join("data"))

@@ -588,3 +588,75 @@ pub async fn fake_fcm(tls: Arc<rustls::ServerConfig>, issued: Issued) -> Server 
     })
     .await
 }
+
+/// The three fake services, the keys they trust, and config files pointing at them.
+pub struct Rig {
+    pub apns: Server,
+    pub fcm: Server,
+    pub token: Server,
+    pub apns_public: Vec<u8>,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn rig() -> Rig {
+    let pki = pki();
+    let apns_key = apns_key();
+    let sa_key = service_account_key();
+    let issued = Issued::default();
+    let apns = fake_apns(pki.server.clone(), apns_key.public.clone()).await;
+    let token =
+        fake_token_endpoint(pki.server.clone(), sa_key.public.clone(), issued.clone()).await;
+    let fcm = fake_fcm(pki.server.clone(), issued).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+    std::fs::write(dir.path().join("AuthKey.p8"), &apns_key.p8_pem).unwrap();
+    let token_uri = format!("{}/token", token.url());
+    std::fs::write(dir.path().join("sa.json"), sa_key.json(&token_uri)).unwrap();
+    Rig {
+        apns,
+        fcm,
+        token,
+        apns_public: apns_key.public,
+        dir,
+    }
+}
+
+impl Rig {
+    /// Push settings for both services, with short backoffs so tests stay quick.
+    pub fn apply(&self, c: &mut ringwire_server::ServerConfig) {
+        let path = |f: &str| self.dir.path().join(f);
+        c.apns_endpoint = self.apns.url();
+        c.apns_team_id = Some(TEAM_ID.into());
+        c.apns_key_id = Some(KEY_ID.into());
+        c.apns_key_path = Some(path("AuthKey.p8"));
+        c.apns_bundle_id = Some(BUNDLE_ID.into());
+        c.fcm_endpoint = self.fcm.url();
+        c.fcm_service_account_path = Some(path("sa.json"));
+        c.push_ca_file = Some(path("ca.pem"));
+        c.push_retry_base_ms = 20;
+        c.push_retry_max_ms = 100;
+    }
+
+    pub fn config(&self) -> ringwire_server::ServerConfig {
+        let mut c = ringwire_server::ServerConfig::default();
+        self.apply(&mut c);
+        c
+    }
+
+    /// The same settings as `RINGWIRE_*` variables, for server processes.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let path = |f: &str| self.dir.path().join(f).display().to_string();
+        vec![
+            ("RINGWIRE_APNS_ENDPOINT".into(), self.apns.url()),
+            ("RINGWIRE_APNS_TEAM_ID".into(), TEAM_ID.into()),
+            ("RINGWIRE_APNS_KEY_ID".into(), KEY_ID.into()),
+            ("RINGWIRE_APNS_KEY_PATH".into(), path("AuthKey.p8")),
+            ("RINGWIRE_APNS_BUNDLE_ID".into(), BUNDLE_ID.into()),
+            ("RINGWIRE_FCM_ENDPOINT".into(), self.fcm.url()),
+            ("RINGWIRE_FCM_SERVICE_ACCOUNT_PATH".into(), path("sa.json")),
+            ("RINGWIRE_PUSH_CA_FILE".into(), path("ca.pem")),
+            ("RINGWIRE_PUSH_RETRY_BASE_MS".into(), "20".into()),
+            ("RINGWIRE_PUSH_RETRY_MAX_MS".into(), "100".into()),
+        ]
+    }
+}

@@ -18,7 +18,6 @@ use ringwire_server::testing::PgTestDatabase;
 use serde_json::json;
 
 mod common;
-#[allow(dead_code)] // the cluster tests use the push fakes' APNs only
 mod push_fakes;
 
 use common::process::{self, admin, free_port, spawn_server, wait_ready, StoreAt};

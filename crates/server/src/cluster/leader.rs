@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::election::Leadership;
 use super::lease::{Leases, LEASE, RENEW_EVERY};
+use super::order::{InputOrder, Step};
 use super::wire::{Ack, Envelope, LeaderAnnounce, LocalConn, NodeFrame, NodeInput, Subjects};
 use super::ClusterStatus;
 use crate::hub::{spawn_hub, ConnLink, HubCommand, HubHandle, Outbound};
@@ -74,12 +75,10 @@ pub struct LeaderContext {
     pub status: Arc<ClusterStatus>,
 }
 
-/// Per node: its input session and the last input taken, and its connections.
+/// Per node: where its inputs are, and its connections.
 #[derive(Debug, Default)]
 struct NodeState {
-    incarnation: u64,
-    session: u64,
-    last: u64,
+    order: InputOrder,
     conns: HashMap<LocalConn, (ConnId, DeviceId)>,
 }
 
@@ -267,31 +266,20 @@ impl Leader<'_> {
             seq,
             input,
         } = envelope;
-        let known = self.nodes.get(&node).map(|s| s.incarnation);
-        if known.is_some_and(|k| incarnation < k) {
-            return; // from a process of that name that has since restarted
-        }
-        if known.is_some_and(|k| incarnation > k) {
+        if self
+            .nodes
+            .get(&node)
+            .is_some_and(|s| s.order.restarted(incarnation))
+        {
             tracing::info!(%node, "node restarted; its old connections are gone");
             self.forget_node(&node).await;
         }
         let state = self.nodes.entry(node.clone()).or_default();
-        state.incarnation = incarnation;
-        if session < state.session {
-            return;
+        match state.order.step(incarnation, session, seq) {
+            Step::Take => {}
+            Step::Repeat(last) => return self.ack(&node, session, last, None, None).await,
+            Step::Wait | Step::Stale => return,
         }
-        if session > state.session {
-            state.session = session;
-            state.last = 0;
-        }
-        if seq <= state.last {
-            let last = state.last;
-            return self.ack(&node, session, last, None, None).await;
-        }
-        if seq != state.last + 1 {
-            return;
-        }
-        state.last = seq;
         let (mut admitted, mut stats) = (None, None);
         match input {
             NodeInput::Connected {

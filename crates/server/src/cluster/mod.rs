@@ -13,6 +13,7 @@
 pub mod election;
 pub mod leader;
 pub mod lease;
+pub mod order;
 pub mod port;
 pub mod wire;
 

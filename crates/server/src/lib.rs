@@ -11,6 +11,8 @@
 //!   one WebSocket, [`writer`] applies call events to the store in order, [`timelines`] stores
 //!   the call timelines devices upload, [`http`] is the axum surface, and [`server`] assembles
 //!   them with graceful shutdown;
+//! - [`cluster`]: several such servers as one (`--cluster`): a leader elected on PostgreSQL runs
+//!   the one router; every node's connections reach it through a port over NATS;
 //! - [`analytics`]: those timelines as Prometheus metrics, the admin's figures and call
 //!   drill-downs, drawn by the dashboard at `/admin/` ([`dashboard`]).
 

@@ -183,7 +183,18 @@ async fn healthz(State(st): State<AppState>) -> Response {
         None => st.conn.store.ping().await.map(|()| true),
     };
     match ok {
-        Ok(true) => Json(json!({"status": "ok", "store": st.conn.store.backend()})).into_response(),
+        Ok(true) => {
+            let mut body = json!({"status": "ok", "store": st.conn.store.backend()});
+            if let Some(cluster) = &st.cluster {
+                body["cluster"] = json!({
+                    "node": cluster.node,
+                    "leader": cluster.leader(),
+                    "is_leader": cluster.is_leader(),
+                    "nodes_seen": cluster.nodes_seen(),
+                });
+            }
+            Json(body).into_response()
+        }
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable", "store": st.conn.store.backend()})),

@@ -304,14 +304,33 @@ async fn every_device_rings_on_its_node_and_the_first_accept_wins() {
     let record = lab.record(call, |r| r.state == CallState::Ended).await;
     assert_eq!(record.answered_device, Some(b3.device));
     assert_eq!(lab.record_count(call).await, 1);
-    // Every node sees the whole cluster.
+    // Every node sees the whole cluster, and says so in its health too.
+    // (Leases are renewed every second: a node may need that long to see a later one.)
     for i in 0..3 {
-        let text = lab.metrics(i).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = lab.metrics(i).await.unwrap();
+            if metric(&text, "ringwire_cluster_nodes_seen") == Some(3) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let health: serde_json::Value = lab
+            .http
+            .get(format!("http://{}/healthz", lab.addr(i)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["cluster"]["node"], format!("node{}", i + 1));
         assert_eq!(
-            metric(&text, "ringwire_cluster_nodes_seen"),
-            Some(3),
-            "{text}"
+            health["cluster"]["nodes_seen"].as_array().map(Vec::len),
+            Some(3)
         );
+        assert!(health["cluster"]["leader"].is_string(), "{health}");
     }
     lab.finish().await;
 }

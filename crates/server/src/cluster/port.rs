@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ringwire_proto::DeviceId;
+use ringwire_proto::{DeviceId, ErrorCode, ErrorMessage, ServerMessage};
 use ringwire_router::{Input, RouterStats};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -332,10 +332,35 @@ impl Port {
     async fn tick(&mut self) {
         let now = Instant::now();
         // Connections waiting for an answer get one, even with no leader to give it.
+        let mut refused = Vec::new();
         for pending in self.unacked.iter_mut() {
             if now.duration_since(pending.queued_at) >= ANSWER_WAIT {
                 let reply = std::mem::replace(&mut pending.reply, Reply::None);
+                if let (Reply::Admit(_), NodeInput::Admit { from, call_id }) =
+                    (&reply, &pending.input)
+                {
+                    refused.push((*from, *call_id));
+                }
                 answer_default(reply);
+            }
+        }
+        // An invite the leader never admitted is refused here, so the caller hears why.
+        for (from, call_id) in refused {
+            let error = ErrorMessage {
+                call_id: Some(call_id),
+                ref_type: Some("invite".to_owned()),
+                ..ErrorMessage::new(
+                    ErrorCode::Internal,
+                    "the cluster has no leader right now (a takeover is under way); \
+                     send the invite again in a few seconds",
+                )
+            };
+            if let Some(held) = self.held.values().find(|h| h.device == from) {
+                deliver(
+                    &held.link,
+                    Outbound::Message(ServerMessage::Error(error)),
+                    from,
+                );
             }
         }
         let stale = self

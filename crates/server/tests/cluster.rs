@@ -984,3 +984,102 @@ async fn each_offline_device_gets_one_push_whichever_node_the_caller_is_on() {
     }
     lab.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lock_session_dies_stands_down_and_the_next_one_fences_it_off() {
+    let Some(lab) = Lab::start(3).await else {
+        return;
+    };
+    let leader = lab.wait_leader().await;
+    let (x, y) = others(leader);
+    let alice = lab.user("alice", 1).await;
+    let bob = lab.user("bob", 1).await;
+    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
+    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
+    let call = CallId::random();
+    a.send(&invite(call, "bob")).await;
+    until(&mut b, call, is_incoming).await;
+
+    // The database ends the leader's lock session (a failover of PostgreSQL, an operator).
+    let pool = sqlx::PgPool::connect(&lab.url).await.unwrap();
+    let ended: bool = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid::int) FROM cluster_leader WHERE cluster = $1",
+    )
+    .bind(&lab.prefix)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(ended);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM cluster_leader WHERE cluster = $1")
+            .bind(&lab.prefix)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if epoch >= 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nobody took over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pool.close().await;
+    lab.wait_leader().await;
+    // The call rang on, and is answered through the new term.
+    b.send(&ClientMessage::Accept { call_id: call }).await;
+    until(&mut a, call, is_accepted).await;
+    let record = lab.record(call, |r| r.state == CallState::Active).await;
+    assert_eq!(record.answered_device, Some(b.device));
+    lab.finish().await;
+}
+
+#[tokio::test]
+async fn a_deposed_leaders_writes_are_refused_by_the_epoch_fence() {
+    use ringwire_router::record::CallEvent;
+    use ringwire_server::cluster::election;
+    use ringwire_server::store::StoreError;
+    let Some(db) = PgTestDatabase::create().await else {
+        return;
+    };
+    let store = Store::open(&db.url).await.unwrap();
+    let started = |call_id| CallEvent::Started {
+        call_id,
+        caller_user: "alice".parse().unwrap(),
+        caller_device: ringwire_proto::DeviceId::from_bytes([1; 16]),
+        callee_user: "bob".parse().unwrap(),
+        invited_at_ms: 1,
+        ring_deadline_ms: 45_001,
+    };
+    let first = election::campaign(&db.url, "fence", "a").await.unwrap();
+    assert_eq!(first.epoch, 1);
+    let (kept, refused) = (CallId::random(), CallId::random());
+    store
+        .apply_all_fenced(&[started(kept)], Some(("fence", 1)))
+        .await
+        .unwrap();
+    drop(first);
+    let second = election::campaign(&db.url, "fence", "b").await.unwrap();
+    assert_eq!(second.epoch, 2);
+    match store
+        .apply_all_fenced(&[started(refused)], Some(("fence", 1)))
+        .await
+    {
+        Err(StoreError::Fenced {
+            mine: 1,
+            current: 2,
+        }) => {}
+        other => panic!("expected the fence to refuse, got {other:?}"),
+    }
+    assert!(store.call(kept).await.unwrap().is_some());
+    assert!(
+        store.call(refused).await.unwrap().is_none(),
+        "nothing of a refused write lands"
+    );
+    store
+        .apply_all_fenced(&[started(refused)], Some(("fence", 2)))
+        .await
+        .unwrap();
+    drop(second);
+    store.close().await;
+    db.destroy().await;
+}

@@ -145,6 +145,9 @@ pub async fn lead(
     leader.announce().await;
     let mut tick = tokio::time::interval(RENEW_EVERY);
     let mut nats_down_since = None;
+    // One check of the lock session for the whole term: a future made afresh in each turn of
+    // the loop would restart its wait with every input, and never check under load.
+    let mut session_lost = Box::pin(leadership.lost());
     let leaving = loop {
         tokio::select! {
             Some(msg) = sub.next() => match serde_json::from_slice::<Envelope>(&msg.payload) {
@@ -166,11 +169,12 @@ pub async fn lead(
                 let stats = leader.hub.stats().await;
                 ctx.status.calls_owned.store((stats.calls_ringing + stats.calls_active) as u64, Ordering::Relaxed);
             }
-            _ = leadership.lost() => break false,
+            _ = &mut session_lost => break false,
             _ = lost.notified() => break false,
             _ = stop.changed() => break true,
         }
     };
+    drop(session_lost);
     ctx.status.lost_leadership();
     let _ = sub.unsubscribe().await;
     if leaving {

@@ -18,6 +18,12 @@
 //!   [`Report`]s towards the app ([`report`]). Start here.
 //!
 //! Errors of every layer are one type, [`CoreError`].
+//!
+//! With the `uniffi` feature (on only when `ringwire-ffi` is in the build) the types the
+//! bindings export as they are derive their UniFFI form here, so each is defined once:
+//! [`AppState`], [`Direction`], [`CallState`], [`CallSnapshot`], [`CallKitEndReason`],
+//! [`QualityChange`] (`QualityVerdict` there), [`QualityFigures`] and [`PushCall`]. Without it
+//! the crate knows nothing of UniFFI.
 
 mod agent;
 mod call;
@@ -41,3 +47,7 @@ pub use gather::{
 };
 pub use push::PushCall;
 pub use report::{CallEndReason, CallKitEndReason, CallSummary, Direction, MediaFailure, Report};
+
+// The crate's UniFFI scaffolding: its types form the `ringwire_core` module of the bindings.
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();

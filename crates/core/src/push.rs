@@ -10,6 +10,7 @@ use crate::CoreError;
 
 /// Everything the app needs for `reportNewIncomingCall` (CallKit) or
 /// `addNewIncomingCall` (ConnectionService), returned by `handle_push` at once.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushCall {
     pub call_id: CallId,

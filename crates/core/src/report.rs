@@ -10,6 +10,7 @@ use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, ErrorCode, UserNa
 use serde::Serialize;
 
 /// Which way a call goes, from this device's point of view.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -83,6 +84,7 @@ impl CallEndReason {
 /// CallKit's `CXCallEndedReason`, the vocabulary an app uses to end a call it reported when the
 /// end did not come from the user's own action on this device.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CallKitEndReason {

@@ -7,6 +7,10 @@
 //!
 //! Audio is 48 kHz mono, 16-bit PCM in 20 ms frames (10 ms selectable). Time is passed in; this
 //! crate never reads a clock.
+//!
+//! With the `uniffi` feature (on only when `ringwire-ffi` is in the build) the records the
+//! bindings export derive their UniFFI form here, so each is defined once: [`CallQuality`],
+//! [`FrameSources`] and [`device::HostAudioStats`]. Without it the crate knows nothing of UniFFI.
 
 pub mod codec;
 pub mod device;
@@ -27,3 +31,7 @@ pub use playout::{
 pub use quality::{mos_from_r, r_factor, CallQuality, EModelInput, QualityInputs};
 
 pub use error::MediaError;
+
+// The crate's UniFFI scaffolding: its records form the `ringwire_media` module of the bindings.
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();

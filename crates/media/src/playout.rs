@@ -74,6 +74,7 @@ pub enum FrameKind {
 /// Where each played frame came from. Every frame that played audio is in exactly one field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FrameSources {
     /// Its own packet, decoded.
     pub decoded: u64,

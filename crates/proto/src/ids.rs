@@ -247,6 +247,22 @@ impl CallId {
     }
 }
 
+/// With the `uniffi` feature the ids and names cross the bindings (`crates/ffi`) as their text: a
+/// foreign `CallId` is a `String` (32 lowercase hex digits), and text coming from the app is
+/// checked exactly as on the wire.
+#[cfg(feature = "uniffi")]
+macro_rules! uniffi_as_text {
+    ($($name:ident),+) => {$(
+        uniffi::custom_type!($name, String, {
+            lower: |value| String::from(value),
+            try_lift: |text| $name::try_from(text).map_err(uniffi::deps::anyhow::Error::msg),
+        });
+    )+};
+}
+
+#[cfg(feature = "uniffi")]
+uniffi_as_text!(CallId, DeviceId, UserName, DisplayName);
+
 #[cfg(test)]
 mod tests {
     use super::*;

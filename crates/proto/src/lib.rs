@@ -10,6 +10,11 @@
 //! missing from the figures); unknown `type`s are rejected.
 //!
 //! This crate does no IO and reads no clock. The full specification is `docs/protocol.md`.
+//!
+//! With the `uniffi` feature (on only when `ringwire-ffi` is in the build) the types the
+//! bindings export derive their UniFFI form here, so each is defined once: [`EndReason`], the
+//! quality words ([`QualityVerdict`] is `Verdict` there), [`DevicePlatform`], and the ids and
+//! names, which cross as strings. Without it the crate knows nothing of UniFFI.
 
 mod codec;
 mod error;
@@ -57,6 +62,10 @@ pub const MAX_SDP_BYTES: usize = 60 * 1024;
 
 /// Upper bound on one ICE candidate line.
 pub const MAX_CANDIDATE_BYTES: usize = 1024;
+
+// The crate's UniFFI scaffolding: its types form the `ringwire_proto` module of the bindings.
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 /// Upper bound on the number of call ids a device may list in `hello.calls`.
 pub const MAX_HELLO_CALLS: usize = 32;

@@ -61,6 +61,7 @@ macro_rules! wire_enum {
 
 wire_enum! {
     /// What kind of device recorded the timeline.
+    #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
     DevicePlatform {
         /// An iPhone or iPad app (CallKit, PushKit).
         Ios => "ios",
@@ -85,6 +86,7 @@ wire_enum! {
 
 wire_enum! {
     /// How the call sounded, as the engine judged it.
+    #[cfg_attr(feature = "uniffi", derive(uniffi::Enum), uniffi(name = "Verdict"))]
     QualityVerdict {
         Good => "good",
         Fair => "fair",
@@ -94,6 +96,7 @@ wire_enum! {
 
 wire_enum! {
     /// Why the verdict is what it is.
+    #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
     QualityCause {
         /// Packets lost on the way.
         NetworkLoss => "network_loss",
@@ -112,6 +115,7 @@ wire_enum! {
 
 wire_enum! {
     /// What the engine did about poor quality.
+    #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
     QualityAction {
         AddedRedundancy => "added_redundancy",
         LoweredBitrate => "lowered_bitrate",

@@ -22,6 +22,7 @@ use super::Agent;
 
 /// Where the app is in its lifecycle, as the OS tells it (iOS `UIApplication` notifications,
 /// Android's process lifecycle). Starts as [`AppState::Foreground`].
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum AppState {
     /// On screen and running (iOS `didBecomeActive`, Android `ON_RESUME`).

@@ -26,6 +26,7 @@ pub(crate) const MAX_EARLY_CANDIDATES: usize = 32;
 pub(crate) const MAX_PEERS_PER_CALL: usize = 8;
 
 /// Where a call is.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
@@ -54,6 +55,7 @@ impl CallState {
 }
 
 /// What the app (or a WebView UI waking up) needs to redraw a call.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallSnapshot {
     pub call_id: CallId,

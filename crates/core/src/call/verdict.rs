@@ -46,6 +46,7 @@ pub use ringwire_proto::{QualityAction, QualityCause, QualityVerdict as Verdict}
 
 /// The figures of one window behind a verdict.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct QualityFigures {
     /// Packets lost, percent: the larger of the two directions.
@@ -64,8 +65,13 @@ pub struct QualityFigures {
     pub missed_ticks_pct: f64,
 }
 
-/// A verdict change, as reported.
+/// A verdict change, as reported (the bindings call it `QualityVerdict`).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "QualityVerdict")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct QualityChange {
     pub verdict: Verdict,

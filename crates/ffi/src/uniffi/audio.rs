@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ringwire_media::device::{HostAudio, HostAudioAppSide, HostAudioEngineSide};
+use ringwire_media::device::{HostAudio, HostAudioAppSide, HostAudioEngineSide, HostAudioStats};
 
 use super::RingwireError;
 
@@ -25,19 +25,6 @@ pub struct HostAudioDevice {
     app: Mutex<HostAudioAppSide>,
     /// The engine's half until an engine takes it.
     engine: Mutex<Option<HostAudioEngineSide>>,
-}
-
-/// How often either side fell behind (each counts calls, not samples).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct HostAudioStats {
-    /// `write_capture` calls that found the ring full and dropped samples.
-    pub capture_overruns: u64,
-    /// Engine frames that found too little captured audio and padded with silence.
-    pub capture_underruns: u64,
-    /// Engine frames dropped because the app is not reading playout fast enough.
-    pub playout_overruns: u64,
-    /// `read_playout` calls that got less than asked and were padded with silence.
-    pub playout_underruns: u64,
 }
 
 #[uniffi::export]
@@ -82,13 +69,7 @@ impl HostAudioDevice {
 
     /// The under- and overrun counters.
     pub fn stats(&self) -> HostAudioStats {
-        let s = self.app().stats();
-        HostAudioStats {
-            capture_overruns: s.capture_overruns,
-            capture_underruns: s.capture_underruns,
-            playout_overruns: s.playout_overruns,
-            playout_underruns: s.playout_underruns,
-        }
+        self.app().stats()
     }
 }
 

@@ -8,11 +8,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, RwLock};
 
+use ringwire_core::{AppState, PushCall};
+
 use crate::bridge::BridgeEvents;
 
 use super::engine::{platform, push, start, EngineConfig, Platform};
 use super::listener::{EngineListener, EngineThread, Forward};
-use super::types::{AppState, PushCall};
 use super::RingwireError;
 
 /// Where bridge events go while a WebView UI is attached: one JSON text per event
@@ -109,7 +110,7 @@ impl Bridge {
     /// See [`Engine::set_app_state`](super::Engine::set_app_state). The host calls it from
     /// the OS's lifecycle callbacks: the page cannot, since it is what the OS freezes.
     pub fn set_app_state(&self, state: AppState) -> Result<(), RingwireError> {
-        self.with(|b| Ok(b.engine().set_app_state(state.into())?))
+        self.with(|b| Ok(b.engine().set_app_state(state)?))
     }
 
     /// See [`Engine::handle_push`](super::Engine::handle_push): the native shell reports the

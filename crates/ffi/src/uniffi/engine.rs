@@ -4,14 +4,15 @@
 
 use std::sync::{Arc, RwLock};
 
-use ringwire_core::Command;
+use ringwire_core::{AppState, CallSnapshot, Command, PushCall};
 use ringwire_engine::SignalingConfig;
 use ringwire_media::device::{AudioSink, AudioSource, NullSink, SilenceSource, ToneSource};
+use ringwire_proto::DevicePlatform;
 
 use super::audio::HostAudioDevice;
 use super::listener::{EngineListener, EngineThread, Forward};
 use super::peer::PeerSignal;
-use super::types::{call_id as parse_call_id, AppState, CallSnapshot, PushCall};
+use super::types::call_id as parse_call_id;
 use super::RingwireError;
 
 /// Amplitude of the test tone: about -12 dBFS, loud enough to measure, far from clipping.
@@ -57,15 +58,6 @@ pub struct EngineConfig {
     /// (default `Native`; a phone app says `Ios` or `Android`).
     #[uniffi(default = None)]
     pub platform: Option<DevicePlatform>,
-}
-
-/// The kind of device, for the server's analytics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum DevicePlatform {
-    Ios,
-    Android,
-    Web,
-    Native,
 }
 
 /// One STUN or TURN server, as WebRTC's `RTCIceServer`.
@@ -223,7 +215,7 @@ impl Engine {
     /// the foreground, a push or a call placed brings it back. Calls in progress are not
     /// touched.
     pub fn set_app_state(&self, state: AppState) -> Result<(), RingwireError> {
-        self.with(|e| Ok(e.set_app_state(state.into())?))
+        self.with(|e| Ok(e.set_app_state(state)?))
     }
 
     /// A VoIP push (PushKit) or high-priority FCM data message arrived: `payload` is its JSON
@@ -236,7 +228,7 @@ impl Engine {
 
     /// Every call on this device now.
     pub fn snapshot(&self) -> Result<Vec<CallSnapshot>, RingwireError> {
-        self.with(|e| Ok(e.snapshot()?.iter().map(CallSnapshot::from).collect()))
+        self.with(|e| Ok(e.snapshot()?))
     }
 
     /// The media sockets' addresses (the ICE host candidates), as `ip:port`.
@@ -304,7 +296,7 @@ pub(crate) fn push(
     payload: &[u8],
 ) -> Result<PushCall, RingwireError> {
     // A payload that is not a ringwire push is InvalidArgument (RingwireError's mapping).
-    Ok(engine.handle_push(payload)?.into())
+    Ok(engine.handle_push(payload)?)
 }
 
 /// Builds and starts a `ringwire_engine::Engine` for `config`, reporting to `listener`.
@@ -350,12 +342,7 @@ pub(crate) fn start(
         })
         .collect();
     if let Some(platform) = config.platform {
-        engine_config.agent.platform = match platform {
-            DevicePlatform::Ios => ringwire_proto::DevicePlatform::Ios,
-            DevicePlatform::Android => ringwire_proto::DevicePlatform::Android,
-            DevicePlatform::Web => ringwire_proto::DevicePlatform::Web,
-            DevicePlatform::Native => ringwire_proto::DevicePlatform::Native,
-        };
+        engine_config.agent.platform = platform;
     }
     if let Some(ms) = config.peer_ring_timeout_ms {
         engine_config.agent.peer_ring_timeout = std::time::Duration::from_millis(ms);

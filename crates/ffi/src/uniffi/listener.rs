@@ -10,11 +10,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 
-use ringwire_core::Report;
+use ringwire_core::{CallKitEndReason, Direction, QualityChange, Report};
+use ringwire_media::CallQuality;
 
 use super::peer::PeerSignal;
-use super::quality::QualityVerdict;
-use super::types::{millis, CallEndReason, CallKitEndReason, CallQuality, CallSummary, Direction};
+use super::types::{millis, CallEndReason, CallSummary};
 use super::RingwireError;
 
 /// Receives the engine's events, on the engine thread. Implemented by the app.
@@ -69,7 +69,7 @@ pub enum EngineEvent {
     /// The call's quality verdict changed: show it ("Poor connection, trying to improve…").
     QualityChanged {
         call_id: String,
-        verdict: QualityVerdict,
+        verdict: QualityChange,
     },
     /// The call is over. `callkit` is how to report it to CallKit (`None`: the user ended it
     /// on this device, CallKit already knows).
@@ -172,11 +172,11 @@ impl From<&Report> for EngineEvent {
             },
             Report::Quality { call_id, quality } => EngineEvent::Quality {
                 call_id: id(call_id),
-                quality: quality.into(),
+                quality: *quality,
             },
             Report::QualityChanged { call_id, verdict } => EngineEvent::QualityChanged {
                 call_id: id(call_id),
-                verdict: verdict.into(),
+                verdict: *verdict,
             },
             Report::Ended {
                 call_id,
@@ -187,10 +187,10 @@ impl From<&Report> for EngineEvent {
                 summary,
             } => EngineEvent::Ended {
                 call_id: id(call_id),
-                direction: (*direction).into(),
+                direction: *direction,
                 reason: reason.into(),
                 ended_locally: *ended_locally,
-                callkit: callkit.map(Into::into),
+                callkit: *callkit,
                 summary: summary.as_ref().into(),
             },
             Report::Error { call_id, message } => EngineEvent::Error {
@@ -276,7 +276,7 @@ mod tests {
                 assert_eq!(
                     reason,
                     CallEndReason::Protocol {
-                        reason: super::super::EndReason::Hangup
+                        reason: EndReason::Hangup
                     }
                 );
                 assert!(!ended_locally);

@@ -1,8 +1,16 @@
 //! The UniFFI bindings: the engine as Swift, Kotlin and Python see it (`docs/bindings.md`).
 //!
-//! This module only adapts types (STYLE.md 12): strings for ids and names, records and enums
-//! that mirror the engine's, one flat [`RingwireError`]. Nothing here decides anything about a
-//! call; `ringwire-engine` and `ringwire-core` know nothing of UniFFI.
+//! This module only adapts types (STYLE.md 12): the objects, the listener, the events, one flat
+//! [`RingwireError`], and a few records whose foreign shape differs on purpose (`types.rs`
+//! says which and why). Records and enums the app sees exactly as the engine defines them
+//! derive their UniFFI form on the engine's own type, behind the `uniffi` feature of
+//! `ringwire-core`, `ringwire-proto` and `ringwire-media`, and are re-exported here; each is
+//! defined once. Without that feature (which only this crate turns on) those crates know
+//! nothing of UniFFI, and `ringwire-engine` never does. Nothing here decides anything about a
+//! call.
+//!
+//! In the generated bindings each of those crates is a module of its own next to `ringwire`
+//! (`ringwire_core`, `ringwire_proto`, `ringwire_media`; docs/bindings.md).
 //!
 //! - [`Engine`]: one device's call engine, built from an [`EngineConfig`], reporting to an
 //!   [`EngineListener`] the app implements.
@@ -20,17 +28,24 @@ mod engine;
 mod error;
 mod listener;
 mod peer;
-mod quality;
 mod types;
 
-pub use audio::{HostAudioDevice, HostAudioStats};
+pub use audio::HostAudioDevice;
 pub use bridge::{Bridge, BridgeSink};
-pub use engine::{AudioChoice, DevicePlatform, Engine, EngineConfig, IceServer};
+pub use engine::{AudioChoice, Engine, EngineConfig, IceServer};
 pub use error::RingwireError;
 pub use listener::{EngineEvent, EngineListener};
 pub use peer::{call_id_for_channel, peer_signal_from_json, peer_signal_to_json, PeerSignal};
-pub use quality::{QualityAction, QualityCause, QualityFigures, QualityVerdict, Verdict};
-pub use types::{
-    AppState, CallEndReason, CallKitEndReason, CallQuality, CallSnapshot, CallState, CallSummary,
-    Direction, EndReason, PushCall,
+pub use types::{CallEndReason, CallSummary, SelectedPair};
+
+// The engine's own types, exported as they are (their UniFFI derives live with them).
+pub use ringwire_core::{
+    AppState, CallKitEndReason, CallSnapshot, CallState, Direction, PushCall, QualityChange,
+    QualityFigures,
+};
+pub use ringwire_media::device::HostAudioStats;
+pub use ringwire_media::{CallQuality, FrameSources};
+pub use ringwire_proto::{
+    CallId, DeviceId, DevicePlatform, DisplayName, EndReason, QualityAction, QualityCause,
+    QualityVerdict as Verdict, UserName,
 };

@@ -3,10 +3,15 @@
 //! ([`peer_signal_from_json`], [`peer_signal_to_json`]) for channels that carry text. The
 //! engine hands outgoing ones to the listener as `EngineEvent::PeerSignal`; the app feeds
 //! incoming ones to `Engine::handle_peer_signal`. docs/peer-mode.md has the flow.
+//!
+//! An adapter on purpose, not `ringwire_proto::PeerSignal` itself: the foreign shape keeps the
+//! SDP as a plain string and the candidate's fields flat in its variant, and what the app
+//! hands in goes through the protocol's own decoder, so it is refused with the protocol's
+//! limits and an `InvalidArgument` saying why (a lifted `Sdp` or `Candidate` could only fail
+//! as an internal error).
 
-use ringwire_proto::{Candidate, Sdp};
+use ringwire_proto::{Candidate, EndReason, Sdp};
 
-use super::types::EndReason;
 use super::RingwireError;
 
 /// One peer-mode signaling message.
@@ -62,9 +67,7 @@ impl TryFrom<PeerSignal> for ringwire_proto::PeerSignal {
                     .map_err(|e| RingwireError::InvalidArgument(e.to_string()))?
             }
             PeerSignal::EndOfCandidates => ringwire_proto::PeerSignal::EndOfCandidates,
-            PeerSignal::Bye { reason } => ringwire_proto::PeerSignal::Bye {
-                reason: reason.map(EndReason::to_protocol),
-            },
+            PeerSignal::Bye { reason } => ringwire_proto::PeerSignal::Bye { reason },
         })
     }
 }
@@ -90,9 +93,7 @@ impl From<&ringwire_proto::PeerSignal> for PeerSignal {
                 username_fragment: username_fragment.clone(),
             },
             ringwire_proto::PeerSignal::EndOfCandidates => PeerSignal::EndOfCandidates,
-            ringwire_proto::PeerSignal::Bye { reason } => PeerSignal::Bye {
-                reason: reason.and_then(EndReason::from_protocol),
-            },
+            ringwire_proto::PeerSignal::Bye { reason } => PeerSignal::Bye { reason: *reason },
         }
     }
 }

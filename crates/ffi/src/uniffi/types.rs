@@ -1,90 +1,30 @@
-//! Records and enums mirroring the engine's types, and the conversions into them. Ids and names
-//! cross as strings (call and device ids: 32 lowercase hex digits; user names as the server
-//! spells them); durations as whole milliseconds.
+//! The adapters kept on purpose: records and enums whose foreign shape differs from the engine's
+//! type, and the conversions into them. Everything the bindings export as the engine defines
+//! it (`Direction`, `AppState`, `CallState`, `CallSnapshot`, `EndReason`, `CallKitEndReason`,
+//! `CallQuality`, `FrameSources`, `PushCall`, `HostAudioStats`, `DevicePlatform`, the quality
+//! verdict) derives its UniFFI form on that type, in `ringwire-core`, `ringwire-proto` or
+//! `ringwire-media` (their `uniffi` feature), and is re-exported from [`super`]. What is left
+//! here differs on purpose:
+//!
+//! - [`CallEndReason`]: the protocol error code and the media failure's cause cross as their
+//!   wire spellings, so an app shows and logs them as they are and a code the server adds
+//!   needs no binding change. (Its `Other` variant is no longer produced: the bindings'
+//!   `EndReason` is the protocol's own enum, so every reason has its variant.)
+//! - [`CallSummary`]: durations as whole milliseconds (`…_ms`) instead of `Duration`s, and
+//!   only what an app shows (the core summary's gathering failures and TURN allocations are
+//!   not part of it).
+//! - [`SelectedPair`]: candidate types as WebRTC's strings, and without the local address the
+//!   core keeps (privacy).
+//!
+//! Ids and names cross as strings (call and device ids: 32 lowercase hex digits; user names as
+//! the server spells them).
 
 use std::time::Duration;
 
-use ringwire_proto::CallId;
+use ringwire_media::{CallQuality, FrameSources};
+use ringwire_proto::{CallId, EndReason};
 
 use super::RingwireError;
-
-/// Which way a call goes, from this device's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum Direction {
-    Outgoing,
-    Incoming,
-}
-
-/// Where the app is in its lifecycle, as the OS says; passed to `set_app_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum AppState {
-    /// On screen and running (iOS `didBecomeActive`, Android `ON_RESUME`).
-    Foreground,
-    /// Off screen, still running for now (iOS `didEnterBackground`, Android `ON_STOP`).
-    Background,
-    /// The screen locked with the app on top (iOS `protectedDataWillBecomeUnavailable`,
-    /// Android `ACTION_SCREEN_OFF`).
-    Locked,
-    /// The UI is frozen (a suspended WebView); only what the OS keeps alive runs.
-    Suspended,
-}
-
-impl From<AppState> for ringwire_core::AppState {
-    fn from(state: AppState) -> Self {
-        match state {
-            AppState::Foreground => ringwire_core::AppState::Foreground,
-            AppState::Background => ringwire_core::AppState::Background,
-            AppState::Locked => ringwire_core::AppState::Locked,
-            AppState::Suspended => ringwire_core::AppState::Suspended,
-        }
-    }
-}
-
-/// Where a call is (`docs/engine.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum CallState {
-    /// Outgoing: the invite is sent; the server has not confirmed it yet.
-    Dialing,
-    /// Ringing (there for an outgoing call, here for an incoming one); media pre-connects.
-    Ringing,
-    /// Answered; the media path is still being set up.
-    Connecting,
-    /// Answered, media flowing.
-    Active,
-    /// Answered, the media path broke; ICE is trying to restore it.
-    Reconnecting,
-}
-
-/// What the app needs to redraw one call.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct CallSnapshot {
-    pub call_id: String,
-    pub direction: Direction,
-    pub remote_user: String,
-    pub state: CallState,
-    pub muted: bool,
-    pub held: bool,
-    /// Whether ICE and DTLS to the answering (or any ringing) device are up.
-    pub media_connected: bool,
-}
-
-/// The protocol's end reasons (`docs/protocol.md`). A plain enum, so Swift and Kotlin switch on
-/// it exhaustively; a reason newer than these bindings arrives as [`CallEndReason::Other`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum EndReason {
-    AnsweredElsewhere,
-    DeclinedElsewhere,
-    Cancelled,
-    NoAnswer,
-    Busy,
-    Declined,
-    Hangup,
-    ConnectionLost,
-    Glare,
-    Unavailable,
-    /// An answered call whose media never connected or was lost for good; an engine gave up.
-    MediaFailed,
-}
 
 /// Why a call ended on this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
@@ -106,77 +46,11 @@ pub enum CallEndReason {
         cause: String,
         ended_by: Option<String>,
     },
-    /// A protocol end reason added after these bindings were built (its wire spelling).
+    /// A protocol end reason by its wire spelling, for one the bindings' [`EndReason`] lacks.
+    /// Not produced today: `EndReason` is the protocol's own enum, so every reason has its
+    /// variant; kept so an app's exhaustive `switch` written against earlier bindings stays
+    /// valid.
     Other { reason: String },
-}
-
-/// CallKit's `CXCallEndedReason` (Android: the matching `DisconnectCause`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum CallKitEndReason {
-    Failed,
-    RemoteEnded,
-    Unanswered,
-    AnsweredElsewhere,
-    DeclinedElsewhere,
-}
-
-/// Call quality: network figures and the E-model's estimate.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct CallQuality {
-    /// Round-trip time, ms, when known.
-    pub rtt_ms: Option<f64>,
-    /// Network packet loss, percent.
-    pub loss_pct: f64,
-    /// Interarrival jitter, ms.
-    pub jitter_ms: f64,
-    /// Jitter buffer delay, ms.
-    pub jitter_buffer_ms: f64,
-    /// Share of played frames concealed, 0-1.
-    pub concealment_ratio: f64,
-    /// E-model transmission rating.
-    pub r_factor: f64,
-    /// MOS (1-4.5).
-    pub mos: f64,
-    /// Where the frames played so far came from.
-    pub sources: FrameSources,
-}
-
-/// Where played frames came from; every frame that played audio is in exactly one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct FrameSources {
-    /// Its own packet, decoded.
-    pub decoded: u64,
-    /// Opus in-band FEC (LBRR) in the next packet.
-    pub lbrr: u64,
-    /// An RFC 2198 redundant copy in a later packet.
-    pub red: u64,
-    /// DRED (Deep REDundancy) history in a later packet.
-    pub dred: u64,
-    /// libopus's neural concealment.
-    pub deep_plc: u64,
-    /// libopus's classic concealment (after 200 ms of loss in a row).
-    pub classic_plc: u64,
-}
-
-impl From<ringwire_media::FrameSources> for FrameSources {
-    fn from(s: ringwire_media::FrameSources) -> Self {
-        let ringwire_media::FrameSources {
-            decoded,
-            lbrr,
-            red,
-            dred,
-            deep_plc,
-            classic_plc,
-        } = s;
-        FrameSources {
-            decoded,
-            lbrr,
-            red,
-            dred,
-            deep_plc,
-            classic_plc,
-        }
-    }
 }
 
 /// Timings and totals of one ended call.
@@ -242,34 +116,6 @@ impl From<&ringwire_core::SelectedPair> for SelectedPair {
     }
 }
 
-/// What a push says about an incoming call: everything CallKit's `reportNewIncomingCall` (or
-/// ConnectionService's `addNewIncomingCall`) needs, before the push handler returns.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct PushCall {
-    pub call_id: String,
-    pub from_user: String,
-    pub from_display_name: Option<String>,
-    pub from_device: String,
-    /// When the call stops ringing, on the server's clock (UNIX ms).
-    pub ring_deadline_ms: u64,
-    /// The engine knew this call already (over signaling, or from an earlier push): it was
-    /// reported to the OS then, and must not be reported twice.
-    pub already_known: bool,
-}
-
-impl From<ringwire_core::PushCall> for PushCall {
-    fn from(p: ringwire_core::PushCall) -> Self {
-        PushCall {
-            call_id: p.call_id.to_string(),
-            from_user: p.from_user.to_string(),
-            from_display_name: p.from_display_name.map(|d| d.to_string()),
-            from_device: p.from_device.to_string(),
-            ring_deadline_ms: p.ring_deadline_ms,
-            already_known: p.already_known,
-        }
-    }
-}
-
 /// Parses a call id from the app. Call ids come from events and snapshots, so a bad one is a
 /// bug in the app; the message says what a good one looks like.
 pub(crate) fn call_id(text: &str) -> Result<CallId, RingwireError> {
@@ -280,90 +126,11 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-impl From<ringwire_core::Direction> for Direction {
-    fn from(d: ringwire_core::Direction) -> Self {
-        match d {
-            ringwire_core::Direction::Outgoing => Direction::Outgoing,
-            ringwire_core::Direction::Incoming => Direction::Incoming,
-        }
-    }
-}
-
-impl From<ringwire_core::CallState> for CallState {
-    fn from(s: ringwire_core::CallState) -> Self {
-        match s {
-            ringwire_core::CallState::Dialing => CallState::Dialing,
-            ringwire_core::CallState::Ringing => CallState::Ringing,
-            ringwire_core::CallState::Connecting => CallState::Connecting,
-            ringwire_core::CallState::Active => CallState::Active,
-            ringwire_core::CallState::Reconnecting => CallState::Reconnecting,
-        }
-    }
-}
-
-impl From<&ringwire_core::CallSnapshot> for CallSnapshot {
-    fn from(c: &ringwire_core::CallSnapshot) -> Self {
-        CallSnapshot {
-            call_id: c.call_id.to_string(),
-            direction: c.direction.into(),
-            remote_user: c.remote_user.to_string(),
-            state: c.state.into(),
-            muted: c.muted,
-            held: c.held,
-            media_connected: c.media_connected,
-        }
-    }
-}
-
-impl EndReason {
-    /// The protocol reason this mirrors.
-    pub(crate) fn to_protocol(self) -> ringwire_proto::EndReason {
-        use ringwire_proto::EndReason as P;
-        match self {
-            EndReason::AnsweredElsewhere => P::AnsweredElsewhere,
-            EndReason::DeclinedElsewhere => P::DeclinedElsewhere,
-            EndReason::Cancelled => P::Cancelled,
-            EndReason::NoAnswer => P::NoAnswer,
-            EndReason::Busy => P::Busy,
-            EndReason::Declined => P::Declined,
-            EndReason::Hangup => P::Hangup,
-            EndReason::ConnectionLost => P::ConnectionLost,
-            EndReason::Glare => P::Glare,
-            EndReason::Unavailable => P::Unavailable,
-            EndReason::MediaFailed => P::MediaFailed,
-        }
-    }
-
-    /// The mirror of a protocol reason; `None` for one added after this list.
-    pub(crate) fn from_protocol(r: ringwire_proto::EndReason) -> Option<Self> {
-        use ringwire_proto::EndReason as P;
-        Some(match r {
-            P::AnsweredElsewhere => EndReason::AnsweredElsewhere,
-            P::DeclinedElsewhere => EndReason::DeclinedElsewhere,
-            P::Cancelled => EndReason::Cancelled,
-            P::NoAnswer => EndReason::NoAnswer,
-            P::Busy => EndReason::Busy,
-            P::Declined => EndReason::Declined,
-            P::Hangup => EndReason::Hangup,
-            P::ConnectionLost => EndReason::ConnectionLost,
-            P::Glare => EndReason::Glare,
-            P::Unavailable => EndReason::Unavailable,
-            P::MediaFailed => EndReason::MediaFailed,
-            _ => return None,
-        })
-    }
-}
-
 impl From<&ringwire_core::CallEndReason> for CallEndReason {
     fn from(r: &ringwire_core::CallEndReason) -> Self {
         match r {
             ringwire_core::CallEndReason::Protocol { reason } => {
-                match EndReason::from_protocol(*reason) {
-                    Some(mirror) => CallEndReason::Protocol { reason: mirror },
-                    None => CallEndReason::Other {
-                        reason: reason.to_string(),
-                    },
-                }
+                CallEndReason::Protocol { reason: *reason }
             }
             ringwire_core::CallEndReason::Failed { code, detail } => CallEndReason::Failed {
                 code: code.map(|c| c.to_string()),
@@ -379,34 +146,6 @@ impl From<&ringwire_core::CallEndReason> for CallEndReason {
     }
 }
 
-impl From<ringwire_core::CallKitEndReason> for CallKitEndReason {
-    fn from(r: ringwire_core::CallKitEndReason) -> Self {
-        use ringwire_core::CallKitEndReason as C;
-        match r {
-            C::Failed => CallKitEndReason::Failed,
-            C::RemoteEnded => CallKitEndReason::RemoteEnded,
-            C::Unanswered => CallKitEndReason::Unanswered,
-            C::AnsweredElsewhere => CallKitEndReason::AnsweredElsewhere,
-            C::DeclinedElsewhere => CallKitEndReason::DeclinedElsewhere,
-        }
-    }
-}
-
-impl From<&ringwire_media::CallQuality> for CallQuality {
-    fn from(q: &ringwire_media::CallQuality) -> Self {
-        CallQuality {
-            rtt_ms: q.rtt_ms,
-            loss_pct: q.loss_pct,
-            jitter_ms: q.jitter_ms,
-            jitter_buffer_ms: q.jitter_buffer_ms,
-            concealment_ratio: q.concealment_ratio,
-            r_factor: q.r_factor,
-            mos: q.mos,
-            sources: q.sources.into(),
-        }
-    }
-}
-
 impl From<&ringwire_core::CallSummary> for CallSummary {
     fn from(s: &ringwire_core::CallSummary) -> Self {
         CallSummary {
@@ -417,7 +156,7 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             total_ms: millis(s.total),
             preconnected: s.preconnected,
             media_connected: s.media_connected,
-            quality: s.quality.as_ref().map(CallQuality::from),
+            quality: s.quality,
             frames_sent: s.frames_sent,
             frames_sent_with_dred: s.frames_sent_with_dred,
             frames_decoded: s.frames_decoded,
@@ -426,7 +165,7 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
             frames_recovered_dred: s.frames_recovered_dred,
             frames_concealed: s.frames_concealed,
             frames_inserted: s.frames_inserted,
-            frame_sources: s.frame_sources.into(),
+            frame_sources: s.frame_sources,
             compressed_ms: s.compressed_ms,
             expanded_ms: s.expanded_ms,
             above_clean_delay_ms: s.above_clean_delay_ms,
@@ -438,16 +177,6 @@ impl From<&ringwire_core::CallSummary> for CallSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_protocol_reason_has_its_own_variant() {
-        for reason in ringwire_proto::EndReason::ALL {
-            assert!(
-                EndReason::from_protocol(*reason).is_some(),
-                "{reason} would fall through to CallEndReason::Other"
-            );
-        }
-    }
 
     #[test]
     fn a_media_failure_keeps_its_cause_and_what_ended_it() {

@@ -18,10 +18,6 @@ import kotlin.math.cos
 import kotlin.math.sin
 import uniffi.ringwire.AudioChoice
 import uniffi.ringwire.CallEndReason
-import uniffi.ringwire.CallKitEndReason
-import uniffi.ringwire.CallState
-import uniffi.ringwire.Direction
-import uniffi.ringwire.EndReason
 import uniffi.ringwire.Engine
 import uniffi.ringwire.EngineConfig
 import uniffi.ringwire.EngineEvent
@@ -31,6 +27,10 @@ import uniffi.ringwire.PeerSignal
 import uniffi.ringwire.RingwireException
 import uniffi.ringwire.peerSignalFromJson
 import uniffi.ringwire.peerSignalToJson
+import uniffi.ringwire_core.CallKitEndReason
+import uniffi.ringwire_core.CallState
+import uniffi.ringwire_core.Direction
+import uniffi.ringwire_proto.EndReason
 
 const val RATE = 48_000
 

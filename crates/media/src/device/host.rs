@@ -29,17 +29,21 @@ const MAX_RING_SAMPLES: usize = 480_000;
 #[derive(Debug, Clone, Copy)]
 pub struct HostAudio;
 
-/// Counters shared by both halves. All are monotonic.
+/// Counters shared by both halves: how often either side fell behind (each counts calls, not
+/// samples). All are monotonic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HostAudioStats {
-    /// `push_captured` calls that found the capture ring full and dropped samples (the engine
-    /// is not reading fast enough).
+    /// `push_captured` calls (the bindings' `write_capture`) that found the capture ring full
+    /// and dropped samples (the engine is not reading fast enough).
     pub capture_overruns: u64,
     /// Engine `read_frame` calls that found less than a frame captured and padded with silence.
     pub capture_underruns: u64,
-    /// Engine `write_frame` calls that found the playout ring full and dropped samples.
+    /// Engine `write_frame` calls that found the playout ring full and dropped samples (the app
+    /// is not reading playout fast enough).
     pub playout_overruns: u64,
-    /// `pull_playout` calls that found less than requested and padded with silence.
+    /// `pull_playout` calls (the bindings' `read_playout`) that found less than requested and
+    /// padded with silence.
     pub playout_underruns: u64,
 }
 

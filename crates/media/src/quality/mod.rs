@@ -36,6 +36,7 @@ pub struct QualityInputs {
 
 /// A quality snapshot for the app and for logs/metrics.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CallQuality {
     /// Round-trip time, ms, when known.

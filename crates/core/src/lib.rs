@@ -15,7 +15,11 @@
 //! - [`push`]: incoming-call push payloads, parsed for `Agent::handle_push`.
 //! - `call`: one call's state ([`CallState`]), its connections and its audio.
 //! - [`Agent`]: every call of one device, protocol v1 towards the server, CallKit-shaped
-//!   [`Report`]s towards the app ([`report`]). Start here.
+//!   [`Report`]s towards the app ([`report`]).
+//! - [`session`]: the device side of the signaling connection ([`session::ClientSession`]).
+//! - [`device`]: the [`Device`] the drivers run — the agent, its signaling session and the
+//!   audio-session policy glued together once, for the engine and the simulator alike. Start
+//!   here.
 //!
 //! Errors of every layer are one type, [`CoreError`].
 //!
@@ -27,6 +31,7 @@
 
 mod agent;
 mod call;
+pub mod device;
 mod error;
 pub mod gather;
 pub mod inband;
@@ -40,6 +45,7 @@ pub use agent::{Agent, AgentConfig, AppState, Command, Output, SignalingWanted, 
 pub use call::verdict as quality;
 pub use call::verdict::{QualityAction, QualityCause, QualityChange, QualityFigures, Verdict};
 pub use call::{CallSnapshot, CallState};
+pub use device::{AudioSessionPolicy, Device};
 pub use error::CoreError;
 pub use gather::{
     CandidateType, IceServer, IceTransportPolicy, RelayTransport, SelectedPair, StreamId,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{Agent, AppState, CallSnapshot, Command, PushCall, Report};
+use ringwire_core::{
+    Agent, AppState, AudioSessionPolicy, CallSnapshot, Command, Device, PushCall, Report,
+};
 use ringwire_proto::{CallId, DeviceId, DisplayName, PeerSignal, UserName};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -397,21 +399,25 @@ async fn start(
     let (stream_tx, stream_events) = mpsc::unbounded_channel();
     let tls = Some(crate::signaling::tls_config(&config.turn_tls_roots)?);
     let (ice_resolved_tx, ice_resolved) = mpsc::unbounded_channel();
+    // What CallKit does on a phone, the device does on a desktop: or the app does it.
+    let policy = if config.auto_audio_session {
+        AudioSessionPolicy::Desktop
+    } else {
+        AudioSessionPolicy::Os
+    };
     let driver = Driver {
-        agent,
+        device: Device::new(agent, signaling, policy, now),
         streams: TurnStreams::new(stream_tx, tls),
         stream_events,
         ice_resolved,
         ice_resolved_tx,
         sockets,
-        signaling,
         signaling_events,
         received,
         requests,
         listener,
         source: config.audio.source,
         sink: config.audio.sink,
-        auto_audio_session: config.auto_audio_session,
         interface_watch: config.watch_interfaces.then(|| {
             let mut watch = tokio::time::interval(Duration::from_secs(1));
             watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -419,7 +425,6 @@ async fn start(
         }),
         capture: vec![0; samples],
         playout: vec![0; samples],
-        known_calls: Vec::new(),
         next_timeout: now,
         audio_tick: tokio::time::interval(frame),
     };

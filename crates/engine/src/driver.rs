@@ -1,18 +1,19 @@
-//! The engine thread: a single-threaded tokio runtime that owns the [`Agent`], the media
-//! sockets, the signaling client, the audio devices and the real clock, and moves data
-//! between them. It is the only place in ringwire's call path that does IO; the agent decides
+//! The engine thread: a single-threaded tokio runtime that owns the [`Device`] (the agent, the
+//! handle to the signaling client's session and the audio-session policy, glued together in
+//! `ringwire-core`), the media sockets, the audio devices and the real clock, and moves data
+//! between them. It is the only place in ringwire's call path that does IO; the device decides
 //! everything.
 //!
 //! One loop, one owner: every input (app request, server message, datagram, audio tick, timer)
-//! is handled to completion and the agent's outputs are carried out before the next input, so
+//! is handled to completion and the device's outputs are carried out before the next input, so
 //! there are no locks around the agent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringwire_core::{
-    Agent, CallSnapshot, Command, IceServer, Output, PushCall, Report, SignalingWanted,
-};
+use ringwire_core::device::Output;
+use ringwire_core::session::SessionEvent;
+use ringwire_core::{CallSnapshot, Command, Device, IceServer, PushCall, SignalingWanted};
 use ringwire_media::device::{AudioSink, AudioSource};
 use ringwire_proto::{CallId, DisplayName, PeerSignal, UserName};
 use tokio::sync::mpsc;
@@ -75,7 +76,9 @@ pub(crate) enum Request {
 }
 
 pub(crate) struct Driver {
-    pub agent: Agent,
+    /// The agent and its glue; the session is the signaling client's (`None` for a peer-only
+    /// engine: no ringwire server).
+    pub device: Device<Option<SignalingClient>>,
     /// TCP/TLS connections to TURN servers, owned here, driven by the agent.
     pub streams: TurnStreams,
     pub stream_events: mpsc::UnboundedReceiver<StreamEvent>,
@@ -83,21 +86,17 @@ pub(crate) struct Driver {
     pub ice_resolved: mpsc::UnboundedReceiver<Vec<IceServer>>,
     pub ice_resolved_tx: mpsc::UnboundedSender<Vec<IceServer>>,
     pub sockets: MediaSockets,
-    /// `None` for a peer-only engine (no ringwire server).
-    pub signaling: Option<SignalingClient>,
     pub signaling_events: mpsc::UnboundedReceiver<SignalingEvent>,
     pub received: mpsc::Receiver<Received>,
     pub requests: mpsc::UnboundedReceiver<Request>,
     pub listener: Arc<dyn EngineListener>,
     pub source: Box<dyn AudioSource>,
     pub sink: Box<dyn AudioSink>,
-    pub auto_audio_session: bool,
     /// Reads the interfaces once a second ([`crate::EngineConfig::watch_interfaces`]).
     pub interface_watch: Option<tokio::time::Interval>,
     /// Per-frame buffers, allocated once.
     pub capture: Vec<i16>,
     pub playout: Vec<i16>,
-    pub known_calls: Vec<CallId>,
     pub next_timeout: Instant,
     /// The audio clock; restarted when a call is answered so its first frame goes out at
     /// once rather than up to a frame later.
@@ -123,7 +122,7 @@ impl Driver {
                     }
                 }
                 Some(datagram) = self.received.recv() => {
-                    self.agent.handle_receive(
+                    self.device.agent_mut().handle_receive(
                         Instant::now(),
                         datagram.source,
                         datagram.destination,
@@ -132,7 +131,7 @@ impl Driver {
                 }
                 Some(event) = self.stream_events.recv() => self.on_stream(event),
                 Some(servers) = self.ice_resolved.recv() => {
-                    self.agent.set_ice_servers(Instant::now(), servers)
+                    self.device.agent_mut().set_ice_servers(Instant::now(), servers)
                 }
                 () = next_watch(&mut self.interface_watch) => {
                     if self.sockets.interfaces_changed() {
@@ -144,8 +143,8 @@ impl Driver {
                 _ = sleep => {
                     let now = Instant::now();
                     // The wall clock for call timelines; the OS may have set it meanwhile.
-                    self.agent.set_wall_clock(now, unix_ms_now());
-                    self.agent.handle_timeout(now);
+                    self.device.agent_mut().set_wall_clock(now, unix_ms_now());
+                    self.device.agent_mut().handle_timeout(now);
                 }
             }
             self.carry_out();
@@ -157,10 +156,13 @@ impl Driver {
         let now = Instant::now();
         match request {
             Request::StartCall { to_user, reply } => {
-                answer(reply, self.agent.start_call(now, to_user));
+                answer(reply, self.device.agent_mut().start_call(now, to_user));
             }
             Request::StartPeerCall { to, call_id, reply } => {
-                answer(reply, self.agent.start_peer_call(now, to, call_id));
+                answer(
+                    reply,
+                    self.device.agent_mut().start_peer_call(now, to, call_id),
+                );
             }
             Request::ExpectPeerCall {
                 call_id,
@@ -170,7 +172,8 @@ impl Driver {
             } => {
                 answer(
                     reply,
-                    self.agent
+                    self.device
+                        .agent_mut()
                         .expect_peer_call(now, call_id, from, display_name),
                 );
             }
@@ -179,7 +182,12 @@ impl Driver {
                 signal,
                 reply,
             } => {
-                answer(reply, self.agent.handle_peer_signal(now, call_id, signal));
+                answer(
+                    reply,
+                    self.device
+                        .agent_mut()
+                        .handle_peer_signal(now, call_id, signal),
+                );
             }
             Request::Command {
                 command: Command::NetworkChanged { .. },
@@ -192,20 +200,25 @@ impl Driver {
                 let _ = reply.send(Ok(self.sockets.local_addrs()));
             }
             Request::Command { command, reply } => {
-                answer(reply, self.agent.handle_command(now, command));
+                answer(reply, self.device.agent_mut().handle_command(now, command));
             }
             Request::IceServers { reply } => {
-                let _ = reply.send(Ok(self.agent.ice_servers().to_vec()));
+                let _ = reply.send(Ok(self.device.agent().ice_servers().to_vec()));
             }
             Request::Snapshot { reply } => {
-                let _ = reply.send(Ok(self.agent.snapshot()));
+                let _ = reply.send(Ok(self.device.agent().snapshot()));
             }
             Request::Push {
                 payload,
                 now_unix_ms,
                 reply,
             } => {
-                answer(reply, self.agent.handle_push(now, now_unix_ms, &payload));
+                answer(
+                    reply,
+                    self.device
+                        .agent_mut()
+                        .handle_push(now, now_unix_ms, &payload),
+                );
             }
             Request::SetIceServers { servers } => self.use_ice_servers(&servers),
             Request::Shutdown => {}
@@ -219,13 +232,14 @@ impl Driver {
         self.sockets.rebind();
         // The signaling connection may be on an address that is gone: reconnect at once, and
         // let the agent hold its ICE restarts until the new connection's `welcome`.
-        if let Some(signaling) = self.signaling.as_ref().filter(|s| !s.is_paused()) {
+        if let Some(signaling) = self.device.session().as_ref().filter(|s| !s.is_paused()) {
             signaling.network_changed();
-            let _ = self.agent.handle_command(now, Command::SignalingDown);
+            self.device.handle_signaling_down(now);
         }
         let local_addrs = self.sockets.local_addrs();
         if let Err(error) = self
-            .agent
+            .device
+            .agent_mut()
             .handle_command(now, Command::NetworkChanged { local_addrs })
         {
             warn!(%error, "network change not applied");
@@ -239,7 +253,8 @@ impl Driver {
     /// sends none leaves the configured list alone.
     fn gather_from_server_list(&mut self) {
         let servers: Vec<IceServerConfig> = self
-            .agent
+            .device
+            .agent()
             .ice_servers()
             .iter()
             .map(|s| IceServerConfig {
@@ -258,7 +273,9 @@ impl Driver {
     fn use_ice_servers(&mut self, servers: &[IceServerConfig]) {
         let parsed = crate::ice::parse(servers);
         if let Some(resolved) = crate::ice::literals(&parsed) {
-            self.agent.set_ice_servers(Instant::now(), resolved);
+            self.device
+                .agent_mut()
+                .set_ice_servers(Instant::now(), resolved);
             return;
         }
         let tx = self.ice_resolved_tx.clone();
@@ -270,16 +287,20 @@ impl Driver {
     fn on_stream(&mut self, event: StreamEvent) {
         let now = Instant::now();
         match event {
-            StreamEvent::Connected { stream, local } => {
-                self.agent.handle_stream_connected(now, stream, local)
-            }
-            StreamEvent::Data { stream, bytes } => {
-                self.agent.handle_stream_data(now, stream, &bytes)
-            }
+            StreamEvent::Connected { stream, local } => self
+                .device
+                .agent_mut()
+                .handle_stream_connected(now, stream, local),
+            StreamEvent::Data { stream, bytes } => self
+                .device
+                .agent_mut()
+                .handle_stream_data(now, stream, &bytes),
             StreamEvent::Closed { stream, error } => {
                 debug!(stream, %error, "TURN stream ended");
                 self.streams.closed(stream);
-                self.agent.handle_stream_closed(now, stream, &error);
+                self.device
+                    .agent_mut()
+                    .handle_stream_closed(now, stream, &error);
             }
         }
     }
@@ -291,26 +312,22 @@ impl Driver {
             SignalingEvent::Connected(welcome) => {
                 let user = welcome.user.to_string();
                 let device_id = welcome.device_id;
-                self.agent
-                    .handle_signal(now, ringwire_proto::ServerMessage::Welcome(welcome));
-                self.gather_from_server_list();
+                self.device
+                    .handle_session_event(now, SessionEvent::Connected(welcome));
                 self.listener
                     .on_event(EngineEvent::SignalingConnected { user, device_id });
             }
             SignalingEvent::Message(message) => {
-                let fresh_ice = matches!(message, ringwire_proto::ServerMessage::IceServers(_));
-                self.agent.handle_signal(now, message);
-                if fresh_ice {
-                    self.gather_from_server_list();
-                }
+                self.device
+                    .handle_session_event(now, SessionEvent::Message(message));
             }
             SignalingEvent::Disconnected { reason, retry_in } => {
-                let _ = self.agent.handle_command(now, Command::SignalingDown);
+                self.device.handle_signaling_down(now);
                 self.listener
                     .on_event(EngineEvent::SignalingDisconnected { reason, retry_in });
             }
             SignalingEvent::Paused => {
-                let _ = self.agent.handle_command(now, Command::SignalingDown);
+                self.device.handle_signaling_down(now);
                 self.listener.on_event(EngineEvent::SignalingPaused);
             }
             SignalingEvent::Fatal(error) => {
@@ -327,7 +344,7 @@ impl Driver {
     /// One frame of the audio clock: capture → encode → send, and receive → decode → play, for
     /// the call that has the audio. Nothing here allocates.
     fn on_audio_tick(&mut self) {
-        if self.agent.audio_call().is_none() {
+        if self.device.agent().audio_call().is_none() {
             return;
         }
         let now = Instant::now();
@@ -335,49 +352,55 @@ impl Driver {
             warn!(%error, "audio source failed; sending silence");
             self.capture.fill(0);
         }
-        self.agent.capture_frame(now, &self.capture);
-        if self.agent.playout_frame(now, &mut self.playout).is_some() {
+        self.device.agent_mut().capture_frame(now, &self.capture);
+        if self
+            .device
+            .agent_mut()
+            .playout_frame(now, &mut self.playout)
+            .is_some()
+        {
             if let Err(error) = self.sink.write_frame(&self.playout) {
                 warn!(%error, "audio sink failed");
             }
         }
     }
 
-    /// Carries out everything the agent asked for.
+    /// Carries out everything the device asked for.
     fn carry_out(&mut self) {
         loop {
-            match self.agent.poll_output() {
+            match self.device.poll_output() {
                 Output::Transmit {
                     source,
                     destination,
                     contents,
                 } => self.sockets.send(source, destination, &contents),
-                Output::Signal(message) => match &self.signaling {
-                    Some(signaling) => {
-                        if let Err(error) = signaling.send(message) {
-                            debug!(%error, "signal not sent");
-                        }
-                    }
-                    None => debug!(
-                        kind = message.type_name(),
-                        "no ringwire server configured: signal dropped"
-                    ),
-                },
+                // Already with the signaling client.
+                Output::Signaled(_) => {}
                 Output::PeerSignal { call_id, signal } => self
                     .listener
                     .on_event(EngineEvent::PeerSignal { call_id, signal }),
-                Output::Report(report) => self.on_report(report),
+                Output::Report(report) => self.listener.on_event(EngineEvent::Report(report)),
+                // What CallKit does on a desktop's behalf (`EngineConfig::auto_audio_session`).
+                Output::AudioSession { active: true } => self.audio_tick.reset_immediately(),
+                Output::AudioSession { active: false } => {
+                    if let Err(error) = self.sink.finish() {
+                        warn!(%error, "audio sink could not be finished");
+                    }
+                }
                 Output::Signaling(SignalingWanted::Offline) => {
-                    if let Some(signaling) = &self.signaling {
+                    if let Some(signaling) = self.device.session() {
                         info!("no call and the app is not in the foreground: signaling paused");
                         signaling.pause();
                     }
                 }
                 Output::Signaling(SignalingWanted::Online) => {
-                    if let Some(signaling) = &self.signaling {
+                    if let Some(signaling) = self.device.session() {
                         signaling.resume();
                     }
                 }
+                Output::IceServersUpdated => self.gather_from_server_list(),
+                // The connection task closes its own connections.
+                Output::SessionEnded(_) => {}
                 Output::StreamConnect {
                     stream,
                     server,
@@ -391,32 +414,6 @@ impl Driver {
                 }
             }
         }
-        let known = self.agent.known_calls();
-        if known != self.known_calls {
-            if let Some(signaling) = &self.signaling {
-                signaling.set_known_calls(known.clone());
-            }
-            self.known_calls = known;
-        }
-    }
-
-    fn on_report(&mut self, report: Report) {
-        let now = Instant::now();
-        // What CallKit does on a desktop's behalf (Agent::desktop_audio_session).
-        let session = self
-            .auto_audio_session
-            .then(|| self.agent.desktop_audio_session(&report))
-            .flatten();
-        if let Some(command) = session {
-            let activated = command == Command::AudioSessionActivated;
-            let _ = self.agent.handle_command(now, command);
-            if activated {
-                self.audio_tick.reset_immediately();
-            } else if let Err(error) = self.sink.finish() {
-                warn!(%error, "audio sink could not be finished");
-            }
-        }
-        self.listener.on_event(EngineEvent::Report(report));
     }
 
     async fn shutdown(mut self) {
@@ -424,8 +421,8 @@ impl Driver {
         let now = Instant::now();
         // Every call, peer-mode ones included: their peers hear a `bye` (if the app still
         // delivers it).
-        for call in self.agent.snapshot() {
-            let _ = self.agent.handle_command(
+        for call in self.device.agent().snapshot() {
+            let _ = self.device.agent_mut().handle_command(
                 now,
                 Command::End {
                     call_id: call.call_id,
@@ -437,7 +434,7 @@ impl Driver {
             warn!(%error, "audio sink could not be finished");
         }
         // Give the hangups a moment to reach the server before the socket closes.
-        if let Some(signaling) = self.signaling.take() {
+        if let Some(signaling) = self.device.session_mut().take() {
             let _ = tokio::time::timeout(Duration::from_millis(200), signaling.shutdown()).await;
         }
     }

@@ -41,7 +41,8 @@ pub fn answer(w: &mut World, a: Dev, b: Dev, call: CallId, ring_for: Duration) {
     w.run_for(ring_for);
     w.command(b, Command::Answer { call_id: call })
         .expect("bob's phone takes the answer");
-    let active = |w: &World, d: Dev| w.device(d).agent.call_state(call) == Some(CallState::Active);
+    let active =
+        |w: &World, d: Dev| w.device(d).agent().call_state(call) == Some(CallState::Active);
     assert!(
         w.run_until(Duration::from_secs(3), |w| active(w, a) && active(w, b)),
         "the call did not become active on both phones"

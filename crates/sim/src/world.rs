@@ -3,12 +3,14 @@
 //! pipeline) talking through the real router ([`SimSignaling`]) and over the in-memory
 //! network ([`SimNetwork`]), all on one [`SimClock`].
 //!
-//! The world plays the driver's part for every device, as `crates/engine` does for real: it
-//! carries out each agent's outputs, activates the audio session when a call is answered (as
-//! CallKit does), runs a 20 ms audio clock with a tone as the microphone, and keeps what every
-//! device reported and played. Each device's side of its signaling connection is the engine's
-//! own [`ClientSession`] (hello, welcome, the outbox while down, pings and the pong timeout),
-//! driven here as the engine's WebSocket client drives it.
+//! Each device is the engine's own [`Device`]: the agent, the device side of its signaling
+//! connection ([`ClientSession`]: hello, welcome, the outbox while down, pings and the pong
+//! timeout) and the audio-session policy, glued together in `ringwire-core` exactly as the
+//! engine runs them. The world plays only the driver's IO part, as `crates/engine` does for
+//! real: it carries out each device's outputs on the simulated network and signaling links,
+//! runs a 20 ms audio clock with a tone as the microphone, and keeps what every device
+//! reported and played. A desktop's device activates its audio session when a call is answered
+//! (as CallKit does, [`AudioSessionPolicy::Desktop`]); a phone's waits for its OS.
 //!
 //! Phones ([`World::add_phone`]) live under a simulated OS ([`PhoneOs`]): they start locked with
 //! the app terminated, are woken by the pushes the router asks for (delivered with the server's
@@ -25,11 +27,14 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use ringwire_core::session::{ClientSession, SessionConfig, SessionEvent};
-use ringwire_core::{Agent, AgentConfig, CallSummary, Command, Output, Report, SignalingWanted};
+use ringwire_core::device::Output;
+use ringwire_core::session::{ClientSession, SessionConfig};
+use ringwire_core::{
+    Agent, AgentConfig, AudioSessionPolicy, CallSummary, Command, Device, Report, SignalingWanted,
+};
 use ringwire_media::device::{AudioSource, ToneSource};
 use ringwire_media::FrameKind;
-use ringwire_proto::{CallId, ClientMessage, DeviceId, PeerSignal, ServerMessage, UserName};
+use ringwire_proto::{CallId, ClientMessage, DeviceId, PeerSignal, UserName};
 use ringwire_router::record::{PushKind, PushOutcome};
 use ringwire_router::RouterConfig;
 
@@ -55,13 +60,15 @@ pub struct PlayedFrames {
     pub silence: u64,
 }
 
-/// One simulated device: an agent, its socket address, its tone and what it played.
+/// One simulated device: the engine's [`Device`], its socket address, its tone and what it
+/// played.
 pub struct SimDevice {
     pub name: String,
     pub user: UserName,
     pub device_id: DeviceId,
     pub addr: SocketAddr,
-    pub agent: Agent,
+    /// The agent, its signaling session and the audio-session policy, as the engine has them.
+    device: Device,
     /// Everything the agent reported, with the virtual time.
     pub reports: Vec<(Instant, Report)>,
     pub played: PlayedFrames,
@@ -80,11 +87,7 @@ pub struct SimDevice {
     pub running: bool,
     config: AgentConfig,
     tone: ToneSource,
-    next_timeout: Instant,
     next_audio: Option<Instant>,
-    /// The device side of the signaling connection: the session the engine's client drives
-    /// (hello, resync, the outbox while down, pings, timeouts, refusals).
-    session: ClientSession,
     capture: Vec<i16>,
     playout: Vec<i16>,
     /// Of every 10 audio-clock ticks, how many the starved audio thread misses.
@@ -129,10 +132,13 @@ impl SimDevice {
         if self.running {
             return;
         }
-        self.agent = Agent::new(self.config.clone(), now).expect("valid agent configuration");
+        self.device = new_device(&self.config, self.phone.is_some(), now);
         self.running = true;
-        self.session = new_session(self.config.call_id_seed);
-        self.next_timeout = now;
+    }
+
+    /// The device's agent (calls, known calls, configuration).
+    pub fn agent(&self) -> &Agent {
+        self.device.agent()
     }
 
     /// Reports of one kind, e.g. `d.count(|r| matches!(r, Report::IncomingCall { .. }))`.
@@ -284,14 +290,13 @@ impl World {
         let mut config = AgentConfig::new([addr]);
         config.call_id_seed = Some(self.seed.wrapping_mul(31).wrapping_add(u64::from(n)));
         let now = self.clock.now();
-        let agent = Agent::new(config.clone(), now).expect("valid agent configuration");
-        let seed = config.call_id_seed;
+        let device = new_device(&config, phone.is_some(), now);
         self.devices.push(SimDevice {
             name: name.to_owned(),
             user: user.clone(),
             device_id,
             addr,
-            agent,
+            device,
             reports: Vec::new(),
             played: PlayedFrames::default(),
             heard: VecDeque::new(),
@@ -299,9 +304,7 @@ impl World {
             phone,
             config,
             tone: ToneSource::new(tone_hz, 8000).expect("valid tone"),
-            next_timeout: now,
             next_audio: None,
-            session: new_session(seed),
             signaled: Vec::new(),
             peer_sent: Vec::new(),
             peer_refused: Vec::new(),
@@ -330,7 +333,7 @@ impl World {
         }
         // The simulated OS knows whether its screen was locked when the user answered.
         let from_lock_screen = d.phone.as_ref().is_some_and(|os| os.locked);
-        let result = d.agent.handle_command(
+        let result = d.device.agent_mut().handle_command(
             now,
             Command::AnswerFromOs {
                 call_id,
@@ -340,7 +343,10 @@ impl World {
         if let Some(os) = d.phone.as_mut() {
             if result.is_ok() && !os.audio_active {
                 os.audio_active = true;
-                let _ = d.agent.handle_command(now, Command::AudioSessionActivated);
+                let _ = d
+                    .device
+                    .agent_mut()
+                    .handle_command(now, Command::AudioSessionActivated);
                 d.next_audio = Some(now);
             }
         }
@@ -357,7 +363,10 @@ impl World {
                 call.ended.get_or_insert((now, None));
             }
         }
-        let result = d.agent.handle_command(now, Command::End { call_id });
+        let result = d
+            .device
+            .agent_mut()
+            .handle_command(now, Command::End { call_id });
         self.carry_out(dev);
         self.release_audio_if_idle(dev);
         result
@@ -379,11 +388,9 @@ impl World {
         }
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
-        let calls = d.agent.known_calls();
-        d.session.set_known_calls(calls);
-        d.session.handle_open(now);
+        d.device.handle_open(now);
         // A session stopped for good (refused by the server) sends nothing: no connection.
-        let Some(hello) = d.session.poll_transmit() else {
+        let Some(hello) = d.device.poll_transmit() else {
             return;
         };
         self.signaling
@@ -397,60 +404,27 @@ impl World {
         let now = self.clock.now();
         let id = self.devices[dev.0].device_id;
         self.signaling.disconnect(now, id).expect("known device");
-        self.devices[dev.0]
-            .session
-            .handle_lost("the connection dropped".into());
-        self.session_events(dev);
-    }
-
-    fn signaling_down(&mut self, dev: Dev) {
-        let now = self.clock.now();
-        let d = &mut self.devices[dev.0];
-        let _ = d.agent.handle_command(now, Command::SignalingDown);
-        self.carry_out(dev);
+        let heard = self.devices[dev.0]
+            .device
+            .handle_lost(now, "the connection dropped".into());
+        self.carry_out_if(dev, heard);
     }
 
     /// Writes what the device's session has for its connection, as the engine's client does.
     fn flush_session(&mut self, dev: Dev) {
         let now = self.clock.now();
         let d = &mut self.devices[dev.0];
-        while let Some(message) = d.session.poll_transmit() {
+        while let Some(message) = d.device.poll_transmit() {
             let _ = self.signaling.send(now, d.device_id, message);
         }
-    }
-
-    /// Carries out the device session's events: the agent hears `welcome` and every server
-    /// message; a connection the session ended is closed, and the agent hears it is down.
-    fn session_events(&mut self, dev: Dev) {
-        let now = self.clock.now();
-        loop {
-            let d = &mut self.devices[dev.0];
-            let Some(event) = d.session.poll_event() else {
-                break;
-            };
-            match event {
-                SessionEvent::Connected(welcome) => {
-                    d.agent.handle_signal(now, ServerMessage::Welcome(welcome));
-                }
-                SessionEvent::Message(message) => d.agent.handle_signal(now, message),
-                SessionEvent::Ended(_) => {
-                    let id = d.device_id;
-                    if self.signaling.is_connected(id) {
-                        self.signaling.close(now, id).expect("known device");
-                    }
-                    self.signaling_down(dev);
-                }
-            }
-            self.carry_out(dev);
-        }
-        self.flush_session(dev);
     }
 
     /// Places a call from `dev` to `user`.
     pub fn call(&mut self, dev: Dev, user: &str) -> CallId {
         let now = self.clock.now();
         let id = self.devices[dev.0]
-            .agent
+            .device
+            .agent_mut()
             .start_call(now, user.parse().expect("user name"))
             .expect("call placed");
         self.carry_out(dev);
@@ -476,7 +450,7 @@ impl World {
         call_id: Option<CallId>,
     ) -> Result<CallId, ringwire_core::CoreError> {
         let now = self.clock.now();
-        let id = self.devices[dev.0].agent.start_peer_call(
+        let id = self.devices[dev.0].device.agent_mut().start_peer_call(
             now,
             "peer".parse().expect("user name"),
             call_id,
@@ -488,13 +462,16 @@ impl World {
     /// A platform command on `dev` (answer, end, mute, network change, ...).
     pub fn command(&mut self, dev: Dev, command: Command) -> Result<(), ringwire_core::CoreError> {
         let now = self.clock.now();
-        let result = self.devices[dev.0].agent.handle_command(now, command);
+        let result = self.devices[dev.0]
+            .device
+            .agent_mut()
+            .handle_command(now, command);
         self.carry_out(dev);
         // The audio clock stops while no call has the audio (held, say); a command that gives
         // a call the audio again (releasing the hold) starts it, as the device's audio unit
         // never stopped.
         let d = &mut self.devices[dev.0];
-        if d.next_audio.is_none() && d.running && d.agent.audio_call().is_some() {
+        if d.next_audio.is_none() && d.running && d.agent().audio_call().is_some() {
             let unit_runs = d.phone.as_ref().is_none_or(|os| os.audio_active);
             if unit_runs {
                 d.next_audio = Some(now);
@@ -534,19 +511,13 @@ impl World {
                     self.devices
                         .iter()
                         .filter(|d| d.running)
-                        .map(|d| Some(d.next_timeout)),
+                        .map(|d| Some(d.device.poll_timeout())),
                 )
                 .chain(
                     self.devices
                         .iter()
                         .filter(|d| d.running)
                         .map(|d| d.next_audio),
-                )
-                .chain(
-                    self.devices
-                        .iter()
-                        .filter(|d| d.running)
-                        .map(|d| d.session.poll_timeout()),
                 ),
             );
             let Some(next) = next else {
@@ -568,13 +539,15 @@ impl World {
             let Some(dev) = self.dev_of(device_id) else {
                 continue;
             };
-            self.devices[dev.0].session.handle_message(now, message);
-            self.session_events(dev);
+            let heard = self.devices[dev.0]
+                .device
+                .handle_server_message(now, message);
+            self.carry_out_if(dev, heard);
         }
         while let Some(device_id) = self.signaling.poll_closed() {
             if let Some(dev) = self.dev_of(device_id) {
-                self.devices[dev.0].session.handle_close(None, "");
-                self.session_events(dev);
+                let heard = self.devices[dev.0].device.handle_close(now, None, "");
+                self.carry_out_if(dev, heard);
             }
         }
         self.signaling.handle_timeout(now);
@@ -584,7 +557,11 @@ impl World {
             if !d.running {
                 continue;
             }
-            if let Err(error) = d.agent.handle_peer_signal(now, call_id, signal.clone()) {
+            if let Err(error) =
+                d.device
+                    .agent_mut()
+                    .handle_peer_signal(now, call_id, signal.clone())
+            {
                 d.peer_refused.push((now, signal, error));
             }
             self.carry_out(dev);
@@ -597,7 +574,7 @@ impl World {
             else {
                 continue;
             };
-            self.devices[dev].agent.handle_receive(
+            self.devices[dev].device.agent_mut().handle_receive(
                 now,
                 datagram.from,
                 datagram.to,
@@ -611,19 +588,23 @@ impl World {
                 continue;
             }
             // The device's wall clock (the sim's clocks agree), for its call timelines.
-            self.devices[i].agent.set_wall_clock(now, unix_ms);
-            if self.devices[i].next_timeout <= now {
-                self.devices[i].agent.handle_timeout(now);
+            self.devices[i]
+                .device
+                .agent_mut()
+                .set_wall_clock(now, unix_ms);
+            if self.devices[i].device.agent_timeout() <= now {
+                self.devices[i].device.agent_mut().handle_timeout(now);
                 self.carry_out(Dev(i));
             }
             if self.devices[i]
-                .session
+                .device
+                .session()
                 .poll_timeout()
                 .is_some_and(|t| t <= now)
             {
                 let unix_ms = i64::try_from(self.signaling.unix_ms(now)).unwrap_or(i64::MAX);
-                self.devices[i].session.handle_timeout(now, unix_ms);
-                self.session_events(Dev(i));
+                let heard = self.devices[i].device.handle_session_timeout(now, unix_ms);
+                self.carry_out_if(Dev(i), heard);
             }
             if self.devices[i].next_audio.is_some_and(|t| t <= now) {
                 self.audio_tick(Dev(i));
@@ -638,7 +619,11 @@ impl World {
             // The OS runs the audio unit only while the session is active; the engine must not
             // produce audio outside it.
             if !os.audio_active {
-                if d.agent.playout_frame(now, &mut d.playout).is_some() {
+                if d.device
+                    .agent_mut()
+                    .playout_frame(now, &mut d.playout)
+                    .is_some()
+                {
                     os.violation(now, "audio I/O while the audio session is inactive");
                 }
                 d.next_audio = None;
@@ -651,7 +636,7 @@ impl World {
                 );
             }
         }
-        if d.agent.audio_call().is_none() {
+        if d.agent().audio_call().is_none() {
             d.next_audio = None;
             return;
         }
@@ -662,8 +647,8 @@ impl World {
             return;
         }
         let _ = d.tone.read_frame(&mut d.capture);
-        d.agent.capture_frame(now, &d.capture);
-        match d.agent.playout_frame(now, &mut d.playout) {
+        d.device.agent_mut().capture_frame(now, &d.capture);
+        match d.device.agent_mut().playout_frame(now, &mut d.playout) {
             Some(FrameKind::Decoded) => d.played.decoded += 1,
             Some(FrameKind::RecoveredFec) => d.played.recovered_fec += 1,
             Some(FrameKind::RecoveredDred) => d.played.recovered_dred += 1,
@@ -679,13 +664,13 @@ impl World {
         self.carry_out(dev);
     }
 
-    /// Carries out one agent's outputs, as the engine's driver does.
+    /// Carries out one device's outputs, as the engine's driver does.
     fn carry_out(&mut self, dev: Dev) {
         let now = self.clock.now();
         let mut wanted = None;
         loop {
             let d = &mut self.devices[dev.0];
-            match d.agent.poll_output() {
+            match d.device.poll_output() {
                 Output::Signaling(w) => wanted = Some(w),
                 Output::Transmit {
                     source,
@@ -695,28 +680,23 @@ impl World {
                 // The simulated devices have no ICE servers, so no TURN streams.
                 Output::StreamConnect { .. }
                 | Output::StreamSend { .. }
-                | Output::StreamClose { .. } => {}
-                Output::Signal(message) => {
-                    d.signaled.push((now, message.clone()));
-                    // As the engine's client: out at once when up; while down call control
-                    // waits (the oldest dropped past its capacity) and relays are refused.
-                    let _ = d.session.send(message);
-                }
+                | Output::StreamClose { .. }
+                | Output::IceServersUpdated => {}
+                // Already with the session (out at once when up; while down call control waits
+                // and relays are refused), whether or not it could go out now.
+                Output::Signaled(message) => d.signaled.push((now, message)),
                 Output::PeerSignal { call_id, signal } => {
                     d.peer_sent.push((now, call_id, signal.clone()));
                     self.peer_channels.send(now, dev, call_id, signal);
                 }
+                // A desktop's device applied CallKit's rule; its audio clock starts with the
+                // answered report.
+                Output::AudioSession { .. } => {}
                 Output::Report(report) => {
                     if let Some(os) = d.phone.as_mut() {
                         phone_report(os, now, &report);
-                    } else {
-                        // CallKit's part on a desktop, by the rule the engine applies.
-                        if let Some(command) = d.agent.desktop_audio_session(&report) {
-                            let _ = d.agent.handle_command(now, command);
-                        }
-                        if matches!(report, Report::Answered { .. }) && d.next_audio.is_none() {
-                            d.next_audio = Some(now);
-                        }
+                    } else if matches!(report, Report::Answered { .. }) && d.next_audio.is_none() {
+                        d.next_audio = Some(now);
                     }
                     let ended = matches!(report, Report::Ended { .. });
                     d.reports.push((now, report));
@@ -724,10 +704,14 @@ impl World {
                         self.release_audio_if_idle(dev);
                     }
                 }
-                Output::Timeout(at) => {
-                    d.next_timeout = at;
-                    break;
+                // The session ended the connection: the socket closes.
+                Output::SessionEnded(_) => {
+                    let id = d.device_id;
+                    if self.signaling.is_connected(id) {
+                        self.signaling.close(now, id).expect("known device");
+                    }
                 }
+                Output::Timeout(_) => break,
             }
         }
         self.flush_session(dev);
@@ -742,6 +726,16 @@ impl World {
         }
     }
 
+    /// After a session input: the device's outputs when the agent heard anything, else only
+    /// what the session has for the connection (as the engine's client writes it).
+    fn carry_out_if(&mut self, dev: Dev, heard: bool) {
+        if heard {
+            self.carry_out(dev);
+        } else {
+            self.flush_session(dev);
+        }
+    }
+
     /// The driver's part of [`SignalingWanted::Offline`]: what was sent is already on the wire
     /// ahead of the close; the socket closes cleanly and the server marks the device offline.
     fn go_offline(&mut self, dev: Dev) {
@@ -751,8 +745,8 @@ impl World {
             // What the session has for the connection goes out ahead of the close.
             self.flush_session(dev);
             self.signaling.close(now, id).expect("known device");
-            self.devices[dev.0].session.handle_closed_by_us();
-            self.signaling_down(dev);
+            self.devices[dev.0].device.handle_closed_by_us(now);
+            self.carry_out(dev);
         }
     }
 
@@ -791,7 +785,10 @@ impl World {
             (AppState::Foreground, true) => ringwire_core::AppState::Locked,
             (AppState::Foreground, false) => ringwire_core::AppState::Foreground,
         };
-        let _ = d.agent.handle_command(now, Command::AppState(state));
+        let _ = d
+            .device
+            .agent_mut()
+            .handle_command(now, Command::AppState(state));
         self.carry_out(dev);
     }
 
@@ -904,7 +901,7 @@ impl World {
         }
         let d = &mut self.devices[dev.0];
         let Some(os) = d.phone.as_mut() else { return };
-        match d.agent.handle_push(now, unix_ms, body) {
+        match d.device.agent_mut().handle_push(now, unix_ms, body) {
             Ok(call) => {
                 if call.already_known && os.call(call.call_id).is_none() {
                     os.violation(now, "VoIP push not reported: the engine said it was known");
@@ -932,7 +929,8 @@ impl World {
             os.audio_active = false;
             os.foreground_service = false;
             let _ = d
-                .agent
+                .device
+                .agent_mut()
                 .handle_command(now, Command::AudioSessionDeactivated);
             self.carry_out(dev);
         }
@@ -946,9 +944,17 @@ impl World {
     }
 }
 
-/// A device's signaling session with the engine's default timings (a ping at `welcome` and
-/// every 15 s after its pong, 10 s for a pong or a `welcome`), its ping nonces seeded from the
-/// agent's seed so runs repeat.
-fn new_session(seed: Option<u64>) -> ClientSession {
-    ClientSession::new(SessionConfig::default(), seed.unwrap_or(0))
+/// A fresh engine: an agent on `config`, and a signaling session with the engine's default
+/// timings (a ping at `welcome` and every 15 s after its pong, 10 s for a pong or a `welcome`),
+/// its ping nonces seeded from the agent's seed so runs repeat. A phone's OS runs its audio
+/// session; a desktop's device plays CallKit's part itself.
+fn new_device(config: &AgentConfig, phone: bool, now: Instant) -> Device {
+    let agent = Agent::new(config.clone(), now).expect("valid agent configuration");
+    let session = ClientSession::new(SessionConfig::default(), config.call_id_seed.unwrap_or(0));
+    let policy = if phone {
+        AudioSessionPolicy::Os
+    } else {
+        AudioSessionPolicy::Desktop
+    };
+    Device::new(agent, session, policy, now)
 }

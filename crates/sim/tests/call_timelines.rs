@@ -40,7 +40,7 @@ fn a_lock_screen_call_leaves_a_complete_timeline_on_both_devices() {
     w.os_answer(b, call).unwrap();
     assert!(w.run_until(Duration::from_secs(3), |w| w
         .device(a)
-        .agent
+        .agent()
         .call_state(call)
         == Some(CallState::Active)));
     w.run_for(Duration::from_secs(3));
@@ -107,7 +107,7 @@ fn a_lock_screen_call_leaves_a_complete_timeline_on_both_devices() {
     assert!(
         w.run_until(Duration::from_secs(1), |w| w
             .device(a)
-            .agent
+            .agent()
             .pending_timelines()
             == 0),
         "the desktop's upload is acknowledged"
@@ -116,11 +116,11 @@ fn a_lock_screen_call_leaves_a_complete_timeline_on_both_devices() {
     // close), so its acknowledgement never came: the upload waits. When the app is next opened
     // it goes again, the server answers `already_stored`, and the queue is clear; the first
     // copy stays the one stored.
-    assert_eq!(w.device(b).agent.pending_timelines(), 1);
+    assert_eq!(w.device(b).agent().pending_timelines(), 1);
     w.open_app(b);
     assert!(w.run_until(Duration::from_secs(3), |w| w
         .device(b)
-        .agent
+        .agent()
         .pending_timelines()
         == 0));
     assert_eq!(stored(&w, b, call).unwrap(), phone);
@@ -146,10 +146,10 @@ fn a_device_offline_when_its_call_ends_uploads_the_timeline_when_back() {
     w.command(b, Command::End { call_id: call }).unwrap();
     w.run_for(Duration::from_secs(1));
     assert!(stored(&w, b, call).is_none());
-    assert_eq!(w.device(b).agent.pending_timelines(), 1);
+    assert_eq!(w.device(b).agent().pending_timelines(), 1);
     w.connect(b);
     assert!(
         w.run_until(Duration::from_secs(5), |w| stored(w, b, call).is_some()
-            && w.device(b).agent.pending_timelines() == 0)
+            && w.device(b).agent().pending_timelines() == 0)
     );
 }

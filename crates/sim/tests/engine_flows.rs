@@ -35,7 +35,7 @@ fn rings(w: &World, d: Dev, call: CallId) -> bool {
 }
 
 fn state(w: &World, d: Dev, call: CallId) -> Option<CallState> {
-    w.device(d).agent.call_state(call)
+    w.device(d).agent().call_state(call)
 }
 
 /// Places the call and runs until both of Bob's devices ring and pre-connected.
@@ -139,7 +139,7 @@ fn caller_cancel_stops_every_ringing_device() {
     }));
     for d in [b1, b2] {
         assert_eq!(w.device(d).end_reason(call), Some(EndReason::Cancelled));
-        assert!(w.device(d).agent.known_calls().is_empty());
+        assert!(w.device(d).agent().known_calls().is_empty());
     }
 }
 
@@ -197,7 +197,7 @@ fn glare_resolves_into_exactly_one_call() {
     let loser = from_a.min(from_b);
     for d in [a, b] {
         assert_eq!(
-            w.device(d).agent.known_calls(),
+            w.device(d).agent().known_calls(),
             vec![survivor],
             "{:?}",
             w.device(d)
@@ -485,7 +485,7 @@ fn a_path_that_dies_silently_is_restarted_by_the_callee_alone_and_the_call_comes
     );
     let offered = restart_offers(&w, b1)[0];
     assert_eq!(state(&w, b1, call), Some(CallState::Reconnecting));
-    let timeout = w.device(b1).agent.config().media_timeout;
+    let timeout = w.device(b1).agent().config().media_timeout;
     assert!(
         offered < timeout / 2,
         "the restart came {offered:?} after the path died: consent freshness, not ICE failure"
@@ -596,7 +596,7 @@ fn a_signaling_link_that_goes_silent_is_found_dead_by_its_pong_and_the_call_goes
     assert!(
         w.run_until(Duration::from_secs(26), |w| !w
             .device(b1)
-            .agent
+            .agent()
             .signaling_up()),
         "the silent connection was never found dead"
     );
@@ -611,7 +611,7 @@ fn a_signaling_link_that_goes_silent_is_found_dead_by_its_pong_and_the_call_goes
     w.connect(b1);
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(b1)
-        .agent
+        .agent()
         .signaling_up()));
     assert_eq!(state(&w, a, call), Some(CallState::Active));
     w.command(b1, Command::End { call_id: call }).unwrap();

@@ -34,7 +34,7 @@ fn answered_without_a_path(seed: u64) -> (World, Dev, Dev, CallId) {
     w.run_for(Duration::from_millis(500));
     w.command(b, Command::Answer { call_id: call }).unwrap();
     let connecting =
-        |w: &World, d: Dev| w.device(d).agent.call_state(call) == Some(CallState::Connecting);
+        |w: &World, d: Dev| w.device(d).agent().call_state(call) == Some(CallState::Connecting);
     assert!(
         w.run_until(Duration::from_secs(2), |w| connecting(w, a)
             && connecting(w, b)),
@@ -76,7 +76,7 @@ fn assert_media_failed(w: &World, d: Dev, call: CallId) -> Option<EndReason> {
 #[test]
 fn ice_that_never_connects_ends_the_call_as_media_failed_within_the_media_timeout() {
     let (mut w, a, b, call) = answered_without_a_path(41);
-    let timeout = w.device(b).agent.config().media_timeout;
+    let timeout = w.device(b).agent().config().media_timeout;
     let ended = |w: &World| w.device(a).ended(call).is_some() && w.device(b).ended(call).is_some();
     assert!(
         w.run_until(timeout + Duration::from_secs(2), ended),

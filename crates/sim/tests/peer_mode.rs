@@ -33,8 +33,8 @@ fn world(seed: u64, timing: ChannelTiming) -> (World, Dev, Dev) {
 }
 
 fn both_active(w: &World, a: Dev, b: Dev, call: CallId) -> bool {
-    w.device(a).agent.call_state(call) == Some(CallState::Active)
-        && w.device(b).agent.call_state(call) == Some(CallState::Active)
+    w.device(a).agent().call_state(call) == Some(CallState::Active)
+        && w.device(b).agent().call_state(call) == Some(CallState::Active)
 }
 
 fn answers_sent(w: &World, dev: Dev) -> usize {
@@ -96,13 +96,13 @@ fn candidates_two_seconds_late_still_make_the_call() {
     let id = w.peer_call(a, None).unwrap();
     assert!(w.run_until(Duration::from_secs(1), |w| w
         .device(b)
-        .agent
+        .agent()
         .call_state(id)
         .is_some()));
     w.command(b, Command::Answer { call_id: id }).unwrap();
     // Nothing can connect before the candidates land: the descriptions carry none.
     w.run_for(Duration::from_millis(1_500));
-    assert_ne!(w.device(a).agent.call_state(id), Some(CallState::Active));
+    assert_ne!(w.device(a).agent().call_state(id), Some(CallState::Active));
     assert!(w.run_until(Duration::from_secs(5), |w| both_active(w, a, b, id)));
     assert_audio_both_ways(&mut w, a, b);
 
@@ -125,7 +125,7 @@ fn candidates_that_overtake_the_offer_wait_for_it() {
     let id = w.peer_call(a, None).unwrap();
     assert!(w.run_until(Duration::from_secs(1), |w| w
         .device(b)
-        .agent
+        .agent()
         .call_state(id)
         .is_some()));
     let rang = w

@@ -91,7 +91,7 @@ fn a_terminated_locked_iphone_is_woken_answered_from_the_lock_screen_and_hears_t
     w.os_answer(b, call).unwrap();
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(a)
-        .agent
+        .agent()
         .call_state(call)
         == Some(CallState::Active)));
     w.run_for(Duration::from_secs(3));
@@ -162,7 +162,7 @@ fn an_iphone_and_an_android_ring_the_android_answers_and_the_iphone_stops_as_ans
     let answered_at = w.clock.now();
     assert!(w.run_until(Duration::from_secs(2), |w| {
         os_end(w, iphone, call).is_some()
-            && w.device(a).agent.call_state(call) == Some(CallState::Active)
+            && w.device(a).agent().call_state(call) == Some(CallState::Active)
     }));
     assert_eq!(
         os_end(&w, iphone, call),
@@ -280,7 +280,7 @@ fn a_push_token_rejected_by_apns_mid_life_is_dropped_and_pushes_work_again_after
     w.os_answer(b, third).unwrap();
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(a)
-        .agent
+        .agent()
         .call_state(third)
         == Some(CallState::Active)));
     assert_no_violations(&w, &[b]);
@@ -297,7 +297,10 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     let b_id = w.device(b).device_id;
     // The user has the app open: connected, calls come over the socket.
     w.open_app(b);
-    assert!(w.run_until(Duration::from_secs(1), |w| w.device(b).agent.signaling_up()));
+    assert!(w.run_until(Duration::from_secs(1), |w| w
+        .device(b)
+        .agent()
+        .signaling_up()));
     let first = w.call(a, "bob");
     assert!(w.run_until(Duration::from_secs(2), |w| os_call_reported(w, b, first)));
     assert!(
@@ -313,7 +316,7 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     w.os_answer(b, first).unwrap();
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(a)
-        .agent
+        .agent()
         .call_state(first)
         == Some(CallState::Active)));
     w.run_for(Duration::from_secs(1));
@@ -329,7 +332,10 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
         w.signaling.is_connected(b_id),
         "signaling stays up in a call"
     );
-    assert_eq!(w.device(b).agent.call_state(first), Some(CallState::Active));
+    assert_eq!(
+        w.device(b).agent().call_state(first),
+        Some(CallState::Active)
+    );
     assert!(
         w.device(b).played.decoded - played_b >= 140,
         "the suspended phone played {} frames in 3 s",
@@ -395,7 +401,7 @@ fn a_call_goes_on_through_lock_and_suspension_and_the_idle_app_in_the_background
     w.os_answer(b, second).unwrap();
     assert!(w.run_until(Duration::from_secs(2), |w| w
         .device(a)
-        .agent
+        .agent()
         .call_state(second)
         == Some(CallState::Active)));
     w.run_for(Duration::from_secs(2));

@@ -433,6 +433,11 @@ impl Agent {
         Output::Timeout(next.max(self.now))
     }
 
+    /// The latest instant the agent was handed (what its outputs are as of).
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
     fn advance(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;

@@ -41,6 +41,8 @@ mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringwire_core::device::SignalingSession;
+use ringwire_core::CoreError;
 use ringwire_proto::{CallId, ClientMessage, ServerMessage, Welcome};
 use tokio::sync::{mpsc, watch};
 
@@ -204,5 +206,17 @@ impl SignalingClient {
         let mut done = self.inner.done.clone();
         // Err means the task is gone (it dropped its sender): also done.
         let _ = done.wait_for(|done| *done).await;
+    }
+}
+
+/// The engine's [`ringwire_core::Device`] hands the agent's messages and known calls to the
+/// session this client's task drives; its events come back as [`SignalingEvent`]s.
+impl SignalingSession for SignalingClient {
+    fn send(&mut self, message: ClientMessage) -> Result<(), CoreError> {
+        self.inner.shared.send_to_session(message)
+    }
+
+    fn set_known_calls(&mut self, calls: Vec<CallId>) {
+        SignalingClient::set_known_calls(self, calls);
     }
 }

@@ -35,13 +35,18 @@ impl Shared {
 
     /// The send rules of [`super::SignalingClient::send`], which are the session's.
     pub(crate) fn send(&self, message: ClientMessage) -> Result<(), EngineError> {
-        let mut session = self.lock();
-        session.send(message).map_err(|e| match e {
+        self.send_to_session(message).map_err(|e| match e {
             CoreError::SignalingDown => EngineError::SignalingDown,
             CoreError::SignalingStopped => EngineError::Closed,
             CoreError::NotSendable(why) => EngineError::NotSendable(why),
             other => EngineError::Core(other),
-        })?;
+        })
+    }
+
+    /// Hands the session a message, and wakes the writer if it goes out now.
+    pub(crate) fn send_to_session(&self, message: ClientMessage) -> Result<(), CoreError> {
+        let mut session = self.lock();
+        session.send(message)?;
         let up = session.is_up();
         drop(session);
         if up {

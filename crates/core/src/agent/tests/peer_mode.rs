@@ -1,4 +1,4 @@
-//! Peer mode between two real agents: their offers, answers, candidates and `bye`s go through
+//! Peer mode between two real devices: their offers, answers, candidates and `bye`s go through
 //! a queue standing in for the app's channel (delivered in order, or held back to play a
 //! channel that reorders), their datagrams straight to each other, in virtual time. Also what
 //! a hostile or confused peer sends.
@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 
 use ringwire_proto::{decode_peer_signal, CallId, Candidate, EndReason, PeerSignal, Sdp};
 
+use crate::device::{AudioSessionPolicy, Device, Output};
 use crate::report::{CallEndReason, Report};
-use crate::{Agent, AgentConfig, CallState, Command, CoreError, Output};
+use crate::session::ClientSession;
+use crate::{Agent, AgentConfig, CallState, Command, CoreError};
 
 fn local(n: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 41000 + n))
 }
 
-/// Two agents joined by a channel for peer signals and a lossless 5 ms link for datagrams.
+/// Two devices joined by a channel for peer signals and a lossless 5 ms link for datagrams.
 struct Pair {
-    agents: [Agent; 2],
+    /// Each agent in a [`Device`] with no server, applying the desktop audio-session rule.
+    devices: [Device<Option<ClientSession>>; 2],
     now: Instant,
     /// Signals in flight: (due, to side, call, signal).
     channel: VecDeque<(Instant, usize, CallId, PeerSignal)>,
@@ -33,13 +36,14 @@ struct Pair {
 impl Pair {
     fn new() -> Pair {
         let now = Instant::now();
-        let agent = |n: u16| {
+        let device = |n: u16| {
             let mut config = AgentConfig::new([local(n)]);
             config.call_id_seed = Some(u64::from(n));
-            Agent::new(config, now).unwrap()
+            let agent = Agent::new(config, now).unwrap();
+            Device::new(agent, None, AudioSessionPolicy::Desktop, now)
         };
         Pair {
-            agents: [agent(0), agent(1)],
+            devices: [device(0), device(1)],
             now,
             channel: VecDeque::new(),
             datagrams: VecDeque::new(),
@@ -56,7 +60,7 @@ impl Pair {
 
     fn outputs(&mut self, side: usize) {
         loop {
-            match self.agents[side].poll_output() {
+            match self.devices[side].poll_output() {
                 Output::Transmit {
                     source,
                     destination,
@@ -76,12 +80,7 @@ impl Pair {
                     self.channel
                         .push_back((self.now + delay, 1 - side, call_id, signal));
                 }
-                Output::Report(report) => {
-                    if let Some(command) = self.agents[side].desktop_audio_session(&report) {
-                        self.agents[side].handle_command(self.now, command).unwrap();
-                    }
-                    self.reports[side].push(report);
-                }
+                Output::Report(report) => self.reports[side].push(report),
                 Output::Timeout(at) => {
                     self.timeouts[side] = at;
                     return;
@@ -103,19 +102,23 @@ impl Pair {
                     continue;
                 }
                 // A well-behaved app: an error is logged, never fatal to the channel.
-                let _ = self.agents[to].handle_peer_signal(now, call_id, signal);
+                let _ = self.devices[to]
+                    .agent_mut()
+                    .handle_peer_signal(now, call_id, signal);
                 self.outputs(to);
             }
             self.channel = later;
             while self.datagrams.front().is_some_and(|d| d.0 <= now) {
                 let (_, source, destination, contents) = self.datagrams.pop_front().unwrap();
                 let side = Pair::side_of(destination);
-                self.agents[side].handle_receive(now, source, destination, &contents);
+                self.devices[side]
+                    .agent_mut()
+                    .handle_receive(now, source, destination, &contents);
                 self.outputs(side);
             }
             for side in 0..2 {
                 if self.timeouts[side] <= now {
-                    self.agents[side].handle_timeout(now);
+                    self.devices[side].agent_mut().handle_timeout(now);
                     self.outputs(side);
                 }
             }
@@ -123,7 +126,9 @@ impl Pair {
     }
 
     fn feed(&mut self, side: usize, call_id: CallId, signal: PeerSignal) -> Result<(), CoreError> {
-        let result = self.agents[side].handle_peer_signal(self.now, call_id, signal);
+        let result = self.devices[side]
+            .agent_mut()
+            .handle_peer_signal(self.now, call_id, signal);
         self.outputs(side);
         result
     }
@@ -150,32 +155,41 @@ impl Pair {
 #[test]
 fn a_call_connects_and_ends_over_the_apps_channel() {
     let mut p = Pair::new();
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
     assert!(matches!(p.sent[0][..], [PeerSignal::Offer { .. }]));
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Ringing));
+    assert_eq!(
+        p.devices[0].agent().call_state(id),
+        Some(CallState::Ringing)
+    );
     p.run(100);
     assert_eq!(p.incoming(1), Some(id), "the offer rings the callee");
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Ringing));
+    assert_eq!(
+        p.devices[1].agent().call_state(id),
+        Some(CallState::Ringing)
+    );
     // Nothing goes back while it rings: a standard peer takes any answer as "picked up".
     assert!(p.sent[1].is_empty(), "{:?}", p.sent[1]);
 
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::Answer { call_id: id })
         .unwrap();
     p.outputs(1);
     assert!(matches!(p.sent[1].first(), Some(PeerSignal::Answer { .. })));
     p.run(1_000);
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Active));
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[0].agent().call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[1].agent().call_state(id), Some(CallState::Active));
     assert!(
-        p.agents[0].known_calls().is_empty(),
+        p.devices[0].agent().known_calls().is_empty(),
         "not the server's call"
     );
 
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::End { call_id: id })
         .unwrap();
     p.outputs(1);
@@ -195,7 +209,8 @@ fn a_call_connects_and_ends_over_the_apps_channel() {
 #[test]
 fn a_bye_before_the_answer_is_a_decline_and_an_unanswered_call_rings_out() {
     let mut p = Pair::new();
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
@@ -210,7 +225,8 @@ fn a_bye_before_the_answer_is_a_decline_and_an_unanswered_call_rings_out() {
     p.feed(0, id, PeerSignal::Bye { reason: None }).unwrap();
 
     let mut p = Pair::new();
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
@@ -227,7 +243,7 @@ fn a_bye_before_the_answer_is_a_decline_and_an_unanswered_call_rings_out() {
         Some((&CallEndReason::protocol(EndReason::NoAnswer), false)),
         "the callee hears why"
     );
-    assert!(p.agents[1].call_state(id).is_none());
+    assert!(p.devices[1].agent().call_state(id).is_none());
 }
 
 #[test]
@@ -251,7 +267,8 @@ fn what_does_not_fit_is_refused_and_the_call_goes_on() {
     ));
 
     // A real call from side 0.
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
@@ -286,19 +303,23 @@ fn what_does_not_fit_is_refused_and_the_call_goes_on() {
     };
     p.feed(1, id, PeerSignal::Candidate(garbage.clone()))
         .unwrap(); // waits for the connection, which refuses it then (debug log)
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Ringing));
+    assert_eq!(
+        p.devices[1].agent().call_state(id),
+        Some(CallState::Ringing)
+    );
 
     // None of it hurt the call.
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::Answer { call_id: id })
         .unwrap();
     p.outputs(1);
     p.run(1_000);
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[0].agent().call_state(id), Some(CallState::Active));
     let err = p.feed(1, id, PeerSignal::Candidate(garbage)).unwrap_err();
     assert!(matches!(err, CoreError::BadCandidate { .. }), "{err}");
     // A server-mode message name on a peer call, and a peer message on no call: typed errors.
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[1].agent().call_state(id), Some(CallState::Active));
 }
 
 #[test]
@@ -307,7 +328,8 @@ fn candidates_before_the_offer_and_after_the_answer_all_count() {
     // Candidates take 300 ms, the offer and answer 20 ms: every candidate lands late, and the
     // callee's first ones before it has a connection.
     p.candidate_delay = Duration::from_millis(300);
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
@@ -320,13 +342,14 @@ fn candidates_before_the_offer_and_after_the_answer_all_count() {
     };
     p.feed(1, id, PeerSignal::Candidate(early)).unwrap();
     p.run(50);
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::Answer { call_id: id })
         .unwrap();
     p.outputs(1);
     p.run(2_000);
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Active));
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[0].agent().call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[1].agent().call_state(id), Some(CallState::Active));
 }
 
 #[test]
@@ -334,7 +357,8 @@ fn crossed_offers_on_one_channel_make_one_call() {
     let mut p = Pair::new();
     let id = CallId::from_bytes([7; 16]);
     for side in 0..2 {
-        p.agents[side]
+        p.devices[side]
+            .agent_mut()
             .start_peer_call(p.now, "other".parse().unwrap(), Some(id))
             .unwrap();
         p.outputs(side);
@@ -342,7 +366,7 @@ fn crossed_offers_on_one_channel_make_one_call() {
     p.run(1_000);
     for side in 0..2 {
         assert_eq!(
-            p.agents[side].call_state(id),
+            p.devices[side].agent().call_state(id),
             Some(CallState::Active),
             "side {side}: {:?}",
             p.reports[side]
@@ -357,7 +381,9 @@ fn crossed_offers_on_one_channel_make_one_call() {
     assert_eq!(answers(0) + answers(1), 1, "exactly one side answered");
     // The same id twice on one device is refused.
     assert!(matches!(
-        p.agents[0].start_peer_call(p.now, "x".parse().unwrap(), Some(id)),
+        p.devices[0]
+            .agent_mut()
+            .start_peer_call(p.now, "x".parse().unwrap(), Some(id)),
         Err(CoreError::CallExists { .. })
     ));
 }
@@ -365,22 +391,25 @@ fn crossed_offers_on_one_channel_make_one_call() {
 #[test]
 fn crossed_ice_restarts_settle_on_the_first_offerers() {
     let mut p = Pair::new();
-    let id = p.agents[0]
+    let id = p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), None)
         .unwrap();
     p.outputs(0);
     p.run(100);
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::Answer { call_id: id })
         .unwrap();
     p.outputs(1);
     p.run(1_000);
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[0].agent().call_state(id), Some(CallState::Active));
     // Both sides' networks change at once: both restart ICE, and the offers cross.
     for side in 0..2 {
         p.sent[side].clear();
         let addrs = vec![local(side as u16)];
-        p.agents[side]
+        p.devices[side]
+            .agent_mut()
             .handle_command(p.now, Command::NetworkChanged { local_addrs: addrs })
             .unwrap();
         p.outputs(side);
@@ -399,7 +428,10 @@ fn crossed_ice_restarts_settle_on_the_first_offerers() {
     };
     assert_eq!((answers(0), answers(1)), (0, 1), "the callee yields");
     for side in 0..2 {
-        assert_eq!(p.agents[side].call_state(id), Some(CallState::Active));
+        assert_eq!(
+            p.devices[side].agent().call_state(id),
+            Some(CallState::Active)
+        );
     }
 }
 
@@ -408,24 +440,30 @@ fn a_call_announced_before_its_offer_rings_at_once_and_can_be_answered_early() {
     let mut p = Pair::new();
     let id = CallId::from_bytes([9; 16]);
     // The app's push arrives first: CallKit hears of the call now.
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .expect_peer_call(p.now, id, "alice".parse().unwrap(), None)
         .unwrap();
     p.outputs(1);
     assert_eq!(p.incoming(1), Some(id));
     // Answered from the lock screen before the offer is fetched.
-    p.agents[1]
+    p.devices[1]
+        .agent_mut()
         .handle_command(p.now, Command::Answer { call_id: id })
         .unwrap();
     p.outputs(1);
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Connecting));
-    p.agents[0]
+    assert_eq!(
+        p.devices[1].agent().call_state(id),
+        Some(CallState::Connecting)
+    );
+    p.devices[0]
+        .agent_mut()
         .start_peer_call(p.now, "bob".parse().unwrap(), Some(id))
         .unwrap();
     p.outputs(0);
     p.run(1_000);
-    assert_eq!(p.agents[0].call_state(id), Some(CallState::Active));
-    assert_eq!(p.agents[1].call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[0].agent().call_state(id), Some(CallState::Active));
+    assert_eq!(p.devices[1].agent().call_state(id), Some(CallState::Active));
     assert_eq!(
         p.reports[1]
             .iter()

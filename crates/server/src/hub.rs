@@ -73,6 +73,11 @@ pub enum HubCommand {
         call_id: CallId,
         reply: oneshot::Sender<bool>,
     },
+    /// Answers once everything decided before it is durable and carried out (a cluster leader
+    /// acknowledges a node's input only then: a leader deposed before its records commit
+    /// never acknowledges, so the node sends the input again to the next one). Dropped
+    /// unanswered if the hub stops first.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// A cheap handle to the hub task.
@@ -119,6 +124,7 @@ impl HubHandle {
 enum Effect {
     Deliver(ConnLink, Outbound, DeviceId),
     Push(PushRequest),
+    Notify(oneshot::Sender<()>),
 }
 
 /// The effects of one router step, released once every record up to `seq` is committed.
@@ -126,6 +132,25 @@ enum Effect {
 struct Batch {
     seq: u64,
     effects: Vec<Effect>,
+}
+
+/// How long a hub whose handles are gone may take to stop.
+const HUB_STOP: Duration = Duration::from_millis(500);
+/// How long its record writer may take to drain once the hub has stopped.
+const WRITER_DRAIN: Duration = Duration::from_secs(10);
+
+/// Waits, bounded, for a hub whose every handle is dropped to stop, then for its record
+/// writer (which the hub's end lets go) to write what is queued, so no decided event is lost.
+pub async fn wait_stopped(hub_task: JoinHandle<()>, writer_task: JoinHandle<()>) {
+    if tokio::time::timeout(HUB_STOP, hub_task).await.is_err() {
+        tracing::warn!("hub did not stop in time");
+    }
+    if tokio::time::timeout(WRITER_DRAIN, writer_task)
+        .await
+        .is_err()
+    {
+        tracing::error!("call-record writer did not drain in time; some events may be lost");
+    }
 }
 
 /// Starts the hub with calls restored from the store. `committed` is the record writer's
@@ -254,6 +279,7 @@ impl Hub {
             HubCommand::Stats(reply) => {
                 let _ = reply.send(router.stats());
             }
+            HubCommand::Barrier(done) => self.queue(vec![Effect::Notify(done)]),
             HubCommand::AdmitInvite {
                 from,
                 call_id,
@@ -310,10 +336,17 @@ impl Hub {
                 seq: self.last_seq,
                 effects,
             });
-        } else if self.pending.is_empty() {
+        } else {
+            self.queue(effects);
+        }
+    }
+
+    /// Carries out effects that record nothing: now, or behind a batch still being written
+    /// (keeping the order).
+    fn queue(&mut self, effects: Vec<Effect>) {
+        if self.pending.is_empty() {
             self.carry_out(effects);
         } else if !effects.is_empty() {
-            // Behind a batch still being written: keep the order.
             self.pending.push_back(Batch {
                 seq: self.last_seq,
                 effects,
@@ -340,6 +373,9 @@ impl Hub {
             match effect {
                 Effect::Deliver(link, frame, device) => deliver(&link, frame, device),
                 Effect::Push(req) => self.push.dispatch(req, self.push_tx.clone()),
+                Effect::Notify(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     }

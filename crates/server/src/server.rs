@@ -21,7 +21,7 @@ use crate::connection::ConnContext;
 use crate::error::ServerError;
 use crate::health::{self, Health};
 use crate::http::{routes, AppState};
-use crate::hub::spawn_hub;
+use crate::hub::{spawn_hub, wait_stopped};
 use crate::last_seen::LastSeen;
 use crate::listener;
 use crate::metrics::Metrics;
@@ -35,9 +35,9 @@ use ringwire_router::Router;
 
 /// How long shutdown waits for connections to say goodbye (each is bounded well below this).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long shutdown waits for the hub once the connections are gone.
+/// How long shutdown waits for the last-seen writer (the hub's own waits are in `hub`).
 const HUB_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long shutdown waits for the record writer to finish its queue.
+/// How long shutdown waits for the timeline writer to finish its queue.
 const WRITER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who routes the calls: this process's own hub, or the cluster.
@@ -58,19 +58,8 @@ impl Routing {
                 hub_task,
                 writer_task,
             } => {
-                // The hub stops when the last handle (held by connections and routes) is gone;
-                // it then drops the writer, which drains its queue and stops.
-                if tokio::time::timeout(HUB_TIMEOUT, hub_task).await.is_err() {
-                    tracing::warn!("hub did not stop in time");
-                }
-                if tokio::time::timeout(WRITER_TIMEOUT, writer_task)
-                    .await
-                    .is_err()
-                {
-                    tracing::error!(
-                        "call-record writer did not drain in time; some events may be lost"
-                    );
-                }
+                // The hub stops when the last handle (held by connections and routes) is gone.
+                wait_stopped(hub_task, writer_task).await;
             }
             Routing::Cluster(cluster) => cluster.leave().await,
         }

@@ -208,6 +208,16 @@ impl Lab {
         }
     }
 
+    /// Node `i` has taken the calls over exactly once.
+    async fn took_over_once(&self, i: usize) {
+        let text = self.metrics(i).await.unwrap();
+        assert_eq!(
+            metric(&text, "ringwire_cluster_takeovers_total"),
+            Some(1),
+            "{text}"
+        );
+    }
+
     async fn record_count(&self, call: CallId) -> i64 {
         let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE id = $1")
@@ -256,6 +266,18 @@ async fn until(
             return msg;
         }
     }
+}
+
+/// Alice (on node `from`) calls Bob (one phone, on node `to`); returns once Bob's phone rings.
+async fn ringing(lab: &Lab, from: usize, to: usize) -> (Client, Client, CallId) {
+    let alice = lab.user("alice", 1).await;
+    let bob = lab.user("bob", 1).await;
+    let mut a = Client::connect_at(lab.addr(from), &alice[0], vec![]).await;
+    let mut b = Client::connect_at(lab.addr(to), &bob[0], vec![]).await;
+    let call = CallId::random();
+    a.send(&invite(call, "bob")).await;
+    until(&mut b, call, is_incoming).await;
+    (a, b, call)
 }
 
 fn is_incoming(m: &ServerMessage) -> bool {
@@ -436,12 +458,7 @@ async fn owner_killed_mid_ring_the_call_rings_on_and_a_moved_device_answers() {
     // The takeover kept the ring deadline.
     assert_eq!(record.ring_deadline_ms, ringing.ring_deadline_ms);
     assert_eq!(lab.record_count(call).await, 1);
-    let text = lab.metrics(new_leader).await.unwrap();
-    assert_eq!(
-        metric(&text, "ringwire_cluster_takeovers_total"),
-        Some(1),
-        "{text}"
-    );
+    lab.took_over_once(new_leader).await;
     lab.finish().await;
 }
 
@@ -452,13 +469,7 @@ async fn owner_killed_mid_call_no_device_ends_early_and_the_hangup_is_recorded_o
     };
     let leader = lab.wait_leader().await;
     let (x, y) = others(leader);
-    let alice = lab.user("alice", 1).await;
-    let bob = lab.user("bob", 1).await;
-    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
-    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
-    let call = CallId::random();
-    a.send(&invite(call, "bob")).await;
-    until(&mut b, call, is_incoming).await;
+    let (mut a, mut b, call) = ringing(&lab, x, y).await;
     b.send(&ClientMessage::Accept { call_id: call }).await;
     until(&mut a, call, is_accepted).await;
     until(&mut b, call, is_accepted).await;
@@ -659,13 +670,7 @@ async fn nats_restarted_mid_run_calls_continue_and_new_calls_work() {
     };
     let leader = lab.wait_leader().await;
     let (x, y) = others(leader);
-    let alice = lab.user("alice", 1).await;
-    let bob = lab.user("bob", 1).await;
-    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
-    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
-    let call = CallId::random();
-    a.send(&invite(call, "bob")).await;
-    until(&mut b, call, is_incoming).await;
+    let (mut a, mut b, call) = ringing(&lab, x, y).await;
     b.send(&ClientMessage::Accept { call_id: call }).await;
     until(&mut a, call, is_accepted).await;
 
@@ -880,13 +885,7 @@ async fn a_leader_cut_off_from_nats_stands_down_and_another_node_takes_over() {
     };
     let leader = lab.wait_leader().await;
     let (x, y) = others(leader);
-    let alice = lab.user("alice", 1).await;
-    let bob = lab.user("bob", 1).await;
-    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
-    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
-    let call = CallId::random();
-    a.send(&invite(call, "bob")).await;
-    until(&mut b, call, is_incoming).await;
+    let (mut a, mut b, call) = ringing(&lab, x, y).await;
 
     links[leader].cut();
     // The old leader stands down after 5 s without NATS; a connected node takes over.
@@ -913,12 +912,7 @@ async fn a_leader_cut_off_from_nats_stands_down_and_another_node_takes_over() {
     let record = lab.record(call, |r| r.state == CallState::Active).await;
     assert_eq!(record.answered_device, Some(b.device));
     assert_eq!(lab.record_count(call).await, 1);
-    let text = lab.metrics(new_leader).await.unwrap();
-    assert_eq!(
-        metric(&text, "ringwire_cluster_takeovers_total"),
-        Some(1),
-        "{text}"
-    );
+    lab.took_over_once(new_leader).await;
     lab.finish().await;
 }
 
@@ -992,13 +986,7 @@ async fn a_leader_whose_lock_session_dies_stands_down_and_the_next_one_fences_it
     };
     let leader = lab.wait_leader().await;
     let (x, y) = others(leader);
-    let alice = lab.user("alice", 1).await;
-    let bob = lab.user("bob", 1).await;
-    let mut a = Client::connect_at(lab.addr(x), &alice[0], vec![]).await;
-    let mut b = Client::connect_at(lab.addr(y), &bob[0], vec![]).await;
-    let call = CallId::random();
-    a.send(&invite(call, "bob")).await;
-    until(&mut b, call, is_incoming).await;
+    let (mut a, mut b, call) = ringing(&lab, x, y).await;
 
     // The database ends the leader's lock session (a failover of PostgreSQL, an operator).
     let pool = sqlx::PgPool::connect(&lab.url).await.unwrap();

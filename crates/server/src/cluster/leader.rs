@@ -21,15 +21,11 @@ use super::lease::{Leases, LEASE, RENEW_EVERY};
 use super::order::{InputOrder, Step};
 use super::wire::{Ack, Envelope, LeaderAnnounce, LocalConn, NodeFrame, NodeInput, Subjects};
 use super::ClusterStatus;
-use crate::hub::{spawn_hub, ConnLink, HubCommand, HubHandle, Outbound};
+use crate::hub::{spawn_hub, wait_stopped, ConnLink, HubCommand, HubHandle, Outbound};
 use crate::metrics::Metrics;
 use crate::push::PushGateway;
 use crate::store::Store;
 use crate::writer::{Fence, RecordWriter};
-
-/// How long a leaving leader waits for its hub, then for its writer.
-const HUB_STOP: std::time::Duration = std::time::Duration::from_millis(500);
-const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Frames queued for NATS before the leader drops them (NATS itself buffers far more).
 const FRAME_QUEUE: usize = 65_536;
@@ -134,9 +130,12 @@ pub async fn lead(
     ctx.status.became_leader(epoch);
     tracing::info!(epoch, calls = open, "this node now leads the cluster");
 
+    let (acks, acks_rx) = mpsc::unbounded_channel();
+    let ack_task = tokio::spawn(publish_acks(ctx.client.clone(), acks_rx));
     let mut leader = Leader {
         ctx: &ctx,
         hub,
+        acks,
         frames: frames_tx,
         epoch,
         nodes: HashMap::new(),
@@ -179,18 +178,9 @@ pub async fn lead(
     let _ = sub.unsubscribe().await;
     if leaving {
         drop(leader);
-        if tokio::time::timeout(HUB_STOP, hub_task).await.is_err() {
-            tracing::warn!("leader's hub did not stop in time");
-        }
-        if tokio::time::timeout(WRITER_DRAIN, writer_task)
-            .await
-            .is_err()
-        {
-            tracing::error!(
-                "leader's record writer did not drain in time; some events may be lost"
-            );
-        }
+        wait_stopped(hub_task, writer_task).await;
         publisher.abort();
+        ack_task.abort();
         drop(leadership);
         tracing::info!(epoch, "handed the cluster lead over");
         return true;
@@ -202,6 +192,7 @@ pub async fn lead(
     hub_task.abort();
     writer_task.abort();
     publisher.abort();
+    ack_task.abort();
     false
 }
 
@@ -217,6 +208,22 @@ async fn restore(
             .await?,
     );
     Ok(restored)
+}
+
+/// An acknowledgement waiting for its barrier: published once the barrier answers.
+type PendingAck = (tokio::sync::oneshot::Receiver<()>, String, Vec<u8>);
+
+/// Publishes acknowledgements in the order they were made, each once it is durable; one the
+/// hub dropped (a deposed leader's) ends the task, so nothing after it is acknowledged.
+async fn publish_acks(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<PendingAck>) {
+    while let Some((durable, subject, body)) = rx.recv().await {
+        if durable.await.is_err() {
+            return;
+        }
+        if let Err(e) = client.publish(subject, body.into()).await {
+            tracing::warn!(error = %e, "cannot acknowledge a node's input");
+        }
+    }
 }
 
 async fn publish_frames(
@@ -237,6 +244,7 @@ async fn publish_frames(
 struct Leader<'a> {
     ctx: &'a LeaderContext,
     hub: HubHandle,
+    acks: mpsc::UnboundedSender<PendingAck>,
     frames: mpsc::Sender<(Arc<str>, NodeFrame)>,
     epoch: u64,
     nodes: HashMap<String, NodeState>,
@@ -349,6 +357,9 @@ impl Leader<'_> {
         self.ack(&node, session, seq, admitted, stats).await;
     }
 
+    /// Acknowledges input `seq` once everything the router decided so far is durable and
+    /// carried out (a [`HubCommand::Barrier`]): a leader deposed before its records commit
+    /// never acknowledges, so the node sends the input again to the next leader.
     async fn ack(
         &self,
         node: &str,
@@ -364,16 +375,15 @@ impl Leader<'_> {
             admitted,
             stats,
         };
-        if let Ok(body) = serde_json::to_vec(&ack) {
-            if let Err(e) = self
-                .ctx
-                .client
-                .publish(self.ctx.subjects.ack(node), body.into())
-                .await
-            {
-                tracing::warn!(error = %e, %node, "cannot acknowledge a node's input");
-            }
+        let Ok(body) = serde_json::to_vec(&ack) else {
+            return;
+        };
+        let (done, durable) = tokio::sync::oneshot::channel();
+        if !self.hub.send(HubCommand::Barrier(done)).await {
+            return;
         }
+        // In order, so an answer (an admission) always meets the input it answers.
+        let _ = self.acks.send((durable, self.ctx.subjects.ack(node), body));
     }
 
     /// The devices of a node whose lease ran out are gone, as if their connections closed.

@@ -4,7 +4,8 @@
 //!
 //! Inputs reach the leader at least once and in order (go-back-N): each carries the port's
 //! session and a sequence number, the leader takes them strictly in sequence and acknowledges
-//! cumulatively, and the port resends what stays unacknowledged for [`RESEND_AFTER`]. When a
+//! cumulatively once what it decided is durable, and the port resends what stays
+//! unacknowledged for [`RESEND_AFTER`]. When a
 //! new leader appears (a higher epoch), the port starts a new session: it first re-announces
 //! every device it holds, so the new leader's router knows them again (and resyncs their
 //! calls, as after a restart), then resends what the old leader never acknowledged.
@@ -206,6 +207,10 @@ impl Port {
                     .await;
             }
             HubCommand::Stats(reply) => self.send(NodeInput::Stats, Reply::Stats(reply)).await,
+            // Nothing is held back here: what the port forwards is the leader's to make durable.
+            HubCommand::Barrier(done) => {
+                let _ = done.send(());
+            }
         }
     }
 

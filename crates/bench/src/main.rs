@@ -47,7 +47,8 @@ pub enum Which {
     Quality,
     /// CPU and memory per active call at 1, 10 and 50 concurrent calls.
     Cost,
-    /// Idle connections one server holds, and call setups per second.
+    /// Idle connections one server holds, and call setups per second (`--nodes N`: a
+    /// cluster of N nodes beside one server).
     Signaling,
     /// Calls across real NATs in a lab of network namespaces (needs root; not part of `all`).
     Nat,
@@ -99,6 +100,11 @@ pub struct BenchArgs {
     /// [default: 5, or 1 with --quick].
     #[arg(long)]
     pub browser_pair_calls: Option<usize>,
+    /// `signaling`: server processes. 1 measures one server; more run that many cluster nodes
+    /// on PostgreSQL and NATS (`RINGWIRE_TEST_PG_URL`, `RINGWIRE_BENCH_NATS_URL`) and one
+    /// server beside them in the same run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
 }
 
 /// Settings every benchmark reads.
@@ -112,6 +118,7 @@ pub struct Options {
     pub browser_calls: Option<usize>,
     pub path_deaths: Option<usize>,
     pub browser_pair_calls: Option<usize>,
+    pub nodes: usize,
 }
 
 /// `ringwire-bench worker`: the measured side of `bench cost`, started by the benchmark itself.
@@ -124,7 +131,11 @@ struct WorkerCli {
 
 fn main() -> ExitCode {
     init_logging();
-    let worker = std::env::args_os().nth(1).is_some_and(|a| a == "worker");
+    let subcommand = std::env::args_os().nth(1);
+    let worker = subcommand.as_ref().is_some_and(|a| a == "worker");
+    let signaling_worker = subcommand
+        .as_ref()
+        .is_some_and(|a| a == signaling::fleet::SUBCOMMAND);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -132,7 +143,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = if worker {
+    let result = if signaling_worker {
+        runtime.block_on(signaling::fleet::worker())
+    } else if worker {
         let args = std::env::args_os().skip(2);
         let cli =
             WorkerCli::parse_from(std::iter::once("ringwire-bench worker".into()).chain(args));
@@ -174,6 +187,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         browser_calls: args.browser_calls,
         path_deaths: args.path_deaths,
         browser_pair_calls: args.browser_pair_calls,
+        nodes: usize::from(args.nodes),
     };
     let which = match args.which {
         Which::All => vec![

@@ -10,11 +10,18 @@
 //! each), read idle CPU, then run caller/callee pairs through invite → incoming → ringing,
 //! accept → accepted → hangup → ended for a fixed window while the idle devices stay
 //! connected, and stop the server.
+//!
+//! With `--nodes N` (N > 1) the same pieces measure a cluster instead ([`cluster`]): N nodes on
+//! one PostgreSQL store and NATS, the idle devices held by client worker processes ([`fleet`])
+//! spread over the nodes, caller and callee of every pair on different nodes, and one single
+//! server measured the same way in the same run as the baseline.
 
+mod cluster;
+pub mod fleet;
 mod load;
 mod server_proc;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +30,7 @@ use ringwire_proto::UserName;
 use ringwire_server::store::Store;
 
 use self::load::{IdleFleet, PairStats};
-use self::server_proc::{Memory, ServerProcess};
+use self::server_proc::{Memory, Role, ServerProcess};
 use super::signal;
 use super::{BenchResult, Metric, Options};
 
@@ -132,41 +139,57 @@ struct PairDevices {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
+    if options.nodes > 1 {
+        return cluster::run(options).await;
+    }
     let mut plan = Plan::new(options.quick);
     let mut result = BenchResult::new("signaling");
     let fd_limit = raise_fd_limit(plan.fds_needed());
     if let Some(why) = plan.fit(fd_limit) {
         result.notes.push(why);
     }
-    // The store goes on tmpfs where there is one: provisioning tens of thousands of devices
-    // one transaction each would otherwise take minutes of disk syncs, and the figures are
-    // meant to be the server's, not this machine's disk's.
-    let tmpfs = Path::new(TMPFS);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("ringwire-bench-signaling-");
-    let dir = if tmpfs.is_dir() {
-        builder.tempdir_in(tmpfs)
-    } else {
-        builder.tempdir()
-    }
-    .context("creating a temporary directory")?;
+    let dir = temp_dir()?;
     let data = dir.path().join("data");
     let devices = provision(&data, plan.max_idle(), plan.pairs).await?;
-    let env = [
-        ("RINGWIRE_ADMIN_TOKEN", admin_token()),
-        // Each pair invites as fast as the server answers; the production limits (5 invites
-        // in a burst per device, 100 messages/s per connection) would measure the limiter.
-        ("RINGWIRE_INVITE_BURST", "1000000".to_owned()),
-        ("RINGWIRE_INVITE_REFILL_SECS", "0".to_owned()),
-        ("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000".to_owned()),
-    ];
-    let mut server = ServerProcess::start(&data, &dir.path().join("server.log"), &env).await?;
+    let mut server = ServerProcess::start(
+        Role::Single { data_dir: &data },
+        &dir.path().join("server.log"),
+        &server_env(),
+    )
+    .await?;
     let measured = measure(&mut server, &plan, &devices, &mut result).await;
     let stopped = server.stop().await;
     measured?;
     stopped?;
     describe(&plan, &devices, fd_limit, dir.path(), &mut result);
     Ok(result)
+}
+
+/// A temporary directory for stores and logs, on tmpfs where there is one: provisioning tens of
+/// thousands of devices one transaction each would otherwise take minutes of disk syncs, and
+/// the figures are meant to be the server's, not this machine's disk's.
+fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    let tmpfs = Path::new(TMPFS);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("ringwire-bench-signaling-");
+    if tmpfs.is_dir() {
+        builder.tempdir_in(tmpfs)
+    } else {
+        builder.tempdir()
+    }
+    .context("creating a temporary directory")
+}
+
+/// The environment every server under test runs with.
+fn server_env() -> [(&'static str, String); 4] {
+    [
+        ("RINGWIRE_ADMIN_TOKEN", admin_token()),
+        // Each pair invites as fast as the server answers; the production limits (5 invites
+        // in a burst per device, 100 messages/s per connection) would measure the limiter.
+        ("RINGWIRE_INVITE_BURST", "1000000".to_owned()),
+        ("RINGWIRE_INVITE_REFILL_SECS", "0".to_owned()),
+        ("RINGWIRE_MAX_MESSAGES_PER_SEC", "100000".to_owned()),
+    ]
 }
 
 /// Everything the server is measured doing; the caller stops the server whatever happens.
@@ -185,11 +208,11 @@ async fn measure(
     let mut stages: Vec<Stage> = Vec::new();
     for &target in &plan.stages {
         let from = stages.last().map_or(0, |s| s.target);
-        let batch: Vec<(IpAddr, String)> = (from..target)
-            .map(|i| (source_address(i), devices.idle[i].clone()))
+        let batch: Vec<(SocketAddr, IpAddr, String)> = (from..target)
+            .map(|i| (addr, source_address(i), devices.idle[i].clone()))
             .collect();
         let started = Instant::now();
-        let (failed, first_error) = fleet.connect(addr, batch, plan.in_flight).await;
+        let (failed, first_error) = fleet.connect(batch, plan.in_flight).await;
         let connect_secs = started.elapsed().as_secs_f64();
         server.check_alive()?;
         tokio::time::sleep(plan.settle).await;
@@ -212,7 +235,8 @@ async fn measure(
     let cpu_idle = cpu_percent(server, plan.cpu_window).await?;
     idle_metrics(&stages, empty, cpu_idle, plan, result);
 
-    let setups = setups(server, plan, devices, stages.last().map_or(0, |s| s.target)).await;
+    let used = stages.last().map_or(0, |s| s.target);
+    let setups = setups(std::slice::from_ref(server), plan, devices, used).await;
     fleet.close().await;
     setups_metrics(&setups?, plan, result);
     Ok(())
@@ -331,20 +355,25 @@ struct Setups {
 }
 
 /// Connects the pairs (source addresses after the idle ones) and runs them all for the window.
+/// With several servers (cluster nodes), pair `i`'s caller connects to server `i` and its callee
+/// to the next one round the list, so every invite crosses from one node to another. The CPU
+/// figure is the servers' together.
 async fn setups(
-    server: &ServerProcess,
+    servers: &[ServerProcess],
     plan: &Plan,
     devices: &Devices,
     idle_used: usize,
 ) -> anyhow::Result<Setups> {
-    let addr = server.addr();
+    anyhow::ensure!(!servers.is_empty(), "call setups need a server");
+    let n = servers.len();
     let mut ready = Vec::new();
     let mut first_error = None;
     for (i, pair) in devices.pairs.iter().enumerate() {
         let source = source_address(idle_used + 2 * i);
+        let (caller_at, callee_at) = (servers[i % n].addr(), servers[(i + 1) % n].addr());
         let connected = async {
-            let caller = load::connect(addr, source, &pair.caller).await?;
-            let callee = load::connect(addr, source, &pair.callee).await?;
+            let caller = load::connect(caller_at, source, &pair.caller).await?;
+            let callee = load::connect(callee_at, source, &pair.callee).await?;
             anyhow::Ok((caller, callee))
         };
         match connected.await {
@@ -356,14 +385,14 @@ async fn setups(
     }
     let pairs_connected = ready.len();
     let deadline = Instant::now() + plan.window;
-    let cpu_before = (server.cpu_time()?, Instant::now());
+    let cpu_before = (cpu_time(servers)?, Instant::now());
     let mut tasks = tokio::task::JoinSet::new();
     for (caller, callee, user) in ready {
         tasks.spawn(load::run_pair(caller, callee, user, deadline));
     }
     tokio::time::sleep_until(deadline.into()).await;
     let cpu = percent_of_core(
-        server.cpu_time()?.saturating_sub(cpu_before.0),
+        cpu_time(servers)?.saturating_sub(cpu_before.0),
         cpu_before.1.elapsed(),
     );
     let mut all = Setups {
@@ -387,26 +416,29 @@ async fn setups(
     Ok(all)
 }
 
+/// The servers' CPU time together.
+fn cpu_time(servers: &[ServerProcess]) -> anyhow::Result<Duration> {
+    servers.iter().map(ServerProcess::cpu_time).sum()
+}
+
+impl Setups {
+    /// Completed setups per second of `window`.
+    fn rate(&self, window: Duration) -> f64 {
+        self.completed as f64 / window.as_secs_f64()
+    }
+
+    /// The invite→incoming latency at `p` percent, in ms (NaN without samples).
+    fn latency_ms(&self, p: f64) -> f64 {
+        signal::percentile(&self.latencies_ms, p).unwrap_or(f64::NAN)
+    }
+}
+
 fn setups_metrics(s: &Setups, plan: &Plan, result: &mut BenchResult) {
-    let mut sorted = s.latencies_ms.clone();
-    sorted.sort_by(f64::total_cmp);
     let window = plan.window.as_secs_f64();
     result.results.extend([
-        Metric::new(
-            "call setups per second",
-            "calls/s",
-            s.completed as f64 / window,
-        ),
-        Metric::new(
-            "invite→incoming p50",
-            "ms",
-            signal::percentile(&sorted, 50.0).unwrap_or(f64::NAN),
-        ),
-        Metric::new(
-            "invite→incoming p99",
-            "ms",
-            signal::percentile(&sorted, 99.0).unwrap_or(f64::NAN),
-        ),
+        Metric::new("call setups per second", "calls/s", s.rate(plan.window)),
+        Metric::new("invite→incoming p50", "ms", s.latency_ms(50.0)),
+        Metric::new("invite→incoming p99", "ms", s.latency_ms(99.0)),
         Metric::new("call setup failures", "calls", s.failed as f64),
         Metric::new("server CPU during setups", "% of a core", s.cpu),
     ]);
@@ -421,7 +453,7 @@ fn setups_metrics(s: &Setups, plan: &Plan, result: &mut BenchResult) {
         window,
         s.completed,
         s.failed,
-        sorted.len()
+        s.latencies_ms.len()
     );
     if s.pairs_failed > 0 {
         note.push_str(&format!("; {} pairs could not connect", s.pairs_failed));
@@ -468,63 +500,86 @@ fn source_address(i: usize) -> IpAddr {
     ))
 }
 
-/// Writes the users and devices into a fresh store: `idle` devices two to a user (a phone and
-/// a laptop), and `pairs` callers and callees, one device each.
+/// Writes the users and devices into a fresh SQLite store in `data`: see [`provision_into`].
 async fn provision(data: &Path, idle: usize, pairs: usize) -> anyhow::Result<Devices> {
-    let started = Instant::now();
     let store = Store::open_data_dir(data)
         .await
         .context("creating the store")?;
-    let provisioned = async {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let add_user = async |name: String| -> anyhow::Result<UserName> {
-            let name: UserName = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            store.add_user(&name, None, now).await?;
-            Ok(name)
-        };
-        let mut idle_tokens = Vec::with_capacity(idle);
-        let mut user = None;
-        for i in 0..idle {
-            if i % 2 == 0 {
-                user = Some(add_user(format!("idle-{}", i / 2)).await?);
-            }
-            let Some(owner) = &user else { continue };
-            let label = if i % 2 == 0 { "phone" } else { "laptop" };
-            let (_, token) = store
-                .add_device(owner, Some(label), now, usize::MAX)
-                .await?;
-            idle_tokens.push(token.as_str().to_owned());
-        }
-        let mut pair_devices = Vec::with_capacity(pairs);
-        for i in 0..pairs {
-            let caller_user = add_user(format!("caller-{i}")).await?;
-            let callee_user = add_user(format!("callee-{i}")).await?;
-            let (_, caller) = store
-                .add_device(&caller_user, Some("phone"), now, usize::MAX)
-                .await?;
-            let (_, callee) = store
-                .add_device(&callee_user, Some("phone"), now, usize::MAX)
-                .await?;
-            pair_devices.push(PairDevices {
-                caller: caller.as_str().to_owned(),
-                callee: callee.as_str().to_owned(),
-                callee_user,
-            });
-        }
-        let users = idle.div_ceil(2) + 2 * pairs;
-        anyhow::Ok((idle_tokens, pair_devices, users))
-    }
-    .await;
+    // SQLite has one writer at a time: one user after another.
+    let devices = provision_into(&store, idle, pairs, 1).await;
     store.close().await;
-    let (idle, pairs, users) = provisioned.context("provisioning users and devices")?;
+    devices
+}
+
+/// Writes the users and devices into `store` through its own functions (tokens minted and
+/// hashed as the admin API does): `idle` devices two to a user (a phone and a laptop), and
+/// `pairs` callers and callees, one device each; `parallel` users at once.
+async fn provision_into(
+    store: &Store,
+    idle: usize,
+    pairs: usize,
+    parallel: usize,
+) -> anyhow::Result<Devices> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let started = Instant::now();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let idle_users = idle.div_ceil(2);
+    let idle_tokens: Vec<Vec<String>> = futures_util::stream::iter(0..idle_users)
+        .map(|u| {
+            let labels: &[&str] = if 2 * u + 1 < idle {
+                &["phone", "laptop"]
+            } else {
+                &["phone"]
+            };
+            add_user(store, format!("idle-{u}"), labels, now)
+        })
+        .buffered(parallel.max(1))
+        .map_ok(|(_, tokens)| tokens)
+        .try_collect()
+        .await
+        .context("provisioning the idle devices")?;
+    let pair_devices: Vec<PairDevices> = futures_util::stream::iter(0..pairs)
+        .map(|i| async move {
+            let (_, caller) = add_user(store, format!("caller-{i}"), &["phone"], now).await?;
+            let (callee_user, callee) =
+                add_user(store, format!("callee-{i}"), &["phone"], now).await?;
+            anyhow::Ok(PairDevices {
+                caller: caller.concat(),
+                callee: callee.concat(),
+                callee_user,
+            })
+        })
+        .buffered(parallel.max(1))
+        .try_collect()
+        .await
+        .context("provisioning the pairs")?;
     Ok(Devices {
-        idle,
-        pairs,
-        users,
+        idle: idle_tokens.into_iter().flatten().collect(),
+        pairs: pair_devices,
+        users: idle_users + 2 * pairs,
         took: started.elapsed(),
     })
+}
+
+/// Adds user `name` with one device per label; the user and the devices' tokens.
+async fn add_user(
+    store: &Store,
+    name: String,
+    labels: &[&str],
+    now: u64,
+) -> anyhow::Result<(UserName, Vec<String>)> {
+    let name: UserName = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.add_user(&name, None, now).await?;
+    let mut tokens = Vec::with_capacity(labels.len());
+    for label in labels {
+        let (_, token) = store
+            .add_device(&name, Some(label), now, usize::MAX)
+            .await?;
+        tokens.push(token.as_str().to_owned());
+    }
+    Ok((name, tokens))
 }
 
 /// Raises this process's open-file limit (the server child inherits it) to `want` if it can:

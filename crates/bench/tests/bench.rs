@@ -103,3 +103,55 @@ fn bench_all_quick_produces_well_formed_results() {
         );
     }
 }
+
+/// `ringwire bench signaling --nodes 3 --quick`: a cluster of three nodes on PostgreSQL and NATS
+/// (as the cluster tests use them; skipped with `RINGWIRE_SKIP_PG=1`) beside one server. Only
+/// the shape is checked: every row finite, no Chromium column, the cluster's and the single
+/// server's rows both there, and every idle connection held.
+#[test]
+fn bench_signaling_on_three_nodes_quick_produces_well_formed_results() {
+    if std::env::var("RINGWIRE_SKIP_PG").as_deref() == Ok("1") {
+        eprintln!("skipping the cluster bench because RINGWIRE_SKIP_PG=1");
+        return;
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_ringwire-bench"))
+        .args(["signaling", "--nodes", "3", "--quick", "--json"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let object: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(object["bench"], "signaling");
+    let results = object["results"].as_array().expect("results is a list");
+    let value = |name: &str| {
+        results
+            .iter()
+            .find(|m| m["metric"] == name)
+            .and_then(|m| m["ringwire"].as_f64())
+            .unwrap_or_else(|| panic!("no {name:?} in {object}"))
+    };
+    for m in results {
+        let ours = m["ringwire"].as_f64().unwrap_or(f64::NAN);
+        assert!(ours.is_finite() && ours >= 0.0, "{m}");
+        assert!(m["chromium"].is_null() && m["ratio"].is_null(), "{m}");
+    }
+    assert_eq!(value("idle connections held, 3 nodes"), 600.0);
+    assert_eq!(value("idle connections held, 1 node"), 200.0);
+    assert!(value("call setups per second, 3 nodes, caller and callee on different nodes") > 0.0);
+    assert!(value("call setups per second, 1 node") > 0.0);
+    assert!(
+        results
+            .iter()
+            .filter(|m| m["metric"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("RSS of node")))
+            .count()
+            == 3,
+        "{object}"
+    );
+}

@@ -116,16 +116,15 @@ impl IdleFleet {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Connects every `(source, token)` with at most `in_flight` handshakes at once and keeps
-    /// the ones that reached `welcome`; returns how many failed and the first failure.
+    /// Connects every `(server, source, token)` with at most `in_flight` handshakes at once
+    /// and keeps the ones that reached `welcome`; returns how many failed and the first failure.
     pub async fn connect(
         &mut self,
-        server: SocketAddr,
-        devices: Vec<(IpAddr, String)>,
+        devices: Vec<(SocketAddr, IpAddr, String)>,
         in_flight: usize,
     ) -> (usize, Option<String>) {
         let mut attempts = futures_util::stream::iter(devices)
-            .map(|(source, token)| async move { connect(server, source, &token).await })
+            .map(|(server, source, token)| async move { connect(server, source, &token).await })
             .buffer_unordered(in_flight.max(1));
         let (mut failed, mut first_error) = (0, None);
         while let Some(outcome) = attempts.next().await {

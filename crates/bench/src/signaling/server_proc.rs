@@ -1,8 +1,9 @@
 //! The server under test as a child process: `ringwire serve` started from this same
 //! executable, so its memory and CPU time can be read from `/proc/PID` apart from the bench's
-//! own clients. Owns starting it (and waiting until it listens), reading its RSS, PSS and CPU
-//! time, and stopping it: SIGTERM, then SIGKILL. The child is killed when this handle is
-//! dropped, so an error anywhere in the bench leaves no server behind.
+//! own clients. Owns starting it (and waiting until it listens) as a single server or as one
+//! node of a cluster, reading its RSS, PSS, CPU time and `/metrics`, and stopping it: SIGTERM,
+//! then SIGKILL. The child is killed when this handle is dropped, so an error anywhere in the
+//! bench leaves no server behind.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::procstat;
@@ -19,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a SIGTERM'd server may take to close its connections and drain its writer (its own
 /// drain timeouts add up to about 20 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long `/metrics` may take to answer.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// A running `ringwire serve` child.
 #[derive(Debug)]
@@ -27,6 +31,21 @@ pub struct ServerProcess {
     pid: u32,
     addr: SocketAddr,
     log: PathBuf,
+}
+
+/// Where the server keeps its state, and whether it runs alone or as a cluster node.
+#[derive(Debug, Clone, Copy)]
+pub enum Role<'a> {
+    /// One server, its SQLite store in this data directory (`--data`).
+    Single { data_dir: &'a Path },
+    /// One node of a cluster (`--cluster NATS --cluster-prefix P --node-id N`, and the
+    /// database URL as `RINGWIRE_DATABASE_URL`).
+    Node {
+        nats: &'a str,
+        database: &'a str,
+        prefix: &'a str,
+        node_id: &'a str,
+    },
 }
 
 /// The server's memory, from `/proc/PID/status` and `/proc/PID/smaps_rollup`.
@@ -38,10 +57,10 @@ pub struct Memory {
 }
 
 impl ServerProcess {
-    /// Starts `ringwire serve` on a free loopback port with its store in `data_dir`, its log
-    /// in `log`, and `env` added to its environment; returns once it accepts TCP connections.
+    /// Starts `ringwire serve` on a free loopback port in `role`, its log in `log`, and `env`
+    /// added to its environment; returns once it accepts TCP connections.
     pub async fn start(
-        data_dir: &Path,
+        role: Role<'_>,
         log: &Path,
         env: &[(&str, String)],
     ) -> anyhow::Result<ServerProcess> {
@@ -50,12 +69,25 @@ impl ServerProcess {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(exe);
+        command.arg("serve").arg("--listen").arg(addr.to_string());
+        match role {
+            Role::Single { data_dir } => {
+                command.arg("--data").arg(data_dir);
+            }
+            Role::Node {
+                nats,
+                database,
+                prefix,
+                node_id,
+            } => {
+                command
+                    .args(["--cluster", nats, "--cluster-prefix", prefix])
+                    .args(["--node-id", node_id])
+                    // `--database`'s setting, out of `ps`: the URL may hold a password.
+                    .env("RINGWIRE_DATABASE_URL", database);
+            }
+        }
         command
-            .arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--data")
-            .arg(data_dir)
             // The server's documented default log level, whatever the bench was started with.
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -101,6 +133,36 @@ impl ServerProcess {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's `/metrics` text (a bare HTTP/1.0 GET: the bench needs no HTTP client).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let fetch = async {
+            let mut tcp = tokio::net::TcpStream::connect(self.addr).await?;
+            let request = format!(
+                "GET /metrics HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.addr
+            );
+            tcp.write_all(request.as_bytes()).await?;
+            let mut response = String::new();
+            tcp.read_to_string(&mut response).await?;
+            anyhow::Ok(response)
+        };
+        let response = tokio::time::timeout(METRICS_TIMEOUT, fetch)
+            .await
+            .context("no /metrics answer in time")?
+            .context("reading /metrics")?;
+        match response.split_once("\r\n\r\n") {
+            Some((head, body))
+                if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") =>
+            {
+                Ok(body.to_owned())
+            }
+            _ => bail!(
+                "/metrics answered {:?}",
+                response.lines().next().unwrap_or_default()
+            ),
+        }
     }
 
     /// Fails with the log's tail if the server has exited (a crash mid-bench explains itself).

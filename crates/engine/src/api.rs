@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ringwire_core::session::{ClientSession, SessionConfig};
 use ringwire_core::{
     Agent, AppState, AudioSessionPolicy, CallSnapshot, Command, Device, PushCall, Report,
 };
@@ -15,7 +16,8 @@ use tokio::time::MissedTickBehavior;
 
 use crate::driver::{Driver, Request};
 use crate::net::MediaSockets;
-use crate::signaling::SignalingClient;
+use crate::signaling::link::{random_u64, Link};
+use crate::signaling::Prepared;
 use crate::turn_stream::TurnStreams;
 use crate::{EngineConfig, EngineError, IceServerConfig};
 
@@ -390,11 +392,20 @@ async fn start(
     // The first WebRTC connection in a process pays for crypto set-up (about 50 ms measured on
     // the 2-core test machines): pay it now, not when the phone rings.
     ringwire_core::peer::warm_up(now);
-    let (events_tx, signaling_events) = mpsc::unbounded_channel();
-    // A peer-only engine has no server: its events channel stays silent.
-    let signaling = match config.signaling {
-        Some(signaling) => Some(SignalingClient::spawn(signaling, events_tx)?),
-        None => None,
+    let (reports_tx, signaling_reports) = mpsc::unbounded_channel();
+    // A peer-only engine has no server: its session is stopped (every signal is refused) and
+    // its reports channel stays silent.
+    let (session, link) = match config.signaling {
+        Some(signaling) => {
+            let prepared = Prepared::new(signaling)?;
+            let session = ClientSession::new(prepared.session_config(), random_u64());
+            (session, Some(Link::spawn(prepared, reports_tx)))
+        }
+        None => {
+            let mut session = ClientSession::new(SessionConfig::default(), 0);
+            session.stop();
+            (session, None)
+        }
     };
     let (stream_tx, stream_events) = mpsc::unbounded_channel();
     let tls = Some(crate::signaling::tls_config(&config.turn_tls_roots)?);
@@ -406,13 +417,15 @@ async fn start(
         AudioSessionPolicy::Os
     };
     let driver = Driver {
-        device: Device::new(agent, signaling, policy, now),
+        device: Device::new(agent, session, policy, now),
+        link,
+        signaling_reports,
+        running: true,
         streams: TurnStreams::new(stream_tx, tls),
         stream_events,
         ice_resolved,
         ice_resolved_tx,
         sockets,
-        signaling_events,
         received,
         requests,
         listener,
@@ -425,7 +438,6 @@ async fn start(
         }),
         capture: vec![0; samples],
         playout: vec![0; samples],
-        next_timeout: now,
         audio_tick: tokio::time::interval(frame),
     };
     Ok((driver, local_addrs))

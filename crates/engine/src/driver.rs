@@ -1,8 +1,9 @@
 //! The engine thread: a single-threaded tokio runtime that owns the [`Device`] (the agent, the
-//! handle to the signaling client's session and the audio-session policy, glued together in
-//! `ringwire-core`), the media sockets, the audio devices and the real clock, and moves data
-//! between them. It is the only place in ringwire's call path that does IO; the device decides
-//! everything.
+//! signaling [`ClientSession`] and the audio-session policy, glued together in `ringwire-core`,
+//! driven as the simulator drives it), the signaling [`Link`] (backoff, pause, network changes)
+//! and its transport task, the media sockets, the audio devices and the real clock, and moves
+//! data between them. It is the only place in ringwire's call path that does IO; the device
+//! decides everything, the link only when to connect.
 //!
 //! One loop, one owner: every input (app request, server message, datagram, audio tick, timer)
 //! is handled to completion and the device's outputs are carried out before the next input, so
@@ -12,16 +13,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringwire_core::device::Output;
-use ringwire_core::session::SessionEvent;
+use ringwire_core::session::ClientSession;
 use ringwire_core::{CallSnapshot, Command, Device, IceServer, PushCall, SignalingWanted};
 use ringwire_media::device::{AudioSink, AudioSource};
-use ringwire_proto::{CallId, DisplayName, PeerSignal, UserName};
+use ringwire_proto::{CallId, DisplayName, PeerSignal, ServerMessage, UserName};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
 use crate::net::{MediaSockets, Received};
-use crate::signaling::{SignalingClient, SignalingEvent};
+use crate::signaling::link::{Link, LinkEvent};
+use crate::signaling::transport::Report;
 use crate::turn_stream::{StreamEvent, TurnStreams};
 use crate::IceServerConfig;
 use crate::{EngineError, EngineEvent, EngineListener};
@@ -76,9 +78,15 @@ pub(crate) enum Request {
 }
 
 pub(crate) struct Driver {
-    /// The agent and its glue; the session is the signaling client's (`None` for a peer-only
-    /// engine: no ringwire server).
-    pub device: Device<Option<SignalingClient>>,
+    /// The agent, the signaling session and their glue (a peer-only engine's session is
+    /// stopped from the start: no ringwire server).
+    pub device: Device<ClientSession>,
+    /// The signaling connection's transport and reconnects; `None` for a peer-only engine.
+    pub link: Option<Link>,
+    /// What the link's transport task reports.
+    pub signaling_reports: mpsc::UnboundedReceiver<Report>,
+    /// `false` once the server refused this device for good: the engine stops.
+    pub running: bool,
     /// TCP/TLS connections to TURN servers, owned here, driven by the agent.
     pub streams: TurnStreams,
     pub stream_events: mpsc::UnboundedReceiver<StreamEvent>,
@@ -86,7 +94,6 @@ pub(crate) struct Driver {
     pub ice_resolved: mpsc::UnboundedReceiver<Vec<IceServer>>,
     pub ice_resolved_tx: mpsc::UnboundedSender<Vec<IceServer>>,
     pub sockets: MediaSockets,
-    pub signaling_events: mpsc::UnboundedReceiver<SignalingEvent>,
     pub received: mpsc::Receiver<Received>,
     pub requests: mpsc::UnboundedReceiver<Request>,
     pub listener: Arc<dyn EngineListener>,
@@ -97,7 +104,6 @@ pub(crate) struct Driver {
     /// Per-frame buffers, allocated once.
     pub capture: Vec<i16>,
     pub playout: Vec<i16>,
-    pub next_timeout: Instant,
     /// The audio clock; restarted when a call is answered so its first frame goes out at
     /// once rather than up to a frame later.
     pub audio_tick: tokio::time::Interval,
@@ -109,18 +115,14 @@ impl Driver {
         self.audio_tick
             .set_missed_tick_behavior(MissedTickBehavior::Burst);
         loop {
-            let sleep = tokio::time::sleep_until(self.next_timeout.into());
+            let sleep = tokio::time::sleep_until(self.device.poll_timeout().into());
             tokio::select! {
                 biased;
                 request = self.requests.recv() => match request {
                     None | Some(Request::Shutdown) => break,
                     Some(request) => self.on_request(request),
                 },
-                Some(event) = self.signaling_events.recv() => {
-                    if !self.on_signaling(event) {
-                        break;
-                    }
-                }
+                Some(report) = self.signaling_reports.recv() => self.on_signaling(report),
                 Some(datagram) = self.received.recv() => {
                     self.device.agent_mut().handle_receive(
                         Instant::now(),
@@ -140,14 +142,12 @@ impl Driver {
                     }
                 }
                 _ = self.audio_tick.tick() => self.on_audio_tick(),
-                _ = sleep => {
-                    let now = Instant::now();
-                    // The wall clock for call timelines; the OS may have set it meanwhile.
-                    self.device.agent_mut().set_wall_clock(now, unix_ms_now());
-                    self.device.agent_mut().handle_timeout(now);
-                }
+                _ = sleep => self.on_timeout(),
             }
             self.carry_out();
+            if !self.running {
+                break;
+            }
         }
         self.shutdown().await;
     }
@@ -225,6 +225,26 @@ impl Driver {
         }
     }
 
+    /// The device's deadline: the agent's, the session's (a ping, or a handshake or pong
+    /// overdue), or both.
+    fn on_timeout(&mut self) {
+        let now = Instant::now();
+        if self.device.agent_timeout() <= now {
+            // The wall clock for call timelines; the OS may have set it meanwhile.
+            self.device.agent_mut().set_wall_clock(now, unix_ms_now());
+            self.device.agent_mut().handle_timeout(now);
+        }
+        if self
+            .device
+            .session()
+            .poll_timeout()
+            .is_some_and(|at| at <= now)
+        {
+            let unix_ms = i64::try_from(unix_ms_now()).unwrap_or(i64::MAX);
+            self.device.handle_session_timeout(now, unix_ms);
+        }
+    }
+
     /// Re-binds the media sockets to the interfaces as they are now and tells the agent, which
     /// gathers again and restarts ICE on answered calls. The addresses are the driver's to
     /// know: whatever the app passed in `Command::NetworkChanged` is replaced.
@@ -232,9 +252,10 @@ impl Driver {
         self.sockets.rebind();
         // The signaling connection may be on an address that is gone: reconnect at once, and
         // let the agent hold its ICE restarts until the new connection's `welcome`.
-        if let Some(signaling) = self.device.session().as_ref().filter(|s| !s.is_paused()) {
-            signaling.network_changed();
+        if let Some(link) = self.link.as_mut().filter(|link| !link.is_paused()) {
+            let event = link.network_changed(&mut self.device, now);
             self.device.handle_signaling_down(now);
+            self.on_link(now, event);
         }
         let local_addrs = self.sockets.local_addrs();
         if let Err(error) = self
@@ -305,40 +326,54 @@ impl Driver {
         }
     }
 
-    /// Returns false when the engine must stop (the server refused this device for good).
-    fn on_signaling(&mut self, event: SignalingEvent) -> bool {
+    /// What the signaling transport reported: the link hands it to the device's session, whose
+    /// events reach the agent at once.
+    fn on_signaling(&mut self, report: Report) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
         let now = Instant::now();
+        let was_up = self.device.session().is_up();
+        let welcome = match &report {
+            Report::Message {
+                message: ServerMessage::Welcome(welcome),
+                ..
+            } => Some((welcome.user.to_string(), welcome.device_id)),
+            _ => None,
+        };
+        let event = link.handle_report(&mut self.device, now, report);
+        if let Some((user, device_id)) =
+            welcome.filter(|_| !was_up && self.device.session().is_up())
+        {
+            info!(%user, device = %device_id, "signaling connected");
+            link.connected();
+            self.listener
+                .on_event(EngineEvent::SignalingConnected { user, device_id });
+        }
+        self.on_link(now, event);
+    }
+
+    /// What the link reported, for the agent and the app.
+    fn on_link(&mut self, now: Instant, event: Option<LinkEvent>) {
         match event {
-            SignalingEvent::Connected(welcome) => {
-                let user = welcome.user.to_string();
-                let device_id = welcome.device_id;
-                self.device
-                    .handle_session_event(now, SessionEvent::Connected(welcome));
-                self.listener
-                    .on_event(EngineEvent::SignalingConnected { user, device_id });
-            }
-            SignalingEvent::Message(message) => {
-                self.device
-                    .handle_session_event(now, SessionEvent::Message(message));
-            }
-            SignalingEvent::Disconnected { reason, retry_in } => {
+            None => {}
+            Some(LinkEvent::Disconnected { reason, retry_in }) => {
                 self.device.handle_signaling_down(now);
                 self.listener
                     .on_event(EngineEvent::SignalingDisconnected { reason, retry_in });
             }
-            SignalingEvent::Paused => {
+            Some(LinkEvent::Paused) => {
                 self.device.handle_signaling_down(now);
                 self.listener.on_event(EngineEvent::SignalingPaused);
             }
-            SignalingEvent::Fatal(error) => {
+            Some(LinkEvent::Fatal(error)) => {
                 warn!(%error, "signaling refused this device; the engine stops");
                 self.listener.on_event(EngineEvent::Fatal {
                     message: error.to_string(),
                 });
-                return false;
+                self.running = false;
             }
         }
-        true
     }
 
     /// One frame of the audio clock: capture → encode → send, and receive → decode → play, for
@@ -374,7 +409,7 @@ impl Driver {
                     destination,
                     contents,
                 } => self.sockets.send(source, destination, &contents),
-                // Already with the signaling client.
+                // Already with the session; written below.
                 Output::Signaled(_) => {}
                 Output::PeerSignal { call_id, signal } => self
                     .listener
@@ -388,19 +423,25 @@ impl Driver {
                     }
                 }
                 Output::Signaling(SignalingWanted::Offline) => {
-                    if let Some(signaling) = self.device.session() {
+                    if let Some(link) = self.link.as_mut() {
                         info!("no call and the app is not in the foreground: signaling paused");
-                        signaling.pause();
+                        // What the session has goes out ahead of the close.
+                        let event = link.pause(&mut self.device, Instant::now());
+                        self.on_link(Instant::now(), event);
                     }
                 }
                 Output::Signaling(SignalingWanted::Online) => {
-                    if let Some(signaling) = self.device.session() {
-                        signaling.resume();
+                    if let Some(link) = self.link.as_mut() {
+                        link.resume();
                     }
                 }
                 Output::IceServersUpdated => self.gather_from_server_list(),
-                // The connection task closes its own connections.
-                Output::SessionEnded(_) => {}
+                // The session ended the connection: the link closes it and tries again, or
+                // stops.
+                Output::SessionEnded(end) => {
+                    let event = self.link.as_mut().and_then(|link| link.session_ended(end));
+                    self.on_link(Instant::now(), event);
+                }
                 Output::StreamConnect {
                     stream,
                     server,
@@ -408,11 +449,11 @@ impl Driver {
                 } => self.streams.connect(stream, server, tls_name),
                 Output::StreamSend { stream, contents } => self.streams.send(stream, contents),
                 Output::StreamClose { stream } => self.streams.close(stream),
-                Output::Timeout(at) => {
-                    self.next_timeout = at;
-                    break;
-                }
+                Output::Timeout(_) => break,
             }
+        }
+        if let Some(link) = self.link.as_mut() {
+            link.flush(&mut self.device);
         }
     }
 
@@ -434,8 +475,9 @@ impl Driver {
             warn!(%error, "audio sink could not be finished");
         }
         // Give the hangups a moment to reach the server before the socket closes.
-        if let Some(signaling) = self.device.session_mut().take() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), signaling.shutdown()).await;
+        if let Some(mut link) = self.link.take() {
+            link.shutdown(&mut self.device);
+            link.finish(Duration::from_millis(200)).await;
         }
     }
 }

@@ -1,8 +1,9 @@
 //! [`Device`]: one device's whole call side, sans-IO — the [`Agent`], the device side of the
-//! signaling connection (a [`SignalingSession`]: the pure [`ClientSession`] itself, or a handle
-//! to wherever it runs) and the audio-session policy, glued together once. The engine's driver
-//! and the simulator's devices both drive a `Device`, so a flow proven in the simulator ran the
-//! glue the shipped engine runs.
+//! signaling connection (the pure [`ClientSession`]; `None` for a device with no ringwire
+//! server, see [`SignalingSession`]) and the audio-session policy, glued together once. The
+//! engine's thread and the simulator's devices both drive a `Device<ClientSession>` the same
+//! way, only their sockets differ, so a flow proven in the simulator ran the glue and the
+//! session the shipped engine runs.
 //!
 //! The glue it owns:
 //!
@@ -23,13 +24,12 @@
 //!
 //! The agent's, one level up. Hand the device an input with the current time — the agent's
 //! own inputs through [`Device::agent_mut`] (commands, calls, datagrams, pushes, its
-//! timeout, audio frames), session events ([`Device::handle_session_event`]), or,
-//! when the device owns a [`ClientSession`], what happened on the socket
-//! ([`Device::handle_open`], [`Device::handle_server_message`], [`Device::handle_lost`], ...).
+//! timeout, audio frames), or what happened on the signaling socket ([`Device::handle_open`],
+//! [`Device::handle_server_message`], [`Device::handle_close`], [`Device::handle_lost`],
+//! [`Device::handle_closed_by_us`], [`Device::handle_session_timeout`]).
 //! Then call [`Device::poll_output`] until it returns [`Output::Timeout`] (the glue runs there;
 //! the agent is only lent out to read), write what [`Device::poll_transmit`] returns to the
-//! socket when the device owns the session, and come back at [`Device::poll_timeout`]. The
-//! device never reads a clock.
+//! socket, and come back at [`Device::poll_timeout`]. The device never reads a clock.
 
 mod session;
 
@@ -148,7 +148,7 @@ impl<S: SignalingSession> Device<S> {
         &mut self.agent
     }
 
-    /// The signaling session (or the handle to it).
+    /// The signaling session.
     pub fn session(&self) -> &S {
         &self.session
     }
@@ -164,10 +164,9 @@ impl<S: SignalingSession> Device<S> {
         self.policy
     }
 
-    /// What the session reported, for a driver whose session runs elsewhere (the engine's
-    /// connection task): the agent hears `welcome` and every server message; an ended
-    /// connection is signaling down ([`Output::SessionEnded`] follows, for the socket).
-    pub fn handle_session_event(&mut self, now: Instant, event: SessionEvent) {
+    /// What the session reported: the agent hears `welcome` and every server message; an
+    /// ended connection is signaling down ([`Output::SessionEnded`] follows, for the socket).
+    fn handle_session_event(&mut self, now: Instant, event: SessionEvent) {
         match event {
             SessionEvent::Connected(welcome) => {
                 self.out.push_back(Output::IceServersUpdated);
@@ -188,8 +187,8 @@ impl<S: SignalingSession> Device<S> {
     }
 
     /// The signaling connection is down by the driver's doing or knowledge (paused, the
-    /// network changed, lost in a connection task that owns the session): calls go on, the
-    /// agent waits for the next `welcome`.
+    /// network changed, an attempt that failed before it opened): calls go on, the agent
+    /// waits for the next `welcome`.
     pub fn handle_signaling_down(&mut self, now: Instant) {
         // Never refused: SignalingDown is accepted in every state.
         let _ = self.agent.handle_command(now, Command::SignalingDown);
@@ -243,7 +242,7 @@ impl<S: SignalingSession> Device<S> {
     }
 
     /// The earliest of the agent's deadline (as of the last [`Output::Timeout`]) and the
-    /// session's, when the device owns it.
+    /// session's.
     pub fn poll_timeout(&self) -> Instant {
         match self.session.poll_timeout() {
             Some(session) => session.min(self.agent_timeout),

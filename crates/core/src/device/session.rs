@@ -1,6 +1,7 @@
-//! Where a [`Device`]'s signaling session lives ([`SignalingSession`]), and the socket's side
-//! of a device that owns its [`ClientSession`]: the driver says what happened to the
-//! connection, the device hands it to the session and its events to the agent at once.
+//! What a [`Device`] needs of its signaling session ([`SignalingSession`]: a [`ClientSession`],
+//! or none), and the socket's side of a device with a [`ClientSession`]: the driver says what
+//! happened to the connection, the device hands it to the session and its events to the agent
+//! at once.
 
 use std::time::Instant;
 
@@ -11,15 +12,15 @@ use crate::error::CoreError;
 use crate::session::ClientSession;
 
 /// The device side of the signaling connection as the [`Device`] sees it: where the agent's
-/// messages and known calls go, and, when the device owns it, its timer. The
-/// simulator's devices own a [`ClientSession`]; the engine's session runs in its connection
-/// task, and the engine's handle to that task stands in for it.
+/// messages and known calls go, and its timer. The engine's thread and the simulator's devices
+/// own a [`ClientSession`]; `Option<ClientSession>` is a device with no ringwire server at all
+/// (the agent's peer-mode tests).
 pub trait SignalingSession {
     /// Sends a message for the agent ([`ClientSession::send`]'s rules).
     fn send(&mut self, message: ClientMessage) -> Result<(), CoreError>;
     /// The calls the app still shows, for the next `hello.calls`.
     fn set_known_calls(&mut self, calls: Vec<CallId>);
-    /// The session's next deadline, when the device owns it.
+    /// The session's next deadline, if it has one.
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
@@ -61,7 +62,7 @@ impl<S: SignalingSession> SignalingSession for Option<S> {
     }
 }
 
-/// The socket's side, for a driver that owns the connection of the device's own session. Each
+/// The socket's side, for the driver that owns the session's connection. Each
 /// input says whether the session had anything for the agent (an event: `welcome`, a server
 /// message, the connection's end); when it had not, the agent has nothing new either, and
 /// [`Device::poll_output`] can wait: write what [`Device::poll_transmit`] has.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-/// The backoff state of one connection task.
+/// The backoff state of one signaling connection.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,

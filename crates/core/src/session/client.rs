@@ -16,8 +16,9 @@
 //! - `error unauthorized` / close 4401, close 4406 and `error replaced` / close 4409 end it for
 //!   good ([`Refusal`]); any other close or loss is worth another attempt.
 //!
-//! The engine's WebSocket client and the simulator's devices both drive it, so what the
-//! simulator proves about reconnects, resync and queued hangups is what the shipped client does.
+//! The engine's thread (through its `Device`, over a WebSocket transport) and the simulator's
+//! devices both drive it, so what the simulator proves about reconnects, resync and queued
+//! hangups is what the shipped client does.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -17,7 +17,7 @@ pub enum Kind {
     CallControl,
     /// `offer`, `answer`, `candidate`, `ping`: refused while disconnected.
     Ephemeral,
-    /// `hello`: only the connection task sends it.
+    /// `hello`: only the session sends it, on every (re)connect.
     Hello,
 }
 

@@ -1,5 +1,5 @@
 //! [`SignalingConfig`]: where to connect, as whom, and the timing of keepalive and reconnect;
-//! and its validation into what the connection task needs ([`Prepared`]).
+//! and its validation into what the link and its transport need ([`Prepared`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -67,7 +67,7 @@ impl fmt::Debug for SignalingConfig {
     }
 }
 
-/// A validated configuration: everything the connection task needs, checked once at spawn.
+/// A validated configuration: everything the link and its transport need, checked once.
 pub(crate) struct Prepared {
     pub(crate) config: SignalingConfig,
     pub(crate) client_name: Option<DisplayName>,

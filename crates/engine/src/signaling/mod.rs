@@ -1,14 +1,23 @@
-//! The WebSocket signaling client: one task per client keeps a connection to the ringwire
-//! server (protocol sections 3 and 4.6–4.7) and turns it into [`SignalingEvent`]s.
+//! The WebSocket signaling connection (protocol sections 3 and 4.6–4.7).
 //!
 //! The protocol itself (what goes out when, timeouts, pings, refusals) is the pure
-//! [`ringwire_core::session::ClientSession`], which the simulator drives too; this module is its
-//! driver: the socket, TLS, the clock, the backoff waits, pause and network changes.
+//! [`ringwire_core::session::ClientSession`], which the simulator drives too. The engine thread
+//! owns it, inside its `Device`, like the simulator's devices; what is here carries it:
 //!
-//! Lifecycle of the task:
+//! - the transport (`transport`): one tokio task per connection owner that connects (TCP, TLS
+//!   with rustls and the webpki roots, the WebSocket upgrade with `Authorization: Bearer
+//!   <token>`) after the wait it is told, decodes frames for its owner, writes the batches it
+//!   is handed and reports open, close, loss and failed attempts. It decides nothing;
+//! - the link (`link`): which connection is current, the backoff (exponential with full
+//!   jitter, reset after each `welcome`), pause and network changes, between the session and
+//!   the transport. Not async: the engine thread's loop drives it;
+//! - [`SignalingClient`]: the same link and transport over a session of its own, for a caller
+//!   with no engine (the engine's tests), reporting [`SignalingEvent`]s.
 //!
-//! 1. Connect (`ws://` or `wss://`, rustls with the webpki roots) with
-//!    `Authorization: Bearer <token>`, send `hello` (versions `[1]`, the client name, and the
+//! The connection's life, as [`SignalingClient`] reports it (the engine says the same with its
+//! `EngineEvent::Signaling*` events):
+//!
+//! 1. Connect with the bearer token, send `hello` (versions `[1]`, the client name, and the
 //!    calls set with [`SignalingClient::set_known_calls`]), wait for `welcome` — all within
 //!    `connect_timeout`.
 //! 2. Emit [`SignalingEvent::Connected`]; write the call-control messages queued while
@@ -34,24 +43,24 @@
 //! The event channel closes when the task ends. Delivery is at most once: a message written to
 //! a connection that then dies is not resent.
 
+mod client;
 mod config;
-mod connection;
+pub(crate) mod link;
 mod state;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringwire_core::device::SignalingSession;
-use ringwire_core::CoreError;
 use ringwire_proto::{CallId, ClientMessage, ServerMessage, Welcome};
 use tokio::sync::{mpsc, watch};
 
-pub(crate) use config::tls_config;
 pub use config::SignalingConfig;
+pub(crate) use config::{tls_config, Prepared};
 
 use crate::error::EngineError;
-use config::Prepared;
-use connection::Task;
+use client::{Signals, Task};
+use link::{random_u64, Link};
 use state::Shared;
 
 /// What the signaling client reports.
@@ -78,7 +87,8 @@ pub enum SignalingEvent {
     Fatal(EngineError),
 }
 
-/// A handle to a running signaling connection task. Cheap to clone; the task stops when
+/// A handle to a signaling connection of its own, for a caller with no engine (the engine
+/// itself owns its session in its thread). Cheap to clone; the task stops when
 /// [`SignalingClient::shutdown`] is called or the last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct SignalingClient {
@@ -99,7 +109,8 @@ struct Inner {
 }
 
 impl SignalingClient {
-    /// Spawns the connection task on the current tokio runtime. Events go to `events`.
+    /// Spawns its task (and the transport's) on the current tokio runtime. Events go to
+    /// `events`.
     ///
     /// Fails if the configuration is unusable ([`EngineError::Url`], [`EngineError::Config`])
     /// or there is no runtime ([`EngineError::NoRuntime`]); connection problems are reported as
@@ -110,20 +121,24 @@ impl SignalingClient {
     ) -> Result<SignalingClient, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let prepared = Prepared::new(config)?;
-        let shared = Arc::new(Shared::new(
-            prepared.session_config(),
-            connection::random_u64(),
-        ));
+        let shared = Arc::new(Shared::new(prepared.session_config(), random_u64()));
         let (stop, stop_rx) = watch::channel(false);
         let (online, online_rx) = watch::channel(true);
         let (done_tx, done) = watch::channel(false);
         let (network, network_rx) = watch::channel(0u64);
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         let task = Task {
-            prepared,
             shared: shared.clone(),
+            link: Link::spawn(prepared, reports_tx),
+            reports,
             events,
         };
-        runtime.spawn(task.run(stop_rx, online_rx, network_rx, done_tx));
+        let signals = Signals {
+            stop: stop_rx,
+            online: online_rx,
+            network: network_rx,
+        };
+        runtime.spawn(task.run(signals, done_tx));
         Ok(SignalingClient {
             inner: Arc::new(Inner {
                 shared,
@@ -206,17 +221,5 @@ impl SignalingClient {
         let mut done = self.inner.done.clone();
         // Err means the task is gone (it dropped its sender): also done.
         let _ = done.wait_for(|done| *done).await;
-    }
-}
-
-/// The engine's [`ringwire_core::Device`] hands the agent's messages and known calls to the
-/// session this client's task drives; its events come back as [`SignalingEvent`]s.
-impl SignalingSession for SignalingClient {
-    fn send(&mut self, message: ClientMessage) -> Result<(), CoreError> {
-        self.inner.shared.send_to_session(message)
-    }
-
-    fn set_known_calls(&mut self, calls: Vec<CallId>) {
-        SignalingClient::set_known_calls(self, calls);
     }
 }

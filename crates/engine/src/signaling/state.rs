@@ -1,7 +1,8 @@
-//! State shared between the [`super::SignalingClient`] handles and the connection task: the
+//! State shared between the standalone [`super::SignalingClient`]'s handles and its task: the
 //! pure protocol session ([`ClientSession`]: phase, outbox, known calls, ping measurements)
 //! behind one mutex, held only for short, non-async sections, and a `Notify` that wakes the
-//! writer when an app thread queued something for an open connection.
+//! task when an app thread queued something for an open connection. (The engine thread owns
+//! its session outright, in its `Device`.)
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -35,7 +36,7 @@ impl Shared {
 
     /// The send rules of [`super::SignalingClient::send`], which are the session's.
     pub(crate) fn send(&self, message: ClientMessage) -> Result<(), EngineError> {
-        self.send_to_session(message).map_err(|e| match e {
+        self.hand_over(message).map_err(|e| match e {
             CoreError::SignalingDown => EngineError::SignalingDown,
             CoreError::SignalingStopped => EngineError::Closed,
             CoreError::NotSendable(why) => EngineError::NotSendable(why),
@@ -43,8 +44,8 @@ impl Shared {
         })
     }
 
-    /// Hands the session a message, and wakes the writer if it goes out now.
-    pub(crate) fn send_to_session(&self, message: ClientMessage) -> Result<(), CoreError> {
+    /// Hands the session a message, and wakes the task if it goes out now.
+    fn hand_over(&self, message: ClientMessage) -> Result<(), CoreError> {
         let mut session = self.lock();
         session.send(message)?;
         let up = session.is_up();
@@ -53,16 +54,5 @@ impl Shared {
             self.wake.notify_one();
         }
         Ok(())
-    }
-
-    /// The task ended: refuse further sends.
-    pub(crate) fn set_stopped(&self) {
-        let dropped = self.lock().stop();
-        if dropped > 0 {
-            tracing::warn!(
-                messages = dropped,
-                "signaling client stopped with unsent messages"
-            );
-        }
     }
 }

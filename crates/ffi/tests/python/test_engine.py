@@ -539,6 +539,12 @@ class PeerModeThroughBindings(unittest.TestCase):
         self.assertEqual(b_end.direction, ringwire.Direction.INCOMING)
         self.assertFalse(b_end.ended_locally)
         self.assertEqual(b_end.callkit, ringwire.CallKitEndReason.REMOTE_ENDED)
+        # Bob may have ended first on the in-band hangup (the data channel outruns the app's
+        # channel): wait until the channel thread has carried alice's bye too.
+        wait_until(
+            "alice's bye on the app's channel",
+            lambda: alice.sent and json.loads(alice.sent[-1])["type"] == "bye",
+        )
         self.assertEqual(json.loads(alice.sent[-1]), {"type": "bye", "reason": "hangup"})
         for end in (a_end, b_end):
             self.assertTrue(end.summary.media_connected)

@@ -306,6 +306,12 @@ fun main() {
         check(bobEnd.callId == callId && bobEnd.reason == hangup) { "bob: $bobEnd" }
         check(bobEnd.direction == Direction.INCOMING && !bobEnd.endedLocally) { "bob: $bobEnd" }
         check(bobEnd.callkit == CallKitEndReason.REMOTE_ENDED) { "bob: $bobEnd" }
+        // Bob may have ended first on the in-band hangup (the data channel outruns the apps'
+        // channel): wait until the channel thread has carried alice's bye too.
+        val byeBy = System.nanoTime() + 20_000_000_000L
+        while (alice.sentTypes().lastOrNull() != "bye" && System.nanoTime() < byeBy) {
+            Thread.sleep(50)
+        }
         check(alice.sent.last() == """{"type":"bye","reason":"hangup"}""") {
             "alice's last: ${alice.sent.last()}"
         }

@@ -308,14 +308,12 @@ fn idle_metrics(stages: &[Stage], empty: Memory, cpu: f64, plan: &Plan, result: 
                 (s.target - stages_before(stages, s)) as f64 / s.connect_secs.max(1e-9),
                 s.memory.rss_bytes as f64 / MIB
             );
-            if s.failed + s.lost > 0 {
-                text.push_str(&format!(
-                    ", {} failed to connect, {} dropped while idle (first error: {})",
-                    s.failed,
-                    s.lost,
-                    s.first_error.as_deref().unwrap_or("none")
-                ));
-            }
+            text.push_str(&connect_failures(
+                ", ",
+                s.failed,
+                s.lost,
+                s.first_error.as_deref(),
+            ));
             text
         })
         .collect();
@@ -331,6 +329,23 @@ fn idle_metrics(stages: &[Stage], empty: Memory, cpu: f64, plan: &Plan, result: 
          connection open (the server pings each every 20 s; this process answers)",
         plan.cpu_window.as_secs_f64()
     ));
+}
+
+/// `sep` and the failed and dropped idle connections with the first error, when there were
+/// any; empty otherwise.
+pub(super) fn connect_failures(
+    sep: &str,
+    failed: usize,
+    lost: usize,
+    first_error: Option<&str>,
+) -> String {
+    if failed + lost == 0 {
+        return String::new();
+    }
+    format!(
+        "{sep}{failed} failed to connect, {lost} dropped while idle (first error: {})",
+        first_error.unwrap_or("none")
+    )
 }
 
 /// How many connections the stages before `stage` had reached.

@@ -10,21 +10,27 @@ use serde_json::Value;
 
 const BENCHES: [&str; 5] = ["setup", "latency", "quality", "cost", "signaling"];
 
-#[test]
-fn bench_all_quick_produces_well_formed_results() {
-    let out_dir = tempfile::tempdir().expect("temp dir");
+/// Runs `ringwire-bench` with `args`; its stdout, once it has exited successfully.
+fn run_bench(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ringwire-bench"))
-        .args(["all", "--quick", "--json", "--out"])
-        .arg(out_dir.path())
+        .args(args)
         .output()
         .expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "bench failed: {}\nstdout: {stdout}\nstderr: {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[test]
+fn bench_all_quick_produces_well_formed_results() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().to_str().expect("a UTF-8 temporary path");
+    let stdout = run_bench(&["all", "--quick", "--json", "--out", out]);
     let objects: Vec<Value> = stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -114,17 +120,7 @@ fn bench_signaling_on_three_nodes_quick_produces_well_formed_results() {
         eprintln!("skipping the cluster bench because RINGWIRE_SKIP_PG=1");
         return;
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_ringwire-bench"))
-        .args(["signaling", "--nodes", "3", "--quick", "--json"])
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "bench failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench(&["signaling", "--nodes", "3", "--quick", "--json"]);
     let object: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(object["bench"], "signaling");
     let results = object["results"].as_array().expect("results is a list");

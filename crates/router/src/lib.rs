@@ -142,8 +142,8 @@ pub enum Output {
     Push(PushRequest),
 }
 
-/// Counts for metrics and dashboards.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts for metrics and dashboards (serde: a cluster's nodes read them from the leader).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterStats {
     pub connected_devices: usize,
     pub calls_ringing: usize,

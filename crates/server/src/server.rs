@@ -66,20 +66,14 @@ impl Routing {
     }
 }
 
-/// The calls to resume: those open when the last process stopped, and those ended within the
-/// retention (to tell late devices how they ended).
+/// The calls to resume ([`Store::calls_to_resume`]), saying how many were still open.
 async fn restore_calls(
     store: &Store,
     router: &Router,
 ) -> Result<Vec<ringwire_router::record::CallRecord>, ServerError> {
-    let now = unix_ms();
-    let mut restored = store.open_calls().await?;
-    let retention = router.config().ended_retention_ms;
-    restored.extend(
-        store
-            .calls_ended_since(now.saturating_sub(retention))
-            .await?,
-    );
+    let restored = store
+        .calls_to_resume(unix_ms(), router.config().ended_retention_ms)
+        .await?;
     let open = restored.iter().filter(|c| c.ended_at_ms.is_none()).count();
     if open > 0 {
         tracing::info!(

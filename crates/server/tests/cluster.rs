@@ -208,6 +208,14 @@ impl Lab {
         }
     }
 
+    /// The call's one record, once it says the call was hung up.
+    async fn hung_up_once(&self, call: CallId) -> ringwire_router::record::CallRecord {
+        let record = self.record(call, |r| r.state == CallState::Ended).await;
+        assert_eq!(record.end_reason, Some(EndReason::Hangup));
+        assert_eq!(self.record_count(call).await, 1);
+        record
+    }
+
     /// Node `i` has taken the calls over exactly once.
     async fn took_over_once(&self, i: usize) {
         let text = self.metrics(i).await.unwrap();
@@ -488,10 +496,8 @@ async fn owner_killed_mid_call_no_device_ends_early_and_the_hangup_is_recorded_o
     a.send(&ClientMessage::hangup(call)).await;
     let ended = until(&mut b, call, is_ended).await;
     assert_eq!(ended_reason(&ended), Some(EndReason::Hangup));
-    let record = lab.record(call, |r| r.state == CallState::Ended).await;
-    assert_eq!(record.end_reason, Some(EndReason::Hangup));
+    let record = lab.hung_up_once(call).await;
     assert_eq!(record.ended_by_device, Some(a.device));
-    assert_eq!(lab.record_count(call).await, 1);
     lab.finish().await;
 }
 
@@ -580,9 +586,7 @@ async fn rolling_restart_of_every_node_loses_no_call() {
         assert_eq!(ended_reason(&ended), Some(EndReason::Hangup), "{ended:?}");
     }
     for call in calls {
-        let record = lab.record(call, |r| r.state == CallState::Ended).await;
-        assert_eq!(record.end_reason, Some(EndReason::Hangup));
-        assert_eq!(lab.record_count(call).await, 1);
+        lab.hung_up_once(call).await;
     }
     lab.finish().await;
 }
@@ -825,9 +829,7 @@ async fn native_phones_on_different_nodes_talk_and_keep_talking_when_the_owner_d
     .await
     .unwrap();
     drop((a, b));
-    let record = lab.record(call, |r| r.state == CallState::Ended).await;
-    assert_eq!(record.end_reason, Some(EndReason::Hangup));
-    assert_eq!(lab.record_count(call).await, 1);
+    lab.hung_up_once(call).await;
     lab.finish().await;
 }
 

@@ -518,14 +518,12 @@ fn idle_note(what: &str, m: &Measured, plan: &Plan) -> String {
         m.workers,
         plan.settle.as_secs_f64()
     );
-    if m.failed + m.lost > 0 {
-        text.push_str(&format!(
-            "; {} failed to connect, {} dropped while idle (first error: {})",
-            m.failed,
-            m.lost,
-            m.first_error.as_deref().unwrap_or("none")
-        ));
-    }
+    text.push_str(&super::connect_failures(
+        "; ",
+        m.failed,
+        m.lost,
+        m.first_error.as_deref(),
+    ));
     text
 }
 

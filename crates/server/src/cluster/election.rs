@@ -111,20 +111,6 @@ pub async fn terminate_stale(url: &str, cluster: &str, node: &str) -> Result<boo
     Ok(ended.unwrap_or(false))
 }
 
-/// The current leader's node name, if any.
-pub async fn current_leader(url: &str, cluster: &str) -> Result<Option<String>, ServerError> {
-    let mut conn = PgConnection::connect(url)
-        .await
-        .map_err(|e| db_error("cannot connect", e))?;
-    let node = sqlx::query_scalar("SELECT node FROM cluster_leader WHERE cluster = $1")
-        .bind(cluster)
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(|e| db_error("cannot read the leader", e))?;
-    let _ = conn.close().await;
-    Ok(node)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,7 +96,11 @@ pub async fn lead(
         }
     };
     let restored = loop {
-        match restore(&ctx.store, &ctx.router).await {
+        match ctx
+            .store
+            .calls_to_resume(crate::clock::unix_ms(), ctx.router.ended_retention_ms)
+            .await
+        {
             Ok(calls) => break calls,
             Err(e) => {
                 tracing::warn!(error = %e, "leader cannot read the calls yet; retrying");
@@ -194,20 +198,6 @@ pub async fn lead(
     publisher.abort();
     ack_task.abort();
     false
-}
-
-async fn restore(
-    store: &Store,
-    router: &RouterConfig,
-) -> Result<Vec<ringwire_router::record::CallRecord>, crate::store::StoreError> {
-    let now = crate::clock::unix_ms();
-    let mut restored = store.open_calls().await?;
-    restored.extend(
-        store
-            .calls_ended_since(now.saturating_sub(router.ended_retention_ms))
-            .await?,
-    );
-    Ok(restored)
 }
 
 /// An acknowledgement waiting for its barrier: published once the barrier answers.
@@ -352,7 +342,7 @@ impl Leader<'_> {
                     .send(HubCommand::Input(Input::Message { from, msg }))
                     .await;
             }
-            NodeInput::Stats => stats = Some(self.hub.stats().await.into()),
+            NodeInput::Stats => stats = Some(self.hub.stats().await),
         }
         self.ack(&node, session, seq, admitted, stats).await;
     }
@@ -366,7 +356,7 @@ impl Leader<'_> {
         session: u64,
         seq: u64,
         admitted: Option<bool>,
-        stats: Option<super::wire::WireStats>,
+        stats: Option<ringwire_router::RouterStats>,
     ) {
         let ack = Ack {
             session,

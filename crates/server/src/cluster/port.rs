@@ -298,7 +298,7 @@ impl Port {
                         .stats
                         .filter(|_| done.seq == ack.seq)
                         .unwrap_or_default();
-                    let _ = tx.send(stats.into());
+                    let _ = tx.send(stats);
                 }
             }
         }

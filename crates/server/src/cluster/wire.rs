@@ -76,48 +76,7 @@ pub struct Ack {
     pub admitted: Option<bool>,
     /// For `Stats`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stats: Option<WireStats>,
-}
-
-/// [`ringwire_router::RouterStats`] on the wire.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-pub struct WireStats {
-    pub connected_devices: usize,
-    pub calls_ringing: usize,
-    pub calls_active: usize,
-    pub calls_ended_retained: usize,
-    pub timers: usize,
-}
-
-impl From<ringwire_router::RouterStats> for WireStats {
-    fn from(s: ringwire_router::RouterStats) -> Self {
-        let ringwire_router::RouterStats {
-            connected_devices,
-            calls_ringing,
-            calls_active,
-            calls_ended_retained,
-            timers,
-        } = s;
-        WireStats {
-            connected_devices,
-            calls_ringing,
-            calls_active,
-            calls_ended_retained,
-            timers,
-        }
-    }
-}
-
-impl From<WireStats> for ringwire_router::RouterStats {
-    fn from(s: WireStats) -> Self {
-        ringwire_router::RouterStats {
-            connected_devices: s.connected_devices,
-            calls_ringing: s.calls_ringing,
-            calls_active: s.calls_active,
-            calls_ended_retained: s.calls_ended_retained,
-            timers: s.timers,
-        }
-    }
+    pub stats: Option<ringwire_router::RouterStats>,
 }
 
 /// A frame for one connection a node holds.

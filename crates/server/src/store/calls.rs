@@ -307,6 +307,22 @@ impl Store {
         self.load_calls(Filter::Open).await
     }
 
+    /// What a router starting from the store resumes (a restarted server, a cluster's new
+    /// leader): the calls not yet ended, then those that ended within `retention_ms` of
+    /// `now_ms`, so devices that connect late hear how they ended.
+    pub async fn calls_to_resume(
+        &self,
+        now_ms: u64,
+        retention_ms: u64,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let mut calls = self.open_calls().await?;
+        calls.extend(
+            self.calls_ended_since(now_ms.saturating_sub(retention_ms))
+                .await?,
+        );
+        Ok(calls)
+    }
+
     /// Every user's calls invited in `[from_ms, to_ms)`, newest first (by invite time, then
     /// call id, both descending), at most `limit`, and with `before` only those ordered after
     /// it (the admin's list of recent calls; paging as [`Store::calls_of_user_page`]).

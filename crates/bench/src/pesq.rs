@@ -132,3 +132,119 @@ pub async fn speech(dir: &Path, i: usize) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(status.success(), "sox failed");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The scorer's alignment on a real clip: a receiver that moves its delay in the pauses
+    //! loses nothing for it, and speech that is missing still costs.
+
+    use super::*;
+
+    const QUIET: i16 = 200;
+    const FRAME: usize = 960;
+
+    fn read(path: &Path) -> Vec<i16> {
+        hound::WavReader::open(path)
+            .expect("clip")
+            .samples::<i16>()
+            .collect::<Result<_, _>>()
+            .expect("samples")
+    }
+
+    fn write(path: &Path, samples: &[i16]) {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).expect("wav");
+        for s in samples {
+            w.write_sample(*s).expect("sample");
+        }
+        w.finalize().expect("finalize");
+    }
+
+    /// Middles of the pauses between sentences: runs of 200 ms or more of quiet 20 ms frames,
+    /// past the clip's leading and before its trailing silence.
+    fn pauses(clip: &[i16]) -> Vec<usize> {
+        let quiet: Vec<bool> = clip
+            .chunks(FRAME)
+            .map(|f| f.iter().all(|s| s.unsigned_abs() < QUIET as u16))
+            .collect();
+        let first = quiet.iter().position(|q| !q).expect("speech");
+        let last = quiet.iter().rposition(|q| !q).expect("speech");
+        let mut out = Vec::new();
+        let mut run = 0;
+        for (i, q) in quiet.iter().enumerate().take(last).skip(first) {
+            if *q {
+                run += 1;
+            } else {
+                if run >= 10 {
+                    out.push((i - run / 2) * FRAME);
+                }
+                run = 0;
+            }
+        }
+        out
+    }
+
+    async fn scored(python: &Path, reference: &Path, degraded: &Path) -> Value {
+        let out = tokio::process::Command::new(python)
+            .arg(bench_dir().join("pesq_score.py"))
+            .arg(reference)
+            .arg(degraded)
+            .output()
+            .await
+            .expect("pesq_score.py runs");
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    }
+
+    #[tokio::test]
+    async fn each_utterance_is_aligned_on_its_own_and_lost_speech_still_costs() {
+        let python = python().await.expect("the PESQ venv");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let reference = speech(dir.path(), 0).await.expect("espeak-ng clip");
+        let clip = read(&reference);
+        let cuts = pauses(&clip);
+        assert_eq!(cuts.len(), 2, "three sentences, two pauses: {cuts:?}");
+
+        // The delay grows by 120 ms, then by 80 ms more, each time in a pause, on top of a
+        // 300 ms path: what an adaptive buffer does when bursts come.
+        let silence = |ms: usize| vec![0i16; ms * 48];
+        let mut moved = silence(300);
+        moved.extend_from_slice(&clip[..cuts[0]]);
+        moved.extend(silence(120));
+        moved.extend_from_slice(&clip[cuts[0]..cuts[1]]);
+        moved.extend(silence(80));
+        moved.extend_from_slice(&clip[cuts[1]..]);
+        let moved_path = dir.path().join("moved.wav");
+        write(&moved_path, &moved);
+        let v = scored(&python, &reference, &moved_path).await;
+        let lags: Vec<f64> = v["lags_ms"]
+            .as_array()
+            .expect("lags")
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert_eq!(lags.len(), 3, "{v}");
+        for (got, want) in lags.iter().zip([300.0, 420.0, 500.0]) {
+            assert!(
+                (got - want).abs() <= 1.0,
+                "lags {lags:?}, want 300/420/500: {v}"
+            );
+        }
+        let pesq = v["pesq_wb"].as_f64().expect("score");
+        assert!(pesq > 4.5, "a delay moved in pauses costs nothing: {v}");
+
+        // 100 ms of the second sentence missing: the alignment must not hide it.
+        let mut holed = clip.clone();
+        let middle = (cuts[0] + cuts[1]) / 2;
+        holed[middle..middle + 4_800].fill(0);
+        let holed_path = dir.path().join("holed.wav");
+        write(&holed_path, &holed);
+        let v = scored(&python, &reference, &holed_path).await;
+        let pesq = v["pesq_wb"].as_f64().expect("score");
+        assert!(pesq < 4.2, "100 ms of speech lost must cost: {v}");
+    }
+}

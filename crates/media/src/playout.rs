@@ -14,8 +14,8 @@
 use std::time::Instant;
 
 use crate::codec::{
-    BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport, OpusDecoder,
-    OpusEncoder, PolicyConfig, Recovery,
+    has_fec, BitrateDecision, BitratePolicy, EncoderConfig, FrameDuration, NetworkReport,
+    OpusDecoder, OpusEncoder, PolicyConfig, Recovery,
 };
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, RtpAudioPacket};
 use crate::stretch::{Accelerator, Compression, Expansion, MAX_ADDED, MIN_INPUT};
@@ -280,12 +280,16 @@ impl AudioReceiver {
             Playout::Fec {
                 next_payload,
                 timestamp,
+                dred_from,
             } => {
                 let frame_ts = samples as u32;
-                let key = timestamp.wrapping_add(frame_ts);
-                let result = self
-                    .decoder
-                    .recover(key, &next_payload, frame_ts, &mut frame);
+                // A copy without LBRR has no DRED either: the original after it has.
+                let (payload, distance) = match &dred_from {
+                    Some(later) if !has_fec(&next_payload) => (&later.payload, later.distance),
+                    _ => (&next_payload, frame_ts),
+                };
+                let key = timestamp.wrapping_add(distance);
+                let result = self.decoder.recover(key, payload, distance, &mut frame);
                 // No LBRR in the next packet (CELT, or the sender's FEC is off): its DRED or
                 // concealment filled the slot.
                 if matches!(result, Ok(Recovery::Dred | Recovery::Plc)) {

@@ -360,6 +360,82 @@ fn bursts_are_rebuilt_from_dred() {
     assert!((hz - 440.0).abs() < 3.0, "the tone came out at {hz} Hz");
 }
 
+/// With RFC 2198 copies on as well (three deep at 20 % loss), bursts of six where the copies
+/// bring back the last three: the first three are rebuilt from the DRED of the original packet
+/// after the burst. The copies carry no DRED (the sender strips it), so a receiver that asked a
+/// copy for DRED would conceal them instead.
+#[test]
+fn with_copies_dred_comes_from_the_original_after_a_burst() {
+    use crate::red::{RedEncoder, RedPacket};
+    let base = Instant::now();
+    let at = |ms: f64| base + Duration::from_micros((ms * 1000.0) as u64);
+    let mut tone = VowelSource { n: 0 };
+    let mut sender = AudioSender::new(EncoderConfig::default(), PolicyConfig::default()).unwrap();
+    sender.set_red_available(true);
+    sender
+        .on_network_report(NetworkReport {
+            loss_pct: 20.0,
+            rtt: Some(Duration::from_millis(60)),
+        })
+        .unwrap();
+    assert_eq!(sender.red_levels(), 3);
+    let mut red = RedEncoder::new(111, FRAME as u32).unwrap();
+    let mut receiver = AudioReceiver::new(ReceiverConfig::default()).unwrap();
+    let (mut pcm, mut payload, mut out) = ([0i16; FRAME], [0u8; MAX_PACKET_BYTES], [0i16; FRAME]);
+    let mut wire = Vec::new();
+    let (mut primary_bytes, mut copy_bytes, mut copies) = (0usize, 0usize, 0usize);
+    let frames = 600u32;
+    let lost = |k: u32| k >= 100 && k % 50 < 6;
+    let packet = |seq: u32, data: &[u8]| RtpAudioPacket {
+        ssrc: SSRC,
+        seq: seq as u16,
+        timestamp: seq * FRAME as u32,
+        payload: data.to_vec(),
+    };
+    for k in 0..frames {
+        let now = f64::from(k) * 20.0;
+        tone.read_frame(&mut pcm);
+        let n = sender.encode(&pcm, &mut payload).unwrap();
+        red.encode(
+            u64::from(k) * FRAME as u64,
+            &payload[..n],
+            sender.red_levels(),
+            &mut wire,
+        );
+        if !lost(k) {
+            let parsed = RedPacket::parse(&wire).unwrap();
+            primary_bytes += parsed.primary.data.len();
+            receiver.push(at(now + 30.0), packet(k, parsed.primary.data));
+            for block in &parsed.redundant {
+                let distance = block.ts_offset / FRAME as u32;
+                copy_bytes += block.data.len();
+                copies += 1;
+                receiver.push_redundant(
+                    at(now + 30.0),
+                    packet(k - distance, block.data),
+                    distance as u8,
+                );
+            }
+        }
+        receiver.pull(at(now + 37.0), &mut out).unwrap();
+    }
+    let s = receiver.stats();
+    let uncovered = (0..frames).filter(|&k| lost(k) && k % 50 < 3).count() as u64;
+    eprintln!("uncovered {uncovered}: {:?}", s.sources);
+    let originals = (0..frames).filter(|&k| !lost(k)).count();
+    let (copy_mean, original_mean) = (copy_bytes / copies, primary_bytes / originals);
+    assert!(
+        copy_mean * 5 < original_mean * 4,
+        "a copy ({copy_mean} B on average) leaves its original's DRED ({original_mean} B) out"
+    );
+    assert!(s.sources.red > 0, "{s:?}");
+    assert!(
+        s.sources.dred * 2 >= uncovered,
+        "DRED rebuilt {} of the {uncovered} frames no copy brought back: {s:?}",
+        s.sources.dred
+    );
+}
+
 /// Issue 22's recovery rule: after 10 s of 20 % loss in bursts (mean 3, Gilbert-Elliott, RED
 /// off, DRED on), the playout delay is back within 10 ms of the clean-path delay within 3 s of
 /// the episode's end, by time-compressing the audio rather than dropping frames.

@@ -114,7 +114,8 @@ impl<'a> RedPacket<'a> {
 }
 
 /// Builds RED payloads from the frames a call sends: remembers the last [`MAX_DISTANCE`]
-/// frames and puts the ones `distances` frames back in front of each new frame.
+/// frames (without their padding, and so without DRED) and puts the ones `distances` frames
+/// back in front of each new frame.
 #[derive(Debug, Clone)]
 pub struct RedEncoder {
     /// The primary codec's payload type, written into every block header.
@@ -183,16 +184,20 @@ impl RedEncoder {
         self.history.clear();
     }
 
+    /// Keeps `frame` for the copies to come, without its padding: a copy only has to rebuild
+    /// its own frame, and the DRED history in an Opus packet's padding is carried by the newer
+    /// packet the copy rides in, from a later point (`ringwire_opus::strip_padding`).
     fn remember(&mut self, time: u64, frame: &[u8]) {
-        if self.history.len() == usize::from(MAX_DISTANCE) {
-            if let Some((_, mut reused)) = self.history.pop_front() {
-                reused.clear();
-                reused.extend_from_slice(frame);
-                self.history.push_back((time, reused));
-                return;
-            }
-        }
-        self.history.push_back((time, frame.to_vec()));
+        let mut kept = if self.history.len() == usize::from(MAX_DISTANCE) {
+            self.history
+                .pop_front()
+                .map(|(_, reused)| reused)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        ringwire_opus::strip_padding(frame, &mut kept);
+        self.history.push_back((time, kept));
     }
 }
 

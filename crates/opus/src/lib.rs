@@ -22,11 +22,13 @@ mod encoder;
 mod error;
 #[allow(missing_docs)]
 pub mod ffi;
+mod packet;
 
 pub use decoder::Decoder;
 pub use dred::{Dred, DredHistory};
 pub use encoder::{Application, Encoder, Signal};
 pub use error::OpusError;
+pub use packet::strip_padding;
 
 use std::ffi::CStr;
 

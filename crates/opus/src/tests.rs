@@ -174,6 +174,39 @@ fn dred_rebuilds_a_burst_from_a_later_packet() {
     assert_eq!(dred.parse(&[], FRAME, RATE).expect("empty").reach, 0);
 }
 
+/// A copy of a packet without its padding carries the same frame and no DRED: it decodes to
+/// the same audio, is smaller, and parses to no history.
+#[cfg(feature = "dred")]
+#[test]
+fn stripping_padding_keeps_the_frame_and_drops_dred() {
+    let mut enc = voip_encoder();
+    enc.set_packet_loss_perc(10).expect("loss");
+    enc.set_dred_duration(40).expect("dred duration");
+    enc.set_bitrate(48_000).expect("bitrate");
+    let mut with = Decoder::new(RATE, Channels::Mono).expect("decoder");
+    let mut without = Decoder::new(RATE, Channels::Mono).expect("decoder");
+    let mut dred = Dred::new().expect("dred model");
+    let (mut stripped_any, mut saved) = (false, 0usize);
+    let mut bare = Vec::new();
+    for frame in vowel(50).chunks(FRAME) {
+        let mut packet = [0u8; 1500];
+        let len = enc.encode(frame, &mut packet).expect("encode");
+        let packet = &packet[..len];
+        if crate::strip_padding(packet, &mut bare) {
+            stripped_any = true;
+            saved += len - bare.len();
+            assert_eq!(dred.parse(&bare, 8 * FRAME, RATE).expect("parse").reach, 0);
+        }
+        let (mut a, mut b) = ([0i16; FRAME], [0i16; FRAME]);
+        with.decode(packet, &mut a, false).expect("decode");
+        without
+            .decode(&bare, &mut b, false)
+            .expect("decode stripped");
+        assert_eq!(a, b, "the same frame");
+    }
+    assert!(stripped_any && saved > 0, "DRED packets are padded");
+}
+
 #[cfg(not(feature = "dred"))]
 #[test]
 fn without_the_feature_dred_is_refused() {

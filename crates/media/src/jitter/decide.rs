@@ -30,7 +30,9 @@ const DTX_MAX_BYTES: usize = 2;
 enum Step {
     /// A packet for the slot; `true` when it is an RFC 2198 copy.
     Play(i64, Vec<u8>, bool),
-    Fec(i64, Vec<u8>),
+    /// A lost slot, from the next packet's LBRR or, when that is a copy, from the first
+    /// original after it.
+    Fec(i64, Vec<u8>, Option<LaterPacket>),
     /// A lost slot, consumed with PLC or, from the later packet's DRED, rebuilt.
     Lost(i64, Option<LaterPacket>),
     /// PLC without consuming the slot: the delay grows by a frame.
@@ -63,12 +65,13 @@ impl JitterBuffer {
                     redundant,
                 }
             }
-            Step::Fec(ts, next_payload) => {
+            Step::Fec(ts, next_payload, dred_from) => {
                 self.stats.lost += 1;
                 self.stats.recovered_fec += 1;
                 Playout::Fec {
                     next_payload,
                     timestamp: ts as u32,
+                    dred_from,
                 }
             }
             Step::Lost(ts, later) => {
@@ -242,14 +245,21 @@ impl JitterBuffer {
                 Step::Hold(cur.ts)
             } else {
                 let step = if next_ts - cur.ts < 2 * frame_ts && missing == 1 {
-                    Step::Fec(cur.ts, next.payload.clone())
+                    let dred_from = if next.redundant {
+                        self.later_original(cur.ts)
+                    } else {
+                        None
+                    };
+                    Step::Fec(cur.ts, next.payload.clone(), dred_from)
                 } else {
-                    let later = u32::try_from(next_ts - cur.ts)
-                        .ok()
-                        .map(|distance| LaterPacket {
-                            payload: next.payload.clone(),
-                            distance,
-                        });
+                    let later = self.later_original(cur.ts).or_else(|| {
+                        u32::try_from(next_ts - cur.ts)
+                            .ok()
+                            .map(|distance| LaterPacket {
+                                payload: next.payload.clone(),
+                                distance,
+                            })
+                    });
                     Step::Lost(cur.ts, later)
                 };
                 self.in_silence = false;
@@ -274,6 +284,17 @@ impl JitterBuffer {
         self.cursor = Some(cur);
         self.played_until = Some(cur.ts);
         step
+    }
+
+    /// The first buffered packet after the slot `ts` that is not an RFC 2198 copy, with its
+    /// distance from the slot: the packet whose DRED can rebuild the slot.
+    fn later_original(&self, ts: i64) -> Option<LaterPacket> {
+        let (&at, packet) = self.packets.iter().find(|(_, p)| !p.redundant)?;
+        let distance = u32::try_from(at - ts).ok()?;
+        Some(LaterPacket {
+            payload: packet.payload.clone(),
+            distance,
+        })
     }
 
     /// Plays the slot's packet, or drops it for its successor when the delay is too large.
@@ -314,7 +335,9 @@ impl JitterBuffer {
         cur.seq = packet.seq + 1;
         let len = packet.payload.len();
         self.in_silence = len <= DTX_MAX_BYTES;
-        if !self.in_silence {
+        // Copies are left out of the average: a sender strips their DRED, so they are smaller
+        // than the originals without being quieter.
+        if !self.in_silence && !packet.redundant {
             self.avg_payload = if self.avg_payload == 0.0 {
                 len as f64
             } else {
@@ -363,8 +386,11 @@ impl JitterBuffer {
         c - slots as f64 * frame_ms
     }
 
+    /// Whether the packet's frame is quiet enough to drop at no cost: DTX, or half the average
+    /// size of the originals. A copy is judged by DTX alone (see `play`).
     fn is_quiet(&self, packet: &Buffered) -> bool {
         let len = packet.payload.len();
-        len <= DTX_MAX_BYTES || (self.avg_payload > 0.0 && len as f64 * 2.0 <= self.avg_payload)
+        len <= DTX_MAX_BYTES
+            || (!packet.redundant && self.avg_payload > 0.0 && len as f64 * 2.0 <= self.avg_payload)
     }
 }

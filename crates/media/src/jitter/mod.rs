@@ -208,15 +208,20 @@ pub enum Playout {
         redundant: bool,
     },
     /// The frame at `timestamp` was lost, but the next packet arrived in time: decode its
-    /// in-band FEC for this slot. The same packet comes again later as a `Frame`.
+    /// in-band FEC for this slot. The same packet comes again later as a `Frame`. When that
+    /// next packet is an RFC 2198 copy, `dred_from` is the first original packet after it:
+    /// a copy may carry LBRR but no DRED (senders strip it, see `red::RedEncoder`), so
+    /// without LBRR the slot is rebuilt from that packet's DRED.
     Fec {
         next_payload: Vec<u8>,
         timestamp: u32,
+        dred_from: Option<LaterPacket>,
     },
     /// Nothing usable for `timestamp`: run the decoder's PLC. If the buffer was only waiting
     /// for a late packet (`later` is `None`), a `Frame` with the same timestamp may follow.
     /// When the slot is lost for good and a later packet is buffered, `later` carries it: its
-    /// DRED may rebuild the slot instead of PLC.
+    /// DRED may rebuild the slot instead of PLC. It is the first buffered original packet,
+    /// not an RFC 2198 copy (which carries no DRED), unless only copies are buffered.
     Conceal {
         timestamp: u32,
         later: Option<LaterPacket>,

@@ -103,6 +103,7 @@ fn a_single_loss_is_recovered_with_fec_from_the_next_packet() {
             Playout::Fec {
                 next_payload,
                 timestamp,
+                dred_from: None,
             } => Some((seq_of(next_payload), *timestamp)),
             _ => None,
         })

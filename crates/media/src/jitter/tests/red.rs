@@ -84,3 +84,45 @@ fn a_copy_too_late_for_its_slot_is_dropped() {
     assert_eq!(s.recovered_red, 1, "{s:?}");
     assert_eq!(s.lost, 2, "{s:?}");
 }
+
+#[test]
+fn dred_is_asked_of_the_first_original_not_of_a_copy() {
+    // 100..=105 lost; 105's copy comes with 106. A copy carries no DRED (senders strip it), so
+    // every slot of the burst names original 106 for DRED, and 104, whose next packet is the
+    // copy, is handed both: the copy for its LBRR, 106 for DRED where there is none.
+    let (jb, out) = with_copies(300, 1, |i| (100..106).contains(&i));
+    let mut named = Vec::new();
+    for p in &out {
+        match p {
+            Playout::Conceal {
+                timestamp,
+                later: Some(later),
+            } => {
+                named.push((*timestamp / FRAME_TS, seq_of(&later.payload)));
+                assert_eq!(timestamp + later.distance, 106 * FRAME_TS, "{p:?}");
+            }
+            Playout::Fec {
+                next_payload,
+                timestamp,
+                dred_from,
+            } => {
+                assert_eq!(seq_of(next_payload), 105, "the copy's LBRR: {p:?}");
+                let dred = dred_from.as_ref().expect("an original for DRED");
+                assert_eq!(seq_of(&dred.payload), 106);
+                assert_eq!(timestamp + dred.distance, 106 * FRAME_TS);
+                named.push((*timestamp / FRAME_TS, 106));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        named.iter().all(|(_, later)| *later == 106),
+        "DRED asked of a copy: {named:?}"
+    );
+    assert!(named.iter().any(|(slot, _)| *slot == 104), "{named:?}");
+    assert!(
+        played(&out).contains(&105),
+        "the copy still plays its own slot"
+    );
+    assert_identities(&jb.stats());
+}

@@ -89,16 +89,19 @@ impl Plan {
     }
 
     /// Descriptors each process needs: one socket per connection, plus spare.
+    /// The open-file limit to ask for: room for every connection in this process beside
+    /// [`FD_SPARE`], and in the server beside its reserve (a tenth of the limit).
     fn fds_needed(&self) -> u64 {
-        (self.max_idle() + 2 * self.pairs) as u64 + FD_SPARE
+        let connections = (self.max_idle() + 2 * self.pairs) as u64;
+        (connections + FD_SPARE).max((connections * 10).div_ceil(9) + 1)
     }
 
-    /// Shrinks the stages to what `fd_limit` allows; says so if it had to.
+    /// Shrinks the stages to what `fd_limit` allows (see [`idle_room`]); says so if it had to.
     fn fit(&mut self, fd_limit: u64) -> Option<String> {
-        if fd_limit >= self.fds_needed() {
+        let room = idle_room(fd_limit, self.pairs);
+        if self.max_idle() <= room {
             return None;
         }
-        let room = fd_limit.saturating_sub(FD_SPARE + 2 * self.pairs as u64) as usize;
         let wanted = self.max_idle();
         self.stages.retain(|s| *s < room);
         self.stages.push(room);
@@ -108,6 +111,16 @@ impl Plan {
              {wanted}"
         ))
     }
+}
+
+/// Idle connections one server, and one client process, can hold beside `pairs` call pairs
+/// under an open-file limit of `fd_limit`: the client keeps [`FD_SPARE`] free, and the server
+/// keeps its own reserve and refuses connections beyond the rest
+/// (`ringwire_server::listener::connections_within`), so a plan past that measures refusals.
+pub(super) fn idle_room(fd_limit: u64, pairs: usize) -> usize {
+    let client = fd_limit.saturating_sub(FD_SPARE);
+    let server = ringwire_server::listener::connections_within(fd_limit);
+    client.min(server).saturating_sub(2 * pairs as u64) as usize
 }
 
 /// One stage of idle connections, measured.
@@ -648,9 +661,14 @@ mod tests {
         assert_eq!(plan.fit(1_000_000), None);
         assert_eq!(plan.stages, vec![10_000, 25_000, 50_000]);
         let why = plan.fit(20_000).expect("shrunk");
-        let room = 20_000 - FD_SPARE as usize - 2 * plan.pairs;
+        // The server keeps 2,000 of 20,000 in reserve, more than this process's spare: the
+        // room is what the server accepts, less the pairs.
+        let room = 18_000 - 2 * plan.pairs;
+        assert_eq!(idle_room(20_000, plan.pairs), room);
         assert_eq!(plan.stages, vec![10_000, room]);
         assert!(why.contains("20000"), "{why}");
+        // Under a small limit the client's spare is what binds.
+        assert_eq!(idle_room(5_000, 0), 5_000 - FD_SPARE as usize);
     }
 
     #[test]

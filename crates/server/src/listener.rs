@@ -47,9 +47,14 @@ pub fn effective_connection_limit(configured: usize) -> usize {
     let Some(files) = raise_open_file_limit() else {
         return configured.max(1);
     };
-    let reserve = MIN_FD_RESERVE.max(files / FD_RESERVE_DIVISOR);
-    let by_files = usize::try_from(files.saturating_sub(reserve)).unwrap_or(usize::MAX);
+    let by_files = usize::try_from(connections_within(files)).unwrap_or(usize::MAX);
     configured.min(by_files).max(1)
+}
+
+/// How many client connections an open-file limit of `files` leaves room for, once the reserve
+/// is kept (so a load generator can plan for the server's real cap).
+pub fn connections_within(files: u64) -> u64 {
+    files.saturating_sub(MIN_FD_RESERVE.max(files / FD_RESERVE_DIVISOR))
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (capped at 2^20); returns the soft limit

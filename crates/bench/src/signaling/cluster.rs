@@ -22,8 +22,8 @@ use ringwire_server::testing::PgTestDatabase;
 use super::fleet::{FleetProcess, Job, JobDevice};
 use super::server_proc::{Memory, Role, ServerProcess};
 use super::{
-    provision, provision_into, raise_fd_limit, server_env, setups, source_address, temp_dir,
-    Devices, Plan, Setups, FD_SPARE, KIB, MIB, PER_SOURCE,
+    idle_room, provision, provision_into, raise_fd_limit, server_env, setups, source_address,
+    temp_dir, Devices, Plan, Setups, FD_SPARE, KIB, MIB, PER_SOURCE,
 };
 use crate::{BenchResult, Metric, Options};
 
@@ -119,10 +119,10 @@ impl Plan {
 
     /// Shrinks the idle target to what `fd_limit` allows each node; says so if it had to.
     fn fit_nodes(&mut self, fd_limit: u64, nodes: usize) -> Option<String> {
-        if fd_limit >= self.fds_per_node(nodes) {
+        let room = idle_room(fd_limit, self.pairs);
+        if self.max_idle().div_ceil(nodes.max(1)) <= room {
             return None;
         }
-        let room = fd_limit.saturating_sub(FD_SPARE + 2 * self.pairs as u64) as usize;
         let wanted = self.max_idle();
         self.stages = vec![room * nodes];
         Some(format!(

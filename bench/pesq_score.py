@@ -11,7 +11,8 @@ receiver that moved its delay in a pause as if every later word were late. So:
 2. the reference is split into utterances on its pauses (200 ms or more below -35 dB of its
    loudest 20 ms frame);
 3. each utterance gets its own lag, the best normalised cross-correlation within +-200 ms of the
-   lag of the utterance before it (the first is found over the whole recording). A buffer moves its delay by
+   lag of the utterance before it (the first within +-400 ms of the global lag), by normalised
+   cross-correlation, so a loud stretch elsewhere cannot win. A buffer moves its delay by
    up to a few frames at a time, but over a clip it can move further (80 to 240 ms is common
    under bursty loss), so the search follows the delay instead of staying around one lag;
 4. each utterance's stretch of the recording (from the middle of the pause before it to the
@@ -39,7 +40,8 @@ RATE = 16000
 FRAME = RATE // 50  # 20 ms
 PAUSE_DB = -35.0
 MIN_PAUSE_FRAMES = 10  # 200 ms
-SEARCH = RATE * 200 // 1000  # +-200 ms
+SEARCH = RATE * 200 // 1000  # +-200 ms from the utterance before
+FIRST_SEARCH = RATE * 400 // 1000  # +-400 ms from the global lag, for the first utterance
 
 
 def load16k(path):
@@ -91,28 +93,25 @@ def take(deg, start, length):
     return out
 
 
-def utterance_lag(ref, deg, span, lag):
-    """The lag within +-SEARCH of `lag` at which `deg` best matches the reference's `span`."""
+def utterance_lag(ref, deg, span, lag, search):
+    """The lag within +-`search` of `lag` at which `deg` best matches the reference's `span`."""
     s, e = span
     seg = ref[s:e]
-    window = take(deg, s + lag - SEARCH, e - s + 2 * SEARCH)
+    window = take(deg, s + lag - search, e - s + 2 * search)
     corr = correlate(window, seg, mode="valid", method="fft")
     # Normalise by the window's energy under the segment, so a loud stretch does not win.
     power = np.convolve(window**2, np.ones(len(seg)), mode="valid")
     score = corr / np.sqrt(np.maximum(power, 1e-12))
-    return lag - SEARCH + int(np.argmax(score))
+    return lag - search + int(np.argmax(score))
 
 
 def realign(ref, deg, lag):
     spans = utterances(ref)
     if len(spans) < 2:
         return take(deg, lag, len(ref)), [lag]
-    s, e = spans[0]
-    corr = correlate(deg, ref[s:e], mode="full", method="fft")
-    lags = [int(np.argmax(corr)) - (e - s - 1) - s]
-    for span in spans:
-        lags.append(utterance_lag(ref, deg, span, lags[-1]))
-    lags = lags[1:]
+    lags = [utterance_lag(ref, deg, spans[0], lag, FIRST_SEARCH)]
+    for span in spans[1:]:
+        lags.append(utterance_lag(ref, deg, span, lags[-1], SEARCH))
     # Each utterance owns the reference from the middle of the pause before it to the middle of
     # the pause after it.
     bounds = [0] + [(spans[i][1] + spans[i + 1][0]) // 2 for i in range(len(spans) - 1)] + [len(ref)]

@@ -28,7 +28,7 @@ pub use decoder::Decoder;
 pub use dred::{Dred, DredHistory};
 pub use encoder::{Application, Encoder, Signal};
 pub use error::OpusError;
-pub use packet::strip_padding;
+pub use packet::{code3_header, strip_padding, Code3};
 
 use std::ffi::CStr;
 

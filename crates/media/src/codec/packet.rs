@@ -68,28 +68,9 @@ fn first_frame(packet: &[u8]) -> Option<&[u8]> {
         }
         // An arbitrary number of frames, with optional padding and optional explicit lengths.
         _ => {
-            let (&count_byte, mut rest) = rest.split_first()?;
-            let vbr = count_byte & 0x80 != 0;
-            let padded = count_byte & 0x40 != 0;
-            let frames = usize::from(count_byte & 0x3f);
-            if frames == 0 {
-                return None;
-            }
-            let mut padding = 0usize;
-            if padded {
-                // Padding length: bytes of 255 add 254 each and continue; any other value ends.
-                loop {
-                    let (&b, tail) = rest.split_first()?;
-                    rest = tail;
-                    if b == 255 {
-                        padding += 254;
-                    } else {
-                        padding += usize::from(b);
-                        break;
-                    }
-                }
-            }
-            let data_len = rest.len().checked_sub(padding)?;
+            let header = ringwire_opus::code3_header(rest)?;
+            let (vbr, frames, rest) = (header.vbr, header.frames, header.data());
+            let data_len = rest.len();
             if vbr && frames > 1 {
                 // Lengths of every frame but the last precede the frame data.
                 let (first_size, used) = frame_length(rest)?;

@@ -50,6 +50,19 @@ pub async fn python() -> anyhow::Result<PathBuf> {
 
 /// PESQ-WB of `degraded` against `reference` (48 kHz WAVs).
 pub async fn score(python: &Path, reference: &Path, degraded: &Path) -> anyhow::Result<f64> {
+    let v = score_detail(python, reference, degraded).await?;
+    v.get("pesq_wb")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| anyhow!("pesq_score.py: {v}"))
+}
+
+/// Everything `bench/pesq_score.py` says of `degraded` against `reference`: the score, the
+/// global lag and each utterance's (see the script).
+pub async fn score_detail(
+    python: &Path,
+    reference: &Path,
+    degraded: &Path,
+) -> anyhow::Result<Value> {
     let out = tokio::process::Command::new(python)
         .arg(bench_dir().join("pesq_score.py"))
         .arg(reference)
@@ -65,7 +78,7 @@ pub async fn score(python: &Path, reference: &Path, degraded: &Path) -> anyhow::
         )
     })?;
     match v.get("pesq_wb").and_then(Value::as_f64) {
-        Some(s) if out.status.success() => Ok(s),
+        Some(_) if out.status.success() => Ok(v),
         _ => bail!("pesq_score.py: {v}"),
     }
 }
@@ -140,37 +153,18 @@ mod tests {
 
     use super::*;
 
-    const QUIET: i16 = 200;
+    use crate::signal::{read_wav, write_wav};
+
+    /// Below this a sample is quiet (the clip peaks at -3 dBFS).
+    const QUIET: f32 = 200.0 / 32768.0;
     const FRAME: usize = 960;
-
-    fn read(path: &Path) -> Vec<i16> {
-        hound::WavReader::open(path)
-            .expect("clip")
-            .samples::<i16>()
-            .collect::<Result<_, _>>()
-            .expect("samples")
-    }
-
-    fn write(path: &Path, samples: &[i16]) {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 48_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(path, spec).expect("wav");
-        for s in samples {
-            w.write_sample(*s).expect("sample");
-        }
-        w.finalize().expect("finalize");
-    }
 
     /// Middles of the pauses between sentences: runs of 200 ms or more of quiet 20 ms frames,
     /// past the clip's leading and before its trailing silence.
-    fn pauses(clip: &[i16]) -> Vec<usize> {
+    fn pauses(clip: &[f32]) -> Vec<usize> {
         let quiet: Vec<bool> = clip
             .chunks(FRAME)
-            .map(|f| f.iter().all(|s| s.unsigned_abs() < QUIET as u16))
+            .map(|f| f.iter().all(|s| s.abs() < QUIET))
             .collect();
         let first = quiet.iter().position(|q| !q).expect("speech");
         let last = quiet.iter().rposition(|q| !q).expect("speech");
@@ -189,29 +183,18 @@ mod tests {
         out
     }
 
-    async fn scored(python: &Path, reference: &Path, degraded: &Path) -> Value {
-        let out = tokio::process::Command::new(python)
-            .arg(bench_dir().join("pesq_score.py"))
-            .arg(reference)
-            .arg(degraded)
-            .output()
-            .await
-            .expect("pesq_score.py runs");
-        serde_json::from_slice(&out.stdout).expect("one JSON object")
-    }
-
     #[tokio::test]
     async fn each_utterance_is_aligned_on_its_own_and_lost_speech_still_costs() {
         let python = python().await.expect("the PESQ venv");
         let dir = tempfile::tempdir().expect("temp dir");
         let reference = speech(dir.path(), 0).await.expect("espeak-ng clip");
-        let clip = read(&reference);
+        let clip = read_wav(&reference).expect("clip").remove(0);
         let cuts = pauses(&clip);
         assert_eq!(cuts.len(), 2, "three sentences, two pauses: {cuts:?}");
 
         // The delay grows by 120 ms, then by 80 ms more, each time in a pause, on top of a
         // 300 ms path: what an adaptive buffer does when bursts come.
-        let silence = |ms: usize| vec![0i16; ms * 48];
+        let silence = |ms: usize| vec![0.0f32; ms * 48];
         let mut moved = silence(300);
         moved.extend_from_slice(&clip[..cuts[0]]);
         moved.extend(silence(120));
@@ -219,8 +202,10 @@ mod tests {
         moved.extend(silence(80));
         moved.extend_from_slice(&clip[cuts[1]..]);
         let moved_path = dir.path().join("moved.wav");
-        write(&moved_path, &moved);
-        let v = scored(&python, &reference, &moved_path).await;
+        write_wav(&moved_path, &[&moved]).expect("wav");
+        let v = score_detail(&python, &reference, &moved_path)
+            .await
+            .expect("scored");
         let lags: Vec<f64> = v["lags_ms"]
             .as_array()
             .expect("lags")
@@ -240,10 +225,12 @@ mod tests {
         // 100 ms of the second sentence missing: the alignment must not hide it.
         let mut holed = clip.clone();
         let middle = (cuts[0] + cuts[1]) / 2;
-        holed[middle..middle + 4_800].fill(0);
+        holed[middle..middle + 4_800].fill(0.0);
         let holed_path = dir.path().join("holed.wav");
-        write(&holed_path, &holed);
-        let v = scored(&python, &reference, &holed_path).await;
+        write_wav(&holed_path, &[&holed]).expect("wav");
+        let v = score_detail(&python, &reference, &holed_path)
+            .await
+            .expect("scored");
         let pesq = v["pesq_wb"].as_f64().expect("score");
         assert!(pesq < 4.2, "100 ms of speech lost must cost: {v}");
     }

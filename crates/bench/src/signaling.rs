@@ -90,10 +90,18 @@ impl Plan {
 
     /// Descriptors each process needs: one socket per connection, plus spare.
     /// The open-file limit to ask for: room for every connection in this process beside
-    /// [`FD_SPARE`], and in the server beside its reserve (a tenth of the limit).
+    /// [`FD_SPARE`], and in the server beside its own reserve
+    /// (`ringwire_server::listener::connections_within`, raised by the shortfall until it fits).
     fn fds_needed(&self) -> u64 {
         let connections = (self.max_idle() + 2 * self.pairs) as u64;
-        (connections + FD_SPARE).max((connections * 10).div_ceil(9) + 1)
+        let mut limit = connections + FD_SPARE;
+        loop {
+            let room = ringwire_server::listener::connections_within(limit);
+            if room >= connections {
+                return limit;
+            }
+            limit += connections - room;
+        }
     }
 
     /// Shrinks the stages to what `fd_limit` allows (see [`idle_room`]); says so if it had to.
@@ -659,6 +667,12 @@ mod tests {
     fn a_low_fd_limit_shrinks_the_stages() {
         let mut plan = Plan::new(false);
         assert_eq!(plan.fit(1_000_000), None);
+        let needed = plan.fds_needed();
+        assert_eq!(plan.fit(needed), None, "what it asks for is enough");
+        assert!(
+            needed >= 50_000 * 10 / 9,
+            "the server keeps a tenth: {needed}"
+        );
         assert_eq!(plan.stages, vec![10_000, 25_000, 50_000]);
         let why = plan.fit(20_000).expect("shrunk");
         // The server keeps 2,000 of 20,000 in reserve, more than this process's spare: the

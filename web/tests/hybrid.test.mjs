@@ -149,7 +149,10 @@ for (const stack of ['baseline', 'ringwire']) {
       const to = Math.floor((window_.end - accepted - 200) / 20);
       const during = frames.slice(from, to);
       const fraction = during.filter(Boolean).length / Math.max(1, during.length);
-      const before = frames.slice(Math.max(0, from - 50), from);
+      // The second before the page was stopped, ending 200 ms before the stop: what the far end
+      // plays in the 200 ms after it is what its buffer held then, and then concealment.
+      const stoppedAt = Math.floor((window_.start - accepted - 200) / 20);
+      const before = frames.slice(Math.max(0, stoppedAt - 50), stoppedAt);
       results.push({
         stack,
         scenario: 'audio_during_suspension',

@@ -555,8 +555,33 @@ async fn native(lab: &Lab, url: &str, clip: &Path, degraded: &Path) -> anyhow::R
     })
     .await
     .map_err(|e| anyhow!("quality thread: {e}"))??;
-    signal::write_pcm(degraded, &concatenated(&heard.played))?;
+    keep_heard(degraded, &heard)?;
     Ok(heard)
+}
+
+/// Writes what the receiving engine played to `degraded`, and beside it
+/// (`<name>.receiver.json`) its quality reports and its end-of-call summary, so a kept run
+/// that scored low can be told apart: concealment, inserted frames, compression, a moving
+/// delay.
+fn keep_heard(degraded: &Path, heard: &Heard) -> anyhow::Result<()> {
+    signal::write_pcm(degraded, &concatenated(&heard.played))?;
+    let first = heard.played.first().map(|(at, _)| *at);
+    let since = |at: Instant| first.map(|f| at.saturating_duration_since(f).as_millis() as u64);
+    let account = json!({
+        "summary": heard.summary,
+        "quality": heard.quality.iter().map(|(at, q)| json!({"ms_since_first_played": since(*at), "quality": q})).collect::<Vec<_>>(),
+        "incidents": heard.incidents,
+    });
+    std::fs::write(
+        degraded.with_extension("receiver.json"),
+        serde_json::to_string_pretty(&account)?,
+    )
+    .with_context(|| {
+        format!(
+            "writing the receiver's account beside {}",
+            degraded.display()
+        )
+    })
 }
 
 async fn browser(relay: &Relay, clip: &Path, degraded: &Path) -> anyhow::Result<Value> {
@@ -621,7 +646,7 @@ async fn native_from_browser(
     // The browser's failure explains the receiver's (it never called, or never hung up).
     let page = page?;
     let heard = heard?;
-    signal::write_pcm(degraded, &concatenated(&heard.played))?;
+    keep_heard(degraded, &heard)?;
     Ok((heard, page))
 }
 

@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use ringwire_core::{QualityAction, QualityCause, Report};
+use ringwire_core::{CallSummary, QualityAction, QualityCause, Report};
 use ringwire_engine::{AudioDevices, Engine, EngineEvent};
 use ringwire_media::device::{NullSink, SilenceSource};
 use ringwire_media::CallQuality;
@@ -37,6 +37,9 @@ pub struct Heard {
     pub quality: Vec<(Instant, CallQuality)>,
     /// Things that happened to the path during the call (ICE restart, reconnecting).
     pub incidents: Vec<String>,
+    /// The receiver's own account of the call once it ended: where each played frame came
+    /// from, what the buffer inserted, compressed and stretched.
+    pub summary: Option<CallSummary>,
 }
 
 /// How a [`native_call`] runs.
@@ -101,6 +104,9 @@ fn note(heard: &mut Heard, event: &Stamped) {
             heard
                 .incidents
                 .push("the receiver's path broke (reconnecting)".into());
+        }
+        EngineEvent::Report(Report::Ended { summary, .. }) => {
+            heard.summary = Some((**summary).clone());
         }
         _ => {}
     }
@@ -176,6 +182,12 @@ pub fn native_call(
     let _ = caller.wait(WAIT, |e| {
         matches!(e, EngineEvent::Report(Report::Ended { .. })).then_some(())
     });
+    if let Some((summary, _)) = callee.wait(WAIT, |e| match e {
+        EngineEvent::Report(Report::Ended { summary, .. }) => Some(summary.clone()),
+        _ => None,
+    }) {
+        heard.summary = Some(*summary);
+    }
     caller.engine.shutdown();
     callee.engine.shutdown();
     heard.played = std::mem::take(&mut *played.lock().map_err(|_| anyhow!("tape lock"))?);

@@ -83,6 +83,9 @@ pub struct JitterBuffer {
     pub(super) packets: BTreeMap<i64, Buffered>,
     pub(super) delay: DelayEstimator,
     seen: ReceivedSeqs,
+    /// The timestamp of the packet with the highest sequence number, to tell a gap that lost
+    /// audio from one that only skipped packets carrying none.
+    highest_seq_ts: Option<i64>,
     /// When a sequence gap was last seen: FEC lookahead is wanted while it is in the window.
     pub(super) last_gap_ms: Option<f64>,
     jump: Option<JumpCandidate>,
@@ -135,6 +138,7 @@ impl JitterBuffer {
             packets: BTreeMap::new(),
             delay: DelayEstimator::new(config.window_ms, config.percentile, config.frame_ms),
             seen: ReceivedSeqs::new(),
+            highest_seq_ts: None,
             last_gap_ms: None,
             jump: None,
             target_ms: f64::from(config.initial_delay_ms).clamp(
@@ -362,15 +366,35 @@ impl JitterBuffer {
             if seq < highest {
                 self.stats.reordered += 1;
             } else if seq > highest + 1 {
-                self.last_gap_ms = Some(now_ms);
-                let missing = u32::try_from(seq - highest - 1).unwrap_or(u32::MAX);
-                if self.bursts.len() == MAX_BURSTS {
-                    self.bursts.pop_front();
+                if let Some(missing) = self.frames_missing(seq - highest - 1, ts) {
+                    self.last_gap_ms = Some(now_ms);
+                    if self.bursts.len() == MAX_BURSTS {
+                        self.bursts.pop_front();
+                    }
+                    self.bursts.push_back((now_ms, missing));
                 }
-                self.bursts.push_back((now_ms, missing));
             }
         }
+        if self.seen.highest().map_or(true, |highest| seq > highest) {
+            self.highest_seq_ts = Some(ts);
+        }
         self.seen.insert(seq);
+    }
+
+    /// Audio frames lost in a gap of `seqs_skipped` sequence numbers before the packet at `ts`,
+    /// or `None` when the skipped packets carried no audio. The sequence space is the
+    /// stream's, not the audio's: a sender's padding-only probes (Chromium sends them on the
+    /// audio SSRC for bandwidth estimation, 2-20 a second), its telephone-events and other
+    /// payload types take numbers too, and are never handed to this buffer. Lost audio also
+    /// leaves a hole in the timestamps, so the gap is the smaller of the two.
+    fn frames_missing(&self, seqs_skipped: i64, ts: i64) -> Option<u32> {
+        let by_ts = match self.highest_seq_ts {
+            Some(prev) if ts > prev => (ts - prev) / self.frame_ts - 1,
+            // Out of order in time, or the first gap: trust the sequence numbers.
+            _ => seqs_skipped,
+        };
+        let missing = seqs_skipped.min(by_ts);
+        (missing > 0).then(|| u32::try_from(missing).unwrap_or(u32::MAX))
     }
 
     /// A packet far from the playout point: garbage, or the first of a new timeline.
@@ -414,6 +438,7 @@ impl JitterBuffer {
         self.played_until = None;
         self.delay.clear();
         self.seen.clear();
+        self.highest_seq_ts = None;
         self.last_gap_ms = None;
         self.bursts.clear();
         self.jump = None;

@@ -95,3 +95,16 @@ export function emit(result) {
 }
 
 export const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * The codec the offerer sends with: the first payload type of the answer's audio m-line
+ * (`red/48000/2`, `opus/48000/2`), or null. Chromium's outbound-rtp stats name Opus even while
+ * it wraps it in RED, so the answer is what tells.
+ */
+export function sendCodec(answerSdp) {
+  if (typeof answerSdp !== 'string') return null;
+  const m = answerSdp.match(/^m=audio \d+ [A-Z/]+ (\d+)/m);
+  if (!m) return null;
+  const rtpmap = answerSdp.match(new RegExp(`^a=rtpmap:${m[1]} ([^\\r\\n]+)`, 'm'));
+  return rtpmap ? rtpmap[1].toLowerCase() : null;
+}

@@ -6,6 +6,11 @@
 //! AudioBufferSourceNode into A's MediaStreamAudioDestinationNode; the recorder worklet taps
 //! that source (channel 0) and B's remote track (channel 1) in the same context.
 //!
+//! With `redFirst`, both transceivers prefer `red/48000/2` before Opus (setCodecPreferences), so
+//! A sends RFC 2198 RED: what a web app tuned for loss gets. By default Chromium offers RED
+//! second, negotiates it and never sends it. The result carries the answer (`answerSdp`), whose
+//! first audio codec is the one A sends with.
+//!
 //! Chromium quirk: a remote WebRTC track only flows into WebAudio (MediaStreamAudioSourceNode)
 //! while it is also attached to an HTMLAudioElement, so B's track is played by a muted <audio>.
 //!
@@ -136,7 +141,16 @@ function sampleJitterBuffer(pc, everyMs, series, errors) {
   };
 }
 
-async function run({ leadMs, tailMs, useMap, preRollMs, statsEveryMs }) {
+/** The audio codecs this browser receives, RFC 2198 RED first when `redFirst`. */
+function codecOrder(redFirst) {
+  const codecs = RTCRtpReceiver.getCapabilities('audio').codecs;
+  if (!redFirst) return codecs;
+  const red = codecs.filter((c) => c.mimeType.toLowerCase() === 'audio/red');
+  if (red.length === 0) throw new Error('this Chromium has no audio/red codec to put first');
+  return [...red, ...codecs.filter((c) => c.mimeType.toLowerCase() !== 'audio/red')];
+}
+
+async function run({ leadMs, tailMs, useMap, preRollMs, statsEveryMs, redFirst = false }) {
   const errors = [];
   const ctx = new AudioContext({ sampleRate: RATE, latencyHint: 'interactive' });
   await ctx.resume();
@@ -178,10 +192,12 @@ async function run({ leadMs, tailMs, useMap, preRollMs, statsEveryMs }) {
   const aUp = connected(a);
   const bUp = connected(b);
   a.addTrack(track, dest.stream);
+  if (redFirst) a.getTransceivers()[0].setCodecPreferences(codecOrder(true));
   const offer = await a.createOffer();
   await a.setLocalDescription(offer);
   await b.setRemoteDescription({ type: 'offer', sdp: stripCandidates(a.localDescription.sdp) });
   await flushToB();
+  if (redFirst) b.getTransceivers()[0].setCodecPreferences(codecOrder(true));
   const answer = await b.createAnswer();
   await b.setLocalDescription(answer);
   await a.setRemoteDescription({ type: 'answer', sdp: stripCandidates(b.localDescription.sdp) });
@@ -272,7 +288,8 @@ async function run({ leadMs, tailMs, useMap, preRollMs, statsEveryMs }) {
   sink.srcObject = null;
   await ctx.close();
   const frames = chunks.reduce((s, c) => s + c.length / 2, 0);
-  return { connectedMs, stats, frames, expectedFrames: endFrame - startFrame, sendFrames: samples.length, preRollFrames: sourceFrame - startFrame, errors, sender, series };
+  const answerSdp = a.remoteDescription.sdp;
+  return { connectedMs, stats, frames, expectedFrames: endFrame - startFrame, sendFrames: samples.length, preRollFrames: sourceFrame - startFrame, errors, sender, series, answerSdp };
 }
 
 /** Chunk i as base64 of interleaved little-endian int16. */

@@ -5,10 +5,12 @@
 //! aligned (same AudioContext), starting `pre_roll_ms` before the send WAV starts. The map lookups
 //! run in node (page.exposeFunction), so the relay needs no CORS headers. `stats_every_ms` (0:
 //! off) samples B's jitter-buffer counters that often (`series`); `sender` is A's outbound-rtp
-//! counters when connected and when the recording ended.
+//! counters when connected and when the recording ended, `negotiated` the codec it sends with
+//! (the answer's first). `red_first` makes both peers prefer RFC 2198 RED over plain Opus (a
+//! tuned web app).
 
 
-import { launch, log, now, pipeConsole, staticServer } from './common.mjs';
+import { launch, log, now, pipeConsole, sendCodec, staticServer } from './common.mjs';
 import { readWav, writeWav } from './wav.mjs';
 
 const RATE = 48000;
@@ -19,6 +21,7 @@ export async function run(input) {
   const leadMs = Number(input.lead_ms ?? 1000);
   const tailMs = Number(input.tail_ms ?? 1500);
   const statsEveryMs = Number(input.stats_every_ms ?? 0);
+  const redFirst = input.red_first === true;
   if (!sendWav || !outWav) throw new Error('send_wav and out_wav are required');
   if (!(leadMs >= 0) || !(tailMs >= 0) || !(statsEveryMs >= 0)) throw new Error('lead_ms, tail_ms and stats_every_ms must be >= 0');
   const wav = readWav(sendWav);
@@ -42,7 +45,7 @@ export async function run(input) {
     await page.goto(`${server.url}/pair-page.html`);
     await page.waitForFunction(() => window.bench?.ready);
     const started = now();
-    const r = await page.evaluate((p) => window.bench.run(p), { leadMs, tailMs, useMap: mapUrl !== null, preRollMs, statsEveryMs });
+    const r = await page.evaluate((p) => window.bench.run(p), { leadMs, tailMs, useMap: mapUrl !== null, preRollMs, statsEveryMs, redFirst });
     log(`pair: connected in ${r.connectedMs.toFixed(1)} ms, recorded ${r.frames} frames in ${((now() - started) / 1000).toFixed(1)} s`);
     if (mapped.length) log(`pair: candidates mapped: ${mapped.join(', ')}`);
     if (r.errors.length) log(`pair: page errors: ${r.errors.join('; ')}`);
@@ -61,6 +64,7 @@ export async function run(input) {
       send_frames: r.sendFrames,
       mapped_candidates: mapped.length,
       sender: r.sender,
+      negotiated: sendCodec(r.answerSdp),
       series: r.series,
     };
   } finally {

@@ -10,14 +10,14 @@
 //! source does, so neither stack's voice processing (echo cancellation, noise suppression, gain
 //! control, which a real microphone track would get) touches the speech.
 //!
-//! Result: `{connected_ms, played_at_ms, clip_ms, sender: {start, end}}` with times in epoch ms
+//! Result: `{connected_ms, played_at_ms, clip_ms, sender: {start, end}, negotiated}` with times in epoch ms
 //! and `sender` the page's outbound-rtp counters when the call became active and when the tail
 //! ended.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { putBehindRelay } from '../../web/tests/impair.mjs';
-import { here, launch, log, now, pipeConsole, sleep } from './common.mjs';
+import { here, launch, log, now, pipeConsole, sendCodec, sleep } from './common.mjs';
 import { readWav } from './wav.mjs';
 
 const RATE = 48000;
@@ -99,12 +99,14 @@ export async function run(input) {
     const playedAtMs = await page.evaluate(() => window.__benchSend.play());
     await sleep(Math.max(0, playedAtMs - Date.now()) + clipMs + tailMs);
     const end = await outbound(page);
+    // The page called, so the engine's answer is its remote description.
+    const answerSdp = await page.evaluate(() => window.ringwire.phone?.current?.mediaPeer?.pc?.remoteDescription?.sdp ?? null);
     const errors = await page.evaluate(() => window.__benchSend.errors);
     if (mapped.length) log(`to-native: candidates mapped: ${mapped.join(', ')}`);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
     await page.click('#hangup-button').catch(() => undefined);
     await page.waitForSelector('#app[data-screen="home"]', { timeout: 10_000 }).catch(() => undefined);
-    return { connected_ms: connectedMs, played_at_ms: playedAtMs, clip_ms: clipMs, sender: { start, end }, mapped_candidates: mapped.length };
+    return { connected_ms: connectedMs, played_at_ms: playedAtMs, clip_ms: clipMs, sender: { start, end }, negotiated: sendCodec(answerSdp), mapped_candidates: mapped.length };
   } finally {
     await browser.close().catch(() => undefined);
   }

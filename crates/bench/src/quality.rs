@@ -67,6 +67,8 @@ struct Scores {
     packet_rate: Vec<f64>,
     /// The stack's own count of the same (Chromium's getStats `bytesSent`), where it has one.
     own_kbps: Vec<f64>,
+    /// The codec the stack sent with (Chromium: the answer's first audio codec), per run.
+    own_codecs: Vec<String>,
     /// (packets, payload bytes) per RTP payload type over every run, padded packets, and the
     /// seconds of RTP they span.
     by_type: BTreeMap<u8, (u64, u64)>,
@@ -142,8 +144,16 @@ impl Scores {
             spread.push(format!("sd {sd:.2}"));
         }
         spread.push(format!("n={}", self.pesq.len()));
+        let mut codecs: Vec<&str> = self.own_codecs.iter().map(String::as_str).collect();
+        codecs.sort_unstable();
+        codecs.dedup();
         let own = median(&self.own_kbps).map_or(String::new(), |k| {
-            format!(" (getStats bytesSent: {k:.1} kb/s)")
+            let sent_with = if codecs.is_empty() {
+                String::new()
+            } else {
+                format!(", sent {}", codecs.join(" and "))
+            };
+            format!(" (getStats bytesSent: {k:.1} kb/s{sent_with})")
         });
         format!(
             "median {:.2} ({}); {:.1} kb/s RTP payload{own}, {:.0} packets/s{}; RTP loss seen {:.1}%",
@@ -163,6 +173,7 @@ impl Scores {
             "payload_kbps": self.kbps,
             "packets_per_s": self.packet_rate,
             "getstats_kbps": self.own_kbps,
+            "sent_codecs": self.own_codecs,
             "by_payload_type": self.by_type.iter().map(|(pt, (p, b))| json!({"pt": pt, "packets": p, "payload_bytes": b})).collect::<Vec<_>>(),
             "padded_packets": self.padded,
             "padded_payload_bytes": self.padded_bytes,
@@ -237,13 +248,18 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
 
     let mut result = BenchResult::new("quality");
     let mut detail = Vec::new();
-    let (mut ours_curve, mut theirs_curve) = (Vec::new(), Vec::new());
+    let (mut ours_curve, mut theirs_curve, mut theirs_red_curve) =
+        (Vec::new(), Vec::new(), Vec::new());
     for (c, condition) in conditions(options.quick).into_iter().enumerate() {
         let label = condition.label();
         // Loss conditions (the clean path included) also get the native ← Chromium row.
         let from_chromium = options.chromium && condition.jitter.is_zero();
-        let (mut ours, mut theirs, mut mixed) =
-            (Scores::default(), Scores::default(), Scores::default());
+        let (mut ours, mut theirs, mut theirs_red, mut mixed) = (
+            Scores::default(),
+            Scores::default(),
+            Scores::default(),
+            Scores::default(),
+        );
         for seed in 0..seeds {
             let name = |stack: &str| dir.join(format!("{stack}-c{c}-s{seed}.wav"));
             let clip = &clips[seed as usize];
@@ -258,18 +274,25 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
             let score = pesq::score(&python, clip, &degraded).await?;
             ours.push(score, loss_seen(&relay)?, &sent)?;
 
-            if options.chromium {
+            // Chromium as a web app gets it, then as a tuned one (RED preferred) gets it.
+            for red_first in [false, true].into_iter().filter(|_| options.chromium) {
+                let (stack, scores) = if red_first {
+                    ("chromium-red", &mut theirs_red)
+                } else {
+                    ("chromium", &mut theirs)
+                };
                 relay.set(condition, seed + 1);
-                let degraded = name("chromium");
-                let page = browser(&relay, clip, &degraded)
+                let degraded = name(stack);
+                let page = browser(&relay, clip, &degraded, red_first)
                     .await
-                    .with_context(|| context("Chromium ↔ Chromium"))?;
+                    .with_context(|| context(stack))?;
                 // Only the pair page's A sends (B has no track): its direction is the one
                 // that carried RTP.
                 let sent = sender(&relay, |_| true)?;
                 let score = pesq::score(&python, clip, &degraded).await?;
-                theirs.push(score, loss_seen(&relay)?, &sent)?;
-                theirs.own_kbps.extend(own_kbps(&page));
+                scores.push(score, loss_seen(&relay)?, &sent)?;
+                scores.own_kbps.extend(own_kbps(&page));
+                scores.own_codecs.extend(own_codec(&page));
             }
 
             if from_chromium {
@@ -282,12 +305,22 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
                 let score = pesq::score(&python, clip, &degraded).await?;
                 mixed.push(score, loss_seen(&relay)?, &sent)?;
                 mixed.own_kbps.extend(own_kbps(&page));
+                mixed.own_codecs.extend(own_codec(&page));
             }
         }
         let ours_median = ours.median().ok_or_else(|| anyhow!("no native score"))?;
         let theirs_median = theirs.median();
+        let theirs_red_median = theirs_red.median();
         result.results.push(
             Metric::new(format!("PESQ-WB, {label}"), "MOS-LQO", ours_median).vs(theirs_median),
+        );
+        result.results.push(
+            Metric::new(
+                format!("PESQ-WB, {label}, vs Chromium RED first"),
+                "MOS-LQO",
+                ours_median,
+            )
+            .vs(theirs_red_median),
         );
         if from_chromium {
             let mixed_median = mixed
@@ -304,10 +337,15 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
         }
         let skipped = || "skipped".to_string();
         let mut note = format!(
-            "{label}: ringwire ↔ ringwire {}; Chromium ↔ Chromium {}",
+            "{label}: ringwire ↔ ringwire {}; Chromium ↔ Chromium {}; Chromium ↔ Chromium, RED first {}",
             ours.describe(),
             if options.chromium {
                 theirs.describe()
+            } else {
+                skipped()
+            },
+            if options.chromium {
+                theirs_red.describe()
             } else {
                 skipped()
             }
@@ -320,6 +358,7 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
             "condition": label,
             "ringwire": ours.detail(),
             "chromium": theirs.detail(),
+            "chromium_red_first": theirs_red.detail(),
             "native_from_chromium": mixed.detail(),
         }));
         let x = match condition.loss {
@@ -331,6 +370,9 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
             ours_curve.push([x, ours_median]);
             if let Some(t) = theirs_median {
                 theirs_curve.push([x, t]);
+            }
+            if let Some(t) = theirs_red_median {
+                theirs_red_curve.push([x, t]);
             }
         }
     }
@@ -353,6 +395,9 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
     result.series.push(Series::xy("ringwire", ours_curve));
     if options.chromium {
         result.series.push(Series::xy("chromium", theirs_curve));
+        result
+            .series
+            .push(Series::xy("chromium, RED first", theirs_red_curve));
     }
     result.notes.push(format!(
         "{seeds} seed(s) per condition, each with its own espeak-ng clip ({} voices); the figure \
@@ -513,6 +558,11 @@ fn sender(relay: &Relay, pick: impl Fn(&Traffic) -> bool) -> anyhow::Result<Traf
         .ok_or_else(|| anyhow!("no RTP from the sender crossed the relay"))
 }
 
+/// The codec Chromium sent with, as the answer put it first (`opus/48000/2`, `red/48000/2`).
+fn own_codec(page: &Value) -> Option<String> {
+    Some(page.get("negotiated")?.as_str()?.to_owned())
+}
+
 /// kb/s of Chromium's own outbound-rtp `bytesSent` between the two counts a page returned.
 fn own_kbps(page: &Value) -> Option<f64> {
     let at = |which: &str, key: &str| page.get("sender")?.get(which)?.get(key)?.as_f64();
@@ -584,12 +634,20 @@ fn keep_heard(degraded: &Path, heard: &Heard) -> anyhow::Result<()> {
     })
 }
 
-async fn browser(relay: &Relay, clip: &Path, degraded: &Path) -> anyhow::Result<Value> {
+/// Chromium ↔ Chromium in one page through the relay; `red_first`: both peers prefer RFC 2198
+/// RED, so the sender sends it (by default Chromium negotiates RED but sends plain Opus).
+async fn browser(
+    relay: &Relay,
+    clip: &Path,
+    degraded: &Path,
+    red_first: bool,
+) -> anyhow::Result<Value> {
     let out = degraded.with_extension("stereo.wav");
     let page = chromium::run(
         "pair",
         &json!({"send_wav": clip, "out_wav": out, "map_url": relay.map_url(),
-                "lead_ms": LEAD.as_millis() as u64, "tail_ms": TAIL.as_millis() as u64}),
+                "lead_ms": LEAD.as_millis() as u64, "tail_ms": TAIL.as_millis() as u64,
+                "red_first": red_first}),
     )
     .await?;
     let channels = signal::read_wav(&out)?;

@@ -86,6 +86,53 @@ fn bench_all_quick_produces_well_formed_results() {
             "PESQ-WB out of its scale: {m}"
         );
     }
+    // The tuned-web-app baseline negotiated RFC 2198 RED to send, and it crossed the relay as
+    // its own payload type; the default one sent plain Opus.
+    for condition in quality["detail"]["conditions"]
+        .as_array()
+        .expect("conditions")
+    {
+        let codecs = |row: &str| {
+            condition[row]["sent_codecs"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {row} codecs in {condition}"))
+                .iter()
+                .map(|c| c.as_str().unwrap_or("").to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        };
+        let red = codecs("chromium_red_first");
+        assert!(
+            !red.is_empty() && red.iter().all(|c| c == "red/48000/2"),
+            "{red:?}"
+        );
+        let red_pt_packets = condition["chromium_red_first"]["by_payload_type"]
+            .as_array()
+            .expect("payload types")
+            .iter()
+            .filter(|t| t["pt"] != 111)
+            .map(|t| t["packets"].as_u64().unwrap_or(0))
+            .sum::<u64>();
+        assert!(
+            red_pt_packets > 0,
+            "no RED packet crossed the relay: {condition}"
+        );
+        let plain = codecs("chromium");
+        assert!(
+            !plain.is_empty() && plain.iter().all(|c| c == "opus/48000/2"),
+            "{plain:?}"
+        );
+    }
+    assert!(
+        quality["results"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|m| m["metric"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("vs Chromium RED first"))
+                && m["chromium"].as_f64().is_some()),
+        "no RED-first row with a Chromium figure"
+    );
     for file in [
         "latest.json",
         "REPORT.md",

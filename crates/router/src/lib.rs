@@ -178,6 +178,9 @@ pub struct Router {
     out: VecDeque<Output>,
 }
 
+/// Outputs the drained queue keeps room for; beyond it, room is given back once drained.
+const OUT_QUEUE_KEPT: usize = 128;
+
 impl Router {
     /// A router with no calls and nobody connected.
     pub fn new(config: RouterConfig) -> Self {
@@ -249,7 +252,13 @@ impl Router {
 
     /// The next thing the driver must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > OUT_QUEUE_KEPT {
+            // A call to a user with thousands of devices, or a reconnect storm, queues thousands
+            // of outputs at once; a drained queue would keep that room for good.
+            self.out.shrink_to(OUT_QUEUE_KEPT);
+        }
+        next
     }
 
     /// When [`Router::handle_timeout`] must next be called (UNIX ms), if ever.

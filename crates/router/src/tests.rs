@@ -8,7 +8,7 @@ use ringwire_proto::{
     ServerMessage, UserName,
 };
 
-use super::{ConnId, Input, Output, PushRequest, Router, RouterConfig};
+use super::{ConnId, Input, Output, PushRequest, Router, RouterConfig, OUT_QUEUE_KEPT};
 use crate::record::{CallEvent, CallRecord, CallState, PushKind, PushOutcome, Reach};
 
 mod limits;
@@ -243,6 +243,39 @@ fn invite_fans_out_to_every_online_device_and_confirms_to_caller() {
         })
         .count();
     assert_eq!(reached, 2);
+}
+
+/// A call to a user with 151 devices queues an output for each; once the driver has taken
+/// them, the queue gives the room back instead of keeping the burst's capacity for good.
+#[test]
+fn the_output_queue_gives_back_a_bursts_room_once_drained() {
+    let mut h = Harness::new();
+    h.users
+        .insert(user("dave"), (100..=250).map(dev).collect::<Vec<_>>());
+    h.connect(A);
+    for d in 100..=250u8 {
+        h.connect(d);
+    }
+    let devices = h.users.get(&user("dave")).cloned();
+    h.router.handle_input(
+        h.now,
+        Input::Invite {
+            from: dev(A),
+            invite: Invite {
+                call_id: cid(1),
+                to_user: user("dave"),
+            },
+            callee_devices: devices,
+        },
+    );
+    assert!(h.router.out.capacity() > OUT_QUEUE_KEPT);
+    let sent = h.drain();
+    assert_eq!(sent.len(), 152, "every device of dave's, and alice");
+    assert!(
+        h.router.out.capacity() <= OUT_QUEUE_KEPT,
+        "{}",
+        h.router.out.capacity()
+    );
 }
 
 #[test]

@@ -335,20 +335,18 @@ pub async fn run(options: &Options) -> anyhow::Result<BenchResult> {
                 .vs(theirs_median),
             );
         }
-        let skipped = || "skipped".to_string();
+        let chromium = |scores: &Scores| {
+            if options.chromium {
+                scores.describe()
+            } else {
+                "skipped".to_string()
+            }
+        };
         let mut note = format!(
             "{label}: ringwire ↔ ringwire {}; Chromium ↔ Chromium {}; Chromium ↔ Chromium, RED first {}",
             ours.describe(),
-            if options.chromium {
-                theirs.describe()
-            } else {
-                skipped()
-            },
-            if options.chromium {
-                theirs_red.describe()
-            } else {
-                skipped()
-            }
+            chromium(&theirs),
+            chromium(&theirs_red),
         );
         if from_chromium {
             note.push_str(&format!("; native ← Chromium {}", mixed.describe()));

@@ -179,14 +179,13 @@ pub fn native_call(
         }
     }
     caller.engine.end(call_id)?;
-    let _ = caller.wait(WAIT, |e| {
-        matches!(e, EngineEvent::Report(Report::Ended { .. })).then_some(())
-    });
-    if let Some((summary, _)) = callee.wait(WAIT, |e| match e {
-        EngineEvent::Report(Report::Ended { summary, .. }) => Some(summary.clone()),
-        _ => None,
-    }) {
-        heard.summary = Some(*summary);
+    let ended =
+        |e: &EngineEvent| matches!(e, EngineEvent::Report(Report::Ended { .. })).then_some(());
+    let _ = caller.wait(WAIT, ended);
+    // The receiver's summary comes with its Ended, and note() keeps it.
+    let _ = callee.wait(WAIT, ended);
+    for event in std::mem::take(&mut callee.seen) {
+        note(&mut heard, &event);
     }
     caller.engine.shutdown();
     callee.engine.shutdown();

@@ -362,10 +362,10 @@ impl JitterBuffer {
     /// Feeds delay statistics and reorder/gap bookkeeping for a packet on the timeline.
     fn note_arrival(&mut self, now_ms: f64, ts: i64, seq: i64) {
         self.delay.add(now_ms, Self::media_ms(ts));
-        if let Some(highest) = self.seen.highest() {
-            if seq < highest {
-                self.stats.reordered += 1;
-            } else if seq > highest + 1 {
+        let highest = self.seen.highest();
+        match highest {
+            Some(highest) if seq < highest => self.stats.reordered += 1,
+            Some(highest) if seq > highest + 1 => {
                 if let Some(missing) = self.frames_missing(seq - highest - 1, ts) {
                     self.last_gap_ms = Some(now_ms);
                     if self.bursts.len() == MAX_BURSTS {
@@ -374,8 +374,9 @@ impl JitterBuffer {
                     self.bursts.push_back((now_ms, missing));
                 }
             }
+            _ => {}
         }
-        if self.seen.highest().map_or(true, |highest| seq > highest) {
+        if highest.map_or(true, |highest| seq > highest) {
             self.highest_seq_ts = Some(ts);
         }
         self.seen.insert(seq);

@@ -189,6 +189,10 @@ enum DeviceCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        // Before the runtime starts any thread: it may execute this program again.
+        ringwire_server::reclaim::reexec_with_malloc_tunables();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,11 +2,10 @@
 //! must be told. Phase changes go through [`Call::set_phase`], the single place that logs
 //! `from -> to`; what a device hears about the call is decided only by [`Call::notice_for`].
 
-use std::collections::BTreeMap;
-
 use ringwire_proto::{CallId, DeviceId, DisplayName, EndReason, Incoming, ServerMessage, UserName};
 
 use crate::record::{PushOutcome, Reach};
+use crate::sorted::SortedMap;
 
 /// Where a call stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +87,7 @@ pub(crate) struct Call {
     pub(crate) callee_user: UserName,
     pub(crate) ring_deadline_ms: u64,
     pub(crate) phase: Phase,
-    pub(crate) members: BTreeMap<DeviceId, Member>,
+    pub(crate) members: SortedMap<DeviceId, Member>,
 }
 
 impl Call {
@@ -100,6 +99,10 @@ impl Call {
             return false;
         }
         tracing::info!(call_id = %self.id, from = self.phase.name(), to = to.name(), why, "call transition");
+        if matches!(to, Phase::Ended(_)) {
+            // Its members are final now, and it is kept for minutes.
+            self.members.shrink_to_fit();
+        }
         self.phase = to;
         true
     }

@@ -1,8 +1,6 @@
 //! Starting a call: rate limit, sanity checks, glare, busy, then fan-out to every device of the
 //! callee — `incoming` now to connected ones, replay later to the rest.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use ringwire_proto::{
     CallId, DeviceId, EndReason, ErrorCode, ErrorMessage, Invite, ServerMessage, UserName,
 };
@@ -12,6 +10,7 @@ use super::timers::Timer;
 use super::Router;
 use crate::rate_limit::TokenBucket;
 use crate::record::{CallEvent, Reach};
+use crate::sorted::{SortedMap, SortedSet};
 
 impl Router {
     pub(super) fn on_invite(
@@ -29,7 +28,7 @@ impl Router {
             .admitted
             .get_mut(&from)
             .is_some_and(|ids| ids.remove(&call_id));
-        if self.admitted.get(&from).is_some_and(BTreeSet::is_empty) {
+        if self.admitted.get(&from).is_some_and(SortedSet::is_empty) {
             self.admitted.remove(&from);
         }
         if !pre_admitted && !self.take_invite_token(now_ms, from, call_id) {
@@ -50,7 +49,7 @@ impl Router {
         let ringing = self
             .ringing_by_callee
             .get(&invite.to_user)
-            .map_or(0, BTreeSet::len);
+            .map_or(0, SortedSet::len);
         if ringing >= self.config.max_ringing_per_user {
             let why = format!(
                 "{:?} already has {ringing} calls ringing, the most allowed; try again later",
@@ -71,18 +70,18 @@ impl Router {
         let busy = self.is_busy(&invite.to_user);
 
         let ring_deadline_ms = now_ms + self.config.ring_timeout_ms;
-        let mut members = BTreeMap::new();
-        members.insert(from, Member::new(Role::Caller, Reach::Socket));
-        if !busy {
-            for device in &callee_devices {
-                let reach = if self.presence.contains_key(device) {
-                    Reach::Socket
-                } else {
-                    Reach::Offline
-                };
-                members.insert(*device, Member::new(Role::Callee, reach));
-            }
-        }
+        let callees = callee_devices.iter().filter(|_| !busy).map(|device| {
+            let reach = if self.presence.contains_key(device) {
+                Reach::Socket
+            } else {
+                Reach::Offline
+            };
+            (*device, Member::new(Role::Callee, reach))
+        });
+        let members: SortedMap<DeviceId, Member> =
+            std::iter::once((from, Member::new(Role::Caller, Reach::Socket)))
+                .chain(callees)
+                .collect();
         let call = Call {
             id: call_id,
             caller_user: caller.user.clone(),

@@ -28,6 +28,7 @@ mod presence;
 mod push;
 pub mod rate_limit;
 pub mod record;
+mod sorted;
 mod timers;
 
 #[cfg(test)]
@@ -35,12 +36,13 @@ mod invariants;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use ringwire_proto::{
     CallId, ClientMessage, DeviceId, DisplayName, EndReason, ErrorCode, ErrorMessage, Invite,
     ServerMessage, UserName,
 };
+use sorted::SortedSet;
 
 use crate::rate_limit::TokenBucket;
 use crate::record::{CallEvent, CallRecord, PushKind, PushOutcome};
@@ -166,14 +168,14 @@ pub struct Router {
     presence: HashMap<DeviceId, Presence>,
     calls: HashMap<CallId, Call>,
     /// Calls (live or retained) each device is a member of.
-    by_device: HashMap<DeviceId, BTreeSet<CallId>>,
+    by_device: HashMap<DeviceId, SortedSet<CallId>>,
     /// Ringing calls by callee user, to replay invites to devices that connect late.
-    ringing_by_callee: HashMap<UserName, BTreeSet<CallId>>,
+    ringing_by_callee: HashMap<UserName, SortedSet<CallId>>,
     /// Live calls by user (either side), for busy and glare.
-    live_by_user: HashMap<UserName, BTreeSet<CallId>>,
+    live_by_user: HashMap<UserName, SortedSet<CallId>>,
     invite_buckets: HashMap<DeviceId, TokenBucket>,
     /// Invites whose token was taken by [`Router::admit_invite`] before the callee lookup.
-    admitted: HashMap<DeviceId, BTreeSet<CallId>>,
+    admitted: HashMap<DeviceId, SortedSet<CallId>>,
     timers: TimerTable,
     out: VecDeque<Output>,
 }
@@ -502,7 +504,7 @@ impl Router {
     /// and after a flood of a thousand calls that is a megabyte or more the process would hold
     /// for good. Each table shrinks once it is at most a quarter full, so a table that
     /// breathes in and out shrinks now and then, not on every removal.
-    fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
             if map.capacity() > 64 && map.len() * 4 <= map.capacity() {
                 map.shrink_to_fit();
@@ -519,7 +521,7 @@ impl Router {
 }
 
 fn remove_from<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, BTreeSet<CallId>>,
+    map: &mut HashMap<K, SortedSet<CallId>>,
     key: &K,
     call_id: CallId,
 ) {

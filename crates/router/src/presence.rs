@@ -14,6 +14,7 @@ use super::call::{Call, Ending, Member, Phase, Role};
 use super::timers::Timer;
 use super::{ConnId, Output, Presence, Router};
 use crate::record::{CallEvent, CallRecord, CallState, PushOutcome, Reach};
+use crate::sorted::SortedMap;
 
 impl Router {
     pub(super) fn on_connected(
@@ -184,6 +185,8 @@ impl Router {
                 self.timers.set(deadline, Timer::ReconnectGrace(call_id));
             }
         }
+        // A storm of connections leaves the presence tables at its size otherwise.
+        self.compact();
     }
 
     /// Takes back a call found in the store at start-up.
@@ -192,7 +195,7 @@ impl Router {
             return;
         }
         let call_id = record.call_id;
-        let mut members = std::collections::BTreeMap::new();
+        let mut members = SortedMap::default();
         let mut caller = Member::new(Role::Caller, Reach::Socket);
         let ended = record.state == CallState::Ended;
         caller.told_final = ended;

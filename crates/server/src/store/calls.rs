@@ -519,7 +519,8 @@ async fn reach_many(
             OR (call_devices.reached_via = 'replay' AND excluded.reached_via = 'push')",
         rows.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(super::cache_generated_statement(devices.len()));
     for (i, (device, via, at_ms)) in devices.iter().enumerate() {
         let offset = i64::try_from(i).unwrap_or(i64::MAX);
         query = query

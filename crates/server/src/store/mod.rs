@@ -33,6 +33,19 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// File name of the SQLite database inside a data directory.
 pub const SQLITE_FILE_NAME: &str = "ringwire.db";
 
+/// Whether a statement whose text is generated for `rows` rows (a multi-row insert, an `IN`
+/// list) goes into the connection's statement cache. Each distinct row count is a statement of
+/// its own, and a long one is a large compiled program (a 500-row insert held about 100 KB per
+/// connection): kept in the cache, a flood to a user with hundreds of devices left every pooled
+/// connection holding several for good. Short ones, the everyday case, stay cached.
+pub(crate) fn cache_generated_statement(rows: usize) -> bool {
+    rows <= 8
+}
+
+/// The SQLite pool's size: one writer at a time, and readers for the connection storm's token
+/// lookups.
+const SQLITE_CONNECTIONS: u32 = 4;
+
 /// What can go wrong in the store. Every message says what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -112,24 +125,38 @@ impl Store {
 
         let mut options = AnyPoolOptions::new();
         if backend == Backend::Sqlite {
-            // SQLite has one writer at a time anyway; a few readers are plenty.
-            options = options.max_connections(4).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    // 256 KiB of page cache a connection (SQLite's default is 2 MiB): the
-                    // store's rows are small and the OS caches the file anyway, while a
-                    // flood's writes would leave each connection's full cache resident.
-                    conn.execute("PRAGMA cache_size = -256").await?;
-                    Ok(())
-                })
-            });
+            // SQLite has one writer at a time anyway; a few readers are plenty. Once open, a
+            // connection stays: nothing is gained by closing one (the health check's ping
+            // every 500 ms would keep them all in use anyway).
+            options = options
+                .max_connections(SQLITE_CONNECTIONS)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // 256 KiB of page cache a connection (SQLite's default is 2 MiB): the
+                        // store's rows are small and the OS caches the file anyway, while a
+                        // flood's writes would leave each connection's full cache resident.
+                        conn.execute("PRAGMA cache_size = -256").await?;
+                        Ok(())
+                    })
+                });
         }
         let pool = options.connect(&url).await?;
         if backend == Backend::Sqlite {
-            // Persistent in the file; set once here, before the pool has concurrent users,
-            // because switching the journal mode cannot wait on the busy timeout.
+            // Persistent in the file; set once here, while the pool has its one connection,
+            // because switching the journal mode needs the database to itself and cannot wait
+            // on the busy timeout.
             pool.execute("PRAGMA journal_mode = WAL").await?;
+            // Then every connection is opened now, held at once so each is a new one: the
+            // server's memory is what it will be under load, and a burst does not wait on
+            // connection set-up.
+            let mut opened = Vec::new();
+            for _ in 0..SQLITE_CONNECTIONS {
+                opened.push(pool.acquire().await?);
+            }
         }
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, backend })

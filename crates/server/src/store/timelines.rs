@@ -176,7 +176,8 @@ impl Store {
                  WHERE call_id IN ({}) ORDER BY call_id, uploaded_at, device_id",
                 params.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .persistent(super::cache_generated_statement(chunk.len()));
             for id in chunk {
                 query = query.bind(id.to_string());
             }

@@ -24,6 +24,9 @@ pub fn child_main() {
     if std::env::var("RINGWIRE_TEST_CHILD").is_err() {
         return;
     }
+    // As `ringwire serve` does first (it may execute this test binary again, with the same
+    // arguments and environment).
+    ringwire_server::reclaim::reexec_with_malloc_tunables();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let mut config = ServerConfig::default();

@@ -144,6 +144,30 @@ conformance!(
     corrupt_timelines_are_reported,
 );
 
+/// The pool is open whole from the start (after the switch to WAL, which needs the database to
+/// itself), and keeps its connections.
+#[tokio::test]
+async fn sqlite_opens_every_connection_at_start() {
+    let db = SqliteTestDb::create().await;
+    // Connections go back to the pool in tasks of their own: give them a moment.
+    let mut idle = 0;
+    for _ in 0..100 {
+        idle = db.store.pool().num_idle();
+        if idle == SQLITE_CONNECTIONS as usize {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(idle, SQLITE_CONNECTIONS as usize);
+    assert_eq!(db.store.pool().size(), SQLITE_CONNECTIONS);
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(db.store.pool())
+        .await
+        .expect("journal mode");
+    assert_eq!(journal, "wal");
+    db.store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_open_data_dir_sets_up_the_file() {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -504,7 +504,7 @@ impl Router {
     /// and after a flood of a thousand calls that is a megabyte or more the process would hold
     /// for good. Each table shrinks once it is at most a quarter full, so a table that
     /// breathes in and out shrinks now and then, not on every removal.
-    pub(crate) fn compact(&mut self) {
+    fn compact(&mut self) {
         fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
             if map.capacity() > 64 && map.len() * 4 <= map.capacity() {
                 map.shrink_to_fit();
